@@ -1,0 +1,316 @@
+/**
+ * The `rps/1` wire protocol between instances (DESIGN.md §5): message and envelope
+ * types, and the validation every received envelope goes through before anything
+ * is written. Pure: no I/O, no Node-RED.
+ */
+
+export const PROTOCOL = 'rps/1';
+export const API_PREFIX = '/rps/v1';
+
+export type Operation = 'insert' | 'update' | 'delete';
+export const OPERATIONS: readonly Operation[] = ['insert', 'update', 'delete'];
+
+export type MessageKind = 'change' | 'correlation';
+
+/** A scalar or structured field value as it travels in JSON. */
+export type FieldValue = string | number | boolean | null | FieldValue[] | { [key: string]: FieldValue };
+export type Fields = Record<string, FieldValue>;
+
+export interface RecordRef {
+  table: string;
+  id: string;
+}
+
+export interface SourceRef extends RecordRef {
+  instanceId: string;
+}
+
+export interface JournalEntry {
+  field: string;
+  id: string;
+  value: string;
+  author: string;
+  createdAt: string;
+}
+
+export interface AttachmentMeta {
+  key: string;
+  hash: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+}
+
+export interface Message {
+  id: string;
+  kind: MessageKind;
+  processEvent: string;
+  domain?: string;
+  source: SourceRef;
+  target?: RecordRef;
+  sequence: number;
+  operation: Operation;
+  capturedAt: string;
+  changedBy?: string;
+  interactive: boolean;
+  fields: Fields;
+  changedFields: string[];
+  displayValues?: Record<string, string>;
+  journal: JournalEntry[];
+  attachments: AttachmentMeta[];
+}
+
+/** A message before the store has given it its per-record sequence number. */
+export type MessageDraft = Omit<Message, 'sequence'>;
+
+export interface Sender {
+  instanceId: string;
+  name: string;
+}
+
+export interface Envelope {
+  protocol: string;
+  sender: Sender;
+  messages: Message[];
+}
+
+export type ResultStatus = 'accepted' | 'duplicate' | 'rejected';
+
+export interface MessageResult {
+  id: string;
+  status: ResultStatus;
+  error?: string;
+}
+
+export interface MessagesResponse {
+  results: MessageResult[];
+}
+
+export interface Handshake {
+  protocol: string;
+  instanceId: string;
+  name: string;
+  processEvents: string[];
+}
+
+/** Limits applied to every received envelope; a request over any of them is refused whole. */
+export interface ProtocolLimits {
+  maxMessages: number;
+  maxFields: number;
+  maxStringLength: number;
+  maxIdLength: number;
+  maxDepth: number;
+}
+
+export const DEFAULT_LIMITS: ProtocolLimits = {
+  maxMessages: 1000,
+  maxFields: 500,
+  maxStringLength: 1_000_000,
+  maxIdLength: 256,
+  maxDepth: 16,
+};
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; error: string };
+
+type Obj = Record<string, unknown>;
+
+function isObject(x: unknown): x is Obj {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+class Invalid extends Error {}
+
+function fail(path: string, what: string): never {
+  throw new Invalid(`${path}: ${what}`);
+}
+
+function str(o: Obj, key: string, path: string, max: number, required = true): string | undefined {
+  const v = o[key];
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'string') return fail(`${path}.${key}`, 'must be a string');
+  if (required && v.length === 0) return fail(`${path}.${key}`, 'must not be empty');
+  if (v.length > max) return fail(`${path}.${key}`, `longer than ${max} characters`);
+  return v;
+}
+
+function checkValue(v: unknown, path: string, depth: number, limits: ProtocolLimits): FieldValue {
+  if (depth > limits.maxDepth) fail(path, `nested deeper than ${limits.maxDepth} levels`);
+  if (v === null || typeof v === 'boolean') return v;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) fail(path, 'must be a finite number');
+    return v;
+  }
+  if (typeof v === 'string') {
+    if (v.length > limits.maxStringLength) fail(path, `longer than ${limits.maxStringLength} characters`);
+    return v;
+  }
+  if (Array.isArray(v)) {
+    if (v.length > limits.maxFields) fail(path, `more than ${limits.maxFields} items`);
+    return v.map((item, i) => checkValue(item, `${path}[${i}]`, depth + 1, limits));
+  }
+  if (isObject(v)) {
+    const keys = Object.keys(v);
+    if (keys.length > limits.maxFields) fail(path, `more than ${limits.maxFields} keys`);
+    const out: Record<string, FieldValue> = {};
+    for (const k of keys) out[k] = checkValue(v[k], `${path}.${k}`, depth + 1, limits);
+    return out;
+  }
+  return fail(path, 'unsupported value type');
+}
+
+function recordRef(v: unknown, path: string, limits: ProtocolLimits): RecordRef {
+  if (!isObject(v)) return fail(path, 'must be an object');
+  return {
+    table: str(v, 'table', path, limits.maxIdLength) as string,
+    id: str(v, 'id', path, limits.maxIdLength) as string,
+  };
+}
+
+function stringArray(v: unknown, path: string, limits: ProtocolLimits): string[] {
+  if (!Array.isArray(v)) return fail(path, 'must be an array');
+  if (v.length > limits.maxFields) fail(path, `more than ${limits.maxFields} items`);
+  return v.map((s, i) => {
+    if (typeof s !== 'string') fail(`${path}[${i}]`, 'must be a string');
+    if (s.length > limits.maxIdLength) fail(`${path}[${i}]`, `longer than ${limits.maxIdLength} characters`);
+    return s;
+  });
+}
+
+function journalEntry(v: unknown, path: string, limits: ProtocolLimits): JournalEntry {
+  if (!isObject(v)) return fail(path, 'must be an object');
+  return {
+    field: str(v, 'field', path, limits.maxIdLength) as string,
+    id: str(v, 'id', path, limits.maxIdLength) as string,
+    value: str(v, 'value', path, limits.maxStringLength) as string,
+    author: str(v, 'author', path, limits.maxIdLength, false) ?? '',
+    createdAt: str(v, 'createdAt', path, limits.maxIdLength) as string,
+  };
+}
+
+function attachmentMeta(v: unknown, path: string, limits: ProtocolLimits): AttachmentMeta {
+  if (!isObject(v)) return fail(path, 'must be an object');
+  const size = v.size;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) fail(`${path}.size`, 'must be a non-negative integer');
+  return {
+    key: str(v, 'key', path, limits.maxStringLength) as string,
+    hash: str(v, 'hash', path, limits.maxIdLength) as string,
+    fileName: str(v, 'fileName', path, limits.maxIdLength) as string,
+    contentType: str(v, 'contentType', path, limits.maxIdLength) as string,
+    size,
+  };
+}
+
+function fieldsObject(v: unknown, path: string, limits: ProtocolLimits): Fields {
+  if (!isObject(v)) return fail(path, 'must be an object');
+  return checkValue(v, path, 1, limits) as Fields;
+}
+
+function displayValues(v: unknown, path: string, limits: ProtocolLimits): Record<string, string> {
+  if (!isObject(v)) return fail(path, 'must be an object');
+  const keys = Object.keys(v);
+  if (keys.length > limits.maxFields) fail(path, `more than ${limits.maxFields} keys`);
+  const out: Record<string, string> = {};
+  for (const k of keys) out[k] = str(v, k, path, limits.maxStringLength) as string;
+  return out;
+}
+
+function validateMessageAt(v: unknown, path: string, limits: ProtocolLimits): Message {
+  if (!isObject(v)) return fail(path, 'must be an object');
+  const kind = v.kind;
+  if (kind !== 'change' && kind !== 'correlation') fail(`${path}.kind`, 'must be "change" or "correlation"');
+  const operation = v.operation;
+  if (typeof operation !== 'string' || !(OPERATIONS as readonly string[]).includes(operation)) {
+    fail(`${path}.operation`, 'must be "insert", "update" or "delete"');
+  }
+  const sequence = v.sequence;
+  if (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 1) {
+    fail(`${path}.sequence`, 'must be an integer of 1 or more');
+  }
+  if (typeof v.interactive !== 'boolean') fail(`${path}.interactive`, 'must be a boolean');
+  if (!isObject(v.source)) fail(`${path}.source`, 'must be an object');
+  const source: SourceRef = {
+    instanceId: str(v.source, 'instanceId', `${path}.source`, limits.maxIdLength) as string,
+    ...recordRef(v.source, `${path}.source`, limits),
+  };
+  const capturedAt = str(v, 'capturedAt', path, limits.maxIdLength) as string;
+  if (Number.isNaN(Date.parse(capturedAt))) fail(`${path}.capturedAt`, 'must be an ISO 8601 date-time');
+  const message: Message = {
+    id: str(v, 'id', path, limits.maxIdLength) as string,
+    kind: kind as MessageKind,
+    processEvent: str(v, 'processEvent', path, limits.maxIdLength) as string,
+    source,
+    sequence: sequence as number,
+    operation: operation as Operation,
+    capturedAt,
+    interactive: v.interactive as boolean,
+    fields: v.fields === undefined ? {} : fieldsObject(v.fields, `${path}.fields`, limits),
+    changedFields: v.changedFields === undefined ? [] : stringArray(v.changedFields, `${path}.changedFields`, limits),
+    journal: [],
+    attachments: [],
+  };
+  const domain = str(v, 'domain', path, limits.maxIdLength, false);
+  if (domain !== undefined) message.domain = domain;
+  if (v.target !== undefined && v.target !== null) message.target = recordRef(v.target, `${path}.target`, limits);
+  if (kind === 'correlation' && !message.target) fail(`${path}.target`, 'is required for a correlation message');
+  const changedBy = str(v, 'changedBy', path, limits.maxIdLength, false);
+  if (changedBy !== undefined) message.changedBy = changedBy;
+  if (v.displayValues !== undefined) message.displayValues = displayValues(v.displayValues, `${path}.displayValues`, limits);
+  if (v.journal !== undefined) {
+    if (!Array.isArray(v.journal)) fail(`${path}.journal`, 'must be an array');
+    if (v.journal.length > limits.maxFields) fail(`${path}.journal`, `more than ${limits.maxFields} entries`);
+    message.journal = v.journal.map((j, i) => journalEntry(j, `${path}.journal[${i}]`, limits));
+  }
+  if (v.attachments !== undefined) {
+    if (!Array.isArray(v.attachments)) fail(`${path}.attachments`, 'must be an array');
+    if (v.attachments.length > limits.maxFields) fail(`${path}.attachments`, `more than ${limits.maxFields} entries`);
+    message.attachments = v.attachments.map((a, i) => attachmentMeta(a, `${path}.attachments[${i}]`, limits));
+  }
+  return message;
+}
+
+function guard<T>(fn: () => T): Validation<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (err) {
+    if (err instanceof Invalid) return { ok: false, error: err.message };
+    throw err;
+  }
+}
+
+/** Validates one message; the result is a clean copy holding only known properties. */
+export function validateMessage(v: unknown, limits: ProtocolLimits = DEFAULT_LIMITS): Validation<Message> {
+  return guard(() => validateMessageAt(v, 'message', limits));
+}
+
+/**
+ * Validates a whole `POST /rps/v1/messages` body. Any invalid message refuses the
+ * envelope: the receiver writes all of a batch or none of it, and the sender splits
+ * a refused batch to find the one message at fault.
+ */
+export function validateEnvelope(v: unknown, limits: ProtocolLimits = DEFAULT_LIMITS): Validation<Envelope> {
+  return guard(() => {
+    if (!isObject(v)) return fail('body', 'must be a JSON object');
+    if (v.protocol !== PROTOCOL) fail('protocol', `must be "${PROTOCOL}"`);
+    if (!isObject(v.sender)) fail('sender', 'must be an object');
+    const sender: Sender = {
+      instanceId: str(v.sender, 'instanceId', 'sender', limits.maxIdLength) as string,
+      name: str(v.sender, 'name', 'sender', limits.maxIdLength, false) ?? '',
+    };
+    if (!Array.isArray(v.messages)) fail('messages', 'must be an array');
+    if (v.messages.length === 0) fail('messages', 'must not be empty');
+    if (v.messages.length > limits.maxMessages) fail('messages', `more than ${limits.maxMessages} messages`);
+    const seen = new Set<string>();
+    const messages = v.messages.map((m, i) => {
+      const message = validateMessageAt(m, `messages[${i}]`, limits);
+      if (seen.has(message.id)) fail(`messages[${i}].id`, 'appears twice in the batch');
+      seen.add(message.id);
+      return message;
+    });
+    return { protocol: PROTOCOL, sender, messages };
+  });
+}
+
+/** The ordering key of a record on one remote: changes with the same key are applied in sequence order. */
+export function recordKey(table: string, id: string): string {
+  return `${table}\u0000${id}`;
+}

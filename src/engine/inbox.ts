@@ -1,0 +1,151 @@
+/**
+ * The inbound dispatcher of one (remote system, process event): emits received
+ * messages into the inbound flow in sequence order, one at a time per record and
+ * up to `maxParallel` records at once, and records how each one ended. As with the
+ * outbox, the store holds the truth; a new dispatcher resumes from it.
+ */
+import { EventEmitter } from 'node:events';
+import type { Message } from '../core/protocol';
+import type { FinishResult, InboundOutcome, InboundRow, Store } from '../store/types';
+import { Batcher } from './batcher';
+
+export interface InboundDelivery {
+  row: InboundRow;
+  message: Message;
+  /** 1 for the first emission; more when a crash or restart interrupted an earlier one. */
+  attempt: number;
+}
+
+export interface InboxOptions {
+  store: Store;
+  remoteSystem: string;
+  processEvent: string;
+  owner: string;
+  maxParallel: number;
+  processingTimeoutMs: number;
+  gapWaitMs: number;
+  /** The reason written on a row whose flow did not finish in time. */
+  timeoutError: string;
+  emit: (delivery: InboundDelivery) => void;
+  now?: () => number;
+}
+
+export interface InboxEvents {
+  stale: [rows: InboundRow[]];
+  timeout: [rows: InboundRow[]];
+  fault: [error: Error];
+}
+
+export class Inbox extends EventEmitter<InboxEvents> {
+  private readonly now: () => number;
+  private readonly inFlight = new Set<number>();
+  private readonly finisher: Batcher<InboundOutcome, FinishResult>;
+  private stopped = false;
+  private pumping = false;
+  private again = false;
+  private scheduled = false;
+  private gapTimer: NodeJS.Timeout | undefined;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: InboxOptions) {
+    super();
+    this.now = o.now ?? Date.now;
+    this.finisher = new Batcher((outcomes) => this.o.store.finishInbound(outcomes, this.now()));
+  }
+
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  /** Takes back rows an earlier dispatcher of this process left in flight (they are emitted again), then starts. */
+  async start(): Promise<void> {
+    await this.o.store.releaseInbound(this.o.remoteSystem, this.o.processEvent, this.o.owner, this.now());
+    const every = Math.max(50, Math.min(5000, Math.floor(this.o.processingTimeoutMs / 4)));
+    this.timeoutTimer = setInterval(() => void this.expire(), every);
+    this.timeoutTimer.unref();
+    this.notify();
+  }
+
+  notify(): void {
+    if (this.stopped || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.pump();
+    });
+  }
+
+  /** Records the end of one message (group-committed with others), then lets the next one of its record go. */
+  async finish(outcome: InboundOutcome): Promise<FinishResult> {
+    const result = await this.finisher.add(outcome);
+    this.inFlight.delete(outcome.id);
+    this.notify();
+    return result;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    if (this.timeoutTimer) clearInterval(this.timeoutTimer);
+    await this.finisher.drain();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        while (!this.stopped && this.inFlight.size < this.o.maxParallel) {
+          const claim = await this.o.store.claimInbound({
+            remoteSystem: this.o.remoteSystem,
+            processEvent: this.o.processEvent,
+            limit: this.o.maxParallel - this.inFlight.size,
+            now: this.now(),
+            owner: this.o.owner,
+            gapWaitMs: this.o.gapWaitMs,
+          });
+          if (claim.stale.length > 0) this.emit('stale', claim.stale);
+          if (claim.waitingUntil !== undefined) this.armGap(claim.waitingUntil);
+          for (const row of claim.rows) {
+            this.inFlight.add(row.id);
+            this.o.emit({ row, message: JSON.parse(row.payload) as Message, attempt: row.attempts });
+          }
+          if (claim.rows.length === 0 && claim.stale.length === 0) break;
+        }
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+      this.armGap(this.now() + 1000);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private armGap(at: number): void {
+    if (this.stopped || this.gapTimer) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined;
+      this.notify();
+    }, Math.max(0, at - this.now()));
+  }
+
+  /** A flow that never reaches rps-complete must not hold its record forever: its row becomes `error`. */
+  private async expire(): Promise<void> {
+    if (this.stopped || this.inFlight.size === 0) return;
+    try {
+      const now = this.now();
+      const rows = await this.o.store.expireInbound(this.o.remoteSystem, this.o.processEvent, now - this.o.processingTimeoutMs, this.o.timeoutError, now);
+      if (rows.length === 0) return;
+      for (const row of rows) this.inFlight.delete(row.id);
+      this.emit('timeout', rows);
+      this.notify();
+    } catch (err) {
+      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * One remote system as the engine sees it: the HTTP client, the outbox sender, and a
+ * group-committing entrance to the outbound queue.
+ */
+import { EventEmitter } from 'node:events';
+import type { BackoffPolicy } from '../core/backoff';
+import type { MessageDraft, Sender } from '../core/protocol';
+import type { Enqueued, Store } from '../store/types';
+import { type OutboundAuth, RemoteClient } from '../transport/client';
+import { Batcher } from './batcher';
+import { Outbox, type RemoteState } from './outbox';
+
+export interface RemoteSystemOptions {
+  id: string;
+  url: string;
+  auth: OutboundAuth;
+  timeoutMs: number;
+  batchSize: number;
+  maxInFlight: number;
+  backoff: BackoffPolicy;
+  failuresBeforeError: number;
+  store: Store;
+  sender: Sender;
+  owner: string;
+}
+
+export interface RemoteSystemEvents {
+  state: [state: RemoteState, error: string | undefined];
+  failed: [count: number, error: string];
+  fault: [error: Error];
+}
+
+export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
+  readonly outbox: Outbox;
+  private readonly client: RemoteClient;
+  private readonly enqueuer: Batcher<MessageDraft, Enqueued>;
+
+  constructor(private readonly o: RemoteSystemOptions) {
+    super();
+    this.client = new RemoteClient({ url: o.url, auth: o.auth, timeoutMs: o.timeoutMs, maxSockets: o.maxInFlight * 2 });
+    this.outbox = new Outbox({
+      remoteSystem: o.id,
+      store: o.store,
+      client: this.client,
+      sender: o.sender,
+      owner: o.owner,
+      batchSize: o.batchSize,
+      maxInFlight: o.maxInFlight,
+      // A claimed row is another worker's to take only well after our request has given up.
+      leaseMs: o.timeoutMs * 2 + 10_000,
+      backoff: o.backoff,
+      failuresBeforeError: o.failuresBeforeError,
+    });
+    this.outbox.on('state', (state, error) => this.emit('state', state, error));
+    this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, error));
+    this.outbox.on('fault', (err) => this.emit('fault', err));
+    this.enqueuer = new Batcher(async (drafts) => {
+      const now = Date.now();
+      return this.o.store.enqueueOutbound(
+        drafts.map((message) => ({ remoteSystem: this.o.id, message })),
+        now,
+      );
+    });
+  }
+
+  get state(): RemoteState {
+    return this.outbox.state;
+  }
+
+  get lastError(): string | undefined {
+    return this.outbox.lastError;
+  }
+
+  async start(): Promise<void> {
+    await this.outbox.start();
+  }
+
+  /** Resolves once the message is committed to the outbound queue: from then on it is durable. */
+  async enqueue(draft: MessageDraft): Promise<Enqueued> {
+    const queued = await this.enqueuer.add(draft);
+    this.outbox.notify();
+    return queued;
+  }
+
+  async stop(): Promise<void> {
+    await this.enqueuer.drain();
+    await this.outbox.stop();
+    this.client.close();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Small helpers shared by the node adapters.
+ */
+import type { Node, NodeAPI, NodeStatus } from './red';
+
+export const MODULE = '@node-red-rps/remote-process-sync';
+
+/** Translates a key of the shared catalog (kept with rps-store, which is always loaded with the package). */
+export function common(RED: NodeAPI, key: string, params?: Record<string, unknown>): string {
+  return RED._(`${MODULE}/rps-store:rps-common.${key}`, params);
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Node status at most every `everyMs`: at thousands of messages a second, a status
+ * per message would flood the editor's connection. The latest status always shows.
+ */
+export class ThrottledStatus {
+  private last = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pending: (() => NodeStatus) | undefined;
+
+  constructor(private readonly node: Pick<Node, 'status'>, private readonly everyMs = 500) {}
+
+  set(make: () => NodeStatus): void {
+    this.pending = make;
+    const wait = this.last + this.everyMs - Date.now();
+    if (wait <= 0) this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Shows a status now (errors, state changes) and drops any pending one. */
+  now(status: NodeStatus): void {
+    this.pending = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.last = Date.now();
+    this.node.status(status);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const make = this.pending;
+    this.pending = undefined;
+    if (!make) return;
+    this.last = Date.now();
+    this.node.status(make());
+  }
+}
+
+/** Reads a number setting from the editor, which stores numbers as text; falls back when empty or invalid. */
+export function numberSetting(value: unknown, fallback: number, min: number): number {
+  const n = typeof value === 'number' ? value : Number(String(value ?? '').trim());
+  if (String(value ?? '').trim() === '' || !Number.isFinite(n)) return fallback;
+  return Math.max(min, n);
+}

@@ -1,0 +1,88 @@
+/**
+ * `msg.rps`: what our nodes tell each other about the message travelling through a
+ * flow. The outbound shape is made by rps-capture; the inbound shape by rps-inbound.
+ * `msg.payload` always holds the record's fields.
+ */
+import type { AttachmentMeta, JournalEntry, Operation, RecordRef, SourceRef } from '../core/protocol';
+import type { NodeMessage } from './red';
+
+export interface OutboundCorrelation {
+  remoteSystem: string;
+  remoteTable: string;
+  remoteId: string;
+  state: 'active' | 'inactive';
+}
+
+export interface OutboundContext {
+  direction: 'outbound';
+  table: string;
+  id: string;
+  operation: Operation;
+  capturedAt: string;
+  changedBy?: string;
+  interactive: boolean;
+  changedFields: string[];
+  displayValues?: Record<string, string>;
+  /** Set by rps-correlate: the twin on the remote, or null when there is none yet. */
+  correlation?: OutboundCorrelation | null;
+  /** The remote system this change came from, when an inbound flow made it: never sent back there. */
+  origin?: string;
+  /** Set by rps-send once the message is in the outbound queue. */
+  queued?: { remoteSystem: string; queueId: number; messageId: string; sequence: number };
+}
+
+export interface InboundCorrelation {
+  localTable: string;
+  localId: string;
+  state: 'active' | 'inactive';
+}
+
+export interface InboundContext {
+  direction: 'inbound';
+  /** The rps-inbound node that emitted the message; rps-complete reports back to it. */
+  inboundNode: string;
+  queueId: number;
+  attempt: number;
+  /** True when an earlier emission of this message may have been partly processed (crash, restart, timeout). */
+  redelivered: boolean;
+  messageId: string;
+  remoteSystem: string;
+  processEvent: string;
+  operation: Operation;
+  sequence: number;
+  source: SourceRef;
+  target?: RecordRef;
+  capturedAt: string;
+  changedBy?: string;
+  interactive: boolean;
+  changedFields: string[];
+  displayValues?: Record<string, string>;
+  journal: JournalEntry[];
+  attachments: AttachmentMeta[];
+  /** Set by rps-correlate: the local twin, or null when there is none yet. */
+  correlation?: InboundCorrelation | null;
+  /** The local record's id once known (from the correlation, or set by the flow). */
+  localId?: string;
+  localTable?: string;
+}
+
+export type RpsContext = OutboundContext | InboundContext;
+
+function rpsOf(msg: NodeMessage): Record<string, unknown> | undefined {
+  const rps = msg.rps;
+  return typeof rps === 'object' && rps !== null ? (rps as Record<string, unknown>) : undefined;
+}
+
+export function inboundContext(msg: NodeMessage): InboundContext | undefined {
+  const rps = rpsOf(msg);
+  if (!rps || rps.direction !== 'inbound') return undefined;
+  if (typeof rps.inboundNode !== 'string' || typeof rps.queueId !== 'number' || typeof rps.remoteSystem !== 'string') return undefined;
+  return rps as unknown as InboundContext;
+}
+
+export function outboundContext(msg: NodeMessage): OutboundContext | undefined {
+  const rps = rpsOf(msg);
+  if (!rps || rps.direction !== 'outbound') return undefined;
+  if (typeof rps.table !== 'string' || typeof rps.id !== 'string' || typeof rps.operation !== 'string') return undefined;
+  return rps as unknown as OutboundContext;
+}

@@ -1,0 +1,79 @@
+/**
+ * The part of the Node-RED runtime API this package uses, typed narrowly. Only
+ * src/nodes/ (and later src/monitor/) may import it: the engine never sees Node-RED.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export type StatusFill = 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+export interface NodeStatus {
+  fill?: StatusFill;
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+export interface NodeMessage {
+  _msgid?: string;
+  payload?: unknown;
+  topic?: string;
+  [key: string]: unknown;
+}
+
+export type SendFn = (msg: NodeMessage | (NodeMessage | NodeMessage[] | null)[] | null) => void;
+export type DoneFn = (err?: Error) => void;
+export type InputListener = (msg: NodeMessage, send: SendFn, done: DoneFn) => void;
+export type CloseListener = (removed: boolean, done: () => void) => void;
+
+export interface NodeDef {
+  id: string;
+  type: string;
+  name?: string;
+  z?: string;
+}
+
+export interface Node<Creds extends object = Record<string, string | undefined>> {
+  id: string;
+  type: string;
+  name?: string;
+  z?: string;
+  credentials: Partial<Creds>;
+  on(event: 'input', listener: InputListener): void;
+  on(event: 'close', listener: CloseListener): void;
+  send(msg: NodeMessage | (NodeMessage | null)[]): void;
+  status(status: NodeStatus): void;
+  log(msg: unknown): void;
+  warn(msg: unknown): void;
+  error(err: unknown, msg?: NodeMessage): void;
+  debug(msg: unknown): void;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+export interface HttpRouter {
+  get(path: string, ...handlers: RequestHandler[]): void;
+  post(path: string, ...handlers: RequestHandler[]): void;
+  _router?: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] };
+}
+
+export interface RegisterOptions {
+  credentials?: Record<string, { type: 'text' | 'password' }>;
+  settings?: Record<string, { value: unknown; exportable?: boolean }>;
+}
+
+export interface NodeAPI {
+  nodes: {
+    createNode(node: object, def: NodeDef): void;
+    registerType<N, D>(type: string, ctor: (this: N, def: D) => void, options?: RegisterOptions): void;
+    getNode(id: string): unknown;
+  };
+  settings: { userDir?: string; httpNodeRoot?: string | false; [key: string]: unknown };
+  httpNode?: HttpRouter;
+  httpAdmin?: HttpRouter;
+  auth?: { needsPermission(permission: string): RequestHandler };
+  util: {
+    getMessageProperty(msg: NodeMessage, expr: string): unknown;
+    setMessageProperty(msg: NodeMessage, expr: string, value: unknown, createMissing?: boolean): boolean;
+    evaluateNodeProperty(value: string, type: string, node: object, msg: NodeMessage | undefined): unknown;
+  };
+  log: { info(m: unknown): void; warn(m: unknown): void; error(m: unknown): void; debug(m: unknown): void };
+  _(key: string, params?: Record<string, unknown>): string;
+}

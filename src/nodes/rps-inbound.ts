@@ -1,0 +1,129 @@
+/**
+ * rps-inbound: the receiving end of one process event from one remote system. The
+ * shared routes (`POST /rps/v1/messages`) store what arrives; this node emits the
+ * stored messages into the inbound flow in sequence order per record and keeps
+ * each one open until rps-complete reports how it ended.
+ */
+import type { InboundDelivery } from '../engine/inbox';
+import { Inbox } from '../engine/inbox';
+import type { FinishResult, InboundOutcome } from '../store/types';
+import { common, errorText, numberSetting, ThrottledStatus } from './common';
+import type { InboundContext } from './context';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
+import { processEventOf } from './rps-process-event';
+import { remoteSystemOf } from './rps-remote-system';
+import { runtimeOf } from './runtime';
+
+interface InboundDef extends NodeDef {
+  remoteSystem?: string;
+  processEvent?: string;
+  maxParallel?: string | number;
+  timeout?: string | number;
+  gapWait?: string | number;
+}
+
+export interface InboundNode extends Node {
+  /** How rps-complete reports the end of a message; undefined when the node could not start. */
+  finish: ((outcome: InboundOutcome) => Promise<FinishResult>) | undefined;
+}
+
+function messageOf(nodeId: string, remoteSystem: string, d: InboundDelivery): NodeMessage {
+  const m = d.message;
+  const rps: InboundContext = {
+    direction: 'inbound',
+    inboundNode: nodeId,
+    queueId: d.row.id,
+    attempt: d.attempt,
+    redelivered: d.attempt > 1,
+    messageId: m.id,
+    remoteSystem,
+    processEvent: m.processEvent,
+    operation: m.operation,
+    sequence: m.sequence,
+    source: m.source,
+    capturedAt: m.capturedAt,
+    interactive: m.interactive,
+    changedFields: m.changedFields,
+    journal: m.journal,
+    attachments: m.attachments,
+  };
+  if (m.target) rps.target = m.target;
+  if (m.changedBy) rps.changedBy = m.changedBy;
+  if (m.displayValues) rps.displayValues = m.displayValues;
+  return { payload: m.fields, topic: m.processEvent, rps };
+}
+
+export default function (RED: NodeAPI): void {
+  function RpsInboundNode(this: InboundNode, def: InboundDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    node.finish = undefined;
+    const rt = runtimeOf(RED);
+    const status = new ThrottledStatus(node);
+    let remote;
+    let event;
+    try {
+      remote = remoteSystemOf(RED, def.remoteSystem);
+      event = processEventOf(RED, def.processEvent);
+    } catch (err) {
+      node.status({ fill: 'red', shape: 'ring', text: errorText(err) });
+      node.error(errorText(err));
+      return;
+    }
+    const remoteId = remote.id;
+    const eventName = event.eventName;
+    const store = remote.store;
+    let finished = 0;
+    const show = (): void =>
+      status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-inbound.status.counts', { active: inbox.active, finished }) }));
+
+    const inbox = new Inbox({
+      store,
+      remoteSystem: remoteId,
+      processEvent: eventName,
+      owner: rt.owner,
+      maxParallel: Math.floor(numberSetting(def.maxParallel, 16, 1)),
+      processingTimeoutMs: numberSetting(def.timeout, 60, 0.05) * 1000,
+      gapWaitMs: numberSetting(def.gapWait, 30, 0) * 1000,
+      timeoutError: RED._('rps-inbound.errors.timeout', { seconds: numberSetting(def.timeout, 60, 0.05) }),
+      emit: (delivery) => {
+        node.send(messageOf(node.id, remoteId, delivery));
+        show();
+      },
+    });
+    inbox.on('timeout', (rows) => {
+      for (const row of rows) {
+        node.warn(RED._('rps-inbound.errors.timeout-row', { id: row.id, messageId: row.messageId }));
+      }
+      status.now({ fill: 'yellow', shape: 'ring', text: RED._('rps-inbound.status.timeout', { count: rows.length }) });
+    });
+    inbox.on('stale', (rows) => {
+      for (const row of rows) node.debug(RED._('rps-inbound.warnings.stale', { id: row.id, sequence: row.sequence }));
+    });
+    inbox.on('fault', (err) => {
+      status.now({ fill: 'red', shape: 'ring', text: 'rps-inbound.status.store-error' });
+      node.error(common(RED, 'errors.store', { error: errorText(err) }));
+    });
+
+    node.finish = async (outcome) => {
+      const result = await inbox.finish(outcome);
+      finished += 1;
+      show();
+      return result;
+    };
+    rt.receiver.addEndpoint(remoteId, eventName, inbox);
+    inbox.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
+    node.status({ fill: 'grey', shape: 'dot', text: 'rps-inbound.status.waiting' });
+
+    node.on('close', (_removed, done) => {
+      rt.receiver.removeEndpoint(remoteId, eventName, inbox);
+      status.stop();
+      node.finish = undefined;
+      inbox
+        .stop()
+        .catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })))
+        .finally(() => done());
+    });
+  }
+  RED.nodes.registerType('rps-inbound', RpsInboundNode);
+}

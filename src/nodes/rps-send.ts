@@ -1,0 +1,110 @@
+/**
+ * rps-send: writes the captured (and mapped) message into the outbound queue of
+ * its remote system; once `done` is called the message is durable. The remote
+ * system's outbox then delivers it. Output: the message, with `msg.rps.queued`.
+ */
+import { randomUUID } from 'node:crypto';
+import { changeDraft } from '../core/message';
+import { toFields, ValueError } from '../core/values';
+import type { RemoteState } from '../engine/outbox';
+import { common, errorText, ThrottledStatus } from './common';
+import { outboundContext } from './context';
+import type { Node, NodeAPI, NodeDef, NodeStatus } from './red';
+import { processEventOf } from './rps-process-event';
+import { remoteSystemOf } from './rps-remote-system';
+
+interface SendDef extends NodeDef {
+  remoteSystem?: string;
+  processEvent?: string;
+}
+
+export default function (RED: NodeAPI): void {
+  function RpsSendNode(this: Node, def: SendDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const status = new ThrottledStatus(node);
+    let queued = 0;
+    let setup: { remote: ReturnType<typeof remoteSystemOf>; event: ReturnType<typeof processEventOf> } | undefined;
+    let setupError: string | undefined;
+    try {
+      setup = { remote: remoteSystemOf(RED, def.remoteSystem), event: processEventOf(RED, def.processEvent) };
+      if (!setup.remote.remote) throw new Error(RED._('rps-send.errors.no-url'));
+    } catch (err) {
+      setupError = errorText(err);
+      setup = undefined;
+      node.status({ fill: 'red', shape: 'ring', text: setupError });
+    }
+
+    const show = (state: RemoteState, error: string | undefined): NodeStatus =>
+      state === 'error'
+        ? { fill: 'red', shape: 'ring', text: RED._('rps-send.status.remote-error', { count: queued, error: error ?? '' }) }
+        : { fill: 'green', shape: 'dot', text: RED._('rps-send.status.queued', { count: queued }) };
+    const onState = (state: RemoteState, error: string | undefined): void => status.now(show(state, error));
+    setup?.remote.remote?.on('state', onState);
+
+    node.on('input', (msg, send, done) => {
+      if (!setup?.remote.remote) {
+        done(new Error(setupError ?? common(RED, 'errors.no-remote-system')));
+        return;
+      }
+      const { remote, event } = setup;
+      const link = remote.remote!;
+      const ctx = outboundContext(msg);
+      if (!ctx) {
+        done(new Error(common(RED, 'errors.no-context')));
+        return;
+      }
+      // A change an inbound flow made from this remote's message is not sent back to it.
+      if (ctx.origin === remote.id) {
+        done();
+        return;
+      }
+      let fields;
+      try {
+        fields = toFields(msg.payload, 'payload');
+      } catch (err) {
+        if (!(err instanceof ValueError)) throw err;
+        status.now({ fill: 'red', shape: 'ring', text: 'rps-send.status.bad-payload' });
+        done(new Error(RED._('rps-send.errors.bad-payload', { error: err.message })));
+        return;
+      }
+      const correlation = ctx.correlation && ctx.correlation.remoteSystem === remote.id ? ctx.correlation : undefined;
+      const draft = changeDraft({
+        id: randomUUID(),
+        processEvent: event.eventName,
+        domain: event.domain,
+        instanceId: remote.store.instanceId,
+        table: ctx.table,
+        recordId: ctx.id,
+        target: correlation ? { table: correlation.remoteTable, id: correlation.remoteId } : undefined,
+        operation: ctx.operation,
+        capturedAt: ctx.capturedAt,
+        changedBy: ctx.changedBy,
+        interactive: ctx.interactive,
+        fields,
+        changedFields: ctx.changedFields,
+        displayValues: ctx.displayValues,
+      });
+      link.enqueue(draft).then(
+        (q) => {
+          ctx.queued = { remoteSystem: remote.id, queueId: q.id, messageId: q.messageId, sequence: q.sequence };
+          queued += 1;
+          status.set(() => show(link.state, link.lastError));
+          send(msg);
+          done();
+        },
+        (err: unknown) => {
+          status.now({ fill: 'red', shape: 'ring', text: 'rps-send.status.store-error' });
+          done(new Error(common(RED, 'errors.store', { error: errorText(err) })));
+        },
+      );
+    });
+
+    node.on('close', (_removed, done) => {
+      status.stop();
+      setup?.remote.remote?.off('state', onState);
+      done();
+    });
+  }
+  RED.nodes.registerType('rps-send', RpsSendNode);
+}

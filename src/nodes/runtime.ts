@@ -1,0 +1,117 @@
+/**
+ * What all our nodes in one Node-RED runtime share: open stores (reference-counted,
+ * so a redeploy that keeps a store keeps it open), the receiver with its HTTP routes
+ * on `RED.httpNode`, and the id this process writes into the rows it claims.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
+import { Receiver } from '../engine/receiver';
+import { SqliteStore } from '../store/sqlite';
+import type { Store } from '../store/types';
+import { handshakeHandler, messagesHandler } from '../transport/inbound-http';
+import type { HttpRouter, NodeAPI } from './red';
+
+export interface StoreConfig {
+  /** Absolute path of the SQLite file. */
+  path: string;
+  /** This instance's name, as remotes see it in handshakes and envelopes. */
+  instanceName: string;
+}
+
+export const DEFAULT_STORE_FILE = 'rps-store.sqlite';
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+const ROUTES = [`${API_PREFIX}/messages`, `${API_PREFIX}/handshake`];
+
+export class RpsRuntime {
+  /** Distinguishes this process's claims from those of a process that died. */
+  readonly owner = randomUUID();
+  readonly receiver: Receiver;
+  private readonly stores = new Map<string, { store: Store; refs: number }>();
+  private mounted = false;
+  private instanceName = hostname();
+
+  constructor(private readonly RED: NodeAPI) {
+    this.receiver = new Receiver({
+      name: () => this.instanceName,
+      limits: () => ({ maxBodyBytes: DEFAULT_MAX_BODY_BYTES, protocol: DEFAULT_LIMITS }),
+    });
+  }
+
+  defaultStoreConfig(): StoreConfig {
+    const dir = this.RED.settings.userDir ?? process.cwd();
+    return { path: join(dir, DEFAULT_STORE_FILE), instanceName: hostname() };
+  }
+
+  /** Opens (or shares) the store at `config.path`; each call must be paired with releaseStore. */
+  acquireStore(config: StoreConfig): Store {
+    if (config.instanceName) this.instanceName = config.instanceName;
+    const open = this.stores.get(config.path);
+    if (open) {
+      open.refs += 1;
+      return open.store;
+    }
+    const store = new SqliteStore(config.path);
+    this.stores.set(config.path, { store, refs: 1 });
+    return store;
+  }
+
+  async releaseStore(store: Store): Promise<void> {
+    for (const [path, open] of this.stores) {
+      if (open.store !== store) continue;
+      open.refs -= 1;
+      if (open.refs === 0) {
+        this.stores.delete(path);
+        await store.close();
+      }
+      return;
+    }
+  }
+
+  /** Mounts the rps/1 routes while at least one remote system may call us. */
+  updateRoutes(): void {
+    const app = this.RED.httpNode;
+    if (!app || this.RED.settings.httpNodeRoot === false) return;
+    if (this.receiver.size > 0 && !this.mounted) {
+      app.post(ROUTES[0], messagesHandler(this.receiver));
+      app.get(ROUTES[1], handshakeHandler(this.receiver));
+      this.mounted = true;
+    } else if (this.receiver.size === 0 && this.mounted) {
+      removeRoutes(app, ROUTES);
+      this.mounted = false;
+    }
+  }
+}
+
+/** Express 4 has no route removal; like the core http-in node, take the layers out of the stack. */
+function removeRoutes(app: HttpRouter, paths: readonly string[]): void {
+  const stack = app._router?.stack;
+  if (!stack) return;
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const route = stack[i].route;
+    if (route && paths.includes(route.path)) stack.splice(i, 1);
+  }
+}
+
+const runtimes = new WeakMap<object, RpsRuntime>();
+let fallback: RpsRuntime | undefined;
+
+/**
+ * Each node set gets its own `RED` object from Node-RED, but they share the runtime's
+ * HTTP app, so that is the key that finds the one RpsRuntime of a Node-RED instance.
+ */
+export function runtimeOf(RED: NodeAPI): RpsRuntime {
+  const key = RED.httpNode;
+  if (!key) {
+    fallback ??= new RpsRuntime(RED);
+    return fallback;
+  }
+  let rt = runtimes.get(key);
+  if (!rt) {
+    rt = new RpsRuntime(RED);
+    runtimes.set(key, rt);
+  }
+  return rt;
+}

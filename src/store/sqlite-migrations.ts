@@ -1,0 +1,103 @@
+/**
+ * Numbered schema migrations of the SQLite store. Each runs once, in order, inside
+ * the same IMMEDIATE transaction that records it in `rps_migrations`, so two
+ * processes opening a new file at once cannot both apply it. Never edit a migration
+ * that has shipped: add the next number.
+ */
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'queues, correlations, sequences',
+    sql: `
+      CREATE TABLE rps_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      -- One row per (message, remote system). The rowid orders the queue: a later
+      -- change of a record always has a higher id than an earlier one.
+      CREATE TABLE rps_outbound (
+        id               INTEGER PRIMARY KEY,
+        message_id       TEXT    NOT NULL,
+        remote_system    TEXT    NOT NULL,
+        process_event    TEXT    NOT NULL,
+        kind             TEXT    NOT NULL,
+        operation        TEXT    NOT NULL,
+        record_table     TEXT    NOT NULL,
+        record_id        TEXT    NOT NULL,
+        sequence         INTEGER NOT NULL,
+        status           TEXT    NOT NULL,
+        payload          TEXT    NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        last_error       TEXT,
+        created_at       INTEGER NOT NULL,
+        first_attempt_at INTEGER,
+        last_attempt_at  INTEGER,
+        processed_at     INTEGER,
+        locked_by        TEXT,
+        locked_until     INTEGER,
+        UNIQUE (remote_system, message_id)
+      );
+      -- The claim walks the ready rows of one remote in id order.
+      CREATE INDEX rps_outbound_claim ON rps_outbound (remote_system, status, id);
+      -- The order check asks "does this record have an earlier row that is not done?".
+      CREATE INDEX rps_outbound_record ON rps_outbound (remote_system, record_table, record_id, status, id);
+
+      CREATE TABLE rps_inbound (
+        id            INTEGER PRIMARY KEY,
+        message_id    TEXT    NOT NULL,
+        remote_system TEXT    NOT NULL,
+        process_event TEXT    NOT NULL,
+        kind          TEXT    NOT NULL,
+        operation     TEXT    NOT NULL,
+        source_table  TEXT    NOT NULL,
+        source_id     TEXT    NOT NULL,
+        sequence      INTEGER NOT NULL,
+        status        TEXT    NOT NULL,
+        payload       TEXT    NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        received_at   INTEGER NOT NULL,
+        started_at    INTEGER,
+        processed_at  INTEGER,
+        last_error    TEXT,
+        locked_by     TEXT,
+        -- Applied once: a message id seen before from the same remote is a duplicate.
+        UNIQUE (remote_system, message_id)
+      );
+      CREATE INDEX rps_inbound_claim ON rps_inbound (remote_system, process_event, status, id);
+      CREATE INDEX rps_inbound_record ON rps_inbound (remote_system, source_table, source_id, status, sequence);
+
+      CREATE TABLE rps_correlation (
+        id            INTEGER PRIMARY KEY,
+        remote_system TEXT    NOT NULL,
+        local_table   TEXT    NOT NULL,
+        local_id      TEXT    NOT NULL,
+        remote_table  TEXT    NOT NULL,
+        remote_id     TEXT    NOT NULL,
+        state         TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        UNIQUE (remote_system, local_table, local_id),
+        UNIQUE (remote_system, remote_table, remote_id)
+      );
+
+      -- Per-record, per-remote counters: direction 'out' is the last sequence given
+      -- to a message of our record; 'in' is the last sequence applied of theirs.
+      CREATE TABLE rps_sequence (
+        remote_system TEXT    NOT NULL,
+        direction     TEXT    NOT NULL,
+        record_table  TEXT    NOT NULL,
+        record_id     TEXT    NOT NULL,
+        last_sequence INTEGER NOT NULL,
+        PRIMARY KEY (remote_system, direction, record_table, record_id)
+      ) WITHOUT ROWID;
+    `,
+  },
+];

@@ -1,0 +1,515 @@
+/**
+ * The embedded SQLite store (better-sqlite3, WAL). One Node-RED process owns the
+ * file. Every method is one transaction; better-sqlite3 is synchronous, so a method
+ * that returns has committed (or thrown, leaving nothing behind).
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Message, ResultStatus } from '../core/protocol';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations';
+import type {
+  Correlation,
+  Enqueued,
+  EnqueueItem,
+  FailItem,
+  FinishResult,
+  InboundClaim,
+  InboundClaimOptions,
+  InboundOutcome,
+  InboundRow,
+  OutboundRow,
+  QueueStatus,
+  RetryItem,
+  StatusCounts,
+  Store,
+} from './types';
+import { emptyCounts } from './types';
+
+type Db = Database.Database;
+
+interface OutboundRecord {
+  id: number;
+  message_id: string;
+  remote_system: string;
+  process_event: string;
+  record_table: string;
+  record_id: string;
+  sequence: number;
+  status: QueueStatus;
+  payload: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+  first_attempt_at: number | null;
+  last_attempt_at: number | null;
+  processed_at: number | null;
+}
+
+interface InboundRecord {
+  id: number;
+  message_id: string;
+  remote_system: string;
+  process_event: string;
+  source_table: string;
+  source_id: string;
+  sequence: number;
+  status: QueueStatus;
+  payload: string;
+  attempts: number;
+  received_at: number;
+  started_at: number | null;
+  processed_at: number | null;
+  last_error: string | null;
+}
+
+interface CorrelationRecord {
+  remote_system: string;
+  local_table: string;
+  local_id: string;
+  remote_table: string;
+  remote_id: string;
+  state: 'active' | 'inactive';
+  created_at: number;
+  updated_at: number;
+}
+
+function outboundRow(r: OutboundRecord): OutboundRow {
+  return {
+    id: r.id,
+    messageId: r.message_id,
+    remoteSystem: r.remote_system,
+    processEvent: r.process_event,
+    recordTable: r.record_table,
+    recordId: r.record_id,
+    sequence: r.sequence,
+    status: r.status,
+    payload: r.payload,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+    firstAttemptAt: r.first_attempt_at,
+    lastAttemptAt: r.last_attempt_at,
+    processedAt: r.processed_at,
+  };
+}
+
+function inboundRow(r: InboundRecord): InboundRow {
+  return {
+    id: r.id,
+    messageId: r.message_id,
+    remoteSystem: r.remote_system,
+    processEvent: r.process_event,
+    sourceTable: r.source_table,
+    sourceId: r.source_id,
+    sequence: r.sequence,
+    status: r.status,
+    payload: r.payload,
+    attempts: r.attempts,
+    receivedAt: r.received_at,
+    startedAt: r.started_at,
+    processedAt: r.processed_at,
+    lastError: r.last_error,
+  };
+}
+
+function correlation(r: CorrelationRecord): Correlation {
+  return {
+    remoteSystem: r.remote_system,
+    localTable: r.local_table,
+    localId: r.local_id,
+    remoteTable: r.remote_table,
+    remoteId: r.remote_id,
+    state: r.state,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Applies pending migrations; safe when several processes open a new file at once. */
+function migrate(db: Db): void {
+  db.exec('CREATE TABLE IF NOT EXISTS rps_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const applied = db.prepare('SELECT 1 FROM rps_migrations WHERE id = ?');
+  const record = db.prepare('INSERT INTO rps_migrations (id, name, applied_at) VALUES (?, ?, ?)');
+  for (const m of SQLITE_MIGRATIONS) {
+    // IMMEDIATE takes the write lock before the check, so the check-then-apply is atomic across processes.
+    db.transaction(() => {
+      if (applied.get(m.id)) return;
+      db.exec(m.sql);
+      record.run(m.id, m.name, Date.now());
+    }).immediate();
+  }
+  db.transaction(() => {
+    db.prepare("INSERT INTO rps_meta (key, value) VALUES ('instance_id', ?) ON CONFLICT (key) DO NOTHING").run(randomUUID());
+  }).immediate();
+}
+
+function statements(db: Db) {
+  return {
+    instanceId: db.prepare<[], { value: string }>("SELECT value FROM rps_meta WHERE key = 'instance_id'"),
+
+    // Gives the next per-record sequence; the row is created with 1 on first use.
+    nextSequence: db.prepare<[string, string, string, string], { last_sequence: number }>(`
+      INSERT INTO rps_sequence (remote_system, direction, record_table, record_id, last_sequence)
+      VALUES (?, ?, ?, ?, 1)
+      ON CONFLICT (remote_system, direction, record_table, record_id)
+      DO UPDATE SET last_sequence = last_sequence + 1
+      RETURNING last_sequence`),
+    // The inbound cursor only moves forward: an old message processed after a gap wait must not rewind it.
+    advanceApplied: db.prepare<[string, string, string, number]>(`
+      INSERT INTO rps_sequence (remote_system, direction, record_table, record_id, last_sequence)
+      VALUES (?, 'in', ?, ?, ?)
+      ON CONFLICT (remote_system, direction, record_table, record_id)
+      DO UPDATE SET last_sequence = max(last_sequence, excluded.last_sequence)`),
+
+    insertOutbound: db.prepare(`
+      INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
+                                sequence, status, payload, next_attempt_at, created_at)
+      VALUES (@messageId, @remoteSystem, @processEvent, @kind, @operation, @recordTable, @recordId,
+              @sequence, 'ready', @payload, @now, @now)`),
+
+    // Oldest sendable rows of one remote. A row waits while an earlier row of the same
+    // record is in flight, failed, or waiting for its own retry time: that is what keeps
+    // changes of one record in order. Rows of other records are not held back.
+    claimableOutbound: db.prepare<[{ remote: string; now: number; limit: number }], { id: number }>(`
+      SELECT o.id FROM rps_outbound o
+      WHERE o.remote_system = @remote AND o.status = 'ready' AND o.next_attempt_at <= @now
+        AND NOT EXISTS (
+          SELECT 1 FROM rps_outbound p
+          WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
+            AND p.id < o.id
+            AND (p.status IN ('processing', 'error') OR (p.status = 'ready' AND p.next_attempt_at > @now)))
+      ORDER BY o.id
+      LIMIT @limit`),
+    takeOutbound: db.prepare<[string, number, number, number, number, number], OutboundRecord>(`
+      UPDATE rps_outbound
+      SET status = 'processing', attempts = attempts + 1, locked_by = ?, locked_until = ?,
+          first_attempt_at = coalesce(first_attempt_at, ?), last_attempt_at = ?
+      WHERE id = ? AND status = 'ready' AND next_attempt_at <= ?
+      RETURNING *`),
+    outboundProcessed: db.prepare<[number, number]>(`
+      UPDATE rps_outbound SET status = 'processed', processed_at = ?, last_error = NULL, locked_by = NULL, locked_until = NULL
+      WHERE id = ? AND status = 'processing'`),
+    outboundRetry: db.prepare<[number, string, number]>(`
+      UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, last_error = ?, locked_by = NULL, locked_until = NULL
+      WHERE id = ? AND status = 'processing'`),
+    outboundFail: db.prepare<[string, number]>(`
+      UPDATE rps_outbound SET status = 'error', last_error = ?, locked_by = NULL, locked_until = NULL
+      WHERE id = ? AND status = 'processing'`),
+    outboundRelease: db.prepare<[number, string, string]>(`
+      UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, locked_by = NULL, locked_until = NULL
+      WHERE remote_system = ? AND status = 'processing' AND locked_by = ?`),
+    outboundReleaseAll: db.prepare<[number]>(`
+      UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, locked_by = NULL, locked_until = NULL
+      WHERE status = 'processing'`),
+    nextOutboundAttempt: db.prepare<[string], { at: number | null }>(`
+      SELECT min(next_attempt_at) AS at FROM rps_outbound WHERE remote_system = ? AND status = 'ready'`),
+    countOutbound: db.prepare<[], { status: QueueStatus; n: number }>('SELECT status, count(*) AS n FROM rps_outbound GROUP BY status'),
+    countOutboundFor: db.prepare<[string], { status: QueueStatus; n: number }>(
+      'SELECT status, count(*) AS n FROM rps_outbound WHERE remote_system = ? GROUP BY status',
+    ),
+    getOutbound: db.prepare<[number], OutboundRecord>('SELECT * FROM rps_outbound WHERE id = ?'),
+
+    insertInbound: db.prepare(`
+      INSERT INTO rps_inbound (message_id, remote_system, process_event, kind, operation, source_table, source_id,
+                               sequence, status, payload, received_at, processed_at)
+      VALUES (@messageId, @remoteSystem, @processEvent, @kind, @operation, @sourceTable, @sourceId,
+              @sequence, @status, @payload, @now, @processedAt)
+      ON CONFLICT (remote_system, message_id) DO NOTHING`),
+
+    // The head of each record's line: the lowest ready sequence of a record that has
+    // nothing in processing or error. Whether it may start (next in sequence, stale,
+    // or waiting for a gap) is decided on the row, with the applied cursor beside it.
+    inboundHeads: db.prepare<[string, string, number], InboundRecord & { applied: number }>(`
+      SELECT i.*, coalesce(c.last_sequence, 0) AS applied
+      FROM rps_inbound i
+      LEFT JOIN rps_sequence c
+        ON c.remote_system = i.remote_system AND c.direction = 'in'
+       AND c.record_table = i.source_table AND c.record_id = i.source_id
+      WHERE i.remote_system = ? AND i.process_event = ? AND i.status = 'ready'
+        AND NOT EXISTS (
+          SELECT 1 FROM rps_inbound p
+          WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
+            AND p.status IN ('processing', 'error'))
+        AND NOT EXISTS (
+          SELECT 1 FROM rps_inbound p
+          WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
+            AND p.status = 'ready' AND p.sequence < i.sequence)
+      ORDER BY i.id
+      LIMIT ?`),
+    takeInbound: db.prepare<[number, string, number], InboundRecord>(`
+      UPDATE rps_inbound SET status = 'processing', attempts = attempts + 1, started_at = ?, locked_by = ?
+      WHERE id = ? AND status = 'ready'
+      RETURNING *`),
+    skipInbound: db.prepare<[number, string, number], InboundRecord>(`
+      UPDATE rps_inbound SET status = 'skipped', processed_at = ?, last_error = ?
+      WHERE id = ? AND status = 'ready'
+      RETURNING *`),
+    getInbound: db.prepare<[number], InboundRecord>('SELECT * FROM rps_inbound WHERE id = ?'),
+    inboundProcessed: db.prepare<[number, number]>(`
+      UPDATE rps_inbound SET status = 'processed', processed_at = ?, last_error = NULL, locked_by = NULL WHERE id = ?`),
+    inboundError: db.prepare<[string, number]>(`
+      UPDATE rps_inbound SET status = 'error', last_error = ?, locked_by = NULL WHERE id = ?`),
+    expireInbound: db.prepare<[string, string, string, number], InboundRecord>(`
+      UPDATE rps_inbound SET status = 'error', last_error = ?, locked_by = NULL
+      WHERE remote_system = ? AND process_event = ? AND status = 'processing' AND started_at < ?
+      RETURNING *`),
+    releaseInbound: db.prepare<[string, string, string]>(`
+      UPDATE rps_inbound SET status = 'ready', locked_by = NULL
+      WHERE remote_system = ? AND process_event = ? AND status = 'processing' AND locked_by = ?`),
+    releaseInboundAll: db.prepare(`UPDATE rps_inbound SET status = 'ready', locked_by = NULL WHERE status = 'processing'`),
+    countInbound: db.prepare<[], { status: QueueStatus; n: number }>('SELECT status, count(*) AS n FROM rps_inbound GROUP BY status'),
+    countInboundFor: db.prepare<[string], { status: QueueStatus; n: number }>(
+      'SELECT status, count(*) AS n FROM rps_inbound WHERE remote_system = ? GROUP BY status',
+    ),
+
+    correlationByLocal: db.prepare<[string, string, string], CorrelationRecord>(`
+      SELECT * FROM rps_correlation WHERE remote_system = ? AND local_table = ? AND local_id = ?`),
+    correlationByRemote: db.prepare<[string, string, string], CorrelationRecord>(`
+      SELECT * FROM rps_correlation WHERE remote_system = ? AND remote_table = ? AND remote_id = ?`),
+    // A link replaces any older link of either of its two records: one local record has
+    // one twin per remote, and one remote record has one twin here.
+    unlinkCorrelation: db.prepare<[string, string, string, string, string]>(`
+      DELETE FROM rps_correlation
+      WHERE remote_system = ? AND ((local_table = ? AND local_id = ?) OR (remote_table = ? AND remote_id = ?))`),
+    linkCorrelation: db.prepare(`
+      INSERT INTO rps_correlation (remote_system, local_table, local_id, remote_table, remote_id, state, created_at, updated_at)
+      VALUES (@remoteSystem, @localTable, @localId, @remoteTable, @remoteId, 'active', @createdAt, @now)`),
+    deactivateCorrelation: db.prepare<[number, string, string, string]>(`
+      UPDATE rps_correlation SET state = 'inactive', updated_at = ?
+      WHERE remote_system = ? AND remote_table = ? AND remote_id = ?`),
+  };
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly instanceId: string;
+  private readonly db: Db;
+  private readonly sql: ReturnType<typeof statements>;
+
+  constructor(readonly path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a transaction that has committed survives power loss, not just a process crash.
+    // "accepted" is a promise to the other side, so it must.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    this.sql = statements(this.db);
+    this.instanceId = (this.sql.instanceId.get() as { value: string }).value;
+    // One process owns an SQLite store: anything left "processing" belongs to a
+    // process that died, so it goes back to ready (to be sent or emitted again).
+    this.db.transaction(() => {
+      this.sql.outboundReleaseAll.run(Date.now());
+      this.sql.releaseInboundAll.run();
+    })();
+  }
+
+  private nextSequence(remoteSystem: string, direction: 'out' | 'in', table: string, id: string): number {
+    return (this.sql.nextSequence.get(remoteSystem, direction, table, id) as { last_sequence: number }).last_sequence;
+  }
+
+  private insertOutbound(item: EnqueueItem, now: number): Enqueued {
+    const { message } = item;
+    const sequence = this.nextSequence(item.remoteSystem, 'out', message.source.table, message.source.id);
+    const payload = JSON.stringify({ ...message, sequence });
+    const info = this.sql.insertOutbound.run({
+      messageId: message.id,
+      remoteSystem: item.remoteSystem,
+      processEvent: message.processEvent,
+      kind: message.kind,
+      operation: message.operation,
+      recordTable: message.source.table,
+      recordId: message.source.id,
+      sequence,
+      payload,
+      now,
+    });
+    return { id: Number(info.lastInsertRowid), messageId: message.id, sequence };
+  }
+
+  async enqueueOutbound(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
+    return this.db.transaction(() => items.map((item) => this.insertOutbound(item, now)))();
+  }
+
+  async claimOutbound(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]> {
+    return this.db.transaction(() => {
+      const ids = this.sql.claimableOutbound.all({ remote: remoteSystem, now, limit }) as { id: number }[];
+      const rows: OutboundRow[] = [];
+      for (const { id } of ids) {
+        const r = this.sql.takeOutbound.get(owner, now + leaseMs, now, now, id, now) as OutboundRecord | undefined;
+        if (r) rows.push(outboundRow(r));
+      }
+      return rows;
+    })();
+  }
+
+  async markOutboundProcessed(ids: readonly number[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of ids) this.sql.outboundProcessed.run(now, id);
+    })();
+  }
+
+  async retryOutbound(items: readonly RetryItem[], _now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const item of items) this.sql.outboundRetry.run(item.nextAttemptAt, item.error, item.id);
+    })();
+  }
+
+  async failOutbound(items: readonly FailItem[], _now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const item of items) this.sql.outboundFail.run(item.error, item.id);
+    })();
+  }
+
+  async releaseOutbound(remoteSystem: string, owner: string, now: number): Promise<number> {
+    return this.sql.outboundRelease.run(now, remoteSystem, owner).changes;
+  }
+
+  async nextOutboundAttempt(remoteSystem: string): Promise<number | null> {
+    return (this.sql.nextOutboundAttempt.get(remoteSystem) as { at: number | null }).at;
+  }
+
+  private counts(rows: { status: QueueStatus; n: number }[]): StatusCounts {
+    const out = emptyCounts();
+    for (const r of rows) out[r.status] = r.n;
+    return out;
+  }
+
+  async countOutbound(remoteSystem?: string): Promise<StatusCounts> {
+    return this.counts(remoteSystem === undefined ? this.sql.countOutbound.all() : this.sql.countOutboundFor.all(remoteSystem));
+  }
+
+  async getOutbound(id: number): Promise<OutboundRow | undefined> {
+    const r = this.sql.getOutbound.get(id) as OutboundRecord | undefined;
+    return r && outboundRow(r);
+  }
+
+  private link(remoteSystem: string, local: { table: string; id: string }, remote: { table: string; id: string }, now: number): void {
+    const old = this.sql.correlationByLocal.get(remoteSystem, local.table, local.id) as CorrelationRecord | undefined;
+    this.sql.unlinkCorrelation.run(remoteSystem, local.table, local.id, remote.table, remote.id);
+    this.sql.linkCorrelation.run({
+      remoteSystem,
+      localTable: local.table,
+      localId: local.id,
+      remoteTable: remote.table,
+      remoteId: remote.id,
+      createdAt: old?.created_at ?? now,
+      now,
+    });
+  }
+
+  async acceptInbound(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]> {
+    return this.db.transaction(() =>
+      messages.map((m): ResultStatus => {
+        const isCorrelation = m.kind === 'correlation';
+        const info = this.sql.insertInbound.run({
+          messageId: m.id,
+          remoteSystem,
+          processEvent: m.processEvent,
+          kind: m.kind,
+          operation: m.operation,
+          sourceTable: m.source.table,
+          sourceId: m.source.id,
+          sequence: m.sequence,
+          // A correlation message needs no flow: it is applied here, in the same transaction.
+          status: isCorrelation ? 'processed' : 'ready',
+          payload: JSON.stringify(m),
+          now,
+          processedAt: isCorrelation ? now : null,
+        });
+        if (info.changes === 0) return 'duplicate';
+        if (isCorrelation && m.target) {
+          this.link(remoteSystem, m.target, m.source, now);
+          this.sql.advanceApplied.run(remoteSystem, m.source.table, m.source.id, m.sequence);
+        }
+        return 'accepted';
+      }),
+    )();
+  }
+
+  async claimInbound(o: InboundClaimOptions): Promise<InboundClaim> {
+    return this.db.transaction(() => {
+      const heads = this.sql.inboundHeads.all(o.remoteSystem, o.processEvent, o.limit) as (InboundRecord & { applied: number })[];
+      const claim: InboundClaim = { rows: [], stale: [] };
+      for (const h of heads) {
+        if (h.sequence <= h.applied) {
+          const r = this.sql.skipInbound.get(o.now, `stale: sequence ${h.sequence} is at or below ${h.applied}, already applied`, h.id) as
+            | InboundRecord
+            | undefined;
+          if (r) claim.stale.push(inboundRow(r));
+        } else if (h.sequence === h.applied + 1 || h.received_at <= o.now - o.gapWaitMs) {
+          const r = this.sql.takeInbound.get(o.now, o.owner, h.id) as InboundRecord | undefined;
+          if (r) claim.rows.push(inboundRow(r));
+        } else {
+          const until = h.received_at + o.gapWaitMs;
+          claim.waitingUntil = claim.waitingUntil === undefined ? until : Math.min(claim.waitingUntil, until);
+        }
+      }
+      return claim;
+    })();
+  }
+
+  async finishInbound(outcomes: readonly InboundOutcome[], now: number): Promise<FinishResult[]> {
+    return this.db.transaction(() =>
+      outcomes.map((o): FinishResult => {
+        const row = this.sql.getInbound.get(o.id) as InboundRecord | undefined;
+        // Only the attempt that is out may finish a row: a late answer for an attempt
+        // that timed out and was emitted again must not finish the new attempt.
+        if (!row || row.attempts !== o.attempt || (row.status !== 'processing' && row.status !== 'error')) return 'stale';
+        if (o.status === 'error') {
+          this.sql.inboundError.run(o.error ?? 'error', o.id);
+          return 'finished';
+        }
+        this.sql.inboundProcessed.run(now, o.id);
+        this.sql.advanceApplied.run(row.remote_system, row.source_table, row.source_id, row.sequence);
+        const source = { table: row.source_table, id: row.source_id };
+        if (o.local) {
+          const current = this.sql.correlationByRemote.get(row.remote_system, source.table, source.id) as CorrelationRecord | undefined;
+          const changed = !current || current.local_table !== o.local.table || current.local_id !== o.local.id || current.state !== 'active';
+          if (changed && !o.deactivate) {
+            this.link(row.remote_system, o.local, source, now);
+            if (o.reply) this.insertOutbound({ remoteSystem: row.remote_system, message: o.reply }, now);
+          }
+        }
+        if (o.deactivate) this.sql.deactivateCorrelation.run(now, row.remote_system, source.table, source.id);
+        return 'finished';
+      }),
+    )();
+  }
+
+  async expireInbound(remoteSystem: string, processEvent: string, startedBefore: number, error: string, _now: number): Promise<InboundRow[]> {
+    return (this.sql.expireInbound.all(error, remoteSystem, processEvent, startedBefore) as InboundRecord[]).map(inboundRow);
+  }
+
+  async releaseInbound(remoteSystem: string, processEvent: string, owner: string, _now: number): Promise<number> {
+    return this.sql.releaseInbound.run(remoteSystem, processEvent, owner).changes;
+  }
+
+  async countInbound(remoteSystem?: string): Promise<StatusCounts> {
+    return this.counts(remoteSystem === undefined ? this.sql.countInbound.all() : this.sql.countInboundFor.all(remoteSystem));
+  }
+
+  async getInbound(id: number): Promise<InboundRow | undefined> {
+    const r = this.sql.getInbound.get(id) as InboundRecord | undefined;
+    return r && inboundRow(r);
+  }
+
+  async findCorrelationByLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined> {
+    const r = this.sql.correlationByLocal.get(remoteSystem, table, id) as CorrelationRecord | undefined;
+    return r && correlation(r);
+  }
+
+  async findCorrelationByRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined> {
+    const r = this.sql.correlationByRemote.get(remoteSystem, table, id) as CorrelationRecord | undefined;
+    return r && correlation(r);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The `Store` interface (DESIGN.md §6): where every durable piece of state lives.
+ * Implementations: SQLite (embedded default) and, later, PostgreSQL; both pass the
+ * same tests. Times are epoch milliseconds, passed in by the caller so that tests
+ * control the clock.
+ */
+import type { Message, MessageDraft, ResultStatus } from '../core/protocol';
+
+export type QueueStatus = 'ready' | 'processing' | 'processed' | 'error' | 'skipped';
+export const QUEUE_STATUSES: readonly QueueStatus[] = ['ready', 'processing', 'processed', 'error', 'skipped'];
+
+export type StatusCounts = Record<QueueStatus, number>;
+
+export interface OutboundRow {
+  id: number;
+  messageId: string;
+  remoteSystem: string;
+  processEvent: string;
+  recordTable: string;
+  recordId: string;
+  sequence: number;
+  status: QueueStatus;
+  /** The message as JSON text, exactly as it is sent. */
+  payload: string;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+  firstAttemptAt: number | null;
+  lastAttemptAt: number | null;
+  processedAt: number | null;
+}
+
+export interface EnqueueItem {
+  remoteSystem: string;
+  message: MessageDraft;
+}
+
+export interface Enqueued {
+  id: number;
+  messageId: string;
+  sequence: number;
+}
+
+export interface RetryItem {
+  id: number;
+  error: string;
+  nextAttemptAt: number;
+}
+
+export interface FailItem {
+  id: number;
+  error: string;
+}
+
+export interface InboundRow {
+  id: number;
+  messageId: string;
+  remoteSystem: string;
+  processEvent: string;
+  sourceTable: string;
+  sourceId: string;
+  sequence: number;
+  status: QueueStatus;
+  payload: string;
+  attempts: number;
+  receivedAt: number;
+  startedAt: number | null;
+  processedAt: number | null;
+  lastError: string | null;
+}
+
+export interface InboundClaimOptions {
+  remoteSystem: string;
+  processEvent: string;
+  limit: number;
+  now: number;
+  owner: string;
+  /** A row whose earlier sequence has not arrived waits this long, then is processed anyway. */
+  gapWaitMs: number;
+}
+
+export interface InboundClaim {
+  rows: InboundRow[];
+  /** Rows marked `skipped` because their sequence is at or below the last one applied. */
+  stale: InboundRow[];
+  /** When a row held back by a sequence gap may go ahead, if any is waiting. */
+  waitingUntil?: number;
+}
+
+/** The end of one inbound message's processing, as `rps-complete` reports it. */
+export interface InboundOutcome {
+  id: number;
+  /** The attempt that is being completed: a late answer for an earlier attempt is ignored. */
+  attempt: number;
+  status: 'processed' | 'error';
+  error?: string;
+  /** The local record the message was applied to: creates or updates the correlation. */
+  local?: { table: string; id: string };
+  /** Marks the correlation inactive (the record was deleted). */
+  deactivate?: boolean;
+  /** Sent back to the remote when the correlation is new or changed, so it can address the twin. */
+  reply?: MessageDraft;
+}
+
+export type FinishResult = 'finished' | 'stale';
+
+export type CorrelationState = 'active' | 'inactive';
+
+export interface Correlation {
+  remoteSystem: string;
+  localTable: string;
+  localId: string;
+  remoteTable: string;
+  remoteId: string;
+  state: CorrelationState;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** This instance's id: generated once, when the store is created. */
+  readonly instanceId: string;
+
+  /** Writes messages into the outbound queue in one transaction, giving each its per-record sequence. */
+  enqueueOutbound(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]>;
+  /** Takes up to `limit` sendable rows for one remote, oldest first, never two generations of one record out of order. */
+  claimOutbound(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]>;
+  markOutboundProcessed(ids: readonly number[], now: number): Promise<void>;
+  /** Back to `ready`, to be tried again at `nextAttemptAt`. */
+  retryOutbound(items: readonly RetryItem[], now: number): Promise<void>;
+  /** To `error`: it holds back later rows of its record until retried or skipped. */
+  failOutbound(items: readonly FailItem[], now: number): Promise<void>;
+  /** Rows this owner left `processing` (e.g. a sender that was stopped) become `ready` again. */
+  releaseOutbound(remoteSystem: string, owner: string, now: number): Promise<number>;
+  /** The earliest time a `ready` row of this remote may be sent, or null when there is none. */
+  nextOutboundAttempt(remoteSystem: string): Promise<number | null>;
+  countOutbound(remoteSystem?: string): Promise<StatusCounts>;
+  getOutbound(id: number): Promise<OutboundRow | undefined>;
+
+  /**
+   * Persists a received batch in one transaction and says, per message, whether it
+   * was new (`accepted`) or already known (`duplicate`). Correlation messages are
+   * applied on the spot.
+   */
+  acceptInbound(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]>;
+  /** Takes the next message of each record that may be processed now, in sequence order. */
+  claimInbound(options: InboundClaimOptions): Promise<InboundClaim>;
+  finishInbound(outcomes: readonly InboundOutcome[], now: number): Promise<FinishResult[]>;
+  /** Rows `processing` since before `startedBefore` become `error` with `error` as their reason. */
+  expireInbound(remoteSystem: string, processEvent: string, startedBefore: number, error: string, now: number): Promise<InboundRow[]>;
+  /** Rows this owner left `processing` become `ready` again (they are emitted once more). */
+  releaseInbound(remoteSystem: string, processEvent: string, owner: string, now: number): Promise<number>;
+  countInbound(remoteSystem?: string): Promise<StatusCounts>;
+  getInbound(id: number): Promise<InboundRow | undefined>;
+
+  findCorrelationByLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
+  findCorrelationByRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
+
+  close(): Promise<void>;
+}
+
+export function emptyCounts(): StatusCounts {
+  return { ready: 0, processing: 0, processed: 0, error: 0, skipped: 0 };
+}

@@ -1,0 +1,126 @@
+/**
+ * The HTTP client side of `rps/1`: posts a batch of messages to a remote and sorts
+ * the outcome into "delivered", "try again later" and "will never succeed". Error
+ * texts carry the remote's reason but never our credentials.
+ */
+import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
+import http from 'node:http';
+import https from 'node:https';
+import { retryAfterMs } from '../core/backoff';
+import { API_PREFIX, type Handshake, type MessageResult, PROTOCOL } from '../core/protocol';
+import { RPS_CONTENT_TYPE } from './inbound-http';
+
+export type OutboundAuth = { type: 'none' } | { type: 'basic'; user: string; password: string };
+
+export interface ClientOptions {
+  /** Base URL of the remote Node-RED's HTTP node root, e.g. https://desk-b.example.com/api */
+  url: string;
+  auth: OutboundAuth;
+  timeoutMs: number;
+  maxSockets?: number;
+}
+
+export type DeliveryResult =
+  | { kind: 'delivered'; results: MessageResult[] }
+  /** Connection failure, timeout, 5xx, 429, 404: the remote may take it later. */
+  | { kind: 'transient'; error: string; retryAfterMs?: number }
+  /** 400, 401, 403, 413...: sending the same request again will not help. */
+  | { kind: 'refused'; status: number; error: string };
+
+/** Statuses that say the request itself is at fault; every other failure is worth retrying. */
+const PERMANENT_STATUSES = new Set([400, 401, 403, 405, 406, 409, 410, 411, 413, 414, 415, 422]);
+
+const MAX_REASON = 500;
+
+function reasonOf(res: AxiosResponse<unknown>): string {
+  const data = res.data;
+  let reason = '';
+  if (typeof data === 'object' && data !== null && typeof (data as { error?: unknown }).error === 'string') {
+    reason = (data as { error: string }).error;
+  } else if (typeof data === 'string') {
+    reason = data.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  }
+  reason = reason.slice(0, MAX_REASON);
+  return reason ? `HTTP ${res.status}: ${reason}` : `HTTP ${res.status}`;
+}
+
+/** Only the error's code and message: axios errors also hold the request config, headers included. */
+function connectionError(err: unknown): string {
+  if (err instanceof AxiosError) {
+    if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return `timeout: ${err.message}`;
+    return err.code ? `${err.code}: ${err.message}` : err.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isResults(data: unknown, count: number): data is { results: MessageResult[] } {
+  if (typeof data !== 'object' || data === null) return false;
+  const results = (data as { results?: unknown }).results;
+  return (
+    Array.isArray(results) &&
+    results.length === count &&
+    results.every(
+      (r) =>
+        typeof r === 'object' &&
+        r !== null &&
+        typeof (r as MessageResult).id === 'string' &&
+        ['accepted', 'duplicate', 'rejected'].includes((r as MessageResult).status),
+    )
+  );
+}
+
+export class RemoteClient {
+  private readonly http: AxiosInstance;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+
+  constructor(options: ClientOptions) {
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
+    this.http = axios.create({
+      baseURL: options.url.replace(/\/+$/, '') + API_PREFIX,
+      timeout: options.timeoutMs,
+      httpAgent: this.httpAgent,
+      httpsAgent: this.httpsAgent,
+      // Every status is an answer to sort, not an exception.
+      validateStatus: () => true,
+      maxRedirects: 0,
+      auth: options.auth.type === 'basic' ? { username: options.auth.user, password: options.auth.password } : undefined,
+      // The batch body is built as text from the stored payloads, not re-serialised.
+      transformRequest: [(data: unknown) => data],
+    });
+  }
+
+  /** Posts an envelope given as JSON text (`count` messages) and classifies the answer. */
+  async postMessages(body: string, count: number): Promise<DeliveryResult> {
+    let res: AxiosResponse<unknown>;
+    try {
+      res = await this.http.post('/messages', body, { headers: { 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` } });
+    } catch (err) {
+      return { kind: 'transient', error: connectionError(err) };
+    }
+    if (res.status === 200) {
+      if (isResults(res.data, count)) return { kind: 'delivered', results: res.data.results };
+      return { kind: 'transient', error: `HTTP 200 with an answer that is not an rps/1 result list` };
+    }
+    if (PERMANENT_STATUSES.has(res.status)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
+    const header = res.headers['retry-after'];
+    const retryAfter = retryAfterMs(typeof header === 'string' ? header : undefined, Date.now());
+    return retryAfter === undefined
+      ? { kind: 'transient', error: reasonOf(res) }
+      : { kind: 'transient', error: reasonOf(res), retryAfterMs: retryAfter };
+  }
+
+  async handshake(): Promise<Handshake> {
+    const res = await this.http.get('/handshake');
+    if (res.status !== 200) throw new Error(reasonOf(res));
+    const data = res.data as Partial<Handshake>;
+    if (data?.protocol !== PROTOCOL) throw new Error(`remote speaks ${String(data?.protocol)}, not ${PROTOCOL}`);
+    return data as Handshake;
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Guarantees 1-3 of DESIGN.md §4 under SIGKILL, with real Node-RED processes:
+ * nothing accepted is lost, nothing is applied twice, changes of a record keep
+ * their order.
+ */
+import assert from 'node:assert/strict';
+import { Pair, type PlannedChange, plan, queueCounts, stream } from '../harness/pair';
+import type { RecordsServer } from '../harness/records';
+
+/** The checks every fault test ends with, on the records server B writes to. */
+function assertExactlyOnceInOrder(records: RecordsServer, rounds: PlannedChange[][]): void {
+  const expected = rounds.flat().length;
+  assert.equal(records.applies.length, expected, 'every change applied');
+  const ids = new Set(records.applies.map((a) => a.messageId));
+  assert.equal(ids.size, expected, 'no message applied twice');
+  assert.deepEqual(records.outOfOrder, [], 'changes of each record applied in sequence order');
+  // A write the flow repeated after a crash must have been flagged as a redelivery.
+  assert.deepEqual(
+    records.repeats.filter((r) => !r.redelivered),
+    [],
+    'every repeated write was marked msg.rps.redelivered',
+  );
+  const last = rounds[rounds.length - 1];
+  for (const change of last) {
+    const id = records.bySource.get(`item/${change.record.id}`);
+    assert.ok(id, `record ${change.record.id} exists on B`);
+    const stored = records.records.get(id);
+    assert.deepEqual(stored?.fields, { name: change.record.name, n: change.record.n, from: 'A' }, `final state of ${change.record.id}`);
+  }
+}
+
+describe('durability under SIGKILL (real Node-RED processes)', function () {
+  this.timeout(300_000);
+  let pair: Pair;
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && pair) {
+      console.log('--- A log ---\n' + pair.a.log.slice(-40).join('\n'));
+      console.log('--- B log ---\n' + pair.b.log.slice(-40).join('\n'));
+    }
+    await pair?.stop();
+  });
+
+  it('receiver killed in the middle of 2,000 changes: every change arrives once, in order per record', async () => {
+    pair = await Pair.start();
+    const rounds = plan(200, 10);
+    let killed = false;
+    let restarted: Promise<void> | undefined;
+    const started = Date.now();
+    await stream(pair, rounds, 8, (sent) => {
+      // Kill B while changes are flowing and partly applied, and bring it back while A keeps accepting.
+      if (!killed && sent >= 700 && pair.records.applies.length > 200) {
+        killed = true;
+        restarted = pair.b.kill().then(() => pair.b.launch());
+      }
+    });
+    assert.ok(killed, 'B was killed during the stream');
+    await restarted;
+    await pair.records.waitFor(() => pair.records.applies.length >= 2000, 120_000, '2,000 changes applied on B');
+    const seconds = (Date.now() - started) / 1000;
+    assertExactlyOnceInOrder(pair.records, rounds);
+    // B's inbound queue holds each message exactly once (duplicates sent after the crash were recognised).
+    const inbound = queueCounts(pair.b, 'rps_inbound', "kind = 'change'");
+    assert.equal((inbound.processed ?? 0) + (inbound.processing ?? 0), 2000, `inbound rows: ${JSON.stringify(inbound)}`);
+    console.log(
+      `      2,000 changes, B killed once: ${seconds.toFixed(1)} s; flow repeated ${pair.records.repeats.length} write(s) after the crash`,
+    );
+  });
+
+  it('sender killed after accepting changes: they are delivered after restart', async () => {
+    pair = await Pair.start();
+    // Phase 1: B is down, so everything A accepts can only be in A's queue when A dies.
+    await pair.b.kill();
+    const phase1 = plan(100, 3, 'p');
+    await stream(pair, phase1, 8);
+    assert.equal(queueCounts(pair.a, 'rps_outbound').ready, 300, 'A holds 300 ready rows');
+    await pair.a.kill();
+    await pair.b.launch();
+    await pair.a.launch();
+    await pair.records.waitFor(() => pair.records.applies.length >= 300, 60_000, '300 changes applied');
+    assertExactlyOnceInOrder(pair.records, phase1);
+
+    // Phase 2: B is up; A is killed while it is delivering.
+    const phase2 = plan(100, 5, 'q');
+    let killedAt = -1;
+    await stream(pair, phase2, 8, async (sent) => {
+      if (killedAt < 0 && sent === 400) {
+        killedAt = pair.records.applies.length;
+        await pair.a.kill();
+        await pair.a.launch();
+      }
+    });
+    await pair.records.waitFor(() => pair.records.applies.length >= 800, 60_000, '800 changes applied');
+    assertExactlyOnceInOrder(pair.records, [...phase1, ...phase2]);
+    const outbound = queueCounts(pair.a, 'rps_outbound', "kind = 'change'");
+    assert.equal(outbound.processed, 800, `A's outbound rows: ${JSON.stringify(outbound)}`);
+  });
+});

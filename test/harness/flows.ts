@@ -1,0 +1,171 @@
+/**
+ * Flows for end-to-end tests: a sender that captures changes posted to
+ * `POST /change` and a receiver that writes them into a RecordsServer, both built
+ * only from this package's nodes and Node-RED core nodes, as a user would wire them.
+ */
+import type { FlowNode } from './nodered';
+
+export interface Credentials {
+  /** What the sender presents to the receiver (the receiver's inbound API user). */
+  user: string;
+  password: string;
+}
+
+export const PROCESS_EVENT = 'Record exchange';
+export const A_TO_B: Credentials = { user: 'a-calls-b', password: 'secret-ab-0001' };
+export const B_TO_A: Credentials = { user: 'b-calls-a', password: 'secret-ba-0002' };
+
+export interface SideOptions {
+  /** The other instance's base URL. */
+  remoteUrl: string;
+  remoteName: string;
+  /** We present these to the other side. */
+  outbound: Credentials;
+  /** The other side presents these to us. */
+  inbound: Credentials;
+  retryDelay?: number;
+  retryMaxDelay?: number;
+  batchSize?: number;
+}
+
+function remoteSystem(id: string, o: SideOptions): FlowNode {
+  return {
+    id,
+    type: 'rps-remote-system',
+    name: o.remoteName,
+    url: o.remoteUrl,
+    authType: 'basic',
+    batchSize: String(o.batchSize ?? 200),
+    maxInFlight: '2',
+    timeout: '10',
+    retryDelay: String(o.retryDelay ?? 0.2),
+    retryMaxDelay: String(o.retryMaxDelay ?? 2),
+    credentials: {
+      user: o.outbound.user,
+      password: o.outbound.password,
+      inboundUser: o.inbound.user,
+      inboundPassword: o.inbound.password,
+    },
+  };
+}
+
+/** A: `POST /change {operation, record}` → capture → correlate → map → send → 200 once queued. */
+export function senderFlow(o: SideOptions): FlowNode[] {
+  const z = 'tab-sender';
+  return [
+    { id: z, type: 'tab', label: 'Sender' },
+    { id: 'pe', type: 'rps-process-event', name: PROCESS_EVENT },
+    remoteSystem('rs', o),
+    { id: 'in', type: 'http in', z, url: '/change', method: 'post', x: 100, y: 100, wires: [['unpack']] },
+    {
+      id: 'unpack',
+      type: 'change',
+      z,
+      rules: [
+        { t: 'set', p: 'operation', pt: 'msg', to: 'payload.operation', tot: 'msg' },
+        { t: 'set', p: 'payload', pt: 'msg', to: 'payload.record', tot: 'msg' },
+      ],
+      x: 250,
+      y: 100,
+      wires: [['cap']],
+    },
+    { id: 'cap', type: 'rps-capture', z, table: 'item', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 400, y: 100, wires: [['cor']] },
+    { id: 'cor', type: 'rps-correlate', z, remoteSystem: 'rs', x: 550, y: 100, wires: [['map'], ['map']] },
+    {
+      id: 'map',
+      type: 'rps-map',
+      z,
+      mappings: [
+        { target: 'title', type: 'field', value: 'name' },
+        { target: 'n', type: 'field', value: 'n' },
+        { target: 'origin', type: 'fixed', value: 'A', valueType: 'str' },
+      ],
+      keepUnmapped: false,
+      x: 700,
+      y: 100,
+      wires: [['snd']],
+    },
+    { id: 'snd', type: 'rps-send', z, remoteSystem: 'rs', processEvent: 'pe', x: 850, y: 100, wires: [['ok']] },
+    { id: 'ok', type: 'http response', z, statusCode: '200', x: 1000, y: 100, wires: [] },
+    { id: 'catch', type: 'catch', z, scope: ['unpack', 'cap', 'cor', 'map', 'snd'], x: 100, y: 200, wires: [['fail']] },
+    {
+      id: 'fail',
+      type: 'function',
+      z,
+      func: 'msg.statusCode = 500; msg.payload = { error: msg.error.message }; return msg;',
+      outputs: 1,
+      x: 250,
+      y: 200,
+      wires: [['ok']],
+    },
+  ];
+}
+
+/**
+ * B: inbound → correlate → map → a REST call to the records server (create when
+ * not correlated, update or delete the twin when correlated) → complete. A Catch
+ * node completes the message as failed when the call fails.
+ */
+export function receiverFlow(o: SideOptions & { recordsUrl: string; maxParallel?: number; timeout?: number }): FlowNode[] {
+  const z = 'tab-receiver';
+  const toApi = `
+const r = msg.rps;
+const body = { fields: msg.payload, source: r.source.table + '/' + r.source.id, sequence: r.sequence,
+               messageId: r.messageId, redelivered: r.redelivered };
+if (r.correlation) {
+  msg.method = r.operation === 'delete' ? 'DELETE' : 'PUT';
+  msg.url = ${JSON.stringify(o.recordsUrl)} + '/records/' + encodeURIComponent(r.correlation.localId);
+} else if (r.operation === 'delete') {
+  return [null, msg];
+} else {
+  msg.method = 'POST';
+  msg.url = ${JSON.stringify(o.recordsUrl)} + '/records';
+}
+msg.headers = { 'content-type': 'application/json' };
+msg.payload = body;
+return [msg, null];`;
+  const check = `
+if (msg.statusCode !== 200) {
+  node.error('records API answered ' + msg.statusCode, msg);
+  return null;
+}
+return msg;`;
+  return [
+    { id: z, type: 'tab', label: 'Receiver' },
+    { id: 'pe', type: 'rps-process-event', name: PROCESS_EVENT },
+    remoteSystem('rs', o),
+    {
+      id: 'inb',
+      type: 'rps-inbound',
+      z,
+      remoteSystem: 'rs',
+      processEvent: 'pe',
+      maxParallel: String(o.maxParallel ?? 16),
+      timeout: String(o.timeout ?? 20),
+      gapWait: '30',
+      x: 100,
+      y: 100,
+      wires: [['cor']],
+    },
+    { id: 'cor', type: 'rps-correlate', z, x: 250, y: 100, wires: [['map'], ['map']] },
+    {
+      id: 'map',
+      type: 'rps-map',
+      z,
+      mappings: [
+        { target: 'name', type: 'field', value: 'title' },
+        { target: 'n', type: 'field', value: 'n' },
+        { target: 'from', type: 'field', value: 'origin' },
+      ],
+      keepUnmapped: false,
+      x: 400,
+      y: 100,
+      wires: [['api']],
+    },
+    { id: 'api', type: 'function', z, name: 'to records API', func: toApi, outputs: 2, x: 550, y: 100, wires: [['http'], ['done']] },
+    { id: 'http', type: 'http request', z, method: 'use', ret: 'obj', url: '', x: 700, y: 100, wires: [['check']] },
+    { id: 'check', type: 'function', z, name: 'check answer', func: check, outputs: 1, x: 850, y: 100, wires: [['done']] },
+    { id: 'done', type: 'rps-complete', z, localTable: 'record', localId: 'payload.id', localIdType: 'msg', x: 1000, y: 100, wires: [[]] },
+    { id: 'catch', type: 'catch', z, scope: ['api', 'http', 'check'], x: 700, y: 200, wires: [['done']] },
+  ];
+}

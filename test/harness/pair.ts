@@ -1,0 +1,126 @@
+/**
+ * Two Node-RED instances wired to each other with the test flows, plus the records
+ * server the receiver writes to, and helpers to drive and inspect them.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from './flows';
+import { freePort, NodeRedInstance } from './nodered';
+import { RecordsServer } from './records';
+
+export interface PairOptions {
+  receiverTimeout?: number;
+  maxParallel?: number;
+  echo?: boolean;
+}
+
+export class Pair {
+  constructor(
+    readonly a: NodeRedInstance,
+    readonly b: NodeRedInstance,
+    readonly records: RecordsServer,
+  ) {}
+
+  static async start(options: PairOptions = {}): Promise<Pair> {
+    const records = new RecordsServer();
+    await records.start();
+    const [portA, portB] = [await freePort(), await freePort()];
+    const [a, b] = await Promise.all([
+      NodeRedInstance.start({ name: 'A', port: portA, echo: options.echo }),
+      NodeRedInstance.start({ name: 'B', port: portB, echo: options.echo }),
+    ]);
+    await a.deploy(senderFlow({ remoteUrl: b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A }));
+    await b.deploy(
+      receiverFlow({
+        remoteUrl: a.url,
+        remoteName: 'A',
+        outbound: B_TO_A,
+        inbound: A_TO_B,
+        recordsUrl: records.url,
+        timeout: options.receiverTimeout,
+        maxParallel: options.maxParallel,
+      }),
+    );
+    return new Pair(a, b, records);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.a.kill(), this.b.kill()]);
+    await this.records.stop();
+  }
+
+  /** Posts one change to A; resolves with A's HTTP status (200 = durably queued). */
+  async change(operation: string, record: Record<string, unknown>): Promise<number> {
+    const res = await fetch(`${this.a.url}/change`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ operation, record }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  }
+}
+
+export type Counts = Record<string, number>;
+
+/** Reads a queue table of an instance's store (read-only; the instance may be running). */
+export function queueCounts(instance: NodeRedInstance, table: 'rps_outbound' | 'rps_inbound', where = '1 = 1'): Counts {
+  const db = new Database(join(instance.userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare(`SELECT status, count(*) AS n FROM ${table} WHERE ${where} GROUP BY status`).all() as { status: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  } finally {
+    db.close();
+  }
+}
+
+/** A plan of changes over `records` records, `perRecord` changes each (insert, then updates). */
+export interface PlannedChange {
+  operation: 'insert' | 'update' | 'delete';
+  record: { id: string; name: string; n: number };
+}
+
+export function plan(records: number, perRecord: number, prefix = 'r'): PlannedChange[][] {
+  const rounds: PlannedChange[][] = [];
+  for (let k = 0; k < perRecord; k++) {
+    const round: PlannedChange[] = [];
+    for (let i = 0; i < records; i++) {
+      round.push({ operation: k === 0 ? 'insert' : 'update', record: { id: `${prefix}${i}`, name: `${prefix}${i} v${k}`, n: k } });
+    }
+    rounds.push(round);
+  }
+  return rounds;
+}
+
+/**
+ * Sends rounds of changes: all changes of a round concurrently (`concurrency` at a
+ * time), one round after the other, so changes of one record are captured in order.
+ * `onSent` runs after each accepted change.
+ */
+export async function stream(pair: Pair, rounds: PlannedChange[][], concurrency: number, onSent?: (n: number) => Promise<void> | void): Promise<number> {
+  let sent = 0;
+  for (const round of rounds) {
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < round.length && !failed) {
+        const change = round[next++];
+        // A refused request (A being restarted) is sent again, as any client would.
+        for (;;) {
+          const status = await pair.change(change.operation, change.record).catch(() => 0);
+          if (status === 200) break;
+          if (status !== 0 && status !== 503) {
+            failed = true;
+            throw new Error(`A answered ${status} to ${change.operation} ${change.record.id}`);
+          }
+          if (failed) return;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        sent += 1;
+        await onSent?.(sent);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+  return sent;
+}

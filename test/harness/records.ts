@@ -1,0 +1,156 @@
+/**
+ * A "local system of record" for end-to-end tests: a small REST API in the test
+ * process that an inbound flow writes to with http request nodes, like a ticketing
+ * system. It outlives the Node-RED processes the tests kill, and it keeps what a
+ * test must check: every change applied, in which order, and any second attempt.
+ *
+ * Like real systems that store an external correlation id on the record, it knows
+ * which sender record (and sequence) each record came from, so a write that a
+ * crashed flow makes again is recognised instead of applied twice.
+ */
+import { EventEmitter, once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export interface StoredRecord {
+  id: string;
+  fields: Record<string, unknown>;
+  deleted: boolean;
+  source: string;
+  lastSequence: number;
+}
+
+export interface Apply {
+  recordId: string;
+  source: string;
+  sequence: number;
+  messageId: string;
+  operation: string;
+}
+
+export interface Attempt extends Apply {
+  redelivered: boolean;
+}
+
+interface WriteBody {
+  fields?: Record<string, unknown>;
+  source?: string;
+  sequence?: number;
+  messageId?: string;
+  redelivered?: boolean;
+}
+
+export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
+  readonly records = new Map<string, StoredRecord>();
+  readonly bySource = new Map<string, string>();
+  readonly applies: Apply[] = [];
+  /** Writes of a change that was already applied (the flow ran it a second time). */
+  readonly repeats: Attempt[] = [];
+  /** Writes whose sequence skipped ahead of the record's last one: an ordering fault. */
+  readonly outOfOrder: Attempt[] = [];
+  /** Requests answered with an injected failure. */
+  failures = 0;
+  /** Test hook: return true to answer a write with 500 instead of applying it. */
+  failWhen: ((body: WriteBody, method: string) => boolean) | undefined;
+  private server: Server | undefined;
+  private next = 1;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    const address = this.server.address();
+    if (typeof address !== 'object' || !address) throw new Error('no address');
+    this.url = `http://127.0.0.1:${address.port}`;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+  }
+
+  live(): StoredRecord[] {
+    return [...this.records.values()].filter((r) => !r.deleted);
+  }
+
+  /** Resolves once `predicate` holds, re-checked on every applied change. */
+  waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((res, rej) => {
+      const timer = setTimeout(() => {
+        this.off('applied', check);
+        rej(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${this.applies.length} changes applied)`));
+      }, timeoutMs);
+      const check = (): void => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        this.off('applied', check);
+        res();
+      };
+      this.on('applied', check);
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const body = (text ? JSON.parse(text) : {}) as WriteBody;
+    const method = req.method ?? 'GET';
+    const match = /^\/records(?:\/([^/]+))?$/.exec(req.url ?? '');
+    if (!match) return this.answer(res, 404, { error: 'not found' });
+    if (method === 'GET') {
+      const r = match[1] ? this.records.get(decodeURIComponent(match[1])) : undefined;
+      return r ? this.answer(res, 200, r) : this.answer(res, 404, { error: 'no such record' });
+    }
+    if (this.failWhen?.(body, method)) {
+      this.failures += 1;
+      return this.answer(res, 500, { error: 'injected failure' });
+    }
+    const source = String(body.source);
+    const sequence = Number(body.sequence);
+    const attempt: Attempt = {
+      recordId: '',
+      source,
+      sequence,
+      messageId: String(body.messageId),
+      operation: method === 'POST' ? 'insert' : method === 'PUT' ? 'update' : 'delete',
+      redelivered: body.redelivered === true,
+    };
+    let record: StoredRecord | undefined;
+    if (method === 'POST') {
+      const known = this.bySource.get(source);
+      record = known ? this.records.get(known) : undefined;
+      if (!record) {
+        record = { id: `L${this.next++}`, fields: {}, deleted: false, source, lastSequence: 0 };
+        this.records.set(record.id, record);
+        this.bySource.set(source, record.id);
+      }
+    } else {
+      record = match[1] ? this.records.get(decodeURIComponent(match[1])) : undefined;
+      if (!record) return this.answer(res, 404, { error: 'no such record' });
+    }
+    attempt.recordId = record.id;
+    if (sequence <= record.lastSequence) {
+      this.repeats.push(attempt);
+      return this.answer(res, 200, { id: record.id, repeated: true });
+    }
+    if (sequence !== record.lastSequence + 1) this.outOfOrder.push(attempt);
+    record.lastSequence = sequence;
+    if (method === 'DELETE') record.deleted = true;
+    else record.fields = { ...record.fields, ...(body.fields ?? {}) };
+    const applied: Apply = { recordId: record.id, source, sequence, messageId: attempt.messageId, operation: attempt.operation };
+    this.applies.push(applied);
+    this.answer(res, 200, { id: record.id });
+    this.emit('applied', applied);
+  }
+
+  private answer(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
