@@ -1,0 +1,333 @@
+/**
+ * The example flows shipped in examples/ (Import > Examples in the editor), written
+ * as code so the two help desks stay alike where they should. `npm run examples`
+ * writes the JSON files; a test checks that the committed files match this source.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+type FlowNode = Record<string, unknown> & { id: string; type: string };
+type MappingRow = { target: string; type: 'field' | 'fixed' | 'value'; value: string; valueType?: string; map?: string };
+
+export const EXAMPLES_DIR = resolve(__dirname, '..', '..', 'examples');
+
+function field(target: string, source: string): MappingRow {
+  return { target, type: 'field', value: source };
+}
+
+function valueMap(target: string, source: string, map: Record<string, string | number>): MappingRow {
+  return { target, type: 'value', value: source, map: JSON.stringify(map) };
+}
+
+/** Ids stay stable between generations so a re-import replaces rather than duplicates. */
+function ids(prefix: string): (name: string) => string {
+  return (name) => `${prefix}-${name}`;
+}
+
+const OUTBOUND_TEMPLATE_INFO = `Outbound Flow Template - Basic
+
+Wire your local record changes into "record changed": msg.payload is the record
+after the change, msg.previous (optional) the record before it, msg.operation is
+insert, update or delete. The capture decides whether the change is sent and which
+fields go; correlate finds the twin on the remote system; map fields translates
+your field names to the names both instances agreed on; send to remote writes the
+message into the durable outbound queue and delivers it.
+
+Set the remote system's URL and credentials, and give the process event the same
+name as on the other instance.`;
+
+const INBOUND_TEMPLATE_INFO = `Inbound Flow Template - Basic
+
+inbound emits the messages the remote system sent for this process event, in
+order per record. correlate tells whether the record already has a twin here
+(output 1: update or delete it) or not (output 2: create it). Replace the two
+function nodes with your own nodes that write the local record, and end every
+path in complete: it records the local record's id (msg.payload.id by default),
+links it with the remote record, and lets the next change of that record through.
+Errors caught by the Catch node mark the message as error; it then holds back
+later changes of that record until it is retried or skipped.
+
+After a crash or restart a message can be emitted again (msg.rps.redelivered is
+true): make the write idempotent, e.g. by remembering msg.rps.sequence per record.`;
+
+export function outboundTemplate(): FlowNode[] {
+  const id = ids('rps-out-tpl');
+  const z = id('tab');
+  return [
+    { id: z, type: 'tab', label: 'Outbound Flow Template - Basic', info: OUTBOUND_TEMPLATE_INFO },
+    { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
+    { id: id('rs'), type: 'rps-remote-system', name: 'Remote instance', url: 'http://127.0.0.1:1881', authType: 'basic', batchSize: '200', maxInFlight: '2', timeout: '30', retryDelay: '1', retryMaxDelay: '60', store: '' },
+    { id: id('comment'), type: 'comment', z, name: 'Outbound: capture → correlate → map → send', info: OUTBOUND_TEMPLATE_INFO, x: 230, y: 60, wires: [] },
+    { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 125, y: 120, wires: [[id('capture')]] },
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: 'short_description,description,priority,state', x: 270, y: 120, wires: [[id('correlate')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 430, y: 120, wires: [[id('map')], [id('map')]] },
+    {
+      id: id('map'),
+      type: 'rps-map',
+      z,
+      name: 'local → shared names',
+      mappings: [field('summary', 'short_description'), field('details', 'description'), field('priority', 'priority'), field('state', 'state')],
+      keepUnmapped: false,
+      x: 610,
+      y: 120,
+      wires: [[id('send')]],
+    },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 800, y: 120, wires: [[]] },
+  ];
+}
+
+export function inboundTemplate(): FlowNode[] {
+  const id = ids('rps-in-tpl');
+  const z = id('tab');
+  const update = `// Update (or delete) the local record msg.rps.localId with msg.payload.
+// msg.rps.operation is "update" or "delete" ("insert" when the remote re-created it).
+// Replace this node with the nodes that write your system of record.
+msg.payload.id = msg.rps.localId;
+return msg;`;
+  const create = `// Create the local record from msg.payload and set msg.payload.id to its new id:
+// complete links that id with the remote record.
+// A delete of a record that was never synced here has nothing to do.
+// Replace this node with the nodes that write your system of record.
+if (msg.rps.operation === 'delete') return msg;
+msg.payload.id = 'local-' + msg.rps.source.id;
+return msg;`;
+  return [
+    { id: z, type: 'tab', label: 'Inbound Flow Template - Basic', info: INBOUND_TEMPLATE_INFO },
+    { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
+    { id: id('rs'), type: 'rps-remote-system', name: 'Remote instance', url: 'http://127.0.0.1:1880', authType: 'basic', batchSize: '200', maxInFlight: '2', timeout: '30', retryDelay: '1', retryMaxDelay: '60', store: '' },
+    { id: id('comment'), type: 'comment', z, name: 'Inbound: inbound → correlate → map → write → complete', info: INBOUND_TEMPLATE_INFO, x: 260, y: 60, wires: [] },
+    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 120, y: 140, wires: [[id('correlate')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 290, y: 140, wires: [[id('map-update')], [id('map-create')]] },
+    {
+      id: id('map-update'),
+      type: 'rps-map',
+      z,
+      name: 'shared → local names',
+      mappings: [field('short_description', 'summary'), field('description', 'details'), field('priority', 'priority'), field('state', 'state')],
+      keepUnmapped: false,
+      x: 490,
+      y: 120,
+      wires: [[id('update')]],
+    },
+    {
+      id: id('map-create'),
+      type: 'rps-map',
+      z,
+      name: 'shared → local names',
+      mappings: [field('short_description', 'summary'), field('description', 'details'), field('priority', 'priority'), field('state', 'state')],
+      keepUnmapped: false,
+      x: 490,
+      y: 180,
+      wires: [[id('create')]],
+    },
+    { id: id('update'), type: 'function', z, name: 'update local record', func: update, outputs: 1, x: 700, y: 120, wires: [[id('complete')]] },
+    { id: id('create'), type: 'function', z, name: 'create local record', func: create, outputs: 1, x: 700, y: 180, wires: [[id('complete')]] },
+    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 900, y: 150, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 700, y: 240, wires: [[id('complete')]] },
+  ];
+}
+
+export interface DeskSpec {
+  key: 'a' | 'b';
+  title: string;
+  table: string;
+  /** HTTP path of the desk's REST API, e.g. /incidents */
+  path: string;
+  idPrefix: string;
+  fields: string[];
+  other: string;
+  otherUrl: string;
+  toShared: MappingRow[];
+  fromShared: MappingRow[];
+}
+
+export const DESK_A: DeskSpec = {
+  key: 'a',
+  title: 'Help desk A',
+  table: 'incident',
+  path: '/incidents',
+  idPrefix: 'INC',
+  fields: ['short_description', 'description', 'priority', 'state'],
+  other: 'Help desk B',
+  otherUrl: 'http://127.0.0.1:1881',
+  toShared: [field('summary', 'short_description'), field('details', 'description'), field('priority', 'priority'), field('state', 'state')],
+  fromShared: [field('short_description', 'summary'), field('description', 'details'), field('priority', 'priority'), field('state', 'state')],
+};
+
+export const DESK_B: DeskSpec = {
+  key: 'b',
+  title: 'Help desk B',
+  table: 'case',
+  path: '/cases',
+  idPrefix: 'CS',
+  fields: ['title', 'details', 'urgency', 'status'],
+  other: 'Help desk A',
+  otherUrl: 'http://127.0.0.1:1880',
+  toShared: [
+    field('summary', 'title'),
+    field('details', 'details'),
+    valueMap('priority', 'urgency', { critical: 1, high: 2, moderate: 3, low: 4 }),
+    valueMap('state', 'status', { open: 'new', working: 'in_progress', solved: 'resolved', closed: 'closed' }),
+  ],
+  fromShared: [
+    field('title', 'summary'),
+    field('details', 'details'),
+    valueMap('urgency', 'priority', { '1': 'critical', '2': 'high', '3': 'moderate', '4': 'low' }),
+    valueMap('status', 'state', { new: 'open', in_progress: 'working', resolved: 'solved', closed: 'closed' }),
+  ],
+};
+
+/** The desk's local system of record: a table in flow context, with create/update/delete/get/list. */
+function tableFunction(d: DeskSpec): string {
+  return `// The local table of ${d.table} records (kept in flow context: a demo, not a database).
+// In: msg.action (create, update, delete, get, list), msg.recordId, msg.payload.
+// Out 1: the result, back to the caller. Out 2: the change, to the outbound flow.
+const table = flow.get('records') || {};
+const now = new Date().toISOString();
+const id = msg.recordId;
+let result;
+let status = 200;
+let change = null;
+const missing = () => { status = 404; result = { error: 'no ${d.table} ' + id }; };
+switch (msg.action) {
+  case 'list':
+    result = Object.values(table);
+    break;
+  case 'get':
+    if (table[id]) result = table[id]; else missing();
+    break;
+  case 'create': {
+    const next = (flow.get('next') || 0) + 1;
+    flow.set('next', next);
+    const record = Object.assign({}, msg.payload, { id: '${d.idPrefix}' + String(next).padStart(4, '0'), updated_at: now });
+    table[record.id] = record;
+    result = record;
+    status = 201;
+    change = { operation: 'insert', payload: record };
+    break;
+  }
+  case 'update': {
+    const before = table[id];
+    if (!before) { missing(); break; }
+    const record = Object.assign({}, before, msg.payload, { id, updated_at: now });
+    table[id] = record;
+    result = record;
+    change = { operation: 'update', payload: record, previous: before };
+    break;
+  }
+  case 'delete': {
+    const before = table[id];
+    if (!before) { missing(); break; }
+    delete table[id];
+    result = before;
+    change = { operation: 'delete', payload: before };
+    break;
+  }
+  default:
+    status = 400;
+    result = { error: 'unknown action ' + msg.action };
+}
+flow.set('records', table);
+msg.statusCode = status;
+msg.payload = result;
+if (change) {
+  change.changedBy = msg.changedBy || 'api';
+  // A change made by the inbound flow keeps msg.rps: capture marks it so it is not sent back.
+  if (msg.rps) change.rps = msg.rps;
+}
+return [msg, change];`;
+}
+
+const INBOUND_ACTION = `// Decide what the inbound message does to the local table.
+const r = msg.rps;
+msg.recordId = r.localId;
+if (r.operation === 'delete') msg.action = 'delete';
+else if (r.correlation) msg.action = 'update';
+else msg.action = 'create';
+msg.changedBy = 'sync';
+// A delete of a record that never reached this desk has nothing to do.
+if (msg.action === 'delete' && !msg.recordId) return [null, msg];
+return [msg, null];`;
+
+const CHECK_RESULT = `if (msg.statusCode >= 400) {
+  node.error('local write failed: ' + JSON.stringify(msg.payload), msg);
+  return null;
+}
+return msg;`;
+
+export function desk(d: DeskSpec): FlowNode[] {
+  const id = ids(`desk-${d.key}`);
+  const z = id('tab');
+  const api = (method: string, path: string, action: string, y: number): FlowNode[] => [
+    { id: id(`http-${action}`), type: 'http in', z, name: '', url: path, method, upload: false, swaggerDoc: '', x: 150, y, wires: [[id(`act-${action}`)]] },
+    {
+      id: id(`act-${action}`),
+      type: 'change',
+      z,
+      name: action,
+      rules: [
+        { t: 'set', p: 'action', pt: 'msg', to: action, tot: 'str' },
+        { t: 'set', p: 'recordId', pt: 'msg', to: 'req.params.id', tot: 'msg' },
+      ],
+      x: 360,
+      y,
+      wires: [[id('call-api')]],
+    },
+  ];
+  const info = `${d.title}: a small help desk with a table of ${d.table} records and a REST API
+(GET/POST ${d.path}, GET/PUT/DELETE ${d.path}/:id). Every change is captured and
+sent to ${d.other}; changes from ${d.other} are applied here. Field names differ
+between the desks: map fields translates them to the shared names of the process
+event "Incident exchange".`;
+  return [
+    { id: z, type: 'tab', label: d.title, info },
+    { id: id('pe'), type: 'rps-process-event', name: 'Incident exchange', description: 'Incidents raised on either desk are worked on both', domain: '' },
+    { id: id('rs'), type: 'rps-remote-system', name: d.other, url: d.otherUrl, authType: 'basic', batchSize: '200', maxInFlight: '2', timeout: '30', retryDelay: '1', retryMaxDelay: '30', store: '' },
+    { id: id('comment'), type: 'comment', z, name: `${d.title}: ${d.table} table, REST API on ${d.path}, synced with ${d.other}`, info, x: 330, y: 40, wires: [] },
+    ...api('post', d.path, 'create', 100),
+    ...api('put', `${d.path}/:id`, 'update', 140),
+    ...api('delete', `${d.path}/:id`, 'delete', 180),
+    ...api('get', `${d.path}/:id`, 'get', 220),
+    ...api('get', d.path, 'list', 260),
+    { id: id('call-api'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 580, y: 180, wires: [[id('response')]] },
+    { id: id('response'), type: 'http response', z, name: '', statusCode: '', headers: {}, x: 780, y: 180, wires: [] },
+
+    { id: id('table-in'), type: 'link in', z, name: `${d.table} table`, links: [], x: 135, y: 340, wires: [[id('table')]] },
+    { id: id('table'), type: 'function', z, name: `${d.table} table`, func: tableFunction(d), outputs: 2, x: 330, y: 340, wires: [[id('table-return')], [id('capture')]] },
+    { id: id('table-return'), type: 'link out', z, name: 'return', mode: 'return', links: [], x: 505, y: 320, wires: [] },
+
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: d.table, idField: 'id', insert: true, update: true, delete: true, fields: d.fields.join(','), x: 530, y: 380, wires: [[id('correlate-out')]] },
+    { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 700, y: 380, wires: [[id('map-out')], [id('map-out')]] },
+    { id: id('map-out'), type: 'rps-map', z, name: 'to shared names', mappings: d.toShared, keepUnmapped: false, x: 880, y: 380, wires: [[id('send')]] },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1060, y: 380, wires: [[]] },
+
+    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 150, y: 480, wires: [[id('correlate-in')]] },
+    { id: id('correlate-in'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 320, y: 480, wires: [[id('map-in')], [id('map-in')]] },
+    { id: id('map-in'), type: 'rps-map', z, name: 'from shared names', mappings: d.fromShared, keepUnmapped: false, x: 510, y: 480, wires: [[id('action')]] },
+    { id: id('action'), type: 'function', z, name: 'create, update or delete', func: INBOUND_ACTION, outputs: 2, x: 720, y: 480, wires: [[id('call-sync')], [id('complete')]] },
+    { id: id('call-sync'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 930, y: 460, wires: [[id('check')]] },
+    { id: id('check'), type: 'function', z, name: 'check result', func: CHECK_RESULT, outputs: 1, x: 1100, y: 460, wires: [[id('complete')]] },
+    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: d.table, localId: 'payload.id', localIdType: 'msg', x: 1280, y: 480, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('call-sync'), id('check')], uncaught: false, x: 930, y: 540, wires: [[id('complete')]] },
+  ];
+}
+
+export const EXAMPLES: Record<string, () => FlowNode[]> = {
+  'Outbound Flow Template - Basic.json': outboundTemplate,
+  'Inbound Flow Template - Basic.json': inboundTemplate,
+  'Two help desks/Help desk A.json': () => desk(DESK_A),
+  'Two help desks/Help desk B.json': () => desk(DESK_B),
+};
+
+export function exampleText(flows: FlowNode[]): string {
+  return JSON.stringify(flows, null, 2) + '\n';
+}
+
+if (require.main === module) {
+  for (const [file, make] of Object.entries(EXAMPLES)) {
+    const path = join(EXAMPLES_DIR, file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, exampleText(make()));
+    console.log(`wrote examples/${file}`);
+  }
+}
