@@ -240,6 +240,13 @@ return [msg, change];`;
 
 const INBOUND_ACTION = `// Decide what the inbound message does to the local table.
 const r = msg.rps;
+// A message can be emitted again after a restart or redeploy (msg.rps.redelivered):
+// one whose sequence was already applied goes straight to complete.
+const applied = (flow.get('applied') || {})[r.source.table + '/' + r.source.id];
+if (applied && r.sequence <= applied.sequence) {
+  msg.payload = { id: applied.localId };
+  return [null, msg];
+}
 msg.recordId = r.localId;
 if (r.operation === 'delete') msg.action = 'delete';
 else if (r.correlation) msg.action = 'update';
@@ -253,6 +260,10 @@ const CHECK_RESULT = `if (msg.statusCode >= 400) {
   node.error('local write failed: ' + JSON.stringify(msg.payload), msg);
   return null;
 }
+// Remember what was applied, so a repeated message is recognised.
+const applied = flow.get('applied') || {};
+applied[msg.rps.source.table + '/' + msg.rps.source.id] = { localId: msg.payload.id, sequence: msg.rps.sequence };
+flow.set('applied', applied);
 return msg;`;
 
 export function desk(d: DeskSpec): FlowNode[] {

@@ -10,7 +10,10 @@ export class ValueError extends Error {
   }
 }
 
-/** Dates become ISO strings, `undefined` properties are dropped; functions, symbols, bigints and cycles are refused. */
+/** Deeper values are refused: the receiver refuses them too, and recursion must stay bounded. */
+export const MAX_VALUE_DEPTH = 16;
+
+/** Dates become ISO strings, `undefined` properties are dropped; functions, symbols, bigints, cycles and deep nesting are refused. */
 export function toFieldValue(v: unknown, path: string, seen: Set<object> = new Set()): FieldValue | undefined {
   if (v === undefined) return undefined;
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
@@ -24,6 +27,7 @@ export function toFieldValue(v: unknown, path: string, seen: Set<object> = new S
   }
   if (typeof v === 'object') {
     if (seen.has(v)) throw new ValueError(path, 'refers to itself');
+    if (seen.size >= MAX_VALUE_DEPTH) throw new ValueError(path, `is nested deeper than ${MAX_VALUE_DEPTH} levels`);
     seen.add(v);
     try {
       if (Array.isArray(v)) return v.map((item, i) => toFieldValue(item, `${path}[${i}]`, seen) ?? null);

@@ -119,10 +119,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           if (this.failures > 0 && this.inFlight.size > 0) break;
           const rows = await this.o.store.claimOutbound(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
           if (rows.length === 0) {
-            const next = await this.o.store.nextOutboundAttempt(this.o.remoteSystem);
-            // A due row that cannot be claimed waits behind an earlier row of its record;
-            // that row's outcome calls notify(), so only future retries need a timer.
-            if (next !== null && next > now) this.arm(next);
+            // Only future retries need a timer: a due row that could not be claimed waits
+            // behind an earlier row of its record, whose outcome calls notify().
+            const next = await this.o.store.nextOutboundAttempt(this.o.remoteSystem, now);
+            if (next !== null) this.arm(next);
             break;
           }
           const p: Promise<void> = this.deliver(rows).finally(() => {

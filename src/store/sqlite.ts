@@ -205,8 +205,8 @@ function statements(db: Db) {
     outboundReleaseAll: db.prepare<[number]>(`
       UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, locked_by = NULL, locked_until = NULL
       WHERE status = 'processing'`),
-    nextOutboundAttempt: db.prepare<[string], { at: number | null }>(`
-      SELECT min(next_attempt_at) AS at FROM rps_outbound WHERE remote_system = ? AND status = 'ready'`),
+    nextOutboundAttempt: db.prepare<[string, number], { at: number | null }>(`
+      SELECT min(next_attempt_at) AS at FROM rps_outbound WHERE remote_system = ? AND status = 'ready' AND next_attempt_at > ?`),
     countOutbound: db.prepare<[], { status: QueueStatus; n: number }>('SELECT status, count(*) AS n FROM rps_outbound GROUP BY status'),
     countOutboundFor: db.prepare<[string], { status: QueueStatus; n: number }>(
       'SELECT status, count(*) AS n FROM rps_outbound WHERE remote_system = ? GROUP BY status',
@@ -370,8 +370,8 @@ export class SqliteStore implements Store {
     return this.sql.outboundRelease.run(now, remoteSystem, owner).changes;
   }
 
-  async nextOutboundAttempt(remoteSystem: string): Promise<number | null> {
-    return (this.sql.nextOutboundAttempt.get(remoteSystem) as { at: number | null }).at;
+  async nextOutboundAttempt(remoteSystem: string, now: number): Promise<number | null> {
+    return (this.sql.nextOutboundAttempt.get(remoteSystem, now) as { at: number | null }).at;
   }
 
   private counts(rows: { status: QueueStatus; n: number }[]): StatusCounts {

@@ -134,8 +134,12 @@ export interface Store {
   failOutbound(items: readonly FailItem[], now: number): Promise<void>;
   /** Rows this owner left `processing` (e.g. a sender that was stopped) become `ready` again. */
   releaseOutbound(remoteSystem: string, owner: string, now: number): Promise<number>;
-  /** The earliest time a `ready` row of this remote may be sent, or null when there is none. */
-  nextOutboundAttempt(remoteSystem: string): Promise<number | null>;
+  /**
+   * The earliest retry time after `now` among this remote's `ready` rows, or null.
+   * (Rows already due but held behind an earlier row of their record need no timer:
+   * the outcome of that earlier row wakes the sender.)
+   */
+  nextOutboundAttempt(remoteSystem: string, now: number): Promise<number | null>;
   countOutbound(remoteSystem?: string): Promise<StatusCounts>;
   getOutbound(id: number): Promise<OutboundRow | undefined>;
 

@@ -1,0 +1,276 @@
+/**
+ * The engine without Node-RED: an outbox on one store delivering over real HTTP to a
+ * receiver on another store, as two instances do.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_LIMITS, type Message } from '../../src/core/protocol';
+import { type InboundDelivery, Inbox } from '../../src/engine/inbox';
+import { Outbox, type RemoteState } from '../../src/engine/outbox';
+import { Receiver } from '../../src/engine/receiver';
+import { SqliteStore } from '../../src/store/sqlite';
+import type { StatusCounts } from '../../src/store/types';
+import { RemoteClient } from '../../src/transport/client';
+import { messagesHandler } from '../../src/transport/inbound-http';
+import { draft } from '../store/store-contract';
+
+const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
+
+function tempStore(): SqliteStore {
+  return new SqliteStore(join(mkdtempSync(join(tmpdir(), 'rps-engine-')), 'store.sqlite'));
+}
+
+/** Instance B's receiving side: a Receiver with one peer (A) and one endpoint, served over HTTP. */
+class ReceivingSide {
+  readonly store = tempStore();
+  readonly receiver: Receiver;
+  requests = 0;
+  server: Server | undefined;
+  port = 0;
+
+  constructor(maxStringLength = DEFAULT_LIMITS.maxStringLength) {
+    this.receiver = new Receiver({
+      name: () => 'B',
+      limits: () => ({ maxBodyBytes: 10_000_000, protocol: { ...DEFAULT_LIMITS, maxStringLength } }),
+    });
+    this.receiver.addPeer({ id: 'peer-A', name: 'A', store: this.store, credentials: USER });
+    this.receiver.addEndpoint('peer-A', 'PE', { notify: () => undefined });
+  }
+
+  async listen(port = 0): Promise<void> {
+    const handle = messagesHandler(this.receiver);
+    this.server = createServer((req, res) => {
+      this.requests += 1;
+      handle(req, res);
+    });
+    this.server.listen(port, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+    this.server = undefined;
+  }
+}
+
+function outboxFor(store: SqliteStore, port: number, options: { batchSize?: number; password?: string } = {}): { outbox: Outbox; client: RemoteClient } {
+  const client = new RemoteClient({
+    url: `http://127.0.0.1:${port}`,
+    auth: { type: 'basic', user: USER.user, password: options.password ?? USER.password },
+    timeoutMs: 5000,
+  });
+  const outbox = new Outbox({
+    remoteSystem: 'B',
+    store,
+    client,
+    sender: { instanceId: store.instanceId, name: 'A' },
+    owner: 'test',
+    batchSize: options.batchSize ?? 100,
+    maxInFlight: 2,
+    leaseMs: 60_000,
+    backoff: { baseMs: 20, maxMs: 200 },
+    failuresBeforeError: 3,
+  });
+  return { outbox, client };
+}
+
+/** Resolves with the queue counts once `done` holds; re-checked whenever the outbox reports an outcome. */
+async function until(store: SqliteStore, outbox: Outbox, done: (c: StatusCounts) => boolean): Promise<StatusCounts> {
+  for (;;) {
+    // Listen before looking, so an outcome between the two is not missed.
+    let wake = (): void => undefined;
+    const woken = new Promise<void>((res) => (wake = res));
+    const events = ['delivered', 'failed', 'state'] as const;
+    for (const e of events) outbox.on(e, wake);
+    try {
+      const c = await store.countOutbound('B');
+      if (done(c)) return c;
+      await woken;
+    } finally {
+      for (const e of events) outbox.off(e, wake);
+    }
+  }
+}
+
+const drained = (store: SqliteStore, outbox: Outbox): Promise<StatusCounts> => until(store, outbox, (c) => c.ready === 0 && c.processing === 0);
+
+describe('engine: outbox → HTTP → receiver', function () {
+  this.timeout(30_000);
+  let a: SqliteStore;
+  let b: ReceivingSide;
+  let outbox: Outbox | undefined;
+  let client: RemoteClient | undefined;
+
+  beforeEach(() => {
+    a = tempStore();
+  });
+  afterEach(async () => {
+    await outbox?.stop();
+    client?.close();
+    await b?.close();
+    await a.close();
+    await b?.store.close();
+  });
+
+  it('delivers 1,000 messages in batches, each accepted once', async () => {
+    b = new ReceivingSide();
+    await b.listen();
+    await a.enqueueOutbound(
+      Array.from({ length: 1000 }, (_, i) => ({ remoteSystem: 'B', message: draft('t', `r${i % 100}`) })),
+      Date.now(),
+    );
+    ({ outbox, client } = outboxFor(a, b.port, { batchSize: 100 }));
+    await outbox.start();
+    await drained(a, outbox);
+    assert.deepEqual(await a.countOutbound('B'), { ready: 0, processing: 0, processed: 1000, error: 0, skipped: 0 });
+    assert.equal((await b.store.countInbound('peer-A')).ready, 1000);
+    assert.ok(b.requests <= 12, `batched: ${b.requests} requests for 1,000 messages`);
+  });
+
+  it('a refused message is isolated and set to error; its record waits, others are delivered', async () => {
+    b = new ReceivingSide(50);
+    await b.listen();
+    const rows = Array.from({ length: 9 }, (_, i) => draft('t', `r${i}`));
+    rows[4] = draft('t', 'r4', { fields: { text: 'x'.repeat(60) } });
+    const later = draft('t', 'r4');
+    const q = await a.enqueueOutbound(
+      [...rows, later].map((message) => ({ remoteSystem: 'B', message })),
+      Date.now(),
+    );
+    ({ outbox, client } = outboxFor(a, b.port));
+    const failed = once(outbox, 'failed');
+    await outbox.start();
+    const [failedRows, reason] = (await failed) as [{ id: number }[], string];
+    assert.deepEqual(
+      failedRows.map((r) => r.id),
+      [q[4].id],
+    );
+    assert.match(reason, /HTTP 400: messages\[0\]\.fields\.text: longer than 50 characters/);
+    const counts = await until(a, outbox, (c) => c.processed === 8);
+    assert.deepEqual([counts.processed, counts.error, counts.ready], [8, 1, 1], JSON.stringify(counts));
+    assert.equal((await a.getOutbound(q[9].id))?.status, 'ready', 'the later change of r4 waits behind the error');
+  });
+
+  it('a remote that is down: the state turns error, and delivery resumes by itself when it is back', async () => {
+    b = new ReceivingSide();
+    await b.listen();
+    const port = b.port;
+    await b.close();
+    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    ({ outbox, client } = outboxFor(a, port));
+    const states: RemoteState[] = [];
+    outbox.on('state', (s) => states.push(s));
+    const down = once(outbox, 'state');
+    await outbox.start();
+    await down;
+    assert.equal(outbox.state, 'error');
+    assert.match(outbox.lastError ?? '', /ECONNREFUSED/);
+    const row = await a.getOutbound(1);
+    assert.ok(row && row.status !== 'error' && row.status !== 'processed', 'the row waits for the next attempt');
+    assert.ok((row?.attempts ?? 0) >= 3, `attempts: ${row?.attempts}`);
+    assert.match(row?.lastError ?? '', /ECONNREFUSED/);
+    await b.listen(port);
+    await once(outbox, 'delivered');
+    assert.deepEqual(states, ['error', 'active']);
+    assert.equal((await a.countOutbound('B')).processed, 1);
+  });
+
+  it('wrong credentials: the remote state is error and the messages stay ready (not error)', async () => {
+    b = new ReceivingSide();
+    await b.listen();
+    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    ({ outbox, client } = outboxFor(a, b.port, { password: 'wrong' }));
+    const state = once(outbox, 'state');
+    await outbox.start();
+    await state;
+    assert.equal(outbox.state, 'error');
+    assert.match(outbox.lastError ?? '', /HTTP 401: credentials not accepted/);
+    assert.doesNotMatch(outbox.lastError ?? '', /wrong|pw-/, 'no secret in the error');
+    await outbox.stop();
+    const counts = await a.countOutbound('B');
+    assert.equal(counts.error, 0);
+    assert.equal(counts.ready + counts.processing, 1);
+  });
+});
+
+describe('engine: inbox', function () {
+  this.timeout(30_000);
+  let store: SqliteStore;
+  let inbox: Inbox | undefined;
+  beforeEach(() => {
+    store = tempStore();
+  });
+  afterEach(async () => {
+    await inbox?.stop();
+    await store.close();
+  });
+
+  const message = (id: string, sequence: number): Message => ({ ...draft('t', id), sequence });
+
+  it('emits each record in sequence order, one at a time, many records in parallel', async () => {
+    const emitted: InboundDelivery[] = [];
+    let wake: (() => void) | undefined;
+    inbox = new Inbox({
+      store,
+      remoteSystem: 'A',
+      processEvent: 'PE',
+      owner: 'o',
+      maxParallel: 8,
+      processingTimeoutMs: 60_000,
+      gapWaitMs: 60_000,
+      timeoutError: 'timeout',
+      emit: (d) => {
+        emitted.push(d);
+        wake?.();
+      },
+    });
+    await store.acceptInbound('A', [message('x', 2), message('y', 1), message('x', 1), message('y', 2)], Date.now());
+    const next = (n: number): Promise<void> =>
+      new Promise((res) => {
+        wake = () => emitted.length >= n && res();
+        wake();
+      });
+    await inbox.start();
+    await next(2);
+    assert.deepEqual(
+      emitted.map((d) => `${d.message.source.id}#${d.message.sequence}`).sort(),
+      ['x#1', 'y#1'],
+    );
+    for (const d of emitted.slice(0, 2)) await inbox.finish({ id: d.row.id, attempt: d.attempt, status: 'processed' });
+    await next(4);
+    assert.deepEqual(
+      emitted.slice(2).map((d) => `${d.message.source.id}#${d.message.sequence}`).sort(),
+      ['x#2', 'y#2'],
+    );
+  });
+
+  it('a message whose flow never finishes becomes error after the processing timeout', async () => {
+    inbox = new Inbox({
+      store,
+      remoteSystem: 'A',
+      processEvent: 'PE',
+      owner: 'o',
+      maxParallel: 8,
+      processingTimeoutMs: 100,
+      gapWaitMs: 0,
+      timeoutError: 'processing timeout',
+      emit: () => undefined,
+    });
+    await store.acceptInbound('A', [message('x', 1)], Date.now());
+    const timedOut = once(inbox, 'timeout');
+    await inbox.start();
+    const [rows] = (await timedOut) as [{ id: number }[]];
+    const row = await store.getInbound(rows[0].id);
+    assert.equal(row?.status, 'error');
+    assert.equal(row?.lastError, 'processing timeout');
+  });
+});

@@ -1,0 +1,277 @@
+/**
+ * The behaviour every Store implementation must have (DESIGN.md §6). Each
+ * implementation's test file calls `storeContract` with a factory.
+ */
+import assert from 'node:assert/strict';
+import type { Message, MessageDraft } from '../../src/core/protocol';
+import type { Store } from '../../src/store/types';
+
+export interface StoreFactory {
+  /** A new, empty store. */
+  create(): Promise<Store>;
+  /** The same store opened again, as after a restart (the old handle is closed first). */
+  reopen(store: Store): Promise<Store>;
+}
+
+let counter = 0;
+export function draft(table: string, id: string, overrides: Partial<MessageDraft> = {}): MessageDraft {
+  counter += 1;
+  return {
+    id: `msg-${counter}-${Math.random().toString(36).slice(2)}`,
+    kind: 'change',
+    processEvent: 'PE',
+    source: { instanceId: 'here', table, id },
+    operation: 'update',
+    capturedAt: new Date(0).toISOString(),
+    interactive: true,
+    fields: { v: counter },
+    changedFields: ['v'],
+    journal: [],
+    attachments: [],
+    ...overrides,
+  };
+}
+
+export function received(table: string, id: string, sequence: number, overrides: Partial<Message> = {}): Message {
+  return { ...draft(table, id), instanceId: undefined, sequence, ...overrides } as unknown as Message;
+}
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`${name} store contract`, () => {
+    let store: Store;
+    const T0 = 1_000_000;
+    beforeEach(async () => {
+      store = await factory.create();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('outbound queue', () => {
+      it('gives each record its own sequence per remote system, starting at 1', async () => {
+        const q = await store.enqueueOutbound(
+          [
+            { remoteSystem: 'B', message: draft('t', '1') },
+            { remoteSystem: 'B', message: draft('t', '1') },
+            { remoteSystem: 'B', message: draft('t', '2') },
+            { remoteSystem: 'C', message: draft('t', '1') },
+          ],
+          T0,
+        );
+        assert.deepEqual(
+          q.map((e) => e.sequence),
+          [1, 2, 1, 1],
+        );
+        const row = await store.getOutbound(q[1].id);
+        assert.equal(row?.status, 'ready');
+        assert.equal((JSON.parse(row?.payload ?? '{}') as Message).sequence, 2, 'the stored payload carries its sequence');
+      });
+
+      it('claims oldest first and never two generations of a record out of order', async () => {
+        const q = await store.enqueueOutbound(
+          ['a', 'a', 'b', 'a', 'c'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })),
+          T0,
+        );
+        const first = await store.claimOutbound('B', 2, T0, 'w1', 1000);
+        assert.deepEqual(
+          first.map((r) => r.id),
+          [q[0].id, q[1].id],
+        );
+        // a's third row waits for its first two; b and c go.
+        const second = await store.claimOutbound('B', 10, T0, 'w1', 1000);
+        assert.deepEqual(
+          second.map((r) => r.recordId),
+          ['b', 'c'],
+        );
+        await store.markOutboundProcessed([q[0].id, q[1].id], T0);
+        const third = await store.claimOutbound('B', 10, T0, 'w1', 1000);
+        assert.deepEqual(
+          third.map((r) => r.id),
+          [q[3].id],
+        );
+        assert.equal(third[0].attempts, 1);
+      });
+
+      it('a retry waits for its time and holds back later rows of its record only', async () => {
+        const q = await store.enqueueOutbound(
+          ['a', 'a', 'b'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })),
+          T0,
+        );
+        const [a1] = await store.claimOutbound('B', 1, T0, 'w1', 1000);
+        await store.retryOutbound([{ id: a1.id, error: 'ECONNREFUSED', nextAttemptAt: T0 + 5000 }], T0);
+        const now = await store.claimOutbound('B', 10, T0 + 1, 'w1', 1000);
+        assert.deepEqual(
+          now.map((r) => r.recordId),
+          ['b'],
+        );
+        assert.equal(await store.nextOutboundAttempt('B', T0 + 1), T0 + 5000);
+        assert.equal(await store.nextOutboundAttempt('B', T0 + 5000), null);
+        const later = await store.claimOutbound('B', 10, T0 + 5000, 'w1', 1000);
+        assert.deepEqual(
+          later.map((r) => r.id),
+          [q[0].id, q[1].id],
+        );
+        assert.equal(later[0].attempts, 2);
+        assert.equal(later[0].lastError, 'ECONNREFUSED');
+      });
+
+      it('an error row holds back its record until it is dealt with', async () => {
+        await store.enqueueOutbound(
+          ['a', 'a'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })),
+          T0,
+        );
+        const [a1] = await store.claimOutbound('B', 1, T0, 'w1', 1000);
+        await store.failOutbound([{ id: a1.id, error: 'HTTP 400: bad' }], T0);
+        assert.deepEqual(await store.claimOutbound('B', 10, T0, 'w1', 1000), []);
+        const row = await store.getOutbound(a1.id);
+        assert.equal(row?.status, 'error');
+        assert.equal(row?.lastError, 'HTTP 400: bad');
+        assert.deepEqual(await store.countOutbound('B'), { ready: 1, processing: 0, processed: 0, error: 1, skipped: 0 });
+      });
+
+      it('releases the rows an owner left in flight', async () => {
+        await store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'a') }], T0);
+        const [row] = await store.claimOutbound('B', 1, T0, 'w1', 1000);
+        assert.equal(await store.releaseOutbound('B', 'someone-else', T0), 0);
+        assert.equal(await store.releaseOutbound('B', 'w1', T0), 1);
+        const again = await store.claimOutbound('B', 1, T0, 'w2', 1000);
+        assert.equal(again[0].id, row.id);
+      });
+
+      it('a restart takes back what a dead process left in flight', async () => {
+        await store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'a') }], T0);
+        await store.claimOutbound('B', 1, T0, 'w1', 1000);
+        const id = store.instanceId;
+        store = await factory.reopen(store);
+        assert.equal(store.instanceId, id, 'the instance id survives a restart');
+        assert.equal((await store.claimOutbound('B', 1, Date.now(), 'w2', 1000)).length, 1);
+      });
+    });
+
+    describe('inbound queue', () => {
+      it('accepts a message once per remote system: a repeat is a duplicate', async () => {
+        const m = received('t', 'x', 1);
+        assert.deepEqual(await store.acceptInbound('A', [m], T0), ['accepted']);
+        assert.deepEqual(await store.acceptInbound('A', [m, received('t', 'y', 1)], T0), ['duplicate', 'accepted']);
+        assert.deepEqual(await store.acceptInbound('C', [m], T0), ['accepted'], 'another remote is another queue');
+        assert.deepEqual(await store.countInbound('A'), { ready: 2, processing: 0, processed: 0, error: 0, skipped: 0 });
+      });
+
+      it('emits one message per record at a time, in sequence order', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 2), received('t', 'x', 1), received('t', 'y', 1)], T0);
+        const c1 = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 30_000 });
+        assert.deepEqual(
+          c1.rows.map((r) => [r.sourceId, r.sequence]),
+          [
+            ['x', 1],
+            ['y', 1],
+          ],
+        );
+        const c2 = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 30_000 });
+        assert.deepEqual(c2.rows, [], 'x#2 waits for x#1');
+        const x1 = c1.rows[0];
+        assert.deepEqual(await store.finishInbound([{ id: x1.id, attempt: x1.attempts, status: 'processed' }], T0), ['finished']);
+        const c3 = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 30_000 });
+        assert.deepEqual(
+          c3.rows.map((r) => [r.sourceId, r.sequence]),
+          [['x', 2]],
+        );
+      });
+
+      it('waits for a missing sequence, then goes ahead after the gap wait', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 2)], T0);
+        const early = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0 + 1000, owner: 'o', gapWaitMs: 5000 });
+        assert.deepEqual(early.rows, []);
+        assert.equal(early.waitingUntil, T0 + 5000);
+        const late = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0 + 5000, owner: 'o', gapWaitMs: 5000 });
+        assert.equal(late.rows.length, 1);
+      });
+
+      it('skips a message at or below the last applied sequence as stale', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1)], T0);
+        const [x1] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+        await store.finishInbound([{ id: x1.id, attempt: 1, status: 'processed' }], T0);
+        await store.acceptInbound('A', [received('t', 'x', 1)], T0);
+        const c = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 0 });
+        assert.deepEqual(c.rows, []);
+        assert.equal(c.stale.length, 1);
+        assert.equal((await store.getInbound(c.stale[0].id))?.status, 'skipped');
+      });
+
+      it('an error holds back later messages of the record, not of others', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1), received('t', 'x', 2), received('t', 'y', 1)], T0);
+        const c1 = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 0 });
+        const x1 = c1.rows.find((r) => r.sourceId === 'x');
+        assert.ok(x1);
+        await store.finishInbound([{ id: x1.id, attempt: 1, status: 'error', error: 'write failed' }], T0);
+        const c2 = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 0 });
+        assert.deepEqual(c2.rows, []);
+        const row = await store.getInbound(x1.id);
+        assert.equal(row?.status, 'error');
+        assert.equal(row?.lastError, 'write failed');
+      });
+
+      it('only the attempt that is out can finish a message', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1)], T0);
+        const [row] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+        assert.deepEqual(await store.finishInbound([{ id: row.id, attempt: row.attempts + 1, status: 'processed' }], T0), ['stale']);
+        assert.deepEqual(await store.finishInbound([{ id: row.id, attempt: row.attempts, status: 'processed' }], T0), ['finished']);
+        assert.deepEqual(await store.finishInbound([{ id: row.id, attempt: row.attempts, status: 'processed' }], T0), ['stale'], 'not twice');
+      });
+
+      it('a late completion still finishes a message that timed out', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1)], T0);
+        const [row] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+        const expired = await store.expireInbound('A', 'PE', T0 + 1, 'timeout', T0 + 1);
+        assert.deepEqual(
+          expired.map((r) => r.id),
+          [row.id],
+        );
+        assert.equal((await store.getInbound(row.id))?.lastError, 'timeout');
+        assert.deepEqual(await store.finishInbound([{ id: row.id, attempt: row.attempts, status: 'processed' }], T0 + 2), ['finished']);
+      });
+
+      it('processing creates the correlation and queues one reply; a delete deactivates it', async () => {
+        await store.acceptInbound('A', [received('inc', 'r1', 1), received('inc', 'r1', 2)], T0);
+        const reply = draft('case', 'L1', { kind: 'correlation', operation: 'insert', target: { table: 'inc', id: 'r1' } });
+        const [m1] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+        await store.finishInbound([{ id: m1.id, attempt: 1, status: 'processed', local: { table: 'case', id: 'L1' }, reply }], T0);
+        const link = await store.findCorrelationByRemote('A', 'inc', 'r1');
+        assert.equal(link?.localId, 'L1');
+        assert.equal((await store.findCorrelationByLocal('A', 'case', 'L1'))?.remoteId, 'r1');
+        const [m2] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+        const reply2 = { ...reply, id: 'another-reply' };
+        await store.finishInbound([{ id: m2.id, attempt: 1, status: 'processed', local: { table: 'case', id: 'L1' }, reply: reply2, deactivate: true }], T0);
+        assert.equal((await store.findCorrelationByRemote('A', 'inc', 'r1'))?.state, 'inactive');
+        const out = await store.claimOutbound('A', 10, T0, 'w', 1000);
+        assert.deepEqual(
+          out.map((r) => r.messageId),
+          [reply.id],
+          'one reply for the new link only',
+        );
+      });
+
+      it('a correlation message links the records on arrival', async () => {
+        const m = received('case', 'L9', 1, { kind: 'correlation', target: { table: 'inc', id: 'mine-1' } });
+        assert.deepEqual(await store.acceptInbound('B', [m], T0), ['accepted']);
+        const link = await store.findCorrelationByLocal('B', 'inc', 'mine-1');
+        assert.deepEqual([link?.remoteTable, link?.remoteId, link?.state], ['case', 'L9', 'active']);
+        const claim = await store.claimInbound({ remoteSystem: 'B', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 0 });
+        assert.deepEqual(claim.rows, [], 'nothing for the flow to do');
+        // The reply used sequence 1 of that record: its next change (2) is not a gap.
+        await store.acceptInbound('B', [received('case', 'L9', 2)], T0);
+        const next = await store.claimInbound({ remoteSystem: 'B', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 60_000 });
+        assert.equal(next.rows.length, 1);
+      });
+
+      it('a restart emits again what was in the flow when the process died', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1)], T0);
+        const [row] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+        store = await factory.reopen(store);
+        const [again] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o2', gapWaitMs: 0 })).rows;
+        assert.equal(again.id, row.id);
+        assert.equal(again.attempts, 2, 'the second emission is counted, so the flow can tell');
+      });
+    });
+  });
+}
