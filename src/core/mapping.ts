@@ -7,7 +7,7 @@ import type { FieldValue, Fields } from './protocol';
 export type Mapping =
   | { type: 'field'; target: string; source: string }
   | { type: 'fixed'; target: string; value: FieldValue }
-  | { type: 'value'; target: string; source: string; map: Record<string, FieldValue>; otherwise?: FieldValue };
+  | { type: 'value'; target: string; source: string; map: Record<string, FieldValue> };
 
 export interface MappingResult {
   fields: Fields;
@@ -29,8 +29,8 @@ function mapValue(m: Mapping, fields: Fields): FieldValue | undefined {
       const v = fields[m.source];
       if (v === undefined) return undefined;
       const key = v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-      if (Object.prototype.hasOwnProperty.call(m.map, key)) return m.map[key];
-      return m.otherwise === undefined ? v : m.otherwise;
+      // A value the map does not list passes through unchanged.
+      return Object.prototype.hasOwnProperty.call(m.map, key) ? m.map[key] : v;
     }
   }
 }
@@ -38,13 +38,15 @@ function mapValue(m: Mapping, fields: Fields): FieldValue | undefined {
 /**
  * Applies `mappings` in order (a later mapping of the same target wins). A source
  * field that is absent leaves its target absent rather than null, so a partial
- * record never blanks fields on the other side.
+ * record never blanks fields on the other side. A fixed value counts as changed
+ * only for a new record (`isNew`): it never changes afterwards.
  */
 export function applyMappings(
   mappings: readonly Mapping[],
   fields: Fields,
   changedFields: readonly string[],
   keepUnmapped: boolean,
+  isNew = false,
 ): MappingResult {
   const out: Fields = {};
   const changed = new Set<string>();
@@ -62,7 +64,7 @@ export function applyMappings(
     if (v === undefined) continue;
     out[m.target] = v;
     const source = sourceOf(m);
-    if (source !== undefined && changedIn.has(source)) changed.add(m.target);
+    if (source === undefined ? isNew : changedIn.has(source)) changed.add(m.target);
   }
   return { fields: out, changedFields: [...changed] };
 }

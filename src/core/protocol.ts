@@ -6,6 +6,10 @@
 
 export const PROTOCOL = 'rps/1';
 export const API_PREFIX = '/rps/v1';
+/** Senders post this type: JSON that Node-RED's own body parsers leave to us. */
+export const RPS_CONTENT_TYPE = 'application/rps+json';
+/** The `code` of a refusal because a message names a process event the receiver does not define. */
+export const UNKNOWN_PROCESS_EVENT = 'unknown-process-event';
 
 export type Operation = 'insert' | 'update' | 'delete';
 export const OPERATIONS: readonly Operation[] = ['insert', 'update', 'delete'];

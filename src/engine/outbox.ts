@@ -13,7 +13,7 @@ import type { DeliveryResult } from '../transport/client';
 export type RemoteState = 'active' | 'error';
 
 export interface DeliveryClient {
-  postMessages(body: string, count: number): Promise<DeliveryResult>;
+  postMessages(body: string, count: number, signal?: AbortSignal): Promise<DeliveryResult>;
 }
 
 export interface OutboxOptions {
@@ -59,6 +59,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private timerAt = Infinity;
   private pausedUntil = 0;
   private failures = 0;
+  /** Aborts requests in flight when the sender stops (a redeploy must not wait for a slow remote). */
+  private readonly abort = new AbortController();
 
   constructor(private readonly o: OutboxOptions) {
     super();
@@ -85,6 +87,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.abort.abort();
+    // Aborted requests record their rows as "try again" before this resolves.
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -118,6 +122,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           // While the remote is failing, one request at a time probes it.
           if (this.failures > 0 && this.inFlight.size > 0) break;
           const rows = await this.o.store.claimOutbound(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
+          if (this.stopped) {
+            // Stopped while claiming: hand the rows straight back.
+            await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: 'sender stopped', nextAttemptAt: now })), now);
+            break;
+          }
           if (rows.length === 0) {
             // Only future retries need a timer: a due row that could not be claimed waits
             // behind an earlier row of its record, whose outcome calls notify().
@@ -149,7 +158,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   private async deliver(rows: OutboundRow[]): Promise<void> {
     try {
-      const result = await this.o.client.postMessages(envelopeText(this.o.sender, rows.map((r) => r.payload)), rows.length);
+      const result = await this.o.client.postMessages(envelopeText(this.o.sender, rows.map((r) => r.payload)), rows.length, this.abort.signal);
       await this.record(rows, result);
     } catch (err) {
       // Only a store fault lands here; the rows stay `processing` until released.
@@ -188,6 +197,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         return;
       }
       case 'transient': {
+        if (this.stopped) {
+          // Not the remote's fault: we cut the request short. The rows go back as they were.
+          await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now })), now);
+          return;
+        }
         this.failures += 1;
         const delay = Math.max(result.retryAfterMs ?? 0, backoffDelay(this.o.backoff, this.failures, this.o.random));
         this.pausedUntil = now + delay;
@@ -233,7 +247,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         await this.o.store.retryOutbound(held.map((r) => ({ id: r.id, error: 'held behind an earlier message of the record', nextAttemptAt: now })), now);
       }
       if (send.length === 0) continue;
-      const result = await this.o.client.postMessages(envelopeText(this.o.sender, send.map((r) => r.payload)), send.length);
+      const result = await this.o.client.postMessages(envelopeText(this.o.sender, send.map((r) => r.payload)), send.length, this.abort.signal);
       if (result.kind === 'refused' && result.status !== 401 && result.status !== 403) {
         if (send.length === 1) {
           failedRecords.add(recordKey(send[0].recordTable, send[0].recordId));

@@ -3,7 +3,7 @@
  * which credentials), which process events each of them may send, and where their
  * messages are stored. The HTTP handlers in transport/ call into this.
  */
-import { type Envelope, type Handshake, PROTOCOL } from '../core/protocol';
+import { type Envelope, type Handshake, PROTOCOL, UNKNOWN_PROCESS_EVENT } from '../core/protocol';
 import type { Store } from '../store/types';
 import { type BasicCredentials, credentialsMatch, parseBasicAuth } from '../transport/auth';
 import type { InboundApi, ReceiveOutcome, HttpLimits } from '../transport/inbound-http';
@@ -13,6 +13,8 @@ export interface InboundPeer {
   id: string;
   name: string;
   store: Store;
+  /** Our instance name as this peer sees it (set on the store the peer uses). */
+  instanceName: string;
   /** The inbound API user the remote must present; none means it cannot call us. */
   credentials: BasicCredentials | undefined;
 }
@@ -23,7 +25,6 @@ export interface InboundEndpoint {
 }
 
 export interface ReceiverOptions {
-  name: () => string;
   limits: () => HttpLimits;
   now?: () => number;
 }
@@ -95,28 +96,19 @@ export class Receiver implements InboundApi<InboundPeer> {
       const [remote, event] = key.split('\u0000');
       if (remote === peer.id) events.add(event);
     }
-    return { protocol: PROTOCOL, instanceId: peer.store.instanceId, name: this.o.name(), processEvents: [...events].sort() };
+    return { protocol: PROTOCOL, instanceId: peer.store.instanceId, name: peer.instanceName, processEvents: [...events].sort() };
   }
 
   async receive(peer: InboundPeer, envelope: Envelope): Promise<ReceiveOutcome> {
     const touched = new Set<InboundEndpoint>();
     for (const m of envelope.messages) {
-      if (m.kind === 'correlation') {
-        // Applied by the store, no flow needed; the process event must still exist here.
-        if (!this.processEvents.has(m.processEvent)) {
-          return { status: 404, code: 'unknown-process-event', error: `unknown process event "${m.processEvent}"` };
-        }
-        continue;
+      const endpoint = m.kind === 'change' ? this.endpoints.get(endpointKey(peer.id, m.processEvent)) : undefined;
+      // A process event defined here is accepted even while no inbound flow for it is
+      // deployed (during a deploy, say): it waits in the inbound queue for one.
+      if (!endpoint && !this.processEvents.has(m.processEvent)) {
+        return { status: 404, code: UNKNOWN_PROCESS_EVENT, error: `unknown process event "${m.processEvent}"` };
       }
-      const endpoint = this.endpoints.get(endpointKey(peer.id, m.processEvent));
-      if (!endpoint) {
-        return {
-          status: 404,
-          code: 'unknown-process-event',
-          error: `no inbound flow for process event "${m.processEvent}" from this remote system`,
-        };
-      }
-      touched.add(endpoint);
+      if (endpoint) touched.add(endpoint);
     }
     let statuses;
     try {

@@ -44,7 +44,7 @@ export default function (RED: NodeAPI): void {
     const status = new ThrottledStatus(node);
     let captured = 0;
     let ignored = 0;
-    if (capture.table === '') node.status({ fill: 'red', shape: 'ring', text: 'rps-capture.status.no-table' });
+    if (capture.table === '') node.status({ fill: 'red', shape: 'ring', text: RED._('rps-capture.status.no-table') });
 
     node.on('input', (msg, send, done) => {
       if (capture.table === '') {

@@ -69,8 +69,9 @@ export default function (RED: NodeAPI): void {
                 const remote = remoteSystemOf(RED, ctx.remoteSystem);
                 outcome.local = { table: localTable, id: localId };
                 outcome.deactivate = ctx.operation === 'delete';
-                // Only a remote we can call gets the link back; without a URL the queue would only grow.
-                if (remote.remote) outcome.reply = correlationDraft({
+                // Only a remote we can call gets the link back (without a URL the queue would only
+                // grow), and a deleted record needs no link.
+                if (remote.remote && !outcome.deactivate) outcome.reply = correlationDraft({
                   id: randomUUID(),
                   processEvent: ctx.processEvent,
                   instanceId: remote.store.instanceId,

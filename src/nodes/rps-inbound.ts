@@ -101,7 +101,7 @@ export default function (RED: NodeAPI): void {
       for (const row of rows) node.debug(RED._('rps-inbound.warnings.stale', { id: row.id, sequence: row.sequence }));
     });
     inbox.on('fault', (err) => {
-      status.now({ fill: 'red', shape: 'ring', text: 'rps-inbound.status.store-error' });
+      status.now({ fill: 'red', shape: 'ring', text: RED._('rps-inbound.status.store-error') });
       node.error(common(RED, 'errors.store', { error: errorText(err) }));
     });
 
@@ -113,7 +113,7 @@ export default function (RED: NodeAPI): void {
     };
     rt.receiver.addEndpoint(remoteId, eventName, inbox);
     inbox.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
-    node.status({ fill: 'grey', shape: 'dot', text: 'rps-inbound.status.waiting' });
+    node.status({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.waiting') });
 
     node.on('close', (_removed, done) => {
       rt.receiver.removeEndpoint(remoteId, eventName, inbox);

@@ -4,7 +4,7 @@
  * `msg.rps.changedFields` to match.
  */
 import { applyMappings, compileMappings, type Mapping, type MappingRow } from '../core/mapping';
-import { toFields, ValueError } from '../core/values';
+import { toFields } from '../core/values';
 import { errorText, ThrottledStatus } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 
@@ -24,7 +24,7 @@ export default function (RED: NodeAPI): void {
       mappings = compileMappings(def.mappings ?? []);
     } catch (err) {
       configError = errorText(err);
-      node.status({ fill: 'red', shape: 'ring', text: 'rps-map.status.bad-mapping' });
+      node.status({ fill: 'red', shape: 'ring', text: RED._('rps-map.status.bad-mapping') });
       node.error(RED._('rps-map.errors.bad-mapping', { error: configError }));
     }
     let mapped = 0;
@@ -38,14 +38,15 @@ export default function (RED: NodeAPI): void {
       try {
         fields = toFields(msg.payload, 'payload');
       } catch (err) {
-        if (!(err instanceof ValueError)) throw err;
-        status.now({ fill: 'red', shape: 'ring', text: 'rps-map.status.bad-payload' });
-        done(new Error(RED._('rps-map.errors.bad-payload', { error: err.message })));
+        status.now({ fill: 'red', shape: 'ring', text: RED._('rps-map.status.bad-payload') });
+        done(new Error(RED._('rps-map.errors.bad-payload', { error: errorText(err) })));
         return;
       }
-      const rps = msg.rps as { changedFields?: unknown } | undefined;
+      const rps = msg.rps as { changedFields?: unknown; operation?: unknown } | undefined;
       const changedIn = Array.isArray(rps?.changedFields) ? (rps.changedFields.filter((f) => typeof f === 'string') as string[]) : Object.keys(fields);
-      const result = applyMappings(mappings, fields, changedIn, def.keepUnmapped === true);
+      // Without msg.rps there is no telling what changed: treat it as new.
+      const isNew = rps?.operation === undefined || rps.operation === 'insert';
+      const result = applyMappings(mappings, fields, changedIn, def.keepUnmapped === true, isNew);
       msg.payload = result.fields;
       if (rps && typeof rps === 'object') rps.changedFields = result.changedFields;
       mapped += 1;

@@ -34,8 +34,10 @@ export interface RemoteSystemNode extends Node<RemoteCredentials> {
   systemName: string;
   /** Undefined when the store could not be opened (the node logged why). */
   store: Store | undefined;
-  /** Undefined when no URL is set: the remote can call us, we cannot call it. */
+  /** Undefined when no URL is set (the remote can call us, we cannot call it) or the URL is invalid. */
   remote: RemoteSystem | undefined;
+  /** Why this remote system cannot be used outbound, when it cannot. */
+  outboundError: string | undefined;
 }
 
 /** Accepts http(s) URLs only, and refuses ones that carry credentials (they belong in the credential fields). */
@@ -59,6 +61,7 @@ export default function (RED: NodeAPI): void {
     node.systemName = def.name || def.id;
     node.store = undefined;
     node.remote = undefined;
+    node.outboundError = RED._('rps-remote-system.errors.no-url');
     let peer: InboundPeer | undefined;
 
     let storeConfig;
@@ -66,7 +69,8 @@ export default function (RED: NodeAPI): void {
       storeConfig = storeConfigOf(RED, def.store);
       node.store = rt.acquireStore(storeConfig);
     } catch (err) {
-      node.error(common(RED, 'errors.store-open', { error: errorText(err) }));
+      node.outboundError = common(RED, 'errors.store-open', { error: errorText(err) });
+      node.error(node.outboundError);
       return;
     }
     const store = node.store;
@@ -76,8 +80,10 @@ export default function (RED: NodeAPI): void {
     if (urlText !== '') {
       const url = checkRemoteUrl(urlText);
       if (!url) {
-        node.error(RED._('rps-remote-system.errors.bad-url'));
+        node.outboundError = RED._('rps-remote-system.errors.bad-url');
+        node.error(node.outboundError);
       } else {
+        node.outboundError = undefined;
         const auth: OutboundAuth =
           def.authType === 'basic' ? { type: 'basic', user: creds.user ?? '', password: creds.password ?? '' } : { type: 'none' };
         const retryDelay = numberSetting(def.retryDelay, 1, 0.01) * 1000;
@@ -105,6 +111,7 @@ export default function (RED: NodeAPI): void {
         id: node.id,
         name: node.systemName,
         store,
+        instanceName: storeConfig.instanceName,
         credentials: { user: creds.inboundUser, password: creds.inboundPassword ?? '' },
       };
       rt.receiver.addPeer(peer);

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { changeDraft } from '../core/message';
-import { toFields, ValueError } from '../core/values';
+import { toFields } from '../core/values';
 import type { RemoteState } from '../engine/outbox';
 import { common, errorText, ThrottledStatus } from './common';
 import { outboundContext } from './context';
@@ -28,7 +28,7 @@ export default function (RED: NodeAPI): void {
     let setupError: string | undefined;
     try {
       setup = { remote: remoteSystemOf(RED, def.remoteSystem), event: processEventOf(RED, def.processEvent) };
-      if (!setup.remote.remote) throw new Error(RED._('rps-send.errors.no-url'));
+      if (!setup.remote.remote) throw new Error(setup.remote.outboundError ?? RED._('rps-send.errors.no-url'));
     } catch (err) {
       setupError = errorText(err);
       setup = undefined;
@@ -63,9 +63,8 @@ export default function (RED: NodeAPI): void {
       try {
         fields = toFields(msg.payload, 'payload');
       } catch (err) {
-        if (!(err instanceof ValueError)) throw err;
-        status.now({ fill: 'red', shape: 'ring', text: 'rps-send.status.bad-payload' });
-        done(new Error(RED._('rps-send.errors.bad-payload', { error: err.message })));
+        status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.bad-payload') });
+        done(new Error(RED._('rps-send.errors.bad-payload', { error: errorText(err) })));
         return;
       }
       const correlation = ctx.correlation && ctx.correlation.remoteSystem === remote.id ? ctx.correlation : undefined;
@@ -94,7 +93,7 @@ export default function (RED: NodeAPI): void {
           done();
         },
         (err: unknown) => {
-          status.now({ fill: 'red', shape: 'ring', text: 'rps-send.status.store-error' });
+          status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.store-error') });
           done(new Error(common(RED, 'errors.store', { error: errorText(err) })));
         },
       );

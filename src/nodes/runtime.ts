@@ -31,11 +31,9 @@ export class RpsRuntime {
   readonly receiver: Receiver;
   private readonly stores = new Map<string, { store: Store; refs: number }>();
   private mounted = false;
-  private instanceName = hostname();
 
   constructor(private readonly RED: NodeAPI) {
     this.receiver = new Receiver({
-      name: () => this.instanceName,
       limits: () => ({ maxBodyBytes: DEFAULT_MAX_BODY_BYTES, protocol: DEFAULT_LIMITS }),
     });
   }
@@ -47,7 +45,6 @@ export class RpsRuntime {
 
   /** Opens (or shares) the store at `config.path`; each call must be paired with releaseStore. */
   acquireStore(config: StoreConfig): Store {
-    if (config.instanceName) this.instanceName = config.instanceName;
     const open = this.stores.get(config.path);
     if (open) {
       open.refs += 1;

@@ -220,16 +220,18 @@ function statements(db: Db) {
               @sequence, @status, @payload, @now, @processedAt)
       ON CONFLICT (remote_system, message_id) DO NOTHING`),
 
-    // The head of each record's line: the lowest ready sequence of a record that has
-    // nothing in processing or error. Whether it may start (next in sequence, stale,
-    // or waiting for a gap) is decided on the row, with the applied cursor beside it.
-    inboundHeads: db.prepare<[string, string, number], InboundRecord & { applied: number }>(`
+    // The head of each record's line (its lowest ready sequence, when nothing of the
+    // record is processing or in error) that may go now: the next in sequence, stale
+    // (at or below the applied cursor: skipped), or waiting for a gap longer than the
+    // gap wait. Heads held by a gap are left out here, so they never fill the limit.
+    inboundHeads: db.prepare<[{ remote: string; event: string; gapCutoff: number; limit: number }], InboundRecord & { applied: number }>(`
       SELECT i.*, coalesce(c.last_sequence, 0) AS applied
       FROM rps_inbound i
       LEFT JOIN rps_sequence c
         ON c.remote_system = i.remote_system AND c.direction = 'in'
        AND c.record_table = i.source_table AND c.record_id = i.source_id
-      WHERE i.remote_system = ? AND i.process_event = ? AND i.status = 'ready'
+      WHERE i.remote_system = @remote AND i.process_event = @event AND i.status = 'ready'
+        AND (i.sequence <= coalesce(c.last_sequence, 0) + 1 OR i.received_at <= @gapCutoff)
         AND NOT EXISTS (
           SELECT 1 FROM rps_inbound p
           WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
@@ -239,7 +241,20 @@ function statements(db: Db) {
           WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
             AND p.status = 'ready' AND p.sequence < i.sequence)
       ORDER BY i.id
-      LIMIT ?`),
+      LIMIT @limit`),
+    // When the first head held by a gap may go ahead (for the dispatcher's timer).
+    gapHeld: db.prepare<[{ remote: string; event: string; gapCutoff: number }], { at: number | null }>(`
+      SELECT min(i.received_at) AS at
+      FROM rps_inbound i
+      LEFT JOIN rps_sequence c
+        ON c.remote_system = i.remote_system AND c.direction = 'in'
+       AND c.record_table = i.source_table AND c.record_id = i.source_id
+      WHERE i.remote_system = @remote AND i.process_event = @event AND i.status = 'ready'
+        AND i.sequence > coalesce(c.last_sequence, 0) + 1 AND i.received_at > @gapCutoff
+        AND NOT EXISTS (
+          SELECT 1 FROM rps_inbound p
+          WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
+            AND (p.status IN ('processing', 'error') OR (p.status = 'ready' AND p.sequence < i.sequence)))`),
     takeInbound: db.prepare<[number, string, number], InboundRecord>(`
       UPDATE rps_inbound SET status = 'processing', attempts = attempts + 1, started_at = ?, locked_by = ?
       WHERE id = ? AND status = 'ready'
@@ -434,21 +449,22 @@ export class SqliteStore implements Store {
 
   async claimInbound(o: InboundClaimOptions): Promise<InboundClaim> {
     return this.db.transaction(() => {
-      const heads = this.sql.inboundHeads.all(o.remoteSystem, o.processEvent, o.limit) as (InboundRecord & { applied: number })[];
+      const where = { remote: o.remoteSystem, event: o.processEvent, gapCutoff: o.now - o.gapWaitMs };
+      const heads = this.sql.inboundHeads.all({ ...where, limit: o.limit }) as (InboundRecord & { applied: number })[];
       const claim: InboundClaim = { rows: [], stale: [] };
       for (const h of heads) {
         if (h.sequence <= h.applied) {
-          const r = this.sql.skipInbound.get(o.now, `stale: sequence ${h.sequence} is at or below ${h.applied}, already applied`, h.id) as
-            | InboundRecord
-            | undefined;
+          const reason = `stale: sequence ${h.sequence} is at or below ${h.applied}, already applied`;
+          const r = this.sql.skipInbound.get(o.now, reason, h.id) as InboundRecord | undefined;
           if (r) claim.stale.push(inboundRow(r));
-        } else if (h.sequence === h.applied + 1 || h.received_at <= o.now - o.gapWaitMs) {
+        } else {
           const r = this.sql.takeInbound.get(o.now, o.owner, h.id) as InboundRecord | undefined;
           if (r) claim.rows.push(inboundRow(r));
-        } else {
-          const until = h.received_at + o.gapWaitMs;
-          claim.waitingUntil = claim.waitingUntil === undefined ? until : Math.min(claim.waitingUntil, until);
         }
+      }
+      if (heads.length < o.limit) {
+        const held = (this.sql.gapHeld.get(where) as { at: number | null }).at;
+        if (held !== null) claim.waitingUntil = held + o.gapWaitMs;
       }
       return claim;
     })();

@@ -7,8 +7,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios
 import http from 'node:http';
 import https from 'node:https';
 import { retryAfterMs } from '../core/backoff';
-import { API_PREFIX, type Handshake, type MessageResult, PROTOCOL } from '../core/protocol';
-import { RPS_CONTENT_TYPE } from './inbound-http';
+import { API_PREFIX, type Handshake, type MessageResult, PROTOCOL, RPS_CONTENT_TYPE, UNKNOWN_PROCESS_EVENT } from '../core/protocol';
 
 export type OutboundAuth = { type: 'none' } | { type: 'basic'; user: string; password: string };
 
@@ -32,6 +31,16 @@ const PERMANENT_STATUSES = new Set([400, 401, 403, 405, 406, 409, 410, 411, 413,
 
 const MAX_REASON = 500;
 
+/**
+ * A 404 is usually the route not being there (yet): Node-RED restarting or being
+ * deployed. Only the receiver's own "unknown process event" answer says that this
+ * message will not be taken.
+ */
+function isUnknownEvent(res: AxiosResponse<unknown>): boolean {
+  const data = res.data;
+  return res.status === 404 && typeof data === 'object' && data !== null && (data as { code?: unknown }).code === UNKNOWN_PROCESS_EVENT;
+}
+
 function reasonOf(res: AxiosResponse<unknown>): string {
   const data = res.data;
   let reason = '';
@@ -46,6 +55,7 @@ function reasonOf(res: AxiosResponse<unknown>): string {
 
 /** Only the error's code and message: axios errors also hold the request config, headers included. */
 function connectionError(err: unknown): string {
+  if (axios.isCancel(err)) return 'cancelled: the sender is stopping';
   if (err instanceof AxiosError) {
     if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return `timeout: ${err.message}`;
     return err.code ? `${err.code}: ${err.message}` : err.message;
@@ -92,10 +102,10 @@ export class RemoteClient {
   }
 
   /** Posts an envelope given as JSON text (`count` messages) and classifies the answer. */
-  async postMessages(body: string, count: number): Promise<DeliveryResult> {
+  async postMessages(body: string, count: number, signal?: AbortSignal): Promise<DeliveryResult> {
     let res: AxiosResponse<unknown>;
     try {
-      res = await this.http.post('/messages', body, { headers: { 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` } });
+      res = await this.http.post('/messages', body, { headers: { 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` }, signal });
     } catch (err) {
       return { kind: 'transient', error: connectionError(err) };
     }
@@ -103,7 +113,7 @@ export class RemoteClient {
       if (isResults(res.data, count)) return { kind: 'delivered', results: res.data.results };
       return { kind: 'transient', error: `HTTP 200 with an answer that is not an rps/1 result list` };
     }
-    if (PERMANENT_STATUSES.has(res.status)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
+    if (PERMANENT_STATUSES.has(res.status) || isUnknownEvent(res)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
     const header = res.headers['retry-after'];
     const retryAfter = retryAfterMs(typeof header === 'string' ? header : undefined, Date.now());
     return retryAfter === undefined

@@ -109,8 +109,6 @@ function parseJson(buf: Buffer): unknown {
   }
 }
 
-export const RPS_CONTENT_TYPE = 'application/rps+json';
-
 function isJson(req: IncomingMessage): boolean {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   return type === 'application/json' || /^application\/[a-z0-9.-]+\+json$/.test(type);

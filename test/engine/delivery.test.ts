@@ -35,10 +35,9 @@ class ReceivingSide {
 
   constructor(maxStringLength = DEFAULT_LIMITS.maxStringLength) {
     this.receiver = new Receiver({
-      name: () => 'B',
       limits: () => ({ maxBodyBytes: 10_000_000, protocol: { ...DEFAULT_LIMITS, maxStringLength } }),
     });
-    this.receiver.addPeer({ id: 'peer-A', name: 'A', store: this.store, credentials: USER });
+    this.receiver.addPeer({ id: 'peer-A', name: 'A', store: this.store, instanceName: 'B', credentials: USER });
     this.receiver.addEndpoint('peer-A', 'PE', { notify: () => undefined });
   }
 
@@ -158,6 +157,35 @@ describe('engine: outbox → HTTP → receiver', function () {
     const counts = await until(a, outbox, (c) => c.processed === 8);
     assert.deepEqual([counts.processed, counts.error, counts.ready], [8, 1, 1], JSON.stringify(counts));
     assert.equal((await a.getOutbound(q[9].id))?.status, 'ready', 'the later change of r4 waits behind the error');
+  });
+
+  it('a process event defined on the receiver but without an inbound flow: accepted and kept in its inbound queue', async () => {
+    b = new ReceivingSide();
+    b.receiver.addProcessEvent('Not wired yet');
+    await b.listen();
+    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x', { processEvent: 'Not wired yet' }) }], Date.now());
+    ({ outbox, client } = outboxFor(a, b.port));
+    await outbox.start();
+    await drained(a, outbox);
+    assert.equal((await a.countOutbound('B')).processed, 1);
+    assert.equal((await b.store.countInbound('peer-A')).ready, 1, 'waiting for an inbound flow');
+  });
+
+  it('an unknown process event is refused for that message only (404 with its code), the others are delivered', async () => {
+    b = new ReceivingSide();
+    await b.listen();
+    await a.enqueueOutbound(
+      [draft('t', 'x'), draft('t', 'y', { processEvent: 'No such event' }), draft('t', 'z')].map((message) => ({ remoteSystem: 'B', message })),
+      Date.now(),
+    );
+    ({ outbox, client } = outboxFor(a, b.port));
+    const failed = once(outbox, 'failed');
+    await outbox.start();
+    const [, reason] = (await failed) as [unknown, string];
+    assert.match(reason, /HTTP 404: unknown process event "No such event"/);
+    const counts = await until(a, outbox, (c) => c.processed === 2);
+    assert.equal(counts.error, 1);
+    assert.equal(outbox.state, 'active', 'the remote itself is fine');
   });
 
   it('a remote that is down: the state turns error, and delivery resumes by itself when it is back', async () => {

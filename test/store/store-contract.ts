@@ -187,6 +187,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(late.rows.length, 1);
       });
 
+      it('a record waiting for a missing sequence does not hold back other records', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 2), received('t', 'z', 3), received('t', 'y', 1)], T0);
+        const c = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 5000 });
+        assert.deepEqual(
+          c.rows.map((r) => r.sourceId),
+          ['y'],
+        );
+        const next = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 5000 });
+        assert.deepEqual(next.rows, []);
+        assert.equal(next.waitingUntil, T0 + 5000);
+      });
+
       it('skips a message at or below the last applied sequence as stale', async () => {
         await store.acceptInbound('A', [received('t', 'x', 1)], T0);
         const [x1] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
