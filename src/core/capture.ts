@@ -48,6 +48,21 @@ function pick(fields: Fields, names: readonly string[]): Fields {
   return out;
 }
 
+/**
+ * The part of a raw record the capture looks at: the included fields and the id.
+ * Only these are converted, so a field that is not sent (a binary column, say)
+ * cannot get the record refused.
+ */
+function relevant(raw: unknown, def: CaptureDefinition): unknown {
+  if (def.fields.length === 0 || typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const source = raw as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const name of [def.idField, ...def.fields]) {
+    if (Object.prototype.hasOwnProperty.call(source, name)) out[name] = source[name];
+  }
+  return out;
+}
+
 function recordId(fields: Fields, idField: string): string | undefined {
   const id = fields[idField];
   if (typeof id === 'string' && id.length > 0) return id;
@@ -66,8 +81,8 @@ export function captureChange(def: CaptureDefinition, change: RecordChange, now:
   let record: Fields;
   let previous: Fields | undefined;
   try {
-    record = toFields(change.record, 'payload');
-    previous = change.previous === undefined || change.previous === null ? undefined : toFields(change.previous, 'previous');
+    record = toFields(relevant(change.record, def), 'payload');
+    previous = change.previous === undefined || change.previous === null ? undefined : toFields(relevant(change.previous, def), 'previous');
   } catch (err) {
     if (err instanceof ValueError) return { kind: 'invalid', code: 'record', error: err.message };
     throw err;

@@ -81,7 +81,8 @@ export class Receiver implements InboundApi<InboundPeer> {
     let found: InboundPeer | undefined;
     // Every peer is compared, so the time taken does not tell which one matched.
     for (const peer of this.peers.values()) {
-      if (peer.credentials && credentialsMatch(given, peer.credentials) && !found) found = peer;
+      // An empty password never matches, whatever was configured.
+      if (peer.credentials && peer.credentials.password !== '' && credentialsMatch(given, peer.credentials) && !found) found = peer;
     }
     return found;
   }

@@ -86,11 +86,9 @@ export default function (RED: NodeAPI): void {
           }
           const result = await inbound.finish(outcome);
           if (result === 'stale') {
+            // Already finished, or emitted again since: nothing was recorded, nothing is counted.
             node.warn(RED._('rps-complete.warnings.stale', { id: ctx.queueId, attempt: ctx.attempt }));
-          } else if (outcome.reply) {
-            remoteSystemOf(RED, ctx.remoteSystem).remote?.outbox.notify();
-          }
-          if (outcome.status === 'error') {
+          } else if (outcome.status === 'error') {
             failed += 1;
             status.now({ fill: 'red', shape: 'ring', text: RED._('rps-complete.status.counts', { processed, failed }) });
             // The row records the error; a flow error already went to Catch nodes once, so only our own is raised.
@@ -99,6 +97,7 @@ export default function (RED: NodeAPI): void {
               return;
             }
           } else {
+            if (outcome.reply) remoteSystemOf(RED, ctx.remoteSystem).remote?.outbox.notify();
             processed += 1;
             status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-complete.status.counts', { processed, failed }) }));
           }

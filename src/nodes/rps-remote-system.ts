@@ -106,13 +106,16 @@ export default function (RED: NodeAPI): void {
       }
     }
 
-    if (creds.inboundUser) {
+    if (creds.inboundUser && !creds.inboundPassword) {
+      // A user name alone is no secret: without a password nobody may call us as this system.
+      node.error(RED._('rps-remote-system.errors.no-inbound-password'));
+    } else if (creds.inboundUser && creds.inboundPassword) {
       peer = {
         id: node.id,
         name: node.systemName,
         store,
         instanceName: storeConfig.instanceName,
-        credentials: { user: creds.inboundUser, password: creds.inboundPassword ?? '' },
+        credentials: { user: creds.inboundUser, password: creds.inboundPassword },
       };
       rt.receiver.addPeer(peer);
       rt.updateRoutes();

@@ -24,6 +24,8 @@ export interface InstanceOptions {
   echo?: boolean;
   /** Extra settings merged into settings.js (JSON-serialisable values only). */
   settings?: Record<string, unknown>;
+  /** Extra arguments for the node binary, e.g. --cpu-prof for a benchmark. */
+  nodeArgs?: string[];
 }
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -49,6 +51,8 @@ export class NodeRedInstance {
   private exited: Promise<void> = Promise.resolve();
   private lineListeners = new Set<(line: string) => void>();
   private readonly echo: boolean;
+  /** Extra arguments for the node binary; may be changed between launches. */
+  nodeArgs: string[];
 
   private constructor(options: Required<Pick<InstanceOptions, 'name' | 'port' | 'userDir'>> & InstanceOptions) {
     this.name = options.name;
@@ -56,6 +60,7 @@ export class NodeRedInstance {
     this.userDir = options.userDir;
     this.url = `http://127.0.0.1:${options.port}`;
     this.echo = options.echo ?? false;
+    this.nodeArgs = options.nodeArgs ?? [];
     mkdirSync(this.userDir, { recursive: true });
     const settings = {
       uiHost: '127.0.0.1',
@@ -93,7 +98,7 @@ export class NodeRedInstance {
   async launch(): Promise<void> {
     if (this.child) throw new Error(`${this.name} is already running`);
     const from = this.log.length;
-    const child = spawn(process.execPath, [RED_JS, '--userDir', this.userDir, '--settings', join(this.userDir, 'settings.js')], {
+    const child = spawn(process.execPath, [...this.nodeArgs, RED_JS, '--userDir', this.userDir, '--settings', join(this.userDir, 'settings.js')], {
       cwd: this.userDir,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '' },

@@ -50,7 +50,13 @@ describe('core/capture', () => {
     const cyclic: Record<string, unknown> = { id: 1 };
     cyclic.self = cyclic;
     assert.equal(captureChange({ ...def, fields: [] }, { record: cyclic }, now).kind, 'invalid');
-    assert.equal(captureChange(def, { record: { id: 1, f: () => 1 } }, now).kind, 'invalid');
+    assert.equal(captureChange({ ...def, fields: [] }, { record: { id: 1, f: () => 1 } }, now).kind, 'invalid');
+    assert.equal(captureChange(def, { record: { id: 1, title: { f: () => 1 } } }, now).kind, 'invalid');
+  });
+
+  it('looks only at included fields: what is not sent cannot get a record refused', () => {
+    const r = captureChange(def, { record: { id: 1, title: 't', photo: Buffer.from('x'), f: () => 1 } }, now);
+    assert.equal(r.kind, 'captured');
   });
 
   it('passes changedBy and interactive on', () => {
