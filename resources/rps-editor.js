@@ -1,0 +1,123 @@
+/**
+ * Editor code shared by the nodes of @node-red-rps/remote-process-sync.
+ *
+ * Every node HTML that uses it loads it with
+ *   <script src="resources/@node-red-rps/remote-process-sync/rps-editor.js"></script>
+ * so the editor may run this file several times: it defines window.RpsEditor once
+ * and adds the shared stylesheet (rps-editor.css, next to this file) once.
+ */
+(function (window) {
+    'use strict';
+
+    if (window.RpsEditor) {
+        return;
+    }
+
+    var STYLESHEET_ID = 'rps-editor-stylesheet';
+    var RESOURCE_PATH = 'resources/@node-red-rps/remote-process-sync/';
+
+    /** Where this file was loaded from, to find rps-editor.css next to it. */
+    var scriptUrl = document.currentScript && document.currentScript.src ? document.currentScript.src : '';
+
+    function stylesheetUrl() {
+        if (/\/rps-editor\.js(\?.*)?$/.test(scriptUrl)) {
+            return scriptUrl.replace(/\/rps-editor\.js(\?.*)?$/, '/rps-editor.css');
+        }
+        var root = window.RED && RED.settings && RED.settings.apiRootUrl ? RED.settings.apiRootUrl : '';
+        return root + RESOURCE_PATH + 'rps-editor.css';
+    }
+
+    /** The name of the config node `id`, or '' when it is not set, not found or has no name. */
+    function configNodeName(id) {
+        var node = id ? RED.nodes.node(id) : null;
+        return node && node.name ? node.name : '';
+    }
+
+    var RpsEditor = {
+        /**
+         * A validator: empty, or a number of at least `min` (an integer when `integer`):
+         * what the runtime accepts without falling back.
+         */
+        numberAtLeast: function (min, integer) {
+            return function (v) {
+                var text = v === undefined || v === null ? '' : String(v).trim();
+                if (text === '') {
+                    return true;
+                }
+                var n = Number(text);
+                return isFinite(n) && n >= min && (!integer || Math.floor(n) === n);
+            };
+        },
+
+        /** A paletteLabel / outputLabels function: the node's translation of `key`. */
+        text: function (key) {
+            return function () {
+                return this._(key);
+            };
+        },
+
+        /**
+         * A label function: the node's name, else the first of its properties `fields`
+         * that is set, else the translation of `fallbackKey`.
+         */
+        nameLabel: function (fallbackKey, fields) {
+            fields = fields || [];
+            return function () {
+                if (this.name) {
+                    return this.name;
+                }
+                for (var i = 0; i < fields.length; i++) {
+                    if (this[fields[i]]) {
+                        return this[fields[i]];
+                    }
+                }
+                return this._(fallbackKey);
+            };
+        },
+
+        /**
+         * A label function for a node that points at config nodes: the node's name, else
+         * the translation of `key` with each argument of `refs` ({ argument: property })
+         * set to the name of the config node that property refers to (e.g. "incident to
+         * deskB"), else, when one of them has no name, the translation of `fallbackKey`.
+         */
+        configLabel: function (key, refs, fallbackKey) {
+            return function () {
+                if (this.name) {
+                    return this.name;
+                }
+                var args = {};
+                for (var arg in refs) {
+                    if (Object.prototype.hasOwnProperty.call(refs, arg)) {
+                        args[arg] = configNodeName(this[refs[arg]]);
+                        if (!args[arg]) {
+                            return this._(fallbackKey);
+                        }
+                    }
+                }
+                return this._(key, args);
+            };
+        },
+
+        /** A labelStyle function: italic when the node has a name of its own. */
+        labelStyle: function () {
+            return this.name ? 'node_label_italic' : '';
+        },
+
+        /** Adds the shared stylesheet to the editor page, once. */
+        addStylesheet: function () {
+            if (document.getElementById(STYLESHEET_ID)) {
+                return;
+            }
+            var link = document.createElement('link');
+            link.id = STYLESHEET_ID;
+            link.rel = 'stylesheet';
+            link.type = 'text/css';
+            link.href = stylesheetUrl();
+            (document.head || document.getElementsByTagName('head')[0]).appendChild(link);
+        }
+    };
+
+    window.RpsEditor = RpsEditor;
+    RpsEditor.addStylesheet();
+})(window);
