@@ -19,6 +19,26 @@ function valueMap(target: string, source: string, map: Record<string, string | n
   return { target, type: 'value', value: source, map: JSON.stringify(map) };
 }
 
+/** A remote system with the editor's defaults; credentials are entered by the user (or the demo), never stored here. */
+function remoteSystem(id: string, name: string, url: string): FlowNode {
+  return {
+    id,
+    type: 'rps-remote-system',
+    name,
+    url,
+    store: '',
+    authType: 'basic',
+    batchSize: '200',
+    maxInFlight: '2',
+    linger: '5',
+    timeout: '30',
+    retryDelay: '1',
+    retryMaxDelay: '60',
+    maxTries: '3',
+    probeInterval: '30',
+  };
+}
+
 /** Ids stay stable between generations so a re-import replaces rather than duplicates. */
 function ids(prefix: string): (name: string) => string {
   return (name) => `${prefix}-${name}`;
@@ -56,7 +76,7 @@ export function outboundTemplate(): FlowNode[] {
   return [
     { id: z, type: 'tab', label: 'Outbound Flow Template - Basic', info: OUTBOUND_TEMPLATE_INFO },
     { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
-    { id: id('rs'), type: 'rps-remote-system', name: 'Remote instance', url: 'http://127.0.0.1:1881', authType: 'basic', batchSize: '200', maxInFlight: '2', timeout: '30', retryDelay: '1', retryMaxDelay: '60', store: '' },
+    remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
     { id: id('comment'), type: 'comment', z, name: 'Outbound: capture → correlate → map → send', info: OUTBOUND_TEMPLATE_INFO, x: 230, y: 60, wires: [] },
     { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 125, y: 120, wires: [[id('capture')]] },
     { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: 'short_description,description,priority,state', x: 270, y: 120, wires: [[id('correlate')]] },
@@ -94,7 +114,7 @@ return msg;`;
   return [
     { id: z, type: 'tab', label: 'Inbound Flow Template - Basic', info: INBOUND_TEMPLATE_INFO },
     { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
-    { id: id('rs'), type: 'rps-remote-system', name: 'Remote instance', url: 'http://127.0.0.1:1880', authType: 'basic', batchSize: '200', maxInFlight: '2', timeout: '30', retryDelay: '1', retryMaxDelay: '60', store: '' },
+    remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1880'),
     { id: id('comment'), type: 'comment', z, name: 'Inbound: inbound → correlate → map → write → complete', info: INBOUND_TEMPLATE_INFO, x: 260, y: 60, wires: [] },
     { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 120, y: 140, wires: [[id('correlate')]] },
     { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 290, y: 140, wires: [[id('map-update')], [id('map-create')]] },
@@ -124,6 +144,115 @@ return msg;`;
     { id: id('create'), type: 'function', z, name: 'create local record', func: create, outputs: 1, x: 700, y: 180, wires: [[id('complete')]] },
     { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 900, y: 150, wires: [[]] },
     { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 700, y: 240, wires: [[id('complete')]] },
+  ];
+}
+
+const RETRY_INFO = `Error queue and retry
+
+1. Outbound queue: a message the remote system did not take (it was down, or it
+   refused the message) is in the outbound queue with status error. "retry
+   outbound errors" puts such rows back to ready every 5 minutes, up to 5 times
+   each; the inject nodes reprocess all errors now, or skip one row by its id
+   (set msg.ids). Rows in error because the remote was down come back by
+   themselves when the remote answers its probe again.
+
+2. Inbound queue: a message whose inbound flow failed (a Catch node gave it to
+   complete with msg.error) waits in the inbound queue with status error and holds
+   back later changes of the same record. "retry inbound errors" puts it back to
+   ready on the same schedule, and inbound emits it again.
+
+3. Durable error queue: any message wired into a queue retry node is held with its
+   error (here: record changes the capture refused). On the schedule it comes out
+   of the second output again, until it goes through or has had its retries.`;
+
+export function retryExample(): FlowNode[] {
+  const id = ids('rps-retry');
+  const z = id('tab');
+  const inject = (name: string, action: string, y: number, target: string, extra: Record<string, unknown>[] = []): FlowNode => ({
+    id: id(`inject-${name}`),
+    type: 'inject',
+    z,
+    name,
+    props: [{ p: 'action', v: action, vt: 'str' }, ...extra],
+    repeat: '',
+    crontab: '',
+    once: false,
+    onceDelay: 0.1,
+    topic: '',
+    x: 150,
+    y,
+    wires: [[target]],
+  });
+  return [
+    { id: z, type: 'tab', label: 'Error queue and retry', info: RETRY_INFO },
+    { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
+    remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
+    { id: id('comment'), type: 'comment', z, name: 'Error queue and retry: outbound queue, inbound queue, held messages', info: RETRY_INFO, x: 300, y: 40, wires: [] },
+
+    { id: id('c1'), type: 'comment', z, name: '1. Outbound queue: retry, reprocess, skip', info: '', x: 210, y: 100, wires: [] },
+    inject('retry now', 'retry', 140, id('retry-out')),
+    inject('reprocess all errors', 'reprocess', 180, id('retry-out')),
+    inject('skip row 1', 'skip', 220, id('retry-out'), [{ p: 'ids', v: '[1]', vt: 'json' }]),
+    {
+      id: id('retry-out'),
+      type: 'rps-queue-retry',
+      z,
+      name: 'retry outbound errors',
+      queue: 'outbound',
+      remoteSystem: id('rs'),
+      processEvent: '',
+      store: '',
+      interval: '300',
+      maxRetries: '5',
+      settle: '60',
+      x: 420,
+      y: 180,
+      wires: [[id('debug-out')], []],
+    },
+    { id: id('debug-out'), type: 'debug', z, name: 'outbound action result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 690, y: 180, wires: [] },
+
+    { id: id('c2'), type: 'comment', z, name: '2. Inbound queue: retry failed inbound messages', info: '', x: 220, y: 280, wires: [] },
+    inject('reprocess inbound errors', 'reprocess', 320, id('retry-in')),
+    {
+      id: id('retry-in'),
+      type: 'rps-queue-retry',
+      z,
+      name: 'retry inbound errors',
+      queue: 'inbound',
+      remoteSystem: id('rs'),
+      processEvent: id('pe'),
+      store: '',
+      interval: '300',
+      maxRetries: '5',
+      settle: '60',
+      x: 430,
+      y: 320,
+      wires: [[id('debug-in')], []],
+    },
+    { id: id('debug-in'), type: 'debug', z, name: 'inbound action result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 690, y: 320, wires: [] },
+
+    { id: id('c3'), type: 'comment', z, name: '3. Durable error queue: refused record changes are held and tried again', info: '', x: 310, y: 420, wires: [] },
+    { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 135, y: 460, wires: [[id('capture')]] },
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 290, y: 460, wires: [[id('correlate')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 450, y: 460, wires: [[id('send')], [id('send')]] },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 620, y: 460, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'capture failed', scope: [id('capture')], uncaught: false, x: 140, y: 540, wires: [[id('held')]] },
+    {
+      id: id('held'),
+      type: 'rps-queue-retry',
+      z,
+      name: 'held record changes',
+      queue: 'outbound',
+      remoteSystem: '',
+      processEvent: '',
+      store: '',
+      interval: '300',
+      maxRetries: '5',
+      settle: '60',
+      x: 350,
+      y: 540,
+      wires: [[], [id('capture')]],
+    },
   ];
 }
 
@@ -293,7 +422,7 @@ event "Incident exchange".`;
   return [
     { id: z, type: 'tab', label: d.title, info },
     { id: id('pe'), type: 'rps-process-event', name: 'Incident exchange', description: 'Incidents raised on either desk are worked on both', domain: '' },
-    { id: id('rs'), type: 'rps-remote-system', name: d.other, url: d.otherUrl, authType: 'basic', batchSize: '200', maxInFlight: '2', timeout: '30', retryDelay: '1', retryMaxDelay: '30', store: '' },
+    remoteSystem(id('rs'), d.other, d.otherUrl),
     { id: id('comment'), type: 'comment', z, name: `${d.title}: ${d.table} table, REST API on ${d.path}, synced with ${d.other}`, info, x: 330, y: 40, wires: [] },
     ...api('post', d.path, 'create', 100),
     ...api('put', `${d.path}/:id`, 'update', 140),
@@ -326,6 +455,7 @@ event "Incident exchange".`;
 export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'Outbound Flow Template - Basic.json': outboundTemplate,
   'Inbound Flow Template - Basic.json': inboundTemplate,
+  'Error queue and retry.json': retryExample,
   'Two help desks/Help desk A.json': () => desk(DESK_A),
   'Two help desks/Help desk B.json': () => desk(DESK_B),
 };

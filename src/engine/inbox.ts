@@ -32,6 +32,8 @@ export interface InboxOptions {
 
 export interface InboxEvents {
   stale: [rows: InboundRow[]];
+  /** Rows that went ahead after the gap wait, with the sequence applied before them. */
+  gap: [gaps: { row: InboundRow; applied: number }[]];
   timeout: [rows: InboundRow[]];
   fault: [error: Error];
 }
@@ -110,6 +112,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
             gapWaitMs: this.o.gapWaitMs,
           });
           if (claim.stale.length > 0) this.emit('stale', claim.stale);
+          if (claim.gaps.length > 0) this.emit('gap', claim.gaps);
           if (claim.waitingUntil !== undefined) this.armGap(claim.waitingUntil);
           for (const row of claim.rows) {
             this.inFlight.add(row.id);

@@ -3,17 +3,30 @@
  * queue in batches, posts them, and records the outcome on every row. The queue is
  * the only state that matters; this object can die at any line and a new one picks
  * up from the store.
+ *
+ * Failures, and what they do:
+ * - a connection failure (refused, reset, timeout, 5xx, a 404 from no route) puts the
+ *   batch's rows back with a backoff; a row that used up its quick attempts goes to
+ *   `error` (kind `connection`). After as many failed requests in a row, the remote's
+ *   state is `error`: nothing more is sent, and a probe asks the remote every
+ *   `probeIntervalMs` whether it is back. When it is, the `connection` and `auth`
+ *   rows go back to `ready` and delivery resumes by itself.
+ * - 429 (rate limited) waits for `Retry-After`; it costs the rows no attempt.
+ * - 401/403 put the batch's rows in `error` (kind `auth`) and the remote in `error`.
+ * - any other refusal is the message's fault: a refused batch is split until the
+ *   message at fault stands alone and goes to `error` (kind `refused`).
  */
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffPolicy } from '../core/backoff';
 import { PROTOCOL, recordKey, type Sender } from '../core/protocol';
-import type { Store, OutboundRow } from '../store/types';
-import type { DeliveryResult } from '../transport/client';
+import type { OutboundRow, Store } from '../store/types';
+import type { DeliveryResult, ProbeResult } from '../transport/client';
 
 export type RemoteState = 'active' | 'error';
 
 export interface DeliveryClient {
   postMessages(body: string, count: number, signal?: AbortSignal): Promise<DeliveryResult>;
+  probe(signal?: AbortSignal): Promise<ProbeResult>;
 }
 
 export interface OutboxOptions {
@@ -25,10 +38,14 @@ export interface OutboxOptions {
   owner: string;
   batchSize: number;
   maxInFlight: number;
+  /** How long new messages may wait for more to fill a batch. */
+  lingerMs: number;
   leaseMs: number;
   backoff: BackoffPolicy;
-  /** Consecutive failed requests before the remote's outbound state becomes `error`. */
-  failuresBeforeError: number;
+  /** Failed attempts before a row goes to `error`; as many failed requests in a row put the remote in `error`. */
+  maxTries: number;
+  /** While the remote is in `error`, how often to ask whether it is back. */
+  probeIntervalMs: number;
   now?: () => number;
   random?: () => number;
 }
@@ -37,6 +54,8 @@ export interface OutboxEvents {
   state: [state: RemoteState, error: string | undefined];
   delivered: [count: number];
   failed: [rows: OutboundRow[], error: string];
+  /** Rows taken back from `error` after the remote came back. */
+  requeued: [count: number];
   /** A fault of the store itself (disk full, file removed...). Delivery is tried again later. */
   fault: [error: Error];
 }
@@ -50,15 +69,21 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   state: RemoteState = 'active';
   lastError: string | undefined;
   private readonly now: () => number;
-  private inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
   private pumping = false;
   private again = false;
   private scheduled = false;
+  private lingering: NodeJS.Timeout | undefined;
+  private added = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  private probeTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
+  /** Failed requests in a row. */
   private failures = 0;
+  /** Rows went to `error` for the remote's sake (connection, auth): the probe should take them back. */
+  private recover = false;
   /** Aborts requests in flight when the sender stops (a redeploy must not wait for a slow remote). */
   private readonly abort = new AbortController();
 
@@ -67,13 +92,19 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.now = o.now ?? Date.now;
   }
 
-  /** Takes back rows an earlier sender of this process left in flight, then starts sending. */
+  /**
+   * Takes back rows an earlier sender of this process left in flight, then starts
+   * sending. A probe runs at once, so rows that an earlier run left in `error` because
+   * the remote was away (or refused our credentials) come back if it answers now.
+   */
   async start(): Promise<void> {
     await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
+    this.recover = true;
+    void this.probe();
     this.notify();
   }
 
-  /** Something may be sendable: new rows, a finished request, a retry that came due. */
+  /** Something may be sendable now: a finished request, a retry that came due, rows taken back. */
   notify(): void {
     if (this.stopped || this.scheduled) return;
     this.scheduled = true;
@@ -83,10 +114,44 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     });
   }
 
+  /**
+   * Rows were put back to `ready` by a person or a schedule: send them now, and if the
+   * remote is in `error`, ask it at once whether it is back instead of at the next probe.
+   */
+  retryNow(): void {
+    if (this.stopped) return;
+    if (this.state === 'error') {
+      if (this.probeTimer) clearTimeout(this.probeTimer);
+      this.probeTimer = undefined;
+      void this.probe();
+      return;
+    }
+    this.pausedUntil = 0;
+    this.notify();
+  }
+
+  /** `count` new rows were queued: send them after the linger time, or at once when they fill a batch. */
+  queued(count: number): void {
+    this.added += count;
+    if (this.o.lingerMs <= 0 || this.added >= this.o.batchSize) {
+      this.added = 0;
+      if (this.lingering) clearTimeout(this.lingering);
+      this.lingering = undefined;
+      this.notify();
+      return;
+    }
+    if (this.lingering || this.stopped) return;
+    this.lingering = setTimeout(() => {
+      this.lingering = undefined;
+      this.added = 0;
+      this.notify();
+    }, this.o.lingerMs);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    for (const t of [this.timer, this.lingering, this.probeTimer]) if (t) clearTimeout(t);
+    this.timer = this.lingering = this.probeTimer = undefined;
     this.abort.abort();
     // Aborted requests record their rows as "try again" before this resolves.
     await Promise.allSettled([...this.inFlight]);
@@ -113,18 +178,19 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     try {
       do {
         this.again = false;
-        while (!this.stopped && this.inFlight.size < this.o.maxInFlight) {
+        // A remote in error gets nothing but the probe until it answers again.
+        while (!this.stopped && this.state === 'active' && this.inFlight.size < this.o.maxInFlight) {
           const now = this.now();
           if (now < this.pausedUntil) {
             this.arm(this.pausedUntil);
             break;
           }
-          // While the remote is failing, one request at a time probes it.
+          // While requests are failing, one at a time finds out whether the remote is back.
           if (this.failures > 0 && this.inFlight.size > 0) break;
           const rows = await this.o.store.claimOutbound(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
           if (this.stopped) {
             // Stopped while claiming: hand the rows straight back.
-            await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: 'sender stopped', nextAttemptAt: now })), now);
+            await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: 'sender stopped', nextAttemptAt: now, countTry: false })), now);
             break;
           }
           if (rows.length === 0) {
@@ -153,7 +219,47 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const changed = state !== this.state || error !== this.lastError;
     this.state = state;
     this.lastError = error;
+    if (state === 'error') this.armProbe();
     if (changed) this.emit('state', state, error);
+  }
+
+  private armProbe(): void {
+    if (this.stopped || this.probeTimer) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      void this.probe();
+    }, this.o.probeIntervalMs);
+  }
+
+  /**
+   * Asks the remote whether it is there and lets us in; if so, takes back the rows
+   * that failed only because it was not. Runs while the remote is in `error`, and
+   * after rows went to `error` for the remote's sake while it otherwise worked.
+   */
+  private async probe(): Promise<void> {
+    if (this.stopped || (this.state !== 'error' && !this.recover)) return;
+    const result = await this.o.client.probe(this.abort.signal);
+    if (this.stopped) return;
+    if (!result.ok) {
+      // A failed probe says nothing new while requests still go through.
+      if (this.state === 'error') this.setState('error', result.error);
+      this.armProbe();
+      return;
+    }
+    this.recover = false;
+    try {
+      const now = this.now();
+      const ids = await this.o.store.requeueOutbound({ remoteSystem: this.o.remoteSystem, kinds: ['connection', 'auth'] }, false, now);
+      if (ids.length > 0) this.emit('requeued', ids.length);
+    } catch (err) {
+      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+      this.armProbe();
+      return;
+    }
+    this.failures = 0;
+    this.pausedUntil = 0;
+    this.setState('active', undefined);
+    this.notify();
   }
 
   private async deliver(rows: OutboundRow[]): Promise<void> {
@@ -161,7 +267,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       const result = await this.o.client.postMessages(envelopeText(this.o.sender, rows.map((r) => r.payload)), rows.length, this.abort.signal);
       await this.record(rows, result);
     } catch (err) {
-      // Only a store fault lands here; the rows stay `processing` until released.
+      // Only a store fault lands here; the rows stay `processing` until released or their lease ends.
       this.emit('fault', err instanceof Error ? err : new Error(String(err)));
       this.pausedUntil = this.now() + this.o.backoff.baseMs;
     }
@@ -169,26 +275,25 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   private async record(rows: OutboundRow[], result: DeliveryResult): Promise<void> {
     const now = this.now();
+    const store = this.o.store;
     switch (result.kind) {
       case 'delivered': {
         const byId = new Map(result.results.map((r) => [r.id, r]));
         const done: number[] = [];
-        const rejected: OutboundRow[] = [];
         const missing: OutboundRow[] = [];
         for (const row of rows) {
           const r = byId.get(row.messageId);
           if (!r) missing.push(row);
-          else if (r.status === 'rejected') rejected.push(row);
-          else done.push(row.id);
+          else if (r.status === 'rejected') {
+            const error = r.error ?? 'rejected by the remote';
+            await store.failOutbound([{ id: row.id, error, kind: 'refused' }], now);
+            this.emit('failed', [row], error);
+          } else done.push(row.id);
         }
-        await this.o.store.markOutboundProcessed(done, now);
+        await store.markOutboundProcessed(done, now);
         if (missing.length > 0) {
-          await this.o.store.retryOutbound(missing.map((r) => ({ id: r.id, error: 'remote did not answer for this message', nextAttemptAt: now })), now);
-        }
-        for (const row of rejected) {
-          const error = byId.get(row.messageId)?.error ?? 'rejected by the remote';
-          await this.o.store.failOutbound([{ id: row.id, error }], now);
-          this.emit('failed', [row], error);
+          const error = 'the remote did not answer for this message';
+          await store.retryOutbound(missing.map((r) => ({ id: r.id, error, nextAttemptAt: now, countTry: true })), now);
         }
         this.failures = 0;
         this.pausedUntil = 0;
@@ -199,28 +304,51 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       case 'transient': {
         if (this.stopped) {
           // Not the remote's fault: we cut the request short. The rows go back as they were.
-          await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now })), now);
+          await store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now, countTry: false })), now);
+          return;
+        }
+        if (result.status === 429) {
+          // Rate limited: the remote is there and will take the rows later; no attempt is spent.
+          const wait = result.retryAfterMs ?? backoffDelay(this.o.backoff, 1, this.o.random);
+          this.pausedUntil = now + wait;
+          await store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now + wait, countTry: false })), now);
           return;
         }
         this.failures += 1;
-        const delay = Math.max(result.retryAfterMs ?? 0, backoffDelay(this.o.backoff, this.failures, this.o.random));
-        this.pausedUntil = now + delay;
-        await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now + delay })), now);
-        if (this.failures >= this.o.failuresBeforeError) this.setState('error', result.error);
+        this.pausedUntil = now + Math.max(result.retryAfterMs ?? 0, backoffDelay(this.o.backoff, this.failures, this.o.random));
+        const spent = rows.filter((r) => r.tries + 1 >= this.o.maxTries);
+        const again = rows.filter((r) => r.tries + 1 < this.o.maxTries);
+        await store.failOutbound(spent.map((r) => ({ id: r.id, error: result.error, kind: 'connection' })), now);
+        if (spent.length > 0) {
+          this.recover = true;
+          this.armProbe();
+        }
+        await store.retryOutbound(
+          again.map((r) => ({
+            id: r.id,
+            error: result.error,
+            nextAttemptAt: now + Math.max(result.retryAfterMs ?? 0, backoffDelay(this.o.backoff, r.tries + 1, this.o.random)),
+            countTry: true,
+          })),
+          now,
+        );
+        if (spent.length > 0) this.emit('failed', spent, result.error);
+        if (this.failures >= this.o.maxTries) this.setState('error', result.error);
         return;
       }
       case 'refused': {
-        // Bad credentials break the connection for every message; the messages themselves are fine.
         if (result.status === 401 || result.status === 403) {
-          this.failures += 1;
-          const delay = backoffDelay(this.o.backoff, this.failures, this.o.random);
-          this.pausedUntil = now + delay;
-          await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now + delay })), now);
+          // Our credentials are not accepted: every message would fail the same way. The rows
+          // go to error, and come back by themselves when the probe is let in again.
+          await store.failOutbound(rows.map((r) => ({ id: r.id, error: result.error, kind: 'auth' })), now);
+          this.emit('failed', rows, result.error);
+          this.recover = true;
+          this.failures = this.o.maxTries;
           this.setState('error', result.error);
           return;
         }
         if (rows.length === 1) {
-          await this.o.store.failOutbound([{ id: rows[0].id, error: result.error }], now);
+          await store.failOutbound([{ id: rows[0].id, error: result.error, kind: 'refused' }], now);
           this.emit('failed', rows, result.error);
           return;
         }
@@ -238,20 +366,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private async isolate(rows: OutboundRow[]): Promise<void> {
     const failedRecords = new Set<string>();
     const queue: OutboundRow[][] = [rows.slice(0, rows.length >> 1), rows.slice(rows.length >> 1)];
+    const putBack = async (back: OutboundRow[], error: string, now: number): Promise<void> => {
+      if (back.length === 0) return;
+      await this.o.store.retryOutbound(back.map((r) => ({ id: r.id, error, nextAttemptAt: now, countTry: false })), now);
+    };
     while (queue.length > 0) {
       const part = queue.shift() as OutboundRow[];
       const now = this.now();
       const held = part.filter((r) => failedRecords.has(recordKey(r.recordTable, r.recordId)));
       const send = part.filter((r) => !failedRecords.has(recordKey(r.recordTable, r.recordId)));
-      if (held.length > 0) {
-        await this.o.store.retryOutbound(held.map((r) => ({ id: r.id, error: 'held behind an earlier message of the record', nextAttemptAt: now })), now);
-      }
+      await putBack(held, 'held behind an earlier message of the record', now);
       if (send.length === 0) continue;
       const result = await this.o.client.postMessages(envelopeText(this.o.sender, send.map((r) => r.payload)), send.length, this.abort.signal);
       if (result.kind === 'refused' && result.status !== 401 && result.status !== 403) {
         if (send.length === 1) {
           failedRecords.add(recordKey(send[0].recordTable, send[0].recordId));
-          await this.o.store.failOutbound([{ id: send[0].id, error: result.error }], now);
+          await this.o.store.failOutbound([{ id: send[0].id, error: result.error, kind: 'refused' }], now);
           this.emit('failed', send, result.error);
         } else {
           queue.unshift(send.slice(0, send.length >> 1), send.slice(send.length >> 1));
@@ -262,12 +392,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         await this.record(send, result);
         continue;
       }
-      // A connection problem: the remaining parts go back to wait with this part.
-      const rest = queue.splice(0).flat();
+      // A connection or credentials problem: this part takes its outcome, the rest go back untried.
       await this.record(send, result);
-      if (rest.length > 0) {
-        await this.o.store.retryOutbound(rest.map((r) => ({ id: r.id, error: 'sent again after a refused batch', nextAttemptAt: now })), now);
-      }
+      await putBack(queue.splice(0).flat(), 'sent again after a refused batch', now);
       return;
     }
   }

@@ -59,6 +59,14 @@ export class Receiver implements InboundApi<InboundPeer> {
     this.endpoints.set(endpointKey(remoteSystem, processEvent), endpoint);
   }
 
+  /** Wakes the endpoints of one remote system and process event, or of all (undefined matches any). */
+  notifyEndpoints(remoteSystem?: string, processEvent?: string): void {
+    for (const [key, endpoint] of this.endpoints) {
+      const [remote, event] = key.split('\u0000');
+      if ((remoteSystem === undefined || remote === remoteSystem) && (processEvent === undefined || event === processEvent)) endpoint.notify();
+    }
+  }
+
   removeEndpoint(remoteSystem: string, processEvent: string, endpoint: InboundEndpoint): void {
     const key = endpointKey(remoteSystem, processEvent);
     if (this.endpoints.get(key) === endpoint) this.endpoints.delete(key);

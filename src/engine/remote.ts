@@ -17,8 +17,10 @@ export interface RemoteSystemOptions {
   timeoutMs: number;
   batchSize: number;
   maxInFlight: number;
+  lingerMs: number;
   backoff: BackoffPolicy;
-  failuresBeforeError: number;
+  maxTries: number;
+  probeIntervalMs: number;
   store: Store;
   sender: Sender;
   owner: string;
@@ -27,6 +29,7 @@ export interface RemoteSystemOptions {
 export interface RemoteSystemEvents {
   state: [state: RemoteState, error: string | undefined];
   failed: [count: number, error: string];
+  requeued: [count: number];
   fault: [error: Error];
 }
 
@@ -48,11 +51,14 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
       maxInFlight: o.maxInFlight,
       // A claimed row is another worker's to take only well after our request has given up.
       leaseMs: o.timeoutMs * 2 + 10_000,
+      lingerMs: o.lingerMs,
       backoff: o.backoff,
-      failuresBeforeError: o.failuresBeforeError,
+      maxTries: o.maxTries,
+      probeIntervalMs: o.probeIntervalMs,
     });
     this.outbox.on('state', (state, error) => this.emit('state', state, error));
     this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, error));
+    this.outbox.on('requeued', (count) => this.emit('requeued', count));
     this.outbox.on('fault', (err) => this.emit('fault', err));
     this.enqueuer = new Batcher(async (drafts) => {
       const now = Date.now();
@@ -78,7 +84,7 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
   /** Resolves once the message is committed to the outbound queue: from then on it is durable. */
   async enqueue(draft: MessageDraft): Promise<Enqueued> {
     const queued = await this.enqueuer.add(draft);
-    this.outbox.notify();
+    this.outbox.queued(1);
     return queued;
   }
 

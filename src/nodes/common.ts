@@ -1,13 +1,22 @@
 /**
  * Small helpers shared by the node adapters.
  */
-import type { Node, NodeAPI, NodeStatus } from './red';
+import type { Node, NodeAPI, NodeMessage, NodeStatus } from './red';
 
 export const MODULE = '@node-red-rps/remote-process-sync';
 
 /** Translates a key of the shared catalog (kept with rps-store, which is always loaded with the package). */
 export function common(RED: NodeAPI, key: string, params?: Record<string, unknown>): string {
   return RED._(`${MODULE}/rps-store:rps-common.${key}`, params);
+}
+
+/** The text of `msg.error` as a Catch node (or a flow) sets it; undefined when there is none. */
+export function errorOf(msg: NodeMessage): string | undefined {
+  const e = msg.error;
+  if (e === undefined || e === null || e === false) return undefined;
+  if (typeof e === 'string') return e;
+  if (typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
+  return String(e);
 }
 
 export function errorText(err: unknown): string {

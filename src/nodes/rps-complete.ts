@@ -8,9 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { correlationDraft } from '../core/message';
 import type { InboundOutcome } from '../store/types';
-import { common, errorText, ThrottledStatus } from './common';
+import { common, errorOf, errorText, ThrottledStatus } from './common';
 import { inboundContext } from './context';
-import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
+import type { Node, NodeAPI, NodeDef } from './red';
 import type { InboundNode } from './rps-inbound';
 import { remoteSystemOf } from './rps-remote-system';
 
@@ -18,14 +18,6 @@ interface CompleteDef extends NodeDef {
   localTable?: string;
   localId?: string;
   localIdType?: string;
-}
-
-function errorOf(msg: NodeMessage): string | undefined {
-  const e = msg.error;
-  if (e === undefined || e === null || e === false) return undefined;
-  if (typeof e === 'string') return e;
-  if (typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
-  return String(e);
 }
 
 function idText(v: unknown): string | undefined {

@@ -97,6 +97,11 @@ export default function (RED: NodeAPI): void {
       }
       status.now({ fill: 'yellow', shape: 'ring', text: RED._('rps-inbound.status.timeout', { count: rows.length }) });
     });
+    inbox.on('gap', (gaps) => {
+      for (const { row, applied } of gaps) {
+        node.warn(RED._('rps-inbound.warnings.gap', { id: row.id, sequence: row.sequence, applied, source: `${row.sourceTable}/${row.sourceId}` }));
+      }
+    });
     inbox.on('stale', (rows) => {
       for (const row of rows) node.debug(RED._('rps-inbound.warnings.stale', { id: row.id, sequence: row.sequence }));
     });

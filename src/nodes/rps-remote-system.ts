@@ -10,7 +10,7 @@ import type { OutboundAuth } from '../transport/client';
 import { common, errorText, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { storeConfigOf } from './rps-store';
-import { runtimeOf } from './runtime';
+import { runtimeOf, type StoreConfig } from './runtime';
 
 interface RemoteSystemDef extends NodeDef {
   url?: string;
@@ -21,6 +21,9 @@ interface RemoteSystemDef extends NodeDef {
   timeout?: string | number;
   retryDelay?: string | number;
   retryMaxDelay?: string | number;
+  linger?: string | number;
+  maxTries?: string | number;
+  probeInterval?: string | number;
 }
 
 interface RemoteCredentials {
@@ -38,6 +41,7 @@ export interface RemoteSystemNode extends Node<RemoteCredentials> {
   remote: RemoteSystem | undefined;
   /** Why this remote system cannot be used outbound, when it cannot. */
   outboundError: string | undefined;
+  storeConfig: StoreConfig | undefined;
 }
 
 /** Accepts http(s) URLs only, and refuses ones that carry credentials (they belong in the credential fields). */
@@ -64,9 +68,11 @@ export default function (RED: NodeAPI): void {
     node.outboundError = RED._('rps-remote-system.errors.no-url');
     let peer: InboundPeer | undefined;
 
-    let storeConfig;
+    let storeConfig: StoreConfig;
+    node.storeConfig = undefined;
     try {
       storeConfig = storeConfigOf(RED, def.store);
+      node.storeConfig = storeConfig;
       node.store = rt.acquireStore(storeConfig);
     } catch (err) {
       node.outboundError = common(RED, 'errors.store-open', { error: errorText(err) });
@@ -94,15 +100,19 @@ export default function (RED: NodeAPI): void {
           timeoutMs: numberSetting(def.timeout, 30, 1) * 1000,
           batchSize: Math.floor(numberSetting(def.batchSize, 200, 1)),
           maxInFlight: Math.floor(numberSetting(def.maxInFlight, 2, 1)),
+          lingerMs: numberSetting(def.linger, 5, 0),
           backoff: { baseMs: retryDelay, maxMs: Math.max(retryDelay, numberSetting(def.retryMaxDelay, 60, 0.01) * 1000) },
-          failuresBeforeError: 3,
+          maxTries: Math.floor(numberSetting(def.maxTries, 3, 1)),
+          probeIntervalMs: numberSetting(def.probeInterval, 30, 0.01) * 1000,
           store,
           sender: { instanceId: store.instanceId, name: storeConfig.instanceName },
           owner: rt.owner,
         });
         node.remote.on('fault', (err) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
         node.remote.on('failed', (count, error) => node.warn(RED._('rps-remote-system.warnings.failed', { count, error })));
+        node.remote.on('requeued', (count) => node.log(RED._('rps-remote-system.warnings.requeued', { count })));
         node.remote.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
+        rt.remotes.set(node.id, node.remote);
       }
     }
 
@@ -128,6 +138,7 @@ export default function (RED: NodeAPI): void {
             rt.receiver.removePeer(node.id, peer);
             rt.updateRoutes();
           }
+          if (node.remote && rt.remotes.get(node.id) === node.remote) rt.remotes.delete(node.id);
           await node.remote?.stop();
           await rt.releaseStore(store);
         } catch (err) {

@@ -3,14 +3,20 @@
  * default SQLite file in the Node-RED user directory.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { common } from './common';
+import { common, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { runtimeOf, type StoreConfig } from './runtime';
 
 interface StoreDef extends NodeDef {
   path?: string;
   instanceName?: string;
+  keepProcessed?: string | number;
+  keepSkipped?: string | number;
+  keepError?: string | number;
+  keepReady?: string | number;
 }
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface StoreNode extends Node {
   storeConfig: StoreConfig;
@@ -34,6 +40,13 @@ export default function (RED: NodeAPI): void {
     this.storeConfig = {
       path: path === '' ? defaults.path : isAbsolute(path) ? path : resolve(base, path),
       instanceName: (def.instanceName ?? '').trim() || defaults.instanceName,
+      // Days in the editor; 0 keeps rows of that status for ever.
+      retention: {
+        processedMs: numberSetting(def.keepProcessed, defaults.retention.processedMs / DAY_MS, 0) * DAY_MS,
+        skippedMs: numberSetting(def.keepSkipped, defaults.retention.skippedMs / DAY_MS, 0) * DAY_MS,
+        errorMs: numberSetting(def.keepError, defaults.retention.errorMs / DAY_MS, 0) * DAY_MS,
+        readyMs: numberSetting(def.keepReady, defaults.retention.readyMs / DAY_MS, 0) * DAY_MS,
+      },
     };
   }
   RED.nodes.registerType('rps-store', RpsStoreNode);

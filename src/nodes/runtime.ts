@@ -7,9 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
+import { Cleaner, DEFAULT_RETENTION } from '../engine/cleaner';
 import { Receiver } from '../engine/receiver';
+import type { RemoteSystem } from '../engine/remote';
 import { SqliteStore } from '../store/sqlite';
-import type { Store } from '../store/types';
+import type { RetentionPolicy, Store } from '../store/types';
 import { handshakeHandler, messagesHandler } from '../transport/inbound-http';
 import type { HttpRouter, NodeAPI } from './red';
 
@@ -18,6 +20,7 @@ export interface StoreConfig {
   path: string;
   /** This instance's name, as remotes see it in handshakes and envelopes. */
   instanceName: string;
+  retention: RetentionPolicy;
 }
 
 export const DEFAULT_STORE_FILE = 'rps-store.sqlite';
@@ -29,7 +32,9 @@ export class RpsRuntime {
   /** Distinguishes this process's claims from those of a process that died. */
   readonly owner = randomUUID();
   readonly receiver: Receiver;
-  private readonly stores = new Map<string, { store: Store; refs: number }>();
+  private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; config: StoreConfig }>();
+  /** The remote systems of this runtime that can send, by config node id. */
+  readonly remotes = new Map<string, RemoteSystem>();
   private mounted = false;
 
   constructor(private readonly RED: NodeAPI) {
@@ -40,7 +45,7 @@ export class RpsRuntime {
 
   defaultStoreConfig(): StoreConfig {
     const dir = this.RED.settings.userDir ?? process.cwd();
-    return { path: join(dir, DEFAULT_STORE_FILE), instanceName: hostname() };
+    return { path: join(dir, DEFAULT_STORE_FILE), instanceName: hostname(), retention: DEFAULT_RETENTION };
   }
 
   /** Opens (or shares) the store at `config.path`; each call must be paired with releaseStore. */
@@ -48,11 +53,40 @@ export class RpsRuntime {
     const open = this.stores.get(config.path);
     if (open) {
       open.refs += 1;
+      if (JSON.stringify(open.config) !== JSON.stringify(config)) {
+        this.RED.log.warn(`rps-store ${config.path}: opened again with other settings (name or retention); the first settings stay in force`);
+      }
       return open.store;
     }
     const store = new SqliteStore(config.path);
-    this.stores.set(config.path, { store, refs: 1 });
+    const cleaner = new Cleaner({
+      store,
+      policy: config.retention,
+      intervalMs: 60 * 60 * 1000,
+      firstRunMs: 60 * 1000,
+      batch: 1000,
+      onPurged: (n) => this.RED.log.info(`rps-store ${config.path}: removed ${n.outbound} outbound, ${n.inbound} inbound, ${n.errorQueue} held rows past retention`),
+      onFault: (err) => this.RED.log.warn(`rps-store ${config.path}: cleaning failed: ${err.message}`),
+    });
+    cleaner.start();
+    this.stores.set(config.path, { store, refs: 1, cleaner, config });
     return store;
+  }
+
+  /** The cleaner of an open store (to run it now). */
+  cleanerOf(store: Store): Cleaner | undefined {
+    for (const open of this.stores.values()) if (open.store === store) return open.cleaner;
+    return undefined;
+  }
+
+  /** Rows of these remote systems' outbound queues were put back to ready: try them now. */
+  notifyOutbound(remoteSystem?: string): void {
+    for (const [id, remote] of this.remotes) if (remoteSystem === undefined || remoteSystem === id) remote.outbox.retryNow();
+  }
+
+  /** Rows of these inbound queues may be ready to emit again. */
+  notifyInbound(remoteSystem?: string, processEvent?: string): void {
+    this.receiver.notifyEndpoints(remoteSystem, processEvent);
   }
 
   async releaseStore(store: Store): Promise<void> {
@@ -61,6 +95,7 @@ export class RpsRuntime {
       open.refs -= 1;
       if (open.refs === 0) {
         this.stores.delete(path);
+        await open.cleaner.stop();
         await store.close();
       }
       return;

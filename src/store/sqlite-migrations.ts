@@ -35,8 +35,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         status           TEXT    NOT NULL,
         payload          TEXT    NOT NULL,
         attempts         INTEGER NOT NULL DEFAULT 0,
+        tries            INTEGER NOT NULL DEFAULT 0,
+        retries          INTEGER NOT NULL DEFAULT 0,
         next_attempt_at  INTEGER NOT NULL,
         last_error       TEXT,
+        error_kind       TEXT,
         created_at       INTEGER NOT NULL,
         first_attempt_at INTEGER,
         last_attempt_at  INTEGER,
@@ -49,6 +52,9 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rps_outbound_claim ON rps_outbound (remote_system, status, id);
       -- The order check asks "does this record have an earlier row that is not done?".
       CREATE INDEX rps_outbound_record ON rps_outbound (remote_system, record_table, record_id, status, id);
+      -- The cleaner looks for old rows of one status.
+      CREATE INDEX rps_outbound_done_age ON rps_outbound (status, processed_at);
+      CREATE INDEX rps_outbound_age ON rps_outbound (status, created_at);
 
       CREATE TABLE rps_inbound (
         id            INTEGER PRIMARY KEY,
@@ -63,16 +69,20 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         status        TEXT    NOT NULL,
         payload       TEXT    NOT NULL,
         attempts      INTEGER NOT NULL DEFAULT 0,
+        retries       INTEGER NOT NULL DEFAULT 0,
         received_at   INTEGER NOT NULL,
         started_at    INTEGER,
         processed_at  INTEGER,
         last_error    TEXT,
+        error_kind    TEXT,
         locked_by     TEXT,
         -- Applied once: a message id seen before from the same remote is a duplicate.
         UNIQUE (remote_system, message_id)
       );
       CREATE INDEX rps_inbound_claim ON rps_inbound (remote_system, process_event, status, id);
       CREATE INDEX rps_inbound_record ON rps_inbound (remote_system, source_table, source_id, status, sequence);
+      CREATE INDEX rps_inbound_done_age ON rps_inbound (status, processed_at);
+      CREATE INDEX rps_inbound_age ON rps_inbound (status, received_at);
 
       CREATE TABLE rps_correlation (
         id            INTEGER PRIMARY KEY,
@@ -98,6 +108,21 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         last_sequence INTEGER NOT NULL,
         PRIMARY KEY (remote_system, direction, record_table, record_id)
       ) WITHOUT ROWID;
+
+      -- Messages held by rps-queue-retry nodes (e.g. caught errors of a flow), with their
+      -- error and how often they were tried again.
+      CREATE TABLE rps_error_queue (
+        id         INTEGER PRIMARY KEY,
+        owner      TEXT    NOT NULL,
+        message    TEXT    NOT NULL,
+        error      TEXT    NOT NULL,
+        retries    INTEGER NOT NULL DEFAULT 0,
+        status     TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX rps_error_queue_owner ON rps_error_queue (owner, status, id);
+      CREATE INDEX rps_error_queue_age ON rps_error_queue (status, updated_at);
     `,
   },
 ];

@@ -13,14 +13,21 @@ import type {
   Correlation,
   Enqueued,
   EnqueueItem,
+  ErrorItem,
+  ErrorItemStatus,
+  ErrorKind,
   FailItem,
   FinishResult,
   InboundClaim,
   InboundClaimOptions,
   InboundOutcome,
   InboundRow,
+  ListFilter,
   OutboundRow,
+  PurgeResult,
+  QueueFilter,
   QueueStatus,
+  RetentionPolicy,
   RetryItem,
   StatusCounts,
   Store,
@@ -40,8 +47,11 @@ interface OutboundRecord {
   status: QueueStatus;
   payload: string;
   attempts: number;
+  tries: number;
+  retries: number;
   next_attempt_at: number;
   last_error: string | null;
+  error_kind: ErrorKind | null;
   created_at: number;
   first_attempt_at: number | null;
   last_attempt_at: number | null;
@@ -59,10 +69,12 @@ interface InboundRecord {
   status: QueueStatus;
   payload: string;
   attempts: number;
+  retries: number;
   received_at: number;
   started_at: number | null;
   processed_at: number | null;
   last_error: string | null;
+  error_kind: ErrorKind | null;
 }
 
 interface CorrelationRecord {
@@ -72,6 +84,17 @@ interface CorrelationRecord {
   remote_table: string;
   remote_id: string;
   state: 'active' | 'inactive';
+  created_at: number;
+  updated_at: number;
+}
+
+interface ErrorItemRecord {
+  id: number;
+  owner: string;
+  message: string;
+  error: string;
+  retries: number;
+  status: ErrorItemStatus;
   created_at: number;
   updated_at: number;
 }
@@ -88,8 +111,11 @@ function outboundRow(r: OutboundRecord): OutboundRow {
     status: r.status,
     payload: r.payload,
     attempts: r.attempts,
+    tries: r.tries,
+    retries: r.retries,
     nextAttemptAt: r.next_attempt_at,
     lastError: r.last_error,
+    errorKind: r.error_kind,
     createdAt: r.created_at,
     firstAttemptAt: r.first_attempt_at,
     lastAttemptAt: r.last_attempt_at,
@@ -109,10 +135,12 @@ function inboundRow(r: InboundRecord): InboundRow {
     status: r.status,
     payload: r.payload,
     attempts: r.attempts,
+    retries: r.retries,
     receivedAt: r.received_at,
     startedAt: r.started_at,
     processedAt: r.processed_at,
     lastError: r.last_error,
+    errorKind: r.error_kind,
   };
 }
 
@@ -124,6 +152,19 @@ function correlation(r: CorrelationRecord): Correlation {
     remoteTable: r.remote_table,
     remoteId: r.remote_id,
     state: r.state,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function errorItem(r: ErrorItemRecord): ErrorItem {
+  return {
+    id: r.id,
+    owner: r.owner,
+    message: r.message,
+    error: r.error,
+    retries: r.retries,
+    status: r.status,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -145,6 +186,44 @@ function migrate(db: Db): void {
   db.transaction(() => {
     db.prepare("INSERT INTO rps_meta (key, value) VALUES ('instance_id', ?) ON CONFLICT (key) DO NOTHING").run(randomUUID());
   }).immediate();
+}
+
+/** The parameters of the filter clause below, from a QueueFilter (null = no condition). */
+function filterParams(f: QueueFilter): Record<string, string | number | null> {
+  return {
+    remote: f.remoteSystem ?? null,
+    event: f.processEvent ?? null,
+    ids: f.ids ? JSON.stringify(f.ids) : null,
+    kinds: f.kinds ? JSON.stringify(f.kinds) : null,
+    maxRetries: f.maxRetries ?? null,
+  };
+}
+
+/** One WHERE fragment for every optional QueueFilter condition; a null parameter drops its condition. */
+const FILTER = `
+  (@remote IS NULL OR remote_system = @remote)
+  AND (@event IS NULL OR process_event = @event)
+  AND (@ids IS NULL OR id IN (SELECT value FROM json_each(@ids)))
+  AND (@kinds IS NULL OR error_kind IN (SELECT value FROM json_each(@kinds)))
+  AND (@maxRetries IS NULL OR retries < @maxRetries)`;
+
+/** Rows of a ListFilter, oldest first. */
+const LIST = `
+  (@remote IS NULL OR remote_system = @remote)
+  AND (@event IS NULL OR process_event = @event)
+  AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
+  AND id > @afterId
+  ORDER BY id
+  LIMIT @limit`;
+
+function listParams(f: ListFilter): Record<string, string | number | null> {
+  return {
+    remote: f.remoteSystem ?? null,
+    event: f.processEvent ?? null,
+    statuses: f.statuses ? JSON.stringify(f.statuses) : null,
+    afterId: f.afterId ?? 0,
+    limit: f.limit,
+  };
 }
 
 function statements(db: Db) {
@@ -173,31 +252,37 @@ function statements(db: Db) {
 
     // Oldest sendable rows of one remote. A row waits while an earlier row of the same
     // record is in flight, failed, or waiting for its own retry time: that is what keeps
-    // changes of one record in order. Rows of other records are not held back.
+    // changes of one record in order. Rows of other records are not held back. A row
+    // whose lease has run out was held by a worker that died: it is sendable again.
     claimableOutbound: db.prepare<[{ remote: string; now: number; limit: number }], { id: number }>(`
       SELECT o.id FROM rps_outbound o
-      WHERE o.remote_system = @remote AND o.status = 'ready' AND o.next_attempt_at <= @now
+      WHERE o.remote_system = @remote
+        AND ((o.status = 'ready' AND o.next_attempt_at <= @now) OR (o.status = 'processing' AND o.locked_until < @now))
         AND NOT EXISTS (
           SELECT 1 FROM rps_outbound p
           WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
             AND p.id < o.id
-            AND (p.status IN ('processing', 'error') OR (p.status = 'ready' AND p.next_attempt_at > @now)))
+            AND ((p.status = 'processing' AND p.locked_until >= @now) OR p.status = 'error'
+                 OR (p.status = 'ready' AND p.next_attempt_at > @now)))
       ORDER BY o.id
       LIMIT @limit`),
-    takeOutbound: db.prepare<[string, number, number, number, number, number], OutboundRecord>(`
+    takeOutbound: db.prepare<[string, number, number, number, number, number, number], OutboundRecord>(`
       UPDATE rps_outbound
       SET status = 'processing', attempts = attempts + 1, locked_by = ?, locked_until = ?,
           first_attempt_at = coalesce(first_attempt_at, ?), last_attempt_at = ?
-      WHERE id = ? AND status = 'ready' AND next_attempt_at <= ?
+      WHERE id = ? AND ((status = 'ready' AND next_attempt_at <= ?) OR (status = 'processing' AND locked_until < ?))
       RETURNING *`),
     outboundProcessed: db.prepare<[number, number]>(`
-      UPDATE rps_outbound SET status = 'processed', processed_at = ?, last_error = NULL, locked_by = NULL, locked_until = NULL
+      UPDATE rps_outbound SET status = 'processed', processed_at = ?, last_error = NULL, error_kind = NULL,
+                              locked_by = NULL, locked_until = NULL
       WHERE id = ? AND status = 'processing'`),
-    outboundRetry: db.prepare<[number, string, number]>(`
-      UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, last_error = ?, locked_by = NULL, locked_until = NULL
+    outboundRetry: db.prepare<[number, string, number, number]>(`
+      UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, last_error = ?, tries = tries + ?,
+                              locked_by = NULL, locked_until = NULL
       WHERE id = ? AND status = 'processing'`),
-    outboundFail: db.prepare<[string, number]>(`
-      UPDATE rps_outbound SET status = 'error', last_error = ?, locked_by = NULL, locked_until = NULL
+    outboundFail: db.prepare<[string, string, number]>(`
+      UPDATE rps_outbound SET status = 'error', last_error = ?, error_kind = ?, tries = tries + 1,
+                              locked_by = NULL, locked_until = NULL
       WHERE id = ? AND status = 'processing'`),
     outboundRelease: db.prepare<[number, string, string]>(`
       UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, locked_by = NULL, locked_until = NULL
@@ -205,6 +290,16 @@ function statements(db: Db) {
     outboundReleaseAll: db.prepare<[number]>(`
       UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, locked_by = NULL, locked_until = NULL
       WHERE status = 'processing'`),
+    outboundRequeue: db.prepare<[Record<string, string | number | null>], { id: number }>(`
+      UPDATE rps_outbound SET status = 'ready', tries = 0, retries = retries + @count, next_attempt_at = @now, error_kind = NULL
+      WHERE status = 'error' AND ${FILTER}
+      RETURNING id`),
+    // Without ids only `error` rows are skipped: skipping what is merely waiting takes a person naming it.
+    outboundSkip: db.prepare<[Record<string, string | number | null>], { id: number }>(`
+      UPDATE rps_outbound SET status = 'skipped', processed_at = @now, locked_by = NULL, locked_until = NULL
+      WHERE (status = 'error' OR (@ids IS NOT NULL AND status = 'ready')) AND ${FILTER}
+      RETURNING id`),
+    listOutbound: db.prepare<[Record<string, string | number | null>], OutboundRecord>(`SELECT * FROM rps_outbound WHERE ${LIST}`),
     nextOutboundAttempt: db.prepare<[string, number], { at: number | null }>(`
       SELECT min(next_attempt_at) AS at FROM rps_outbound WHERE remote_system = ? AND status = 'ready' AND next_attempt_at > ?`),
     countOutbound: db.prepare<[], { status: QueueStatus; n: number }>('SELECT status, count(*) AS n FROM rps_outbound GROUP BY status'),
@@ -259,23 +354,33 @@ function statements(db: Db) {
       UPDATE rps_inbound SET status = 'processing', attempts = attempts + 1, started_at = ?, locked_by = ?
       WHERE id = ? AND status = 'ready'
       RETURNING *`),
-    skipInbound: db.prepare<[number, string, number], InboundRecord>(`
+    staleInbound: db.prepare<[number, string, number], InboundRecord>(`
       UPDATE rps_inbound SET status = 'skipped', processed_at = ?, last_error = ?
       WHERE id = ? AND status = 'ready'
       RETURNING *`),
     getInbound: db.prepare<[number], InboundRecord>('SELECT * FROM rps_inbound WHERE id = ?'),
     inboundProcessed: db.prepare<[number, number]>(`
-      UPDATE rps_inbound SET status = 'processed', processed_at = ?, last_error = NULL, locked_by = NULL WHERE id = ?`),
-    inboundError: db.prepare<[string, number]>(`
-      UPDATE rps_inbound SET status = 'error', last_error = ?, locked_by = NULL WHERE id = ?`),
+      UPDATE rps_inbound SET status = 'processed', processed_at = ?, last_error = NULL, error_kind = NULL, locked_by = NULL
+      WHERE id = ?`),
+    inboundError: db.prepare<[string, string, number]>(`
+      UPDATE rps_inbound SET status = 'error', last_error = ?, error_kind = ?, locked_by = NULL WHERE id = ?`),
     expireInbound: db.prepare<[string, string, string, number], InboundRecord>(`
-      UPDATE rps_inbound SET status = 'error', last_error = ?, locked_by = NULL
+      UPDATE rps_inbound SET status = 'error', last_error = ?, error_kind = 'timeout', locked_by = NULL
       WHERE remote_system = ? AND process_event = ? AND status = 'processing' AND started_at < ?
       RETURNING *`),
     releaseInbound: db.prepare<[string, string, string]>(`
       UPDATE rps_inbound SET status = 'ready', locked_by = NULL
       WHERE remote_system = ? AND process_event = ? AND status = 'processing' AND locked_by = ?`),
     releaseInboundAll: db.prepare(`UPDATE rps_inbound SET status = 'ready', locked_by = NULL WHERE status = 'processing'`),
+    inboundRequeue: db.prepare<[Record<string, string | number | null>], { id: number }>(`
+      UPDATE rps_inbound SET status = 'ready', retries = retries + @count, error_kind = NULL
+      WHERE status = 'error' AND ${FILTER}
+      RETURNING id`),
+    inboundSkip: db.prepare<[Record<string, string | number | null>], InboundRecord>(`
+      UPDATE rps_inbound SET status = 'skipped', processed_at = @now, locked_by = NULL
+      WHERE (status = 'error' OR (@ids IS NOT NULL AND status = 'ready')) AND ${FILTER}
+      RETURNING *`),
+    listInbound: db.prepare<[Record<string, string | number | null>], InboundRecord>(`SELECT * FROM rps_inbound WHERE ${LIST}`),
     countInbound: db.prepare<[], { status: QueueStatus; n: number }>('SELECT status, count(*) AS n FROM rps_inbound GROUP BY status'),
     countInboundFor: db.prepare<[string], { status: QueueStatus; n: number }>(
       'SELECT status, count(*) AS n FROM rps_inbound WHERE remote_system = ? GROUP BY status',
@@ -296,7 +401,37 @@ function statements(db: Db) {
     deactivateCorrelation: db.prepare<[number, string, string, string]>(`
       UPDATE rps_correlation SET state = 'inactive', updated_at = ?
       WHERE remote_system = ? AND remote_table = ? AND remote_id = ?`),
+
+    addErrorItem: db.prepare<[string, string, string, number, number]>(`
+      INSERT INTO rps_error_queue (owner, message, error, status, created_at, updated_at) VALUES (?, ?, ?, 'error', ?, ?)`),
+    // A held message that failed again: its tries so far decide whether it gets another.
+    failErrorItem: db.prepare<[string, number, number, number, string], { status: ErrorItemStatus }>(`
+      UPDATE rps_error_queue
+      SET error = ?, status = CASE WHEN retries >= ? THEN 'failed' ELSE 'error' END, updated_at = ?
+      WHERE id = ? AND owner = ?
+      RETURNING status`),
+    dueErrorItems: db.prepare<[string, number, number], { id: number }>(`
+      SELECT id FROM rps_error_queue WHERE owner = ? AND status = 'error' AND retries < ? ORDER BY id LIMIT ?`),
+    takeErrorItem: db.prepare<[number, number], ErrorItemRecord>(`
+      UPDATE rps_error_queue SET status = 'retrying', retries = retries + 1, updated_at = ?
+      WHERE id = ? AND status = 'error'
+      RETURNING *`),
+    settleErrorItems: db.prepare<[number, string, number]>(`
+      UPDATE rps_error_queue SET status = 'processed', updated_at = ?
+      WHERE owner = ? AND status = 'retrying' AND updated_at < ?`),
+    resetErrorItems: db.prepare<[number, string]>(`
+      UPDATE rps_error_queue SET status = 'error', updated_at = ? WHERE owner = ? AND status = 'retrying'`),
+    countErrorItems: db.prepare<[string], { status: ErrorItemStatus; n: number }>(
+      'SELECT status, count(*) AS n FROM rps_error_queue WHERE owner = ? GROUP BY status',
+    ),
   };
+}
+
+/** Deletes up to `batch` rows of one status older than `before` (by `column`); the cleaner's unit of work. */
+function purgeStatement(db: Db, table: string, column: string): Database.Statement<[string, number, number]> {
+  return db.prepare(`
+    DELETE FROM ${table} WHERE id IN (
+      SELECT id FROM ${table} WHERE status = ? AND ${column} < ? LIMIT ?)`);
 }
 
 export class SqliteStore implements Store {
@@ -304,6 +439,7 @@ export class SqliteStore implements Store {
   readonly instanceId: string;
   private readonly db: Db;
   private readonly sql: ReturnType<typeof statements>;
+  private readonly purges: { table: 'outbound' | 'inbound' | 'errorQueue'; status: string; policy: keyof RetentionPolicy; stmt: Database.Statement<[string, number, number]> }[];
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -316,6 +452,20 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.sql = statements(this.db);
     this.instanceId = (this.sql.instanceId.get() as { value: string }).value;
+    const done = (table: string): Database.Statement<[string, number, number]> => purgeStatement(this.db, table, 'processed_at');
+    this.purges = [
+      { table: 'outbound', status: 'processed', policy: 'processedMs', stmt: done('rps_outbound') },
+      { table: 'outbound', status: 'skipped', policy: 'skippedMs', stmt: done('rps_outbound') },
+      { table: 'outbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_outbound', 'created_at') },
+      { table: 'outbound', status: 'ready', policy: 'readyMs', stmt: purgeStatement(this.db, 'rps_outbound', 'created_at') },
+      { table: 'inbound', status: 'processed', policy: 'processedMs', stmt: done('rps_inbound') },
+      { table: 'inbound', status: 'skipped', policy: 'skippedMs', stmt: done('rps_inbound') },
+      { table: 'inbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_inbound', 'received_at') },
+      { table: 'inbound', status: 'ready', policy: 'readyMs', stmt: purgeStatement(this.db, 'rps_inbound', 'received_at') },
+      { table: 'errorQueue', status: 'processed', policy: 'processedMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
+      { table: 'errorQueue', status: 'failed', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
+      { table: 'errorQueue', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
+    ];
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.db.transaction(() => {
@@ -356,7 +506,7 @@ export class SqliteStore implements Store {
       const ids = this.sql.claimableOutbound.all({ remote: remoteSystem, now, limit }) as { id: number }[];
       const rows: OutboundRow[] = [];
       for (const { id } of ids) {
-        const r = this.sql.takeOutbound.get(owner, now + leaseMs, now, now, id, now) as OutboundRecord | undefined;
+        const r = this.sql.takeOutbound.get(owner, now + leaseMs, now, now, id, now, now) as OutboundRecord | undefined;
         if (r) rows.push(outboundRow(r));
       }
       return rows;
@@ -371,14 +521,28 @@ export class SqliteStore implements Store {
 
   async retryOutbound(items: readonly RetryItem[], _now: number): Promise<void> {
     this.db.transaction(() => {
-      for (const item of items) this.sql.outboundRetry.run(item.nextAttemptAt, item.error, item.id);
+      for (const item of items) this.sql.outboundRetry.run(item.nextAttemptAt, item.error, item.countTry ? 1 : 0, item.id);
     })();
   }
 
   async failOutbound(items: readonly FailItem[], _now: number): Promise<void> {
     this.db.transaction(() => {
-      for (const item of items) this.sql.outboundFail.run(item.error, item.id);
+      for (const item of items) this.sql.outboundFail.run(item.error, item.kind, item.id);
     })();
+  }
+
+  async requeueOutbound(filter: QueueFilter, countRetry: boolean, now: number): Promise<number[]> {
+    const rows = this.sql.outboundRequeue.all({ ...filterParams(filter), count: countRetry ? 1 : 0, now }) as { id: number }[];
+    return rows.map((r) => r.id);
+  }
+
+  async skipOutbound(filter: QueueFilter, now: number): Promise<number[]> {
+    const rows = this.sql.outboundSkip.all({ ...filterParams(filter), now }) as { id: number }[];
+    return rows.map((r) => r.id);
+  }
+
+  async listOutbound(filter: ListFilter): Promise<OutboundRow[]> {
+    return (this.sql.listOutbound.all(listParams(filter)) as OutboundRecord[]).map(outboundRow);
   }
 
   async releaseOutbound(remoteSystem: string, owner: string, now: number): Promise<number> {
@@ -451,15 +615,18 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const where = { remote: o.remoteSystem, event: o.processEvent, gapCutoff: o.now - o.gapWaitMs };
       const heads = this.sql.inboundHeads.all({ ...where, limit: o.limit }) as (InboundRecord & { applied: number })[];
-      const claim: InboundClaim = { rows: [], stale: [] };
+      const claim: InboundClaim = { rows: [], stale: [], gaps: [] };
       for (const h of heads) {
         if (h.sequence <= h.applied) {
           const reason = `stale: sequence ${h.sequence} is at or below ${h.applied}, already applied`;
-          const r = this.sql.skipInbound.get(o.now, reason, h.id) as InboundRecord | undefined;
+          const r = this.sql.staleInbound.get(o.now, reason, h.id) as InboundRecord | undefined;
           if (r) claim.stale.push(inboundRow(r));
         } else {
           const r = this.sql.takeInbound.get(o.now, o.owner, h.id) as InboundRecord | undefined;
-          if (r) claim.rows.push(inboundRow(r));
+          if (!r) continue;
+          const row = inboundRow(r);
+          claim.rows.push(row);
+          if (h.sequence > h.applied + 1) claim.gaps.push({ row, applied: h.applied });
         }
       }
       if (heads.length < o.limit) {
@@ -475,10 +642,11 @@ export class SqliteStore implements Store {
       outcomes.map((o): FinishResult => {
         const row = this.sql.getInbound.get(o.id) as InboundRecord | undefined;
         // Only the attempt that is out may finish a row: a late answer for an attempt
-        // that timed out and was emitted again must not finish the new attempt.
+        // that timed out and was emitted again must not finish the new attempt. A late
+        // answer for the attempt that timed out still counts: the flow did finish it.
         if (!row || row.attempts !== o.attempt || (row.status !== 'processing' && row.status !== 'error')) return 'stale';
         if (o.status === 'error') {
-          this.sql.inboundError.run(o.error ?? 'error', o.id);
+          this.sql.inboundError.run(o.error ?? 'error', o.errorKind ?? 'flow', o.id);
           return 'finished';
         }
         this.sql.inboundProcessed.run(now, o.id);
@@ -506,6 +674,24 @@ export class SqliteStore implements Store {
     return this.sql.releaseInbound.run(remoteSystem, processEvent, owner).changes;
   }
 
+  async requeueInbound(filter: QueueFilter, countRetry: boolean, _now: number): Promise<number[]> {
+    const rows = this.sql.inboundRequeue.all({ ...filterParams(filter), count: countRetry ? 1 : 0 }) as { id: number }[];
+    return rows.map((r) => r.id);
+  }
+
+  async skipInbound(filter: QueueFilter, now: number): Promise<number[]> {
+    return this.db.transaction(() => {
+      const rows = this.sql.inboundSkip.all({ ...filterParams(filter), now }) as InboundRecord[];
+      // A skipped message counts as applied for its record's order, so the next one does not wait for a gap.
+      for (const r of rows) this.sql.advanceApplied.run(r.remote_system, r.source_table, r.source_id, r.sequence);
+      return rows.map((r) => r.id);
+    })();
+  }
+
+  async listInbound(filter: ListFilter): Promise<InboundRow[]> {
+    return (this.sql.listInbound.all(listParams(filter)) as InboundRecord[]).map(inboundRow);
+  }
+
   async countInbound(remoteSystem?: string): Promise<StatusCounts> {
     return this.counts(remoteSystem === undefined ? this.sql.countInbound.all() : this.sql.countInboundFor.all(remoteSystem));
   }
@@ -523,6 +709,54 @@ export class SqliteStore implements Store {
   async findCorrelationByRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined> {
     const r = this.sql.correlationByRemote.get(remoteSystem, table, id) as CorrelationRecord | undefined;
     return r && correlation(r);
+  }
+
+  async addErrorItems(items: readonly { owner: string; message: string; error: string }[], now: number): Promise<number[]> {
+    return this.db.transaction(() => items.map((i) => Number(this.sql.addErrorItem.run(i.owner, i.message, i.error, now, now).lastInsertRowid)))();
+  }
+
+  async failErrorItem(owner: string, id: number, error: string, maxRetries: number, now: number): Promise<ErrorItemStatus | undefined> {
+    const r = this.sql.failErrorItem.get(error, maxRetries, now, id, owner) as { status: ErrorItemStatus } | undefined;
+    return r?.status;
+  }
+
+  async takeErrorItems(owner: string, maxRetries: number, limit: number, now: number): Promise<ErrorItem[]> {
+    return this.db.transaction(() => {
+      const ids = this.sql.dueErrorItems.all(owner, maxRetries, limit) as { id: number }[];
+      const items: ErrorItem[] = [];
+      for (const { id } of ids) {
+        const r = this.sql.takeErrorItem.get(now, id) as ErrorItemRecord | undefined;
+        if (r) items.push(errorItem(r));
+      }
+      return items;
+    })();
+  }
+
+  async settleErrorItems(owner: string, retryingBefore: number, now: number): Promise<number> {
+    return this.sql.settleErrorItems.run(now, owner, retryingBefore).changes;
+  }
+
+  async resetErrorItems(owner: string, now: number): Promise<number> {
+    return this.sql.resetErrorItems.run(now, owner).changes;
+  }
+
+  async countErrorItems(owner: string): Promise<Record<ErrorItemStatus, number>> {
+    const out: Record<ErrorItemStatus, number> = { error: 0, retrying: 0, processed: 0, failed: 0 };
+    for (const r of this.sql.countErrorItems.all(owner) as { status: ErrorItemStatus; n: number }[]) out[r.status] = r.n;
+    return out;
+  }
+
+  async purge(policy: RetentionPolicy, now: number, batch: number): Promise<PurgeResult> {
+    const result: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, more: false };
+    for (const p of this.purges) {
+      const keepMs = policy[p.policy];
+      if (!keepMs || keepMs <= 0) continue;
+      // One short transaction per status and batch, so delivery is never held up for long.
+      const n = p.stmt.run(p.status, now - keepMs, batch).changes;
+      result[p.table] += n;
+      if (n >= batch) result.more = true;
+    }
+    return result;
   }
 
   async close(): Promise<void> {

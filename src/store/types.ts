@@ -11,6 +11,14 @@ export const QUEUE_STATUSES: readonly QueueStatus[] = ['ready', 'processing', 'p
 
 export type StatusCounts = Record<QueueStatus, number>;
 
+/**
+ * Why a row is in `error`. It decides what may put the row back to `ready` without a
+ * person: a remote that answers again takes back `connection` and `auth` rows (the
+ * messages were never the problem); the others wait for the retry schedule or a
+ * person (reprocess or skip).
+ */
+export type ErrorKind = 'connection' | 'auth' | 'refused' | 'flow' | 'timeout';
+
 export interface OutboundRow {
   id: number;
   messageId: string;
@@ -22,9 +30,15 @@ export interface OutboundRow {
   status: QueueStatus;
   /** The message as JSON text, exactly as it is sent. */
   payload: string;
+  /** Delivery attempts in all. */
   attempts: number;
+  /** Failed attempts since the row was last (re)queued: the "quick attempts" budget. */
+  tries: number;
+  /** Times the row went from `error` back to `ready` by the retry schedule or a person. */
+  retries: number;
   nextAttemptAt: number;
   lastError: string | null;
+  errorKind: ErrorKind | null;
   createdAt: number;
   firstAttemptAt: number | null;
   lastAttemptAt: number | null;
@@ -46,11 +60,65 @@ export interface RetryItem {
   id: number;
   error: string;
   nextAttemptAt: number;
+  /** False when the failure is not the row's (rate limiting, a sender that stops): its tries stay as they were. */
+  countTry: boolean;
 }
 
 export interface FailItem {
   id: number;
   error: string;
+  kind: ErrorKind;
+}
+
+/** Selects queue rows for the retry schedule and for people's reprocess / skip. */
+export interface QueueFilter {
+  remoteSystem?: string;
+  processEvent?: string;
+  ids?: readonly number[];
+  kinds?: readonly ErrorKind[];
+  /** Only rows re-queued fewer times than this. */
+  maxRetries?: number;
+}
+
+export interface ListFilter {
+  remoteSystem?: string;
+  processEvent?: string;
+  statuses?: readonly QueueStatus[];
+  /** Rows with a larger id than this (paging). */
+  afterId?: number;
+  limit: number;
+}
+
+/** How long rows are kept, per status, in ms; 0 keeps them for ever. */
+export interface RetentionPolicy {
+  processedMs: number;
+  skippedMs: number;
+  errorMs: number;
+  readyMs: number;
+}
+
+export interface PurgeResult {
+  outbound: number;
+  inbound: number;
+  errorQueue: number;
+  /** True when the batch limit was reached: call again (later) for the rest. */
+  more: boolean;
+}
+
+export type ErrorItemStatus = 'error' | 'retrying' | 'processed' | 'failed';
+
+/** One message held by an rps-queue-retry node's durable error queue. */
+export interface ErrorItem {
+  id: number;
+  /** The rps-queue-retry node that holds it. */
+  owner: string;
+  /** The Node-RED message as JSON text. */
+  message: string;
+  error: string;
+  retries: number;
+  status: ErrorItemStatus;
+  createdAt: number;
+  updatedAt: number;
 }
 
 export interface InboundRow {
@@ -64,10 +132,12 @@ export interface InboundRow {
   status: QueueStatus;
   payload: string;
   attempts: number;
+  retries: number;
   receivedAt: number;
   startedAt: number | null;
   processedAt: number | null;
   lastError: string | null;
+  errorKind: ErrorKind | null;
 }
 
 export interface InboundClaimOptions {
@@ -86,6 +156,8 @@ export interface InboundClaim {
   stale: InboundRow[];
   /** When a row held back by a sequence gap may go ahead, if any is waiting. */
   waitingUntil?: number;
+  /** Claimed rows that went ahead after the gap wait with earlier sequences missing. */
+  gaps: { row: InboundRow; applied: number }[];
 }
 
 /** The end of one inbound message's processing, as `rps-complete` reports it. */
@@ -95,6 +167,8 @@ export interface InboundOutcome {
   attempt: number;
   status: 'processed' | 'error';
   error?: string;
+  /** Defaults to `flow`. */
+  errorKind?: ErrorKind;
   /** The local record the message was applied to: creates or updates the correlation. */
   local?: { table: string; id: string };
   /** Marks the correlation inactive (the record was deleted). */
@@ -130,8 +204,13 @@ export interface Store {
   markOutboundProcessed(ids: readonly number[], now: number): Promise<void>;
   /** Back to `ready`, to be tried again at `nextAttemptAt`. */
   retryOutbound(items: readonly RetryItem[], now: number): Promise<void>;
-  /** To `error`: it holds back later rows of its record until retried or skipped. */
+  /** To `error`: it holds back later rows of its record until re-queued or skipped. */
   failOutbound(items: readonly FailItem[], now: number): Promise<void>;
+  /** `error` rows back to `ready` (tries start again); counted in `retries` when `countRetry`. Returns their ids. */
+  requeueOutbound(filter: QueueFilter, countRetry: boolean, now: number): Promise<number[]>;
+  /** `error` or `ready` rows to `skipped`: they will not be sent, and no longer hold back their record. */
+  skipOutbound(filter: QueueFilter, now: number): Promise<number[]>;
+  listOutbound(filter: ListFilter): Promise<OutboundRow[]>;
   /** Rows this owner left `processing` (e.g. a sender that was stopped) become `ready` again. */
   releaseOutbound(remoteSystem: string, owner: string, now: number): Promise<number>;
   /**
@@ -158,6 +237,29 @@ export interface Store {
   releaseInbound(remoteSystem: string, processEvent: string, owner: string, now: number): Promise<number>;
   countInbound(remoteSystem?: string): Promise<StatusCounts>;
   getInbound(id: number): Promise<InboundRow | undefined>;
+  /** `error` rows back to `ready`, counted in `retries` when `countRetry`. Returns their ids. */
+  requeueInbound(filter: QueueFilter, countRetry: boolean, now: number): Promise<number[]>;
+  /**
+   * `error` or `ready` rows to `skipped`. A skipped message counts as applied for the
+   * order of its record: the next one goes ahead without waiting for a gap.
+   */
+  skipInbound(filter: QueueFilter, now: number): Promise<number[]>;
+  listInbound(filter: ListFilter): Promise<InboundRow[]>;
+
+  /** Holds messages for an rps-queue-retry node; returns their ids. */
+  addErrorItems(items: readonly { owner: string; message: string; error: string }[], now: number): Promise<number[]>;
+  /** A held message failed again: back to `error`, or `failed` once it has been retried `maxRetries` times. */
+  failErrorItem(owner: string, id: number, error: string, maxRetries: number, now: number): Promise<ErrorItemStatus | undefined>;
+  /** Takes up to `limit` held messages due for another try (fewer than `maxRetries` tries), marking them `retrying`. */
+  takeErrorItems(owner: string, maxRetries: number, limit: number, now: number): Promise<ErrorItem[]>;
+  /** `retrying` items that did not come back within the settle time are done: `processed`. */
+  settleErrorItems(owner: string, retryingBefore: number, now: number): Promise<number>;
+  /** After a restart: `retrying` items may not have been tried; they are `error` again. */
+  resetErrorItems(owner: string, now: number): Promise<number>;
+  countErrorItems(owner: string): Promise<Record<ErrorItemStatus, number>>;
+
+  /** Deletes rows older than the policy allows, at most `batch` per table; never a row in flight. */
+  purge(policy: RetentionPolicy, now: number, batch: number): Promise<PurgeResult>;
 
   findCorrelationByLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
   findCorrelationByRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;

@@ -19,10 +19,12 @@ export interface ClientOptions {
   maxSockets?: number;
 }
 
+export type ProbeResult = { ok: true } | { ok: false; error: string };
+
 export type DeliveryResult =
   | { kind: 'delivered'; results: MessageResult[] }
-  /** Connection failure, timeout, 5xx, 429, 404: the remote may take it later. */
-  | { kind: 'transient'; error: string; retryAfterMs?: number }
+  /** Connection failure, timeout, 5xx, 429, 404 without a route: the remote may take it later. */
+  | { kind: 'transient'; error: string; status?: number; retryAfterMs?: number }
   /** 400, 401, 403, 413...: sending the same request again will not help. */
   | { kind: 'refused'; status: number; error: string };
 
@@ -116,17 +118,29 @@ export class RemoteClient {
     if (PERMANENT_STATUSES.has(res.status) || isUnknownEvent(res)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
     const header = res.headers['retry-after'];
     const retryAfter = retryAfterMs(typeof header === 'string' ? header : undefined, Date.now());
-    return retryAfter === undefined
-      ? { kind: 'transient', error: reasonOf(res) }
-      : { kind: 'transient', error: reasonOf(res), retryAfterMs: retryAfter };
+    const result: DeliveryResult = { kind: 'transient', error: reasonOf(res), status: res.status };
+    if (retryAfter !== undefined) result.retryAfterMs = retryAfter;
+    return result;
   }
 
-  async handshake(): Promise<Handshake> {
-    const res = await this.http.get('/handshake');
-    if (res.status !== 200) throw new Error(reasonOf(res));
-    const data = res.data as Partial<Handshake>;
-    if (data?.protocol !== PROTOCOL) throw new Error(`remote speaks ${String(data?.protocol)}, not ${PROTOCOL}`);
-    return data as Handshake;
+  /** The remote's handshake (`GET /rps/v1/handshake`), or why it could not be had. */
+  async handshake(signal?: AbortSignal): Promise<{ ok: true; handshake: Handshake } | { ok: false; error: string }> {
+    let res: AxiosResponse<unknown>;
+    try {
+      res = await this.http.get('/handshake', { signal });
+    } catch (err) {
+      return { ok: false, error: connectionError(err) };
+    }
+    if (res.status !== 200) return { ok: false, error: reasonOf(res) };
+    const data = res.data as Partial<Handshake> | undefined;
+    if (data?.protocol !== PROTOCOL) return { ok: false, error: `the remote does not speak ${PROTOCOL}` };
+    return { ok: true, handshake: data as Handshake };
+  }
+
+  /** Whether the remote answers and lets us in: what brings a remote in `error` back. */
+  async probe(signal?: AbortSignal): Promise<ProbeResult> {
+    const hs = await this.handshake(signal);
+    return hs.ok ? { ok: true } : hs;
   }
 
   close(): void {

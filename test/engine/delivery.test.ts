@@ -16,7 +16,7 @@ import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { StatusCounts } from '../../src/store/types';
 import { RemoteClient } from '../../src/transport/client';
-import { messagesHandler } from '../../src/transport/inbound-http';
+import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { draft } from '../store/store-contract';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
@@ -30,6 +30,8 @@ class ReceivingSide {
   readonly store = tempStore();
   readonly receiver: Receiver;
   requests = 0;
+  /** Fault injection in front of the real handler: answer the next N message posts with this status. */
+  refuseNext: { count: number; status: number; headers?: Record<string, string> } | undefined;
   server: Server | undefined;
   port = 0;
 
@@ -42,10 +44,18 @@ class ReceivingSide {
   }
 
   async listen(port = 0): Promise<void> {
-    const handle = messagesHandler(this.receiver);
+    const messages = messagesHandler(this.receiver);
+    const handshake = handshakeHandler(this.receiver);
     this.server = createServer((req, res) => {
+      if (req.url === '/rps/v1/handshake') return handshake(req, res);
       this.requests += 1;
-      handle(req, res);
+      if (this.refuseNext && this.refuseNext.count > 0) {
+        this.refuseNext.count -= 1;
+        res.writeHead(this.refuseNext.status, { 'Content-Type': 'application/json', ...this.refuseNext.headers });
+        res.end('{"error":"injected"}');
+        return;
+      }
+      messages(req, res);
     });
     this.server.listen(port, '127.0.0.1');
     await once(this.server, 'listening');
@@ -61,14 +71,18 @@ class ReceivingSide {
   }
 }
 
-function outboxFor(store: SqliteStore, port: number, options: { batchSize?: number; password?: string } = {}): { outbox: Outbox; client: RemoteClient } {
+function outboxFor(
+  store: SqliteStore,
+  port: number,
+  options: { batchSize?: number; password?: string; remote?: string } = {},
+): { outbox: Outbox; client: RemoteClient } {
   const client = new RemoteClient({
     url: `http://127.0.0.1:${port}`,
     auth: { type: 'basic', user: USER.user, password: options.password ?? USER.password },
     timeoutMs: 5000,
   });
   const outbox = new Outbox({
-    remoteSystem: 'B',
+    remoteSystem: options.remote ?? 'B',
     store,
     client,
     sender: { instanceId: store.instanceId, name: 'A' },
@@ -76,8 +90,10 @@ function outboxFor(store: SqliteStore, port: number, options: { batchSize?: numb
     batchSize: options.batchSize ?? 100,
     maxInFlight: 2,
     leaseMs: 60_000,
+    lingerMs: 0,
     backoff: { baseMs: 20, maxMs: 200 },
-    failuresBeforeError: 3,
+    maxTries: 3,
+    probeIntervalMs: 50,
   });
   return { outbox, client };
 }
@@ -203,8 +219,9 @@ describe('engine: outbox → HTTP → receiver', function () {
     assert.equal(outbox.state, 'error');
     assert.match(outbox.lastError ?? '', /ECONNREFUSED/);
     const row = await a.getOutbound(1);
-    assert.ok(row && row.status !== 'error' && row.status !== 'processed', 'the row waits for the next attempt');
-    assert.ok((row?.attempts ?? 0) >= 3, `attempts: ${row?.attempts}`);
+    assert.equal(row?.status, 'error', 'three quick attempts, then error');
+    assert.equal(row?.errorKind, 'connection');
+    assert.equal(row?.attempts, 3);
     assert.match(row?.lastError ?? '', /ECONNREFUSED/);
     await b.listen(port);
     await once(outbox, 'delivered');
@@ -212,7 +229,75 @@ describe('engine: outbox → HTTP → receiver', function () {
     assert.equal((await a.countOutbound('B')).processed, 1);
   });
 
-  it('wrong credentials: the remote state is error and the messages stay ready (not error)', async () => {
+  it('429 with Retry-After: the rows wait that long and spend no attempt', async () => {
+    b = new ReceivingSide();
+    b.refuseNext = { count: 1, status: 429, headers: { 'Retry-After': '1' } };
+    await b.listen();
+    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    ({ outbox, client } = outboxFor(a, b.port));
+    const started = Date.now();
+    await outbox.start();
+    await until(a, outbox, (c) => c.processed === 1);
+    const [row] = await a.listOutbound({ limit: 1 });
+    assert.equal(row.tries, 0, 'the 429 cost no attempt');
+    assert.equal(row.attempts, 2);
+    assert.ok((row.processedAt ?? 0) - started >= 1000, 'it waited for Retry-After');
+    assert.equal(outbox.state, 'active');
+  });
+
+  it('5xx from the remote: three quick attempts, then error; the probe brings the rows back when it answers', async () => {
+    b = new ReceivingSide();
+    b.refuseNext = { count: 3, status: 503 };
+    await b.listen();
+    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }, { remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    ({ outbox, client } = outboxFor(a, b.port));
+    const states: RemoteState[] = [];
+    outbox.on('state', (st) => states.push(st));
+    const requeued = once(outbox, 'requeued');
+    await outbox.start();
+    const [count] = (await requeued) as [number];
+    assert.equal(count, 2, 'both rows (sent together) went to error and came back');
+    const counts = await until(a, outbox, (c) => c.processed === 2);
+    assert.equal(counts.error, 0);
+    assert.deepEqual(states, ['error', 'active']);
+    const rows = await a.listOutbound({ limit: 2 });
+    assert.deepEqual(
+      rows.map((r) => r.sequence),
+      [1, 2],
+    );
+    assert.ok((rows[0].processedAt ?? 0) <= (rows[1].processedAt ?? 0), 'in order');
+  });
+
+  it('one remote that is down does not hold up another on the same store', async () => {
+    b = new ReceivingSide();
+    await b.listen();
+    const down = new ReceivingSide();
+    await down.listen();
+    const downPort = down.port;
+    await down.close();
+    await down.store.close();
+    await a.enqueueOutbound(
+      [
+        ...Array.from({ length: 50 }, (_, i) => ({ remoteSystem: 'C', message: draft('t', `c${i}`) })),
+        ...Array.from({ length: 50 }, (_, i) => ({ remoteSystem: 'B', message: draft('t', `b${i}`) })),
+      ],
+      Date.now(),
+    );
+    const c = outboxFor(a, downPort, { remote: 'C' });
+    ({ outbox, client } = outboxFor(a, b.port));
+    try {
+      await c.outbox.start();
+      await outbox.start();
+      await drained(a, outbox);
+      assert.equal((await a.countOutbound('B')).processed, 50);
+      assert.equal((await a.countOutbound('C')).processed, 0);
+    } finally {
+      await c.outbox.stop();
+      c.client.close();
+    }
+  });
+
+  it('wrong credentials: the remote state is error and the batch waits in error (kind auth) for the remote to let us in', async () => {
     b = new ReceivingSide();
     await b.listen();
     await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
@@ -224,9 +309,8 @@ describe('engine: outbox → HTTP → receiver', function () {
     assert.match(outbox.lastError ?? '', /HTTP 401: credentials not accepted/);
     assert.doesNotMatch(outbox.lastError ?? '', /wrong|pw-/, 'no secret in the error');
     await outbox.stop();
-    const counts = await a.countOutbound('B');
-    assert.equal(counts.error, 0);
-    assert.equal(counts.ready + counts.processing, 1);
+    const [row] = await a.listOutbound({ limit: 10 });
+    assert.deepEqual([row.status, row.errorKind], ['error', 'auth']);
   });
 });
 

@@ -25,6 +25,7 @@ export interface SideOptions {
   inbound: Credentials;
   retryDelay?: number;
   retryMaxDelay?: number;
+  probeInterval?: number;
   batchSize?: number;
 }
 
@@ -40,6 +41,9 @@ function remoteSystem(id: string, o: SideOptions): FlowNode {
     timeout: '10',
     retryDelay: String(o.retryDelay ?? 0.2),
     retryMaxDelay: String(o.retryMaxDelay ?? 2),
+    maxTries: '3',
+    probeInterval: String(o.probeInterval ?? 1),
+    linger: '5',
     credentials: {
       user: o.outbound.user,
       password: o.outbound.password,
@@ -106,12 +110,14 @@ export function senderFlow(o: SideOptions): FlowNode[] {
  * not correlated, update or delete the twin when correlated) → complete. A Catch
  * node completes the message as failed when the call fails.
  */
-export function receiverFlow(o: SideOptions & { recordsUrl: string; maxParallel?: number; timeout?: number }): FlowNode[] {
+export function receiverFlow(
+  o: SideOptions & { recordsUrl: string; maxParallel?: number; timeout?: number; retryInterval?: number },
+): FlowNode[] {
   const z = 'tab-receiver';
   const toApi = `
 const r = msg.rps;
 const body = { fields: msg.payload, source: r.source.table + '/' + r.source.id, sequence: r.sequence,
-               messageId: r.messageId, redelivered: r.redelivered };
+               messageId: r.messageId, redelivered: r.redelivered, capturedAt: r.capturedAt };
 if (r.correlation) {
   msg.method = r.operation === 'delete' ? 'DELETE' : 'PUT';
   msg.url = ${JSON.stringify(o.recordsUrl)} + '/records/' + encodeURIComponent(r.correlation.localId);
@@ -167,5 +173,23 @@ return msg;`;
     { id: 'check', type: 'function', z, name: 'check answer', func: check, outputs: 1, x: 850, y: 100, wires: [['done']] },
     { id: 'done', type: 'rps-complete', z, localTable: 'record', localId: 'payload.id', localIdType: 'msg', x: 1000, y: 100, wires: [[]] },
     { id: 'catch', type: 'catch', z, scope: ['api', 'http', 'check'], x: 700, y: 200, wires: [['done']] },
+    ...(o.retryInterval === undefined
+      ? []
+      : [
+          {
+            id: 'retry',
+            type: 'rps-queue-retry',
+            z,
+            queue: 'inbound',
+            remoteSystem: 'rs',
+            processEvent: 'pe',
+            interval: String(o.retryInterval),
+            maxRetries: '10',
+            settle: '60',
+            x: 250,
+            y: 300,
+            wires: [[], []],
+          },
+        ]),
   ];
 }

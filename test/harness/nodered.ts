@@ -26,6 +26,8 @@ export interface InstanceOptions {
   settings?: Record<string, unknown>;
   /** Extra arguments for the node binary, e.g. --cpu-prof for a benchmark. */
   nodeArgs?: string[];
+  /** JavaScript source of an object whose properties are added to settings.js (for functions, e.g. httpNodeMiddleware). */
+  settingsCode?: string;
 }
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -75,7 +77,8 @@ export class NodeRedInstance {
       externalModules: { autoInstall: false, palette: { allowInstall: false } },
       ...options.settings,
     };
-    writeFileSync(join(this.userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
+    const code = options.settingsCode ? `Object.assign(${JSON.stringify(settings, null, 2)}, ${options.settingsCode})` : JSON.stringify(settings, null, 2);
+    writeFileSync(join(this.userDir, 'settings.js'), `module.exports = ${code};\n`);
   }
 
   static async start(options: InstanceOptions): Promise<NodeRedInstance> {

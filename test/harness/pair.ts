@@ -12,6 +12,10 @@ export interface PairOptions {
   receiverTimeout?: number;
   maxParallel?: number;
   echo?: boolean;
+  /** Seconds between runs of an rps-queue-retry on B's inbound queue; none without. */
+  retryInterval?: number;
+  /** settings.js code for B (e.g. an httpNodeMiddleware that injects faults). */
+  settingsCodeB?: string;
 }
 
 export class Pair {
@@ -27,7 +31,7 @@ export class Pair {
     const [portA, portB] = [await freePort(), await freePort()];
     const [a, b] = await Promise.all([
       NodeRedInstance.start({ name: 'A', port: portA, echo: options.echo }),
-      NodeRedInstance.start({ name: 'B', port: portB, echo: options.echo }),
+      NodeRedInstance.start({ name: 'B', port: portB, echo: options.echo, settingsCode: options.settingsCodeB }),
     ]);
     await a.deploy(senderFlow({ remoteUrl: b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A }));
     await b.deploy(
@@ -39,6 +43,7 @@ export class Pair {
         recordsUrl: records.url,
         timeout: options.receiverTimeout,
         maxParallel: options.maxParallel,
+        retryInterval: options.retryInterval,
       }),
     );
     return new Pair(a, b, records);
@@ -123,4 +128,17 @@ export async function stream(pair: Pair, rounds: PlannedChange[][], concurrency:
     await Promise.all(Array.from({ length: concurrency }, worker));
   }
   return sent;
+}
+
+/**
+ * Re-reads state only the stores know (queue rows) until `done` holds. Used after an
+ * event-driven wait has established that the changes arrived: the remaining
+ * bookkeeping (a sender recording the answer) follows within moments.
+ */
+export async function untilStores(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -8,6 +8,7 @@
  * which sender record (and sequence) each record came from, so a write that a
  * crashed flow makes again is recognised instead of applied twice.
  */
+import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -25,11 +26,11 @@ export interface Apply {
   sequence: number;
   messageId: string;
   operation: string;
-}
-
-export interface Attempt extends Apply {
+  /** The flow marked this write as a message emitted again (msg.rps.redelivered). */
   redelivered: boolean;
 }
+
+export type Attempt = Apply;
 
 interface WriteBody {
   fields?: Record<string, unknown>;
@@ -37,6 +38,8 @@ interface WriteBody {
   sequence?: number;
   messageId?: string;
   redelivered?: boolean;
+  /** When the change was captured on the sending instance (ISO). */
+  capturedAt?: string;
 }
 
 export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
@@ -51,6 +54,12 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
   failures = 0;
   /** Test hook: return true to answer a write with 500 instead of applying it. */
   failWhen: ((body: WriteBody, method: string) => boolean) | undefined;
+  /** Test hook: ms to wait before handling a write (a slow system of record). */
+  delayWhen: ((body: WriteBody, method: string) => number) | undefined;
+  /** Writes answered slowly on purpose. */
+  delayed = 0;
+  /** The longest time from capture on the sender to being applied here, ms. */
+  longestDelayMs = 0;
   private server: Server | undefined;
   private next = 1;
   url = '';
@@ -106,6 +115,11 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
       const r = match[1] ? this.records.get(decodeURIComponent(match[1])) : undefined;
       return r ? this.answer(res, 200, r) : this.answer(res, 404, { error: 'no such record' });
     }
+    const delay = method === 'GET' ? 0 : (this.delayWhen?.(body, method) ?? 0);
+    if (delay > 0) {
+      this.delayed += 1;
+      await new Promise((r) => setTimeout(r, delay));
+    }
     if (this.failWhen?.(body, method)) {
       this.failures += 1;
       return this.answer(res, 500, { error: 'injected failure' });
@@ -142,7 +156,8 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
     record.lastSequence = sequence;
     if (method === 'DELETE') record.deleted = true;
     else record.fields = { ...record.fields, ...(body.fields ?? {}) };
-    const applied: Apply = { recordId: record.id, source, sequence, messageId: attempt.messageId, operation: attempt.operation };
+    const applied: Apply = { ...attempt };
+    if (body.capturedAt) this.longestDelayMs = Math.max(this.longestDelayMs, Date.now() - Date.parse(body.capturedAt));
     this.applies.push(applied);
     this.answer(res, 200, { id: record.id });
     this.emit('applied', applied);
@@ -153,4 +168,16 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+/**
+ * A change written twice is explained when the flow was told: either the repeated
+ * write carries msg.rps.redelivered, or it is the first emission's write arriving
+ * late (a slow system of record) after the emission marked as redelivered was
+ * applied. Either way the flow had what it needed to apply the change once.
+ */
+export function assertRepeatsExplained(records: RecordsServer): void {
+  const applied = new Map(records.applies.map((a) => [a.messageId, a]));
+  const unexplained = records.repeats.filter((r) => !r.redelivered && applied.get(r.messageId)?.redelivered !== true);
+  assert.deepEqual(unexplained, [], 'every repeated write was of a message emitted again and marked msg.rps.redelivered');
 }

@@ -1,5 +1,5 @@
 /**
- * Shared set-up of the node tests: node-red-node-test-helper with our nine node
+ * Shared set-up of the node tests: node-red-node-test-helper with our ten node
  * types, a fresh SQLite store file per test, a Catch node, collectors that wait for
  * messages and spy calls (no sleeps), direct reads of the store file, and a way to
  * inject rps/1 envelopes through the runtime's receiver (the test helper cannot
@@ -32,6 +32,7 @@ export const NODE_TYPES = [
   'rps-send',
   'rps-inbound',
   'rps-complete',
+  'rps-queue-retry',
 ] as const;
 
 type NodeModule = (RED: NodeAPI) => void | Promise<void>;
@@ -121,6 +122,8 @@ export interface SetupOptions {
   credentials?: Record<string, string>;
   /** Overrides the store file (default: store.sqlite in a fresh temp directory). */
   storePath?: (tempDir: string) => string;
+  /** Extra properties of the rps-store node (e.g. retention days). */
+  store?: Record<string, unknown>;
 }
 
 export interface Rps {
@@ -153,7 +156,7 @@ export async function setup(nodes: FlowNode[], options: SetupOptions = {}): Prom
   const storePath = options.storePath ? options.storePath(dir) : join(dir, 'store.sqlite');
   const flow: FlowNode[] = [
     { id: TAB, type: 'tab', label: 'test' },
-    { id: 'st', type: 'rps-store', path: storePath, instanceName: 'test-instance' },
+    { id: 'st', type: 'rps-store', path: storePath, instanceName: 'test-instance', ...options.store },
     { id: 'pe', type: 'rps-process-event', name: EVENT },
     { id: 'rs', type: 'rps-remote-system', name: 'desk B', url: options.url ?? UNREACHABLE_URL, store: 'st', ...options.remote },
     // Flow nodes need x/y: without them Node-RED treats a node as a config node of its tab.
@@ -336,6 +339,59 @@ export async function waitForCall(node: TestNode, method: SpyMethod, match: (arg
   );
 }
 
+/** Waits until `node` has made `n` calls of `method` matching `match` (earlier calls count too); resolves with them. */
+export async function waitForCount(node: TestNode, method: SpyMethod, match: (args: unknown[]) => boolean, n: number): Promise<unknown[][]> {
+  const matching = (): unknown[][] => callsOf(node, method).filter(match);
+  if (matching().length >= n) return matching();
+  await guard(
+    new Promise<void>((resolve) => {
+      const listener = (): void => {
+        if (matching().length < n) return;
+        node.off(`call:${method}`, listener);
+        resolve();
+      };
+      node.on(`call:${method}`, listener);
+    }),
+    `${node.id}: ${n} call(s) of ${method}(${match.toString()}), got ${matching().length}`,
+  );
+  return matching();
+}
+
+/**
+ * Waits for the next call of `method` by `node` matching `match`; calls made before
+ * this is called do not count. Call it before whatever should cause the call.
+ */
+export function nextCall(node: TestNode, method: SpyMethod, match: (args: unknown[]) => boolean): Promise<unknown[]> {
+  return guard(
+    new Promise<unknown[]>((resolve) => {
+      const listener = (call: SpyCall): void => {
+        if (!match(call.args)) return;
+        node.off(`call:${method}`, listener);
+        resolve(call.args);
+      };
+      node.on(`call:${method}`, listener);
+    }),
+    `${node.id} ${method}(${match.toString()}) after now`,
+  );
+}
+
+/**
+ * Resolves once the clock has passed `at` (ms since the epoch), yielding to the event
+ * loop in between: for conditions that are about age (retention, settle time), where
+ * no event says the time has come.
+ */
+export async function untilPast(at: number): Promise<void> {
+  while (Date.now() <= at) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The test helper's RED._ returns the key and drops the parameters; this renders them
+ * after the key (as "key {json}"), so tests can read counts and reasons in status texts.
+ */
+export function renderParams(red: NodeAPI): void {
+  red._ = (key: string, params?: Record<string, unknown>) => (params ? `${key} ${JSON.stringify(params)}` : key);
+}
+
 export interface StatusArg {
   fill?: string;
   shape?: string;
@@ -386,6 +442,16 @@ export interface OutboundRecord {
   status: string;
   payload: string;
   last_error: string | null;
+  /** Why the row is in error: connection, auth, refused. */
+  error_kind: string | null;
+  /** Delivery attempts in all. */
+  attempts: number;
+  /** Failed attempts since the row was last (re)queued. */
+  tries: number;
+  /** Times the row went back from error to ready by rps-queue-retry or a person. */
+  retries: number;
+  created_at: number;
+  processed_at: number | null;
 }
 
 export interface InboundRecord {
@@ -396,6 +462,21 @@ export interface InboundRecord {
   sequence: number;
   status: string;
   last_error: string | null;
+  error_kind: string | null;
+  attempts: number;
+  retries: number;
+}
+
+/** A message held by an rps-queue-retry node (its durable error queue). */
+export interface ErrorQueueRecord {
+  id: number;
+  owner: string;
+  message: string;
+  error: string;
+  retries: number;
+  status: string;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface CorrelationRecord {
@@ -428,16 +509,44 @@ export interface RemoteRequest {
   body: string;
 }
 
+export interface FakeAnswer {
+  status: number;
+  /** Without a body, a 200 to `POST /rps/v1/messages` accepts every message of the envelope, and one to `GET /rps/v1/handshake` is a handshake. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** The answer to every request, or one chosen per request (the request's `body` is its text). */
+export type FakeAnswering = FakeAnswer | ((request: RemoteRequest) => FakeAnswer);
+
+/** What `GET /rps/v1/handshake` of another Node-RED answers. */
+export function handshakeAnswer(): FakeAnswer {
+  return { status: 200, body: { protocol: PROTOCOL, instanceId: REMOTE_INSTANCE, name: 'desk B', processEvents: [EVENT] } };
+}
+
+/** The ids of the messages in an envelope a FakeRemote received (none for a request that is not a post of messages). */
+export function envelopeIds(request: RemoteRequest): string[] {
+  if (request.method !== 'POST' || request.url !== '/rps/v1/messages') return [];
+  return (JSON.parse(request.body) as { messages: { id: string }[] }).messages.map((m) => m.id);
+}
+
 /**
- * A stand-in for the other instance's `POST /rps/v1/messages`: accepts every message
- * (status 200), or answers every request with `status` and `body`.
+ * A stand-in for the other instance's `/rps/v1` routes: accepts every message
+ * (status 200), or answers every request with `status` and `body`, or answers each
+ * request as a function of the request decides.
  */
 export class FakeRemote {
   readonly requests: RemoteRequest[] = [];
   private server: Server | undefined;
   private waiters: { n: number; resolve: () => void }[] = [];
+  private matchers: { match: (request: RemoteRequest) => boolean; resolve: (request: RemoteRequest) => void }[] = [];
 
-  constructor(private readonly answer: { status: number; body?: unknown } = { status: 200 }) {}
+  constructor(private answer: FakeAnswering = { status: 200 }) {}
+
+  /** Changes how the remote answers from the next request on. */
+  answerWith(answer: FakeAnswering): void {
+    this.answer = answer;
+  }
 
   get url(): string {
     assert.ok(this.server, 'listening');
@@ -450,20 +559,28 @@ export class FakeRemote {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        const status = this.answer.status;
-        let answer = this.answer.body;
-        if (status === 200 && answer === undefined) {
+        const request: RemoteRequest = { method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body };
+        const chosen = typeof this.answer === 'function' ? this.answer(request) : this.answer;
+        const status = chosen.status;
+        let answer = chosen.body;
+        if (status === 200 && answer === undefined && request.method === 'POST') {
           const envelope = JSON.parse(body) as { messages: { id: string }[] };
           answer = { results: envelope.messages.map((m) => ({ id: m.id, status: 'accepted' })) };
         }
+        if (status === 200 && answer === undefined && request.method === 'GET') answer = handshakeAnswer().body;
         const text = JSON.stringify(answer ?? {});
         if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="rps"');
-        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.writeHead(status, { 'Content-Type': 'application/json', ...chosen.headers });
         res.end(text);
-        this.requests.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body });
+        this.requests.push(request);
         this.waiters = this.waiters.filter((w) => {
           if (this.requests.length < w.n) return true;
           w.resolve();
+          return false;
+        });
+        this.matchers = this.matchers.filter((m) => {
+          if (!m.match(request)) return true;
+          m.resolve(request);
           return false;
         });
       });
@@ -477,6 +594,16 @@ export class FakeRemote {
       await guard(new Promise<void>((resolve) => this.waiters.push({ n, resolve })), `remote: expected ${n} request(s), got ${this.requests.length}`);
     }
     return this.requests;
+  }
+
+  /** Resolves with the first request (earlier ones count too) that matches. */
+  async waitFor(match: (request: RemoteRequest) => boolean, what: string): Promise<RemoteRequest> {
+    const found = this.requests.find(match);
+    if (found) return found;
+    return guard(
+      new Promise<RemoteRequest>((resolve) => this.matchers.push({ match, resolve })),
+      `remote: a request ${what}; got ${this.requests.map((r) => `${r.method} ${r.url}`).join(', ') || 'none'}`,
+    );
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,7 @@ import {
   type OutboundRecord,
   type Rps,
   REMOTE_INSTANCE,
+  renderParams,
   rpsOf,
   setup,
   textOf,
@@ -118,6 +119,36 @@ describe('rps-inbound and rps-complete nodes', function () {
     await complete(rps, done, first);
     const [, second] = await out.wait(2);
     assert.equal(key(second), 'C-1#2');
+  });
+
+  it('a later change whose earlier one never arrives goes ahead after the gap wait, with a warning naming the gap', async () => {
+    const rps = await setup(inboundFlow({ gapWait: '0.2' }));
+    renderParams(rps.red);
+    const out = rps.collect('out');
+    const a2 = change({ recordId: 'A', sequence: 2 });
+    await rps.receive(a2);
+    const [msg] = await out.wait(1);
+    assert.equal(key(msg), 'A#2');
+    const warning = await waitForCall(rps.node('in'), 'warn', (args) => textOf(args[0]).startsWith('rps-inbound.warnings.gap '));
+    const params = JSON.parse(textOf(warning[0]).slice('rps-inbound.warnings.gap '.length)) as Record<string, unknown>;
+    assert.deepEqual(params, { id: inboundRow(rps, a2.id).id, sequence: 2, applied: 0, source: 'case/A' });
+    assert.equal(inboundRow(rps, a2.id).status, 'processing');
+  });
+
+  it('a change that follows the last applied one goes at once, without a gap warning', async () => {
+    const rps = await setup(inboundFlow({ gapWait: '0.2' }));
+    const out = rps.collect('out');
+    const done = rps.collect('done');
+    await rps.receive(change({ recordId: 'A', sequence: 1 }));
+    const [first] = await out.wait(1);
+    (first.payload as Record<string, unknown>).id = 'INC-A';
+    await complete(rps, done, first);
+    await rps.receive(change({ recordId: 'A', sequence: 2 }));
+    await out.wait(2);
+    assert.equal(
+      callsOf(rps.node('in'), 'warn').filter((args) => textOf(args[0]).startsWith('rps-inbound.warnings.gap')).length,
+      0,
+    );
   });
 
   it('emits one change per record at a time: the next waits until rps-complete has finished the previous', async () => {

@@ -1,6 +1,7 @@
 /**
- * rps-remote-system (config): URL checks, the inbound API user, and credentials that
- * never show in status texts, errors, warnings or logs.
+ * rps-remote-system (config): URL checks, the inbound API user, credentials that
+ * never show in status texts, errors, warnings or logs, and delivery while the remote
+ * is away (rows in error, the probe that takes them back, rate limits).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -10,14 +11,20 @@ import {
   basic,
   callsOf,
   caughtError,
+  envelopeIds,
+  type FakeAnswer,
   FakeRemote,
   type FlowNode,
+  guard,
   helper,
   INBOUND_PASSWORD,
   INBOUND_USER,
   isStatus,
+  nextCall,
   type OutboundRecord,
   outboundRps,
+  type RemoteRequest,
+  type Rps,
   setup,
   textOf,
   useNodeRed,
@@ -145,7 +152,9 @@ describe('rps-remote-system node', function () {
       assert.match(rs.remote.lastError, /401/);
       const [row] = rps.query<OutboundRecord>('SELECT * FROM rps_outbound');
       assert.ok(row.last_error && /401/.test(row.last_error), `the queue row says why: ${String(row.last_error)}`);
-      assert.ok(['ready', 'processing'].includes(row.status), 'bad credentials do not fail the message itself');
+      // In error as a credentials problem: it comes back by itself once the remote lets us in (see below).
+      assert.equal(row.status, 'error');
+      assert.equal(row.error_kind, 'auth');
 
       const shown = [...everythingShown(), rs.remote.lastError, row.last_error, row.payload];
       const encoded = Buffer.from(`u:${SECRET}`).toString('base64');
@@ -153,6 +162,100 @@ describe('rps-remote-system node', function () {
         assert.ok(!text.includes(SECRET), `secret shown in: ${text}`);
         assert.ok(!text.includes(encoded), `encoded secret shown in: ${text}`);
       }
+    });
+  });
+
+  describe('when the remote is away', () => {
+    let remote: FakeRemote;
+    /** How the remote answers while it is away; once `up`, the handshake and every message are taken. */
+    let away: FakeAnswer;
+    let up: boolean;
+    beforeEach(async () => {
+      up = false;
+      away = { status: 503, body: { error: 'down for maintenance' } };
+      remote = new FakeRemote(() => (up ? { status: 200 } : away));
+      await remote.listen();
+    });
+    afterEach(() => remote.close());
+
+    /** Quick retries and a quick probe: the remote system reaches `error` in a few ms, and notices at once when the remote is back. */
+    const QUICK = { retryDelay: '0.01', retryMaxDelay: '0.05', maxTries: '2', probeInterval: '0.05', linger: '0' };
+
+    function outboundRow(rps: Rps): OutboundRecord {
+      const [row] = rps.query<OutboundRecord>('SELECT * FROM rps_outbound');
+      assert.ok(row, 'one outbound row');
+      return row;
+    }
+
+    const isHandshake = (r: RemoteRequest): boolean => r.method === 'GET' && r.url === '/rps/v1/handshake';
+
+    for (const [why, answer, kind] of [
+      ['answers 503', { status: 503, body: { error: 'down for maintenance' } }, 'connection'],
+      ['refuses our credentials (401)', { status: 401, body: { error: 'invalid user or password' } }, 'auth'],
+    ] as const) {
+      it(`while it ${why}: messages go to error (${kind}), the send node shows it; the probe finds it back, they are delivered by themselves and the status recovers`, async () => {
+        away = answer;
+        const rps = await setup(sendFlow(), { url: remote.url, remote: { ...QUICK, authType: 'basic' } });
+        const rs = helper.getNode('rs') as RemoteSystemNode;
+        assert.ok(rs.remote);
+        const snd = rps.node('snd');
+        snd.receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
+        await waitForCall(snd, 'status', (args) => isStatus(args, 'red', 'rps-send.status.remote-error'));
+        await waitForCall(rps.node('rs'), 'warn', (args) => textOf(args[0]).startsWith('rps-remote-system.warnings.failed'));
+        const failed = outboundRow(rps);
+        assert.equal(failed.status, 'error');
+        assert.equal(failed.error_kind, kind);
+        assert.equal(rs.remote.state, 'error');
+
+        // While it is away the remote system only asks for the handshake, and gets no answer it can use.
+        const posts = remote.requests.filter((r) => r.method === 'POST').length;
+        const before = new Set(remote.requests);
+        await remote.waitFor((r) => isHandshake(r) && !before.has(r), 'for the handshake (the probe) after the failure');
+        assert.equal(outboundRow(rps).status, 'error', 'a refused probe takes nothing back');
+        assert.equal(remote.requests.filter((r) => r.method === 'POST').length, posts, 'nothing is posted while the remote system is in error');
+
+        // The remote is back: the next probe gets its handshake; the row goes back to ready and is delivered.
+        const green = nextCall(snd, 'status', (args) => isStatus(args, 'green', 'rps-send.status.queued'));
+        const taken = waitForCall(rps.node('rs'), 'log', (args) => textOf(args[0]) === 'rps-remote-system.warnings.requeued');
+        const delivered = new Promise<void>((resolve) => rs.remote?.outbox.once('delivered', () => resolve()));
+        up = true;
+        await guard(delivered, 'delivery once the remote is back');
+        await taken;
+        await green;
+        const row = outboundRow(rps);
+        assert.equal(row.status, 'processed');
+        assert.equal(row.retries, 0, 'taken back by the probe, not counted as a retry');
+        assert.equal(rs.remote.state, 'active');
+        const sent = remote.requests.filter((r) => r.method === 'POST');
+        assert.ok(sent.length > posts, 'sent again after the remote came back');
+        assert.deepEqual(envelopeIds(sent[sent.length - 1]), [row.message_id]);
+      });
+    }
+
+    it('429 with Retry-After: waits as asked and costs the message no attempt; it is delivered after', async () => {
+      // One attempt before error: a 429 that cost an attempt would put the row in error.
+      const rps = await setup(sendFlow(), { url: remote.url, remote: { ...QUICK, maxTries: '1' } });
+      up = true;
+      let limited = false;
+      remote.answerWith((request) => {
+        if (request.method === 'POST' && !limited) {
+          limited = true;
+          return { status: 429, body: { error: 'slow down' }, headers: { 'Retry-After': '1' } };
+        }
+        return { status: 200 };
+      });
+      const rs = helper.getNode('rs') as RemoteSystemNode;
+      const delivered = new Promise<void>((resolve) => rs.remote?.outbox.once('delivered', () => resolve()));
+      const snd = rps.node('snd');
+      snd.receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
+      await guard(delivered, 'delivery after the Retry-After wait');
+      const row = outboundRow(rps);
+      assert.equal(row.status, 'processed');
+      assert.equal(row.attempts, 2, 'the rate-limited request and the one that went through');
+      assert.equal(row.tries, 0, 'the 429 did not count as a failed attempt');
+      assert.equal(remote.requests.filter((r) => r.method === 'POST').length, 2);
+      assert.ok(!callsOf(snd, 'status').some((args) => isStatus(args, 'red', 'rps-send.status.remote-error')), 'a rate limit is not a remote error');
+      assert.equal(callsOf(rps.node('rs'), 'warn').length, 0);
     });
   });
 });

@@ -97,16 +97,16 @@ export function storeContract(name: string, factory: StoreFactory): void {
           ['a', 'a', 'b'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })),
           T0,
         );
-        const [a1] = await store.claimOutbound('B', 1, T0, 'w1', 1000);
-        await store.retryOutbound([{ id: a1.id, error: 'ECONNREFUSED', nextAttemptAt: T0 + 5000 }], T0);
-        const now = await store.claimOutbound('B', 10, T0 + 1, 'w1', 1000);
+        const [a1] = await store.claimOutbound('B', 1, T0, 'w1', 60_000);
+        await store.retryOutbound([{ id: a1.id, error: 'ECONNREFUSED', nextAttemptAt: T0 + 5000, countTry: true }], T0);
+        const now = await store.claimOutbound('B', 10, T0 + 1, 'w1', 60_000);
         assert.deepEqual(
           now.map((r) => r.recordId),
           ['b'],
         );
         assert.equal(await store.nextOutboundAttempt('B', T0 + 1), T0 + 5000);
         assert.equal(await store.nextOutboundAttempt('B', T0 + 5000), null);
-        const later = await store.claimOutbound('B', 10, T0 + 5000, 'w1', 1000);
+        const later = await store.claimOutbound('B', 10, T0 + 5000, 'w1', 60_000);
         assert.deepEqual(
           later.map((r) => r.id),
           [q[0].id, q[1].id],
@@ -121,7 +121,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
           T0,
         );
         const [a1] = await store.claimOutbound('B', 1, T0, 'w1', 1000);
-        await store.failOutbound([{ id: a1.id, error: 'HTTP 400: bad' }], T0);
+        await store.failOutbound([{ id: a1.id, error: 'HTTP 400: bad', kind: 'refused' }], T0);
         assert.deepEqual(await store.claimOutbound('B', 10, T0, 'w1', 1000), []);
         const row = await store.getOutbound(a1.id);
         assert.equal(row?.status, 'error');
@@ -145,6 +145,106 @@ export function storeContract(name: string, factory: StoreFactory): void {
         store = await factory.reopen(store);
         assert.equal(store.instanceId, id, 'the instance id survives a restart');
         assert.equal((await store.claimOutbound('B', 1, Date.now(), 'w2', 1000)).length, 1);
+      });
+    });
+
+    describe('retry, skip and retention', () => {
+      const failAll = async (remote: string, n: number, kind: 'connection' | 'refused'): Promise<number[]> => {
+        const q = await store.enqueueOutbound(
+          Array.from({ length: n }, (_, i) => ({ remoteSystem: remote, message: draft('t', `r${i}`) })),
+          T0,
+        );
+        const rows = await store.claimOutbound(remote, n, T0, 'w', 60_000);
+        await store.failOutbound(rows.map((r) => ({ id: r.id, error: 'x', kind })), T0);
+        return q.map((e) => e.id);
+      };
+
+      it('re-queues error rows by kind and counts retries only when asked', async () => {
+        const conn = await failAll('B', 2, 'connection');
+        const refused = await failAll('C', 1, 'refused');
+        assert.deepEqual(await store.requeueOutbound({ kinds: ['connection'] }, false, T0), conn);
+        const row = await store.getOutbound(conn[0]);
+        assert.deepEqual([row?.status, row?.tries, row?.retries, row?.errorKind], ['ready', 0, 0, null]);
+        assert.deepEqual(await store.requeueOutbound({ remoteSystem: 'C', maxRetries: 1 }, true, T0), refused);
+        assert.equal((await store.getOutbound(refused[0]))?.retries, 1);
+        const [again] = await store.claimOutbound('C', 1, T0, 'w', 60_000);
+        await store.failOutbound([{ id: again.id, error: 'x', kind: 'refused' }], T0);
+        assert.deepEqual(await store.requeueOutbound({ remoteSystem: 'C', maxRetries: 1 }, true, T0), [], 'no retries left');
+      });
+
+      it('skips named rows (error or ready), or every error row of a selection', async () => {
+        const [e1] = await failAll('B', 1, 'refused');
+        const [r1] = (await store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'other') }], T0)).map((q) => q.id);
+        assert.deepEqual(await store.skipOutbound({ remoteSystem: 'B' }, T0), [e1], 'without ids only error rows');
+        assert.deepEqual(await store.skipOutbound({ ids: [r1] }, T0), [r1]);
+        assert.equal((await store.getOutbound(r1))?.status, 'skipped');
+      });
+
+      it('a skipped inbound message lets the next one of its record go at once', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1), received('t', 'x', 2)], T0);
+        const [x1] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 })).rows;
+        await store.finishInbound([{ id: x1.id, attempt: 1, status: 'error', error: 'boom' }], T0);
+        assert.equal((await store.getInbound(x1.id))?.errorKind, 'flow');
+        assert.deepEqual(await store.skipInbound({ remoteSystem: 'A' }, T0), [x1.id]);
+        const next = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 });
+        assert.deepEqual(
+          next.rows.map((r) => r.sequence),
+          [2],
+        );
+      });
+
+      it('holds messages for a retry node: take, fail again, give up after the retries, settle', async () => {
+        const [a, b] = await store.addErrorItems(
+          [
+            { owner: 'n1', message: '{"payload":1}', error: 'e1' },
+            { owner: 'n1', message: '{"payload":2}', error: 'e2' },
+          ],
+          T0,
+        );
+        await store.addErrorItems([{ owner: 'n2', message: '{}', error: 'other node' }], T0);
+        const taken = await store.takeErrorItems('n1', 2, 10, T0);
+        assert.deepEqual(
+          taken.map((i) => [i.id, i.status, i.retries]),
+          [
+            [a, 'retrying', 1],
+            [b, 'retrying', 1],
+          ],
+        );
+        assert.equal(await store.failErrorItem('n1', a, 'again', 2, T0), 'error');
+        assert.equal(await store.settleErrorItems('n1', T0 + 1, T0 + 1), 1, 'b did not come back: done');
+        await store.takeErrorItems('n1', 2, 10, T0 + 2);
+        assert.equal(await store.failErrorItem('n1', a, 'still', 2, T0 + 3), 'failed');
+        assert.deepEqual(await store.countErrorItems('n1'), { error: 0, retrying: 0, processed: 1, failed: 1 });
+        assert.equal(await store.failErrorItem('n2', a, 'not mine', 2, T0), undefined, 'another node cannot touch it');
+      });
+
+      it('after a restart, held messages that were out are held again', async () => {
+        await store.addErrorItems([{ owner: 'n1', message: '{}', error: 'e' }], T0);
+        await store.takeErrorItems('n1', 5, 10, T0);
+        assert.equal(await store.resetErrorItems('n1', T0), 1);
+        assert.equal((await store.takeErrorItems('n1', 5, 10, T0)).length, 1);
+      });
+
+      it('purges by status and age in bounded batches, never what is in flight, and keeps for ever on 0', async () => {
+        const DAY = 86_400_000;
+        const old = T0;
+        const q = await store.enqueueOutbound(
+          Array.from({ length: 5 }, (_, i) => ({ remoteSystem: 'B', message: draft('t', `p${i}`) })),
+          old,
+        );
+        const rows = await store.claimOutbound('B', 3, old, 'w', 60_000);
+        await store.markOutboundProcessed(rows.slice(0, 2).map((r) => r.id), old);
+        // Now: 2 processed, 1 processing, 2 ready; all old.
+        const policy = { processedMs: DAY, skippedMs: DAY, errorMs: DAY, readyMs: 0 };
+        const first = await store.purge(policy, old + 2 * DAY, 1);
+        assert.deepEqual([first.outbound, first.more], [1, true]);
+        const second = await store.purge(policy, old + 2 * DAY, 1);
+        assert.equal(second.outbound, 1);
+        assert.deepEqual(await store.countOutbound('B'), { ready: 2, processing: 1, processed: 0, error: 0, skipped: 0 });
+        const withReady = await store.purge({ ...policy, readyMs: DAY }, old + 2 * DAY, 100);
+        assert.equal(withReady.outbound, 2, 'ready rows too once the policy says so');
+        assert.equal((await store.countOutbound('B')).processing, 1, 'never a row in flight');
+        assert.ok(q.length === 5);
       });
     });
 

@@ -1,0 +1,75 @@
+/**
+ * Retention: deletes old queue rows by status and age, in bounded batches with a
+ * pause between them, so delivery never waits long behind a large delete.
+ */
+import type { PurgeResult, RetentionPolicy, Store } from '../store/types';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** RPS's defaults: processed and skipped rows 7 days; error and ready rows 30 days. */
+export const DEFAULT_RETENTION: RetentionPolicy = { processedMs: 7 * DAY, skippedMs: 7 * DAY, errorMs: 30 * DAY, readyMs: 30 * DAY };
+
+export interface CleanerOptions {
+  store: Store;
+  policy: RetentionPolicy;
+  /** How often to clean. */
+  intervalMs: number;
+  /** The first run, after start (not at once: a starting instance has other work). */
+  firstRunMs: number;
+  /** Rows per table and status in one transaction. */
+  batch: number;
+  onPurged?: (total: PurgeResult) => void;
+  onFault?: (err: Error) => void;
+  now?: () => number;
+}
+
+export class Cleaner {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<PurgeResult> | undefined;
+
+  constructor(private readonly o: CleanerOptions) {}
+
+  start(): void {
+    this.schedule(this.o.firstRunMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Cleans until nothing old is left (or the cleaner is stopped); resolves with what was deleted. */
+  run(): Promise<PurgeResult> {
+    this.running ??= this.clean().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.run()
+        .catch((err: unknown) => this.o.onFault?.(err instanceof Error ? err : new Error(String(err))))
+        .finally(() => this.schedule(this.o.intervalMs));
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async clean(): Promise<PurgeResult> {
+    const total: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, more: false };
+    for (;;) {
+      const r = await this.o.store.purge(this.o.policy, (this.o.now ?? Date.now)(), this.o.batch);
+      total.outbound += r.outbound;
+      total.inbound += r.inbound;
+      total.errorQueue += r.errorQueue;
+      if (!r.more || this.stopped) break;
+      // Let delivery and the flows run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (total.outbound + total.inbound + total.errorQueue > 0) this.o.onPurged?.(total);
+    return total;
+  }
+}

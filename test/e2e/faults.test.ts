@@ -1,0 +1,134 @@
+/**
+ * The error queue and retry promise (DESIGN.md §4, issue 3) under sustained faults,
+ * with real Node-RED processes: 20,000 changes over 500 records go from A to B
+ * while B is killed and restarted three times, A twice, B is stopped for 60 seconds,
+ * B's endpoint answers 500 to 1% of requests and takes 5 s for another 1%, and B's
+ * system of record fails 1% of writes and is slow for another 1%. At the end every
+ * change is on B exactly once and in order, and every queue row is processed.
+ */
+import assert from 'node:assert/strict';
+import { Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
+import { assertRepeatsExplained, type RecordsServer } from '../harness/records';
+
+const RECORDS = 500;
+const PER_RECORD = 40;
+const TOTAL = RECORDS * PER_RECORD;
+
+/** B's endpoint misbehaves on 1% of message posts (500) and is slow on another 1% (5 s). */
+const FLAKY_ENDPOINT = `{
+  httpNodeMiddleware: function (req, res, next) {
+    if (req.method === 'POST' && req.url.indexOf('/rps/v1/messages') === 0) {
+      var r = Math.random();
+      if (r < 0.01) { res.statusCode = 500; res.setHeader('Content-Type', 'application/json'); res.end('{"error":"injected failure"}'); return; }
+      if (r < 0.02) { setTimeout(next, 5000); return; }
+    }
+    next();
+  }
+}`;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function total(c: Record<string, number>): number {
+  return Object.values(c).reduce((a, b) => a + b, 0);
+}
+
+describe('error queue and retry under faults (real Node-RED processes)', function () {
+  this.timeout(900_000);
+  let pair: Pair | undefined;
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && pair) {
+      console.log('--- A log ---\n' + pair.a.log.slice(-60).join('\n'));
+      console.log('--- B log ---\n' + pair.b.log.slice(-60).join('\n'));
+    }
+    await pair?.stop();
+  });
+
+  it(`${TOTAL.toLocaleString('en')} changes over ${RECORDS} records through kills, a 60 s outage and 1% failures: all arrive once, in order`, async () => {
+    pair = await Pair.start({ retryInterval: 1, receiverTimeout: 30, maxParallel: 64, settingsCodeB: FLAKY_ENDPOINT });
+    const p = pair;
+    const records: RecordsServer = p.records;
+    records.failWhen = () => Math.random() < 0.01;
+    records.delayWhen = () => (Math.random() < 0.01 ? 5000 : 0);
+
+    const events: string[] = [];
+    const started = Date.now();
+    const at = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const note = (text: string): void => {
+      events.push(`${at()}: ${text} (${records.applies.length} applied)`);
+    };
+    const restart = async (name: 'A' | 'B', how: 'kill' | 'stop', downMs = 0): Promise<void> => {
+      const instance = name === 'A' ? p.a : p.b;
+      if (how === 'kill') await instance.kill();
+      else await instance.stop();
+      note(`${name} ${how === 'kill' ? 'killed (SIGKILL)' : 'stopped'}`);
+      if (downMs > 0) await sleep(downMs);
+      await instance.launch();
+      note(`${name} running again`);
+    };
+    // B's faults come as B makes progress (applied changes); A's as A takes changes in.
+    const bFaults = (async () => {
+      const plan_: [number, () => Promise<void>][] = [
+        [2_000, () => restart('B', 'kill')],
+        [7_000, () => restart('B', 'kill')],
+        [10_000, () => restart('B', 'stop', 60_000)],
+        [15_000, () => restart('B', 'kill')],
+      ];
+      for (const [mark, run] of plan_) {
+        await records.waitFor(() => records.applies.length >= mark, 600_000, `${mark} changes applied`);
+        await run();
+      }
+    })();
+    const aFaults: { mark: number; fired?: boolean }[] = [{ mark: 6_000 }, { mark: 16_000 }];
+    const rounds = plan(RECORDS, PER_RECORD, 'f');
+    await stream(p, rounds, 8, async (sent) => {
+      for (const f of aFaults) {
+        if (f.fired || sent < f.mark) continue;
+        f.fired = true;
+        // A cannot take changes while it restarts: this sender waits, the others retry.
+        await restart('A', 'kill');
+      }
+    });
+    note(`all ${TOTAL} changes accepted by A`);
+    await bFaults;
+    const lastFault = Date.now();
+
+    await records.waitFor(() => records.applies.length >= TOTAL, 600_000, `${TOTAL} changes applied on B`);
+    note('every change applied on B');
+    const drainSeconds = (Date.now() - lastFault) / 1000;
+
+    // Exactly once, in order, and the final state of every record is A's last change.
+    const ids = new Set(records.applies.map((a) => a.messageId));
+    assert.equal(records.applies.length, TOTAL, 'every change applied');
+    assert.equal(ids.size, TOTAL, 'no change applied twice');
+    assert.deepEqual(records.outOfOrder, [], 'in order per record');
+    assertRepeatsExplained(records);
+    for (const change of rounds[rounds.length - 1]) {
+      const stored = records.records.get(records.bySource.get(`item/${change.record.id}`) ?? '');
+      assert.deepEqual(stored?.fields, { name: change.record.name, n: change.record.n, from: 'A' }, `final state of ${change.record.id}`);
+    }
+
+    // Every queue row ends processed: A's outbound, B's inbound, and the correlation replies both ways.
+    await untilStores(
+      'every queue row processed',
+      () =>
+        [queueCounts(p.a, 'rps_outbound'), queueCounts(p.b, 'rps_inbound'), queueCounts(p.b, 'rps_outbound'), queueCounts(p.a, 'rps_inbound')].every(
+          (c) => total(c) === (c.processed ?? 0),
+        ),
+      120_000,
+    );
+    assert.equal(total(queueCounts(p.a, 'rps_outbound', "kind = 'change'")), TOTAL);
+    assert.equal(queueCounts(p.b, 'rps_inbound', "kind = 'change'").processed, TOTAL, 'B holds each change once');
+
+    console.log(
+      [
+        `      ${TOTAL} changes over ${RECORDS} records in ${at()}; after the last fault B caught up in ${drainSeconds.toFixed(1)} s`,
+        `      faults: B killed 3x, A killed 2x, B stopped 60 s; ${records.failures} writes failed on purpose, ${records.delayed} slowed by 5 s`,
+        `      repeated writes after crashes: ${records.repeats.length}; longest capture-to-apply delay: ${(records.longestDelayMs / 1000).toFixed(1)} s`,
+        ...events.map((e) => `        ${e}`),
+      ].join('\n'),
+    );
+  });
+});
