@@ -17,11 +17,27 @@ export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () 
   return Math.round(exp / 2 + (exp / 2) * random());
 }
 
-/** Reads a `Retry-After` header (seconds or HTTP date) into ms from `now`; undefined when absent or unreadable. */
+/** The longest wait a remote may ask for with Retry-After: it cannot park our queue for weeks. */
+export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
+
+/**
+ * Reads a `Retry-After` header (seconds or HTTP date) into ms from `now`, at most
+ * MAX_RETRY_AFTER_MS; undefined when absent or unreadable.
+ */
 export function retryAfterMs(header: string | undefined, now: number): number | undefined {
   if (!header) return undefined;
   const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  let ms: number;
+  if (/^\d+$/.test(trimmed)) ms = Number(trimmed) * 1000;
+  else {
+    const at = Date.parse(trimmed);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+/** setTimeout takes at most 2^31-1 ms; a longer delay would fire at once (and spin). */
+export function timerDelay(ms: number): number {
+  return Math.min(2 ** 31 - 1, Math.max(0, ms));
 }

@@ -52,6 +52,12 @@ export interface Message {
   domain?: string;
   source: SourceRef;
   target?: RecordRef;
+  /**
+   * The sender's sequence stream: sequences of a record count up within one stream. A
+   * new stream (the sender's remote system set up again, or its store replaced) starts
+   * again at 1 without being mistaken for old messages. Defaults to source.instanceId.
+   */
+  stream?: string;
   sequence: number;
   operation: Operation;
   capturedAt: string;
@@ -64,8 +70,8 @@ export interface Message {
   attachments: AttachmentMeta[];
 }
 
-/** A message before the store has given it its per-record sequence number. */
-export type MessageDraft = Omit<Message, 'sequence'>;
+/** A message before the store has given it its stream and per-record sequence number. */
+export type MessageDraft = Omit<Message, 'sequence' | 'stream'>;
 
 export interface Sender {
   instanceId: string;
@@ -80,6 +86,11 @@ export interface Envelope {
 
 export type ResultStatus = 'accepted' | 'duplicate' | 'rejected';
 
+/**
+ * The answer for one message. A receiver that rejects a message must not accept a
+ * later message of the same record (same stream) in that batch: the sender keeps the
+ * rejected one in error and holds the record's later changes behind it.
+ */
 export interface MessageResult {
   id: string;
   status: ResultStatus;
@@ -117,6 +128,11 @@ export const DEFAULT_LIMITS: ProtocolLimits = {
 export type Validation<T> = { ok: true; value: T } | { ok: false; error: string };
 
 type Obj = Record<string, unknown>;
+
+/** Sets a property as an own one, even one named "__proto__" (a plain assignment would change the prototype). */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
 
 function isObject(x: unknown): x is Obj {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -156,7 +172,7 @@ function checkValue(v: unknown, path: string, depth: number, limits: ProtocolLim
     const keys = Object.keys(v);
     if (keys.length > limits.maxFields) fail(path, `more than ${limits.maxFields} keys`);
     const out: Record<string, FieldValue> = {};
-    for (const k of keys) out[k] = checkValue(v[k], `${path}.${k}`, depth + 1, limits);
+    for (const k of keys) setOwn(out, k, checkValue(v[k], `${path}.${k}`, depth + 1, limits));
     return out;
   }
   return fail(path, 'unsupported value type');
@@ -252,6 +268,8 @@ function validateMessageAt(v: unknown, path: string, limits: ProtocolLimits): Me
     journal: [],
     attachments: [],
   };
+  const stream = str(v, 'stream', path, limits.maxIdLength, false);
+  if (stream !== undefined) message.stream = stream;
   const domain = str(v, 'domain', path, limits.maxIdLength, false);
   if (domain !== undefined) message.domain = domain;
   if (v.target !== undefined && v.target !== null) message.target = recordRef(v.target, `${path}.target`, limits);
@@ -312,6 +330,11 @@ export function validateEnvelope(v: unknown, limits: ProtocolLimits = DEFAULT_LI
     });
     return { protocol: PROTOCOL, sender, messages };
   });
+}
+
+/** The stream a received message's sequence belongs to. */
+export function streamOf(m: Pick<Message, 'stream' | 'source'>): string {
+  return m.stream ?? m.source.instanceId;
 }
 
 /** The ordering key of a record on one remote: changes with the same key are applied in sequence order. */

@@ -2,7 +2,7 @@
  * Conversion of arbitrary JavaScript values (as they arrive in `msg.payload`) into
  * the JSON field values the protocol carries. Pure.
  */
-import type { FieldValue, Fields } from './protocol';
+import { type FieldValue, type Fields, setOwn } from './protocol';
 
 export class ValueError extends Error {
   constructor(readonly path: string, what: string) {
@@ -35,7 +35,7 @@ export function toFieldValue(v: unknown, path: string, seen: Set<object> = new S
       const out: Record<string, FieldValue> = {};
       for (const [k, item] of Object.entries(v)) {
         const converted = toFieldValue(item, `${path}.${k}`, seen);
-        if (converted !== undefined) out[k] = converted;
+        if (converted !== undefined) setOwn(out, k, converted);
       }
       return out;
     } finally {

@@ -59,12 +59,13 @@ export class Cleaner {
   }
 
   private async clean(): Promise<PurgeResult> {
-    const total: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, more: false };
+    const total: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, undelivered: 0, more: false };
     for (;;) {
       const r = await this.o.store.purge(this.o.policy, (this.o.now ?? Date.now)(), this.o.batch);
       total.outbound += r.outbound;
       total.inbound += r.inbound;
       total.errorQueue += r.errorQueue;
+      total.undelivered += r.undelivered;
       if (!r.more || this.stopped) break;
       // Let delivery and the flows run between batches.
       await new Promise((resolve) => setImmediate(resolve));

@@ -5,6 +5,7 @@
  * outbox, the store holds the truth; a new dispatcher resumes from it.
  */
 import { EventEmitter } from 'node:events';
+import { timerDelay } from '../core/backoff';
 import type { Message } from '../core/protocol';
 import type { FinishResult, InboundOutcome, InboundRow, Store } from '../store/types';
 import { Batcher } from './batcher';
@@ -40,7 +41,14 @@ export interface InboxEvents {
 
 export class Inbox extends EventEmitter<InboxEvents> {
   private readonly now: () => number;
-  private readonly inFlight = new Set<number>();
+  /**
+   * Rows out in the flow, by id, with the attempt that is out. `adopted` rows were
+   * emitted by an earlier dispatcher of this process (a redeploy that kept the
+   * store open): they may still be in the unchanged part of the flow, so they are
+   * not emitted again at once; if they do not finish within the processing timeout
+   * they are taken back and emitted again (the flow was cut short).
+   */
+  private readonly inFlight = new Map<number, { attempt: number; adopted: boolean }>();
   private readonly finisher: Batcher<InboundOutcome, FinishResult>;
   private stopped = false;
   private pumping = false;
@@ -59,9 +67,15 @@ export class Inbox extends EventEmitter<InboxEvents> {
     return this.inFlight.size;
   }
 
-  /** Takes back rows an earlier dispatcher of this process left in flight (they are emitted again), then starts. */
+  /** Adopts rows an earlier dispatcher of this process left in the flow, then starts. */
   async start(): Promise<void> {
-    await this.o.store.releaseInbound(this.o.remoteSystem, this.o.processEvent, this.o.owner, this.now());
+    const out = await this.o.store.listInbound({
+      remoteSystem: this.o.remoteSystem,
+      processEvent: this.o.processEvent,
+      statuses: ['processing'],
+      limit: 1_000_000,
+    });
+    for (const row of out) this.inFlight.set(row.id, { attempt: row.attempts, adopted: true });
     const every = Math.max(50, Math.min(5000, Math.floor(this.o.processingTimeoutMs / 4)));
     this.timeoutTimer = setInterval(() => void this.expire(), every);
     this.timeoutTimer.unref();
@@ -80,7 +94,8 @@ export class Inbox extends EventEmitter<InboxEvents> {
   /** Records the end of one message (group-committed with others), then lets the next one of its record go. */
   async finish(outcome: InboundOutcome): Promise<FinishResult> {
     const result = await this.finisher.add(outcome);
-    this.inFlight.delete(outcome.id);
+    // A late answer of an earlier attempt must not free the slot of the attempt that is out.
+    if (this.inFlight.get(outcome.id)?.attempt === outcome.attempt) this.inFlight.delete(outcome.id);
     this.notify();
     return result;
   }
@@ -115,7 +130,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
           if (claim.gaps.length > 0) this.emit('gap', claim.gaps);
           if (claim.waitingUntil !== undefined) this.armGap(claim.waitingUntil);
           for (const row of claim.rows) {
-            this.inFlight.add(row.id);
+            this.inFlight.set(row.id, { attempt: row.attempts, adopted: false });
             this.o.emit({ row, message: JSON.parse(row.payload) as Message, attempt: row.attempts });
           }
           if (claim.rows.length === 0 && claim.stale.length === 0) break;
@@ -134,19 +149,27 @@ export class Inbox extends EventEmitter<InboxEvents> {
     this.gapTimer = setTimeout(() => {
       this.gapTimer = undefined;
       this.notify();
-    }, Math.max(0, at - this.now()));
+    }, timerDelay(at - this.now()));
   }
 
-  /** A flow that never reaches rps-complete must not hold its record forever: its row becomes `error`. */
+  /**
+   * A flow that never reaches rps-complete must not hold its record for ever: after the
+   * processing timeout its row becomes `error`. An adopted row (see inFlight) is taken
+   * back instead, to be emitted again. The store is asked every time, not only while
+   * this dispatcher has rows out: rows may be out that it does not know of.
+   */
   private async expire(): Promise<void> {
-    if (this.stopped || this.inFlight.size === 0) return;
+    if (this.stopped) return;
     try {
       const now = this.now();
-      const rows = await this.o.store.expireInbound(this.o.remoteSystem, this.o.processEvent, now - this.o.processingTimeoutMs, this.o.timeoutError, now);
-      if (rows.length === 0) return;
+      const cutoff = now - this.o.processingTimeoutMs;
+      const adopted = [...this.inFlight].filter(([, f]) => f.adopted).map(([id]) => id);
+      const reclaimed = await this.o.store.reclaimInbound(adopted, cutoff, now);
+      for (const id of reclaimed) this.inFlight.delete(id);
+      const rows = await this.o.store.expireInbound(this.o.remoteSystem, this.o.processEvent, cutoff, this.o.timeoutError, now);
       for (const row of rows) this.inFlight.delete(row.id);
-      this.emit('timeout', rows);
-      this.notify();
+      if (rows.length > 0) this.emit('timeout', rows);
+      if (reclaimed.length + rows.length > 0) this.notify();
     } catch (err) {
       this.emit('fault', err instanceof Error ? err : new Error(String(err)));
     }

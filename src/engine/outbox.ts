@@ -17,7 +17,7 @@
  *   message at fault stands alone and goes to `error` (kind `refused`).
  */
 import { EventEmitter } from 'node:events';
-import { backoffDelay, type BackoffPolicy } from '../core/backoff';
+import { backoffDelay, type BackoffPolicy, timerDelay } from '../core/backoff';
 import { PROTOCOL, recordKey, type Sender } from '../core/protocol';
 import type { OutboundRow, Store } from '../store/types';
 import type { DeliveryResult, ProbeResult } from '../transport/client';
@@ -25,7 +25,7 @@ import type { DeliveryResult, ProbeResult } from '../transport/client';
 export type RemoteState = 'active' | 'error';
 
 export interface DeliveryClient {
-  postMessages(body: string, count: number, signal?: AbortSignal): Promise<DeliveryResult>;
+  postMessages(body: string, ids: readonly string[], signal?: AbortSignal): Promise<DeliveryResult>;
   probe(signal?: AbortSignal): Promise<ProbeResult>;
 }
 
@@ -126,7 +126,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       void this.probe();
       return;
     }
-    this.pausedUntil = 0;
+    // A pause (a 429's Retry-After, a backoff) still holds: notify() respects it.
     this.notify();
   }
 
@@ -165,7 +165,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       this.timer = undefined;
       this.timerAt = Infinity;
       this.notify();
-    }, Math.max(0, at - this.now()));
+    }, timerDelay(at - this.now()));
   }
 
   private async pump(): Promise<void> {
@@ -228,7 +228,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.probeTimer = setTimeout(() => {
       this.probeTimer = undefined;
       void this.probe();
-    }, this.o.probeIntervalMs);
+    }, timerDelay(this.o.probeIntervalMs));
   }
 
   /**
@@ -264,12 +264,18 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   private async deliver(rows: OutboundRow[]): Promise<void> {
     try {
-      const result = await this.o.client.postMessages(envelopeText(this.o.sender, rows.map((r) => r.payload)), rows.length, this.abort.signal);
+      const result = await this.o.client.postMessages(
+        envelopeText(this.o.sender, rows.map((r) => r.payload)),
+        rows.map((r) => r.messageId),
+        this.abort.signal,
+      );
       await this.record(rows, result);
     } catch (err) {
-      // Only a store fault lands here; the rows stay `processing` until released or their lease ends.
+      // Only a store fault lands here; the rows stay `processing` until their lease ends,
+      // and then they are claimed again: wake up for that.
       this.emit('fault', err instanceof Error ? err : new Error(String(err)));
       this.pausedUntil = this.now() + this.o.backoff.baseMs;
+      this.arm(this.now() + this.o.leaseMs);
     }
   }
 
@@ -292,8 +298,21 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         }
         await store.markOutboundProcessed(done, now);
         if (missing.length > 0) {
+          // Not answered for: tried again after a backoff, and in error once its attempts are used.
           const error = 'the remote did not answer for this message';
-          await store.retryOutbound(missing.map((r) => ({ id: r.id, error, nextAttemptAt: now, countTry: true })), now);
+          const spent = missing.filter((r) => r.tries + 1 >= this.o.maxTries);
+          await store.failOutbound(spent.map((r) => ({ id: r.id, error, kind: 'connection' })), now);
+          await store.retryOutbound(
+            missing
+              .filter((r) => r.tries + 1 < this.o.maxTries)
+              .map((r) => ({ id: r.id, error, nextAttemptAt: now + backoffDelay(this.o.backoff, r.tries + 1, this.o.random), countTry: true })),
+            now,
+          );
+          if (spent.length > 0) {
+            this.recover = true;
+            this.armProbe();
+            this.emit('failed', spent, error);
+          }
         }
         this.failures = 0;
         this.pausedUntil = 0;
@@ -377,7 +396,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       const send = part.filter((r) => !failedRecords.has(recordKey(r.recordTable, r.recordId)));
       await putBack(held, 'held behind an earlier message of the record', now);
       if (send.length === 0) continue;
-      const result = await this.o.client.postMessages(envelopeText(this.o.sender, send.map((r) => r.payload)), send.length, this.abort.signal);
+      const result = await this.o.client.postMessages(
+        envelopeText(this.o.sender, send.map((r) => r.payload)),
+        send.map((r) => r.messageId),
+        this.abort.signal,
+      );
       if (result.kind === 'refused' && result.status !== 401 && result.status !== 403) {
         if (send.length === 1) {
           failedRecords.add(recordKey(send[0].recordTable, send[0].recordId));

@@ -103,7 +103,9 @@ export default function (RED: NodeAPI): void {
       }
     });
     inbox.on('stale', (rows) => {
-      for (const row of rows) node.debug(RED._('rps-inbound.warnings.stale', { id: row.id, sequence: row.sequence }));
+      // Visible: a message not applied because a later one of its record already was.
+      for (const row of rows) node.warn(RED._('rps-inbound.warnings.stale', { id: row.id, sequence: row.sequence }));
+      rt.notifyInbound(remoteId);
     });
     inbox.on('fault', (err) => {
       status.now({ fill: 'red', shape: 'ring', text: RED._('rps-inbound.status.store-error') });
@@ -112,6 +114,9 @@ export default function (RED: NodeAPI): void {
 
     node.finish = async (outcome) => {
       const result = await inbox.finish(outcome);
+      // Sequences are per record, across process events: the next message of this record
+      // may wait in another rps-inbound of the same remote system.
+      rt.notifyInbound(remoteId);
       finished += 1;
       show();
       return result;

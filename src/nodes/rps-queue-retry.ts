@@ -98,7 +98,8 @@ export default function (RED: NodeAPI): void {
     scheduler.on('requeued', (q, ids) => {
       requeued += ids.length;
       if (q === 'outbound') rt.notifyOutbound(remoteId);
-      else rt.notifyInbound(remoteId, eventName);
+      // All process events of the remote: a skip can free a record another event's inbound waits on.
+      else rt.notifyInbound(remoteId);
       show();
     });
     scheduler.on('resend', (item) => {

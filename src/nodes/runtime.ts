@@ -65,7 +65,11 @@ export class RpsRuntime {
       intervalMs: 60 * 60 * 1000,
       firstRunMs: 60 * 1000,
       batch: 1000,
-      onPurged: (n) => this.RED.log.info(`rps-store ${config.path}: removed ${n.outbound} outbound, ${n.inbound} inbound, ${n.errorQueue} held rows past retention`),
+      onPurged: (n) => {
+        this.RED.log.info(`rps-store ${config.path}: removed ${n.outbound} outbound, ${n.inbound} inbound, ${n.errorQueue} held rows past retention`);
+        // Said loudly: these messages were never delivered or applied.
+        if (n.undelivered > 0) this.RED.log.warn(`rps-store ${config.path}: ${n.undelivered} of them were never delivered (ready or error past retention)`);
+      },
       onFault: (err) => this.RED.log.warn(`rps-store ${config.path}: cleaning failed: ${err.message}`),
     });
     cleaner.start();

@@ -63,6 +63,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         process_event TEXT    NOT NULL,
         kind          TEXT    NOT NULL,
         operation     TEXT    NOT NULL,
+        -- The sender's sequence stream: sequences count per (stream, record).
+        stream        TEXT    NOT NULL,
         source_table  TEXT    NOT NULL,
         source_id     TEXT    NOT NULL,
         sequence      INTEGER NOT NULL,
@@ -80,7 +82,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         UNIQUE (remote_system, message_id)
       );
       CREATE INDEX rps_inbound_claim ON rps_inbound (remote_system, process_event, status, id);
-      CREATE INDEX rps_inbound_record ON rps_inbound (remote_system, source_table, source_id, status, sequence);
+      CREATE INDEX rps_inbound_record ON rps_inbound (remote_system, stream, source_table, source_id, status, sequence);
       CREATE INDEX rps_inbound_done_age ON rps_inbound (status, processed_at);
       CREATE INDEX rps_inbound_age ON rps_inbound (status, received_at);
 
@@ -99,14 +101,16 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       );
 
       -- Per-record, per-remote counters: direction 'out' is the last sequence given
-      -- to a message of our record; 'in' is the last sequence applied of theirs.
+      -- to a message of our record (stream ''); 'in' is the last sequence applied of
+      -- theirs, per sender stream.
       CREATE TABLE rps_sequence (
         remote_system TEXT    NOT NULL,
         direction     TEXT    NOT NULL,
+        stream        TEXT    NOT NULL,
         record_table  TEXT    NOT NULL,
         record_id     TEXT    NOT NULL,
         last_sequence INTEGER NOT NULL,
-        PRIMARY KEY (remote_system, direction, record_table, record_id)
+        PRIMARY KEY (remote_system, direction, stream, record_table, record_id)
       ) WITHOUT ROWID;
 
       -- Messages held by rps-queue-retry nodes (e.g. caught errors of a flow), with their

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Message, ResultStatus } from '../core/protocol';
+import { type Message, type ResultStatus, streamOf } from '../core/protocol';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations';
 import type {
   Correlation,
@@ -63,6 +63,7 @@ interface InboundRecord {
   message_id: string;
   remote_system: string;
   process_event: string;
+  stream: string;
   source_table: string;
   source_id: string;
   sequence: number;
@@ -129,6 +130,7 @@ function inboundRow(r: InboundRecord): InboundRow {
     messageId: r.message_id,
     remoteSystem: r.remote_system,
     processEvent: r.process_event,
+    stream: r.stream,
     sourceTable: r.source_table,
     sourceId: r.source_id,
     sequence: r.sequence,
@@ -230,19 +232,28 @@ function statements(db: Db) {
   return {
     instanceId: db.prepare<[], { value: string }>("SELECT value FROM rps_meta WHERE key = 'instance_id'"),
 
-    // Gives the next per-record sequence; the row is created with 1 on first use.
-    nextSequence: db.prepare<[string, string, string, string], { last_sequence: number }>(`
-      INSERT INTO rps_sequence (remote_system, direction, record_table, record_id, last_sequence)
-      VALUES (?, ?, ?, ?, 1)
-      ON CONFLICT (remote_system, direction, record_table, record_id)
+    // Gives the next sequence of one of our records for one remote; 1 on first use.
+    nextSequence: db.prepare<[string, string, string], { last_sequence: number }>(`
+      INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
+      VALUES (?, 'out', '', ?, ?, 1)
+      ON CONFLICT (remote_system, direction, stream, record_table, record_id)
       DO UPDATE SET last_sequence = last_sequence + 1
       RETURNING last_sequence`),
+    applied: db.prepare<[string, string, string, string], { last_sequence: number }>(`
+      SELECT last_sequence FROM rps_sequence
+      WHERE remote_system = ? AND direction = 'in' AND stream = ? AND record_table = ? AND record_id = ?`),
     // The inbound cursor only moves forward: an old message processed after a gap wait must not rewind it.
-    advanceApplied: db.prepare<[string, string, string, number]>(`
-      INSERT INTO rps_sequence (remote_system, direction, record_table, record_id, last_sequence)
-      VALUES (?, 'in', ?, ?, ?)
-      ON CONFLICT (remote_system, direction, record_table, record_id)
+    setApplied: db.prepare<[string, string, string, string, number]>(`
+      INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
+      VALUES (?, 'in', ?, ?, ?, ?)
+      ON CONFLICT (remote_system, direction, stream, record_table, record_id)
       DO UPDATE SET last_sequence = max(last_sequence, excluded.last_sequence)`),
+    // A message of this sequence that is done already (processed or skipped out of turn).
+    filled: db.prepare<[string, string, string, string, number], { n: number }>(`
+      SELECT 1 AS n FROM rps_inbound
+      WHERE remote_system = ? AND stream = ? AND source_table = ? AND source_id = ? AND sequence = ?
+        AND status IN ('processed', 'skipped')
+      LIMIT 1`),
 
     insertOutbound: db.prepare(`
       INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
@@ -257,6 +268,8 @@ function statements(db: Db) {
     claimableOutbound: db.prepare<[{ remote: string; now: number; limit: number }], { id: number }>(`
       SELECT o.id FROM rps_outbound o
       WHERE o.remote_system = @remote
+        -- Spelled out so the planner walks rps_outbound_claim and not the whole history.
+        AND o.status IN ('ready', 'processing')
         AND ((o.status = 'ready' AND o.next_attempt_at <= @now) OR (o.status = 'processing' AND o.locked_until < @now))
         AND NOT EXISTS (
           SELECT 1 FROM rps_outbound p
@@ -300,8 +313,13 @@ function statements(db: Db) {
       WHERE (status = 'error' OR (@ids IS NOT NULL AND status = 'ready')) AND ${FILTER}
       RETURNING id`),
     listOutbound: db.prepare<[Record<string, string | number | null>], OutboundRecord>(`SELECT * FROM rps_outbound WHERE ${LIST}`),
-    nextOutboundAttempt: db.prepare<[string, number], { at: number | null }>(`
-      SELECT min(next_attempt_at) AS at FROM rps_outbound WHERE remote_system = ? AND status = 'ready' AND next_attempt_at > ?`),
+    // The next retry time, or the end of a lease: a row left processing (a store fault
+    // while recording its answer) is taken again then.
+    nextOutboundAttempt: db.prepare<[{ remote: string; now: number }], { at: number | null }>(`
+      SELECT min(CASE status WHEN 'ready' THEN next_attempt_at ELSE locked_until END) AS at
+      FROM rps_outbound
+      WHERE remote_system = @remote AND status IN ('ready', 'processing')
+        AND ((status = 'ready' AND next_attempt_at > @now) OR (status = 'processing' AND locked_until > @now))`),
     countOutbound: db.prepare<[], { status: QueueStatus; n: number }>('SELECT status, count(*) AS n FROM rps_outbound GROUP BY status'),
     countOutboundFor: db.prepare<[string], { status: QueueStatus; n: number }>(
       'SELECT status, count(*) AS n FROM rps_outbound WHERE remote_system = ? GROUP BY status',
@@ -309,9 +327,9 @@ function statements(db: Db) {
     getOutbound: db.prepare<[number], OutboundRecord>('SELECT * FROM rps_outbound WHERE id = ?'),
 
     insertInbound: db.prepare(`
-      INSERT INTO rps_inbound (message_id, remote_system, process_event, kind, operation, source_table, source_id,
+      INSERT INTO rps_inbound (message_id, remote_system, process_event, kind, operation, stream, source_table, source_id,
                                sequence, status, payload, received_at, processed_at)
-      VALUES (@messageId, @remoteSystem, @processEvent, @kind, @operation, @sourceTable, @sourceId,
+      VALUES (@messageId, @remoteSystem, @processEvent, @kind, @operation, @stream, @sourceTable, @sourceId,
               @sequence, @status, @payload, @now, @processedAt)
       ON CONFLICT (remote_system, message_id) DO NOTHING`),
 
@@ -323,17 +341,19 @@ function statements(db: Db) {
       SELECT i.*, coalesce(c.last_sequence, 0) AS applied
       FROM rps_inbound i
       LEFT JOIN rps_sequence c
-        ON c.remote_system = i.remote_system AND c.direction = 'in'
+        ON c.remote_system = i.remote_system AND c.direction = 'in' AND c.stream = i.stream
        AND c.record_table = i.source_table AND c.record_id = i.source_id
       WHERE i.remote_system = @remote AND i.process_event = @event AND i.status = 'ready'
         AND (i.sequence <= coalesce(c.last_sequence, 0) + 1 OR i.received_at <= @gapCutoff)
         AND NOT EXISTS (
           SELECT 1 FROM rps_inbound p
-          WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
+          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
+            AND p.source_table = i.source_table AND p.source_id = i.source_id
             AND p.status IN ('processing', 'error'))
         AND NOT EXISTS (
           SELECT 1 FROM rps_inbound p
-          WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
+          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
+            AND p.source_table = i.source_table AND p.source_id = i.source_id
             AND p.status = 'ready' AND p.sequence < i.sequence)
       ORDER BY i.id
       LIMIT @limit`),
@@ -342,13 +362,14 @@ function statements(db: Db) {
       SELECT min(i.received_at) AS at
       FROM rps_inbound i
       LEFT JOIN rps_sequence c
-        ON c.remote_system = i.remote_system AND c.direction = 'in'
+        ON c.remote_system = i.remote_system AND c.direction = 'in' AND c.stream = i.stream
        AND c.record_table = i.source_table AND c.record_id = i.source_id
       WHERE i.remote_system = @remote AND i.process_event = @event AND i.status = 'ready'
         AND i.sequence > coalesce(c.last_sequence, 0) + 1 AND i.received_at > @gapCutoff
         AND NOT EXISTS (
           SELECT 1 FROM rps_inbound p
-          WHERE p.remote_system = i.remote_system AND p.source_table = i.source_table AND p.source_id = i.source_id
+          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
+            AND p.source_table = i.source_table AND p.source_id = i.source_id
             AND (p.status IN ('processing', 'error') OR (p.status = 'ready' AND p.sequence < i.sequence)))`),
     takeInbound: db.prepare<[number, string, number], InboundRecord>(`
       UPDATE rps_inbound SET status = 'processing', attempts = attempts + 1, started_at = ?, locked_by = ?
@@ -371,6 +392,10 @@ function statements(db: Db) {
     releaseInbound: db.prepare<[string, string, string]>(`
       UPDATE rps_inbound SET status = 'ready', locked_by = NULL
       WHERE remote_system = ? AND process_event = ? AND status = 'processing' AND locked_by = ?`),
+    reclaimInbound: db.prepare<[{ ids: string; before: number }], { id: number }>(`
+      UPDATE rps_inbound SET status = 'ready', locked_by = NULL
+      WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'processing' AND started_at < @before
+      RETURNING id`),
     releaseInboundAll: db.prepare(`UPDATE rps_inbound SET status = 'ready', locked_by = NULL WHERE status = 'processing'`),
     inboundRequeue: db.prepare<[Record<string, string | number | null>], { id: number }>(`
       UPDATE rps_inbound SET status = 'ready', retries = retries + @count, error_kind = NULL
@@ -429,6 +454,7 @@ function statements(db: Db) {
 
 /** Deletes up to `batch` rows of one status older than `before` (by `column`); the cleaner's unit of work. */
 function purgeStatement(db: Db, table: string, column: string): Database.Statement<[string, number, number]> {
+  // column may be an expression: error rows age from their last attempt, not from when they were queued.
   return db.prepare(`
     DELETE FROM ${table} WHERE id IN (
       SELECT id FROM ${table} WHERE status = ? AND ${column} < ? LIMIT ?)`);
@@ -456,11 +482,11 @@ export class SqliteStore implements Store {
     this.purges = [
       { table: 'outbound', status: 'processed', policy: 'processedMs', stmt: done('rps_outbound') },
       { table: 'outbound', status: 'skipped', policy: 'skippedMs', stmt: done('rps_outbound') },
-      { table: 'outbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_outbound', 'created_at') },
+      { table: 'outbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_outbound', 'coalesce(last_attempt_at, created_at)') },
       { table: 'outbound', status: 'ready', policy: 'readyMs', stmt: purgeStatement(this.db, 'rps_outbound', 'created_at') },
       { table: 'inbound', status: 'processed', policy: 'processedMs', stmt: done('rps_inbound') },
       { table: 'inbound', status: 'skipped', policy: 'skippedMs', stmt: done('rps_inbound') },
-      { table: 'inbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_inbound', 'received_at') },
+      { table: 'inbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_inbound', 'coalesce(started_at, received_at)') },
       { table: 'inbound', status: 'ready', policy: 'readyMs', stmt: purgeStatement(this.db, 'rps_inbound', 'received_at') },
       { table: 'errorQueue', status: 'processed', policy: 'processedMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
       { table: 'errorQueue', status: 'failed', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
@@ -474,14 +500,29 @@ export class SqliteStore implements Store {
     })();
   }
 
-  private nextSequence(remoteSystem: string, direction: 'out' | 'in', table: string, id: string): number {
-    return (this.sql.nextSequence.get(remoteSystem, direction, table, id) as { last_sequence: number }).last_sequence;
+  private nextSequence(remoteSystem: string, table: string, id: string): number {
+    return (this.sql.nextSequence.get(remoteSystem, table, id) as { last_sequence: number }).last_sequence;
+  }
+
+  /**
+   * Records that `sequence` of a sender's record is done. With `inTurn`, only when it
+   * is the next one (a correlation message or a skip out of turn must not jump over
+   * changes still waiting); otherwise (a message processed after a gap wait) the
+   * cursor moves up to it. Then it moves on over messages already done out of turn.
+   */
+  private advance(remote: string, stream: string, table: string, id: string, sequence: number, inTurn: boolean): void {
+    let cursor = (this.sql.applied.get(remote, stream, table, id) as { last_sequence: number } | undefined)?.last_sequence ?? 0;
+    if (sequence <= cursor || (inTurn && sequence !== cursor + 1)) return;
+    cursor = sequence;
+    while (this.sql.filled.get(remote, stream, table, id, cursor + 1)) cursor += 1;
+    this.sql.setApplied.run(remote, stream, table, id, cursor);
   }
 
   private insertOutbound(item: EnqueueItem, now: number): Enqueued {
     const { message } = item;
-    const sequence = this.nextSequence(item.remoteSystem, 'out', message.source.table, message.source.id);
-    const payload = JSON.stringify({ ...message, sequence });
+    const sequence = this.nextSequence(item.remoteSystem, message.source.table, message.source.id);
+    // Our stream towards this remote: this store and this remote system.
+    const payload = JSON.stringify({ ...message, stream: `${this.instanceId}/${item.remoteSystem}`, sequence });
     const info = this.sql.insertOutbound.run({
       messageId: message.id,
       remoteSystem: item.remoteSystem,
@@ -550,7 +591,7 @@ export class SqliteStore implements Store {
   }
 
   async nextOutboundAttempt(remoteSystem: string, now: number): Promise<number | null> {
-    return (this.sql.nextOutboundAttempt.get(remoteSystem, now) as { at: number | null }).at;
+    return (this.sql.nextOutboundAttempt.get({ remote: remoteSystem, now }) as { at: number | null }).at;
   }
 
   private counts(rows: { status: QueueStatus; n: number }[]): StatusCounts {
@@ -592,6 +633,7 @@ export class SqliteStore implements Store {
           processEvent: m.processEvent,
           kind: m.kind,
           operation: m.operation,
+          stream: streamOf(m),
           sourceTable: m.source.table,
           sourceId: m.source.id,
           sequence: m.sequence,
@@ -604,7 +646,7 @@ export class SqliteStore implements Store {
         if (info.changes === 0) return 'duplicate';
         if (isCorrelation && m.target) {
           this.link(remoteSystem, m.target, m.source, now);
-          this.sql.advanceApplied.run(remoteSystem, m.source.table, m.source.id, m.sequence);
+          this.advance(remoteSystem, streamOf(m), m.source.table, m.source.id, m.sequence, true);
         }
         return 'accepted';
       }),
@@ -650,7 +692,7 @@ export class SqliteStore implements Store {
           return 'finished';
         }
         this.sql.inboundProcessed.run(now, o.id);
-        this.sql.advanceApplied.run(row.remote_system, row.source_table, row.source_id, row.sequence);
+        this.advance(row.remote_system, row.stream, row.source_table, row.source_id, row.sequence, false);
         const source = { table: row.source_table, id: row.source_id };
         if (o.local) {
           const current = this.sql.correlationByRemote.get(row.remote_system, source.table, source.id) as CorrelationRecord | undefined;
@@ -674,6 +716,11 @@ export class SqliteStore implements Store {
     return this.sql.releaseInbound.run(remoteSystem, processEvent, owner).changes;
   }
 
+  async reclaimInbound(ids: readonly number[], startedBefore: number, _now: number): Promise<number[]> {
+    if (ids.length === 0) return [];
+    return (this.sql.reclaimInbound.all({ ids: JSON.stringify(ids), before: startedBefore }) as { id: number }[]).map((r) => r.id);
+  }
+
   async requeueInbound(filter: QueueFilter, countRetry: boolean, _now: number): Promise<number[]> {
     const rows = this.sql.inboundRequeue.all({ ...filterParams(filter), count: countRetry ? 1 : 0 }) as { id: number }[];
     return rows.map((r) => r.id);
@@ -683,7 +730,9 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const rows = this.sql.inboundSkip.all({ ...filterParams(filter), now }) as InboundRecord[];
       // A skipped message counts as applied for its record's order, so the next one does not wait for a gap.
-      for (const r of rows) this.sql.advanceApplied.run(r.remote_system, r.source_table, r.source_id, r.sequence);
+      for (const r of [...rows].sort((x, y) => x.sequence - y.sequence)) {
+        this.advance(r.remote_system, r.stream, r.source_table, r.source_id, r.sequence, true);
+      }
       return rows.map((r) => r.id);
     })();
   }
@@ -747,13 +796,14 @@ export class SqliteStore implements Store {
   }
 
   async purge(policy: RetentionPolicy, now: number, batch: number): Promise<PurgeResult> {
-    const result: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, more: false };
+    const result: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, undelivered: 0, more: false };
     for (const p of this.purges) {
       const keepMs = policy[p.policy];
       if (!keepMs || keepMs <= 0) continue;
       // One short transaction per status and batch, so delivery is never held up for long.
       const n = p.stmt.run(p.status, now - keepMs, batch).changes;
       result[p.table] += n;
+      if (p.table !== 'errorQueue' && (p.status === 'ready' || p.status === 'error')) result.undelivered += n;
       if (n >= batch) result.more = true;
     }
     return result;

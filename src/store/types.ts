@@ -101,6 +101,8 @@ export interface PurgeResult {
   outbound: number;
   inbound: number;
   errorQueue: number;
+  /** Of the outbound and inbound rows: those never delivered or applied (ready, error). */
+  undelivered: number;
   /** True when the batch limit was reached: call again (later) for the rest. */
   more: boolean;
 }
@@ -126,6 +128,8 @@ export interface InboundRow {
   messageId: string;
   remoteSystem: string;
   processEvent: string;
+  /** The sender's sequence stream (see Message.stream). */
+  stream: string;
   sourceTable: string;
   sourceId: string;
   sequence: number;
@@ -235,6 +239,8 @@ export interface Store {
   expireInbound(remoteSystem: string, processEvent: string, startedBefore: number, error: string, now: number): Promise<InboundRow[]>;
   /** Rows this owner left `processing` become `ready` again (they are emitted once more). */
   releaseInbound(remoteSystem: string, processEvent: string, owner: string, now: number): Promise<number>;
+  /** Of these rows, those still `processing` since before `startedBefore` become `ready` again; returns their ids. */
+  reclaimInbound(ids: readonly number[], startedBefore: number, now: number): Promise<number[]>;
   countInbound(remoteSystem?: string): Promise<StatusCounts>;
   getInbound(id: number): Promise<InboundRow | undefined>;
   /** `error` rows back to `ready`, counted in `retries` when `countRetry`. Returns their ids. */

@@ -57,7 +57,8 @@ function reasonOf(res: AxiosResponse<unknown>): string {
 
 /** Only the error's code and message: axios errors also hold the request config, headers included. */
 function connectionError(err: unknown): string {
-  if (axios.isCancel(err)) return 'cancelled: the sender is stopping';
+  if (err instanceof Error && err.name === 'TimeoutError') return `timeout: no complete answer in time`;
+  if (axios.isCancel(err)) return 'cancelled: the request timed out or the sender is stopping';
   if (err instanceof AxiosError) {
     if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return `timeout: ${err.message}`;
     return err.code ? `${err.code}: ${err.message}` : err.message;
@@ -65,7 +66,9 @@ function connectionError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function isResults(data: unknown, count: number): data is { results: MessageResult[] } {
+/** A result list answering exactly the messages sent (`ids`, in any order). */
+function isResults(data: unknown, ids: readonly string[]): data is { results: MessageResult[] } {
+  const count = ids.length;
   if (typeof data !== 'object' || data === null) return false;
   const results = (data as { results?: unknown }).results;
   return (
@@ -77,7 +80,9 @@ function isResults(data: unknown, count: number): data is { results: MessageResu
         r !== null &&
         typeof (r as MessageResult).id === 'string' &&
         ['accepted', 'duplicate', 'rejected'].includes((r as MessageResult).status),
-    )
+    ) &&
+    new Set(results.map((r) => (r as MessageResult).id)).size === count &&
+    results.every((r) => ids.includes((r as MessageResult).id))
   );
 }
 
@@ -86,7 +91,10 @@ export class RemoteClient {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
 
+  private readonly timeoutMs: number;
+
   constructor(options: ClientOptions) {
+    this.timeoutMs = options.timeoutMs;
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
     this.http = axios.create({
@@ -103,16 +111,28 @@ export class RemoteClient {
     });
   }
 
-  /** Posts an envelope given as JSON text (`count` messages) and classifies the answer. */
-  async postMessages(body: string, count: number, signal?: AbortSignal): Promise<DeliveryResult> {
+  /**
+   * Every request ends by the timeout, however slowly the remote trickles its answer
+   * (axios' own timeout only counts idle time), or when `signal` aborts it.
+   */
+  private signal(signal?: AbortSignal): AbortSignal {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    return signal ? AbortSignal.any([signal, timeout]) : timeout;
+  }
+
+  /** Posts an envelope given as JSON text (the messages `ids`, in order) and classifies the answer. */
+  async postMessages(body: string, ids: readonly string[], signal?: AbortSignal): Promise<DeliveryResult> {
     let res: AxiosResponse<unknown>;
     try {
-      res = await this.http.post('/messages', body, { headers: { 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` }, signal });
+      res = await this.http.post('/messages', body, {
+        headers: { 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` },
+        signal: this.signal(signal),
+      });
     } catch (err) {
       return { kind: 'transient', error: connectionError(err) };
     }
     if (res.status === 200) {
-      if (isResults(res.data, count)) return { kind: 'delivered', results: res.data.results };
+      if (isResults(res.data, ids)) return { kind: 'delivered', results: res.data.results };
       return { kind: 'transient', error: `HTTP 200 with an answer that is not an rps/1 result list` };
     }
     if (PERMANENT_STATUSES.has(res.status) || isUnknownEvent(res)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
@@ -127,7 +147,7 @@ export class RemoteClient {
   async handshake(signal?: AbortSignal): Promise<{ ok: true; handshake: Handshake } | { ok: false; error: string }> {
     let res: AxiosResponse<unknown>;
     try {
-      res = await this.http.get('/handshake', { signal });
+      res = await this.http.get('/handshake', { signal: this.signal(signal) });
     } catch (err) {
       return { ok: false, error: connectionError(err) };
     }

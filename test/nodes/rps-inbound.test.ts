@@ -337,8 +337,55 @@ describe('rps-inbound and rps-complete nodes', function () {
     assert.equal(inboundRow(rps, a2.id).status, 'ready');
   });
 
-  it('after a redeploy, a message whose flow had not finished is emitted again (redelivered); the late completion of the old emission is ignored', async () => {
+  it('the next change of a record waiting in another process event goes as soon as the first is complete', async () => {
+    const rps = await setup([
+      { id: 'pe2', type: 'rps-process-event', name: 'Other event' },
+      { id: 'in', type: 'rps-inbound', remoteSystem: 'rs', processEvent: 'pe', gapWait: '30', wires: [['out']] },
+      { id: 'in2', type: 'rps-inbound', remoteSystem: 'rs', processEvent: 'pe2', gapWait: '30', wires: [['out2']] },
+      { id: 'out', type: 'helper' },
+      { id: 'out2', type: 'helper' },
+      { id: 'cp', type: 'rps-complete', localTable: 'incident', wires: [['done']] },
+      { id: 'done', type: 'helper' },
+    ]);
+    const out = rps.collect('out');
+    const out2 = rps.collect('out2');
+    const done = rps.collect('done');
+    await rps.receive(change({ recordId: 'X', sequence: 1 }), { ...change({ recordId: 'X', sequence: 2 }), processEvent: 'Other event' });
+    const [first] = await out.wait(1);
+    (first.payload as Record<string, unknown>).id = 'INC-X';
+    await complete(rps, done, first);
+    // Nothing else arrives: finishing sequence 1 alone must wake the other event's inbound.
+    const [second] = await out2.wait(1);
+    assert.equal(rpsOf(second).sequence, 2);
+  });
+
+  it('a redeploy of rps-inbound does not emit a message twice while its flow may still be running: the old emission can still complete it', async () => {
     const rps = await setup(inboundFlow());
+    const out = rps.collect('out');
+    const done = rps.collect('done');
+    const m = change({ recordId: 'A', sequence: 1 });
+    const next = change({ recordId: 'A', sequence: 2 });
+    await rps.receive(m);
+    const [old] = await out.wait(1);
+    await rps.redeploy((flow) => {
+      const inbound = flow.find((n) => n.id === 'in');
+      assert.ok(inbound);
+      inbound.name = 'renamed';
+    });
+    await rps.receive(next);
+    // The old emission's flow (in the part of the flow that was not redeployed) finishes: it counts.
+    (old.payload as Record<string, unknown>).id = 'INC-OLD';
+    await complete(rps, done, old);
+    assert.equal(inboundRow(rps, m.id).status, 'processed');
+    const [link] = rps.query<CorrelationRecord>('SELECT * FROM rps_correlation');
+    assert.equal(link.local_id, 'INC-OLD');
+    // Only then the record's next change goes, as attempt 1: nothing ran twice.
+    const [, second] = await out.wait(2);
+    assert.deepEqual([rpsOf(second).messageId, rpsOf(second).attempt], [next.id, 1]);
+  });
+
+  it('after a redeploy, a message whose flow was cut short is emitted again (redelivered) once the processing timeout has passed', async () => {
+    const rps = await setup(inboundFlow({ timeout: '0.3' }));
     const out = rps.collect('out');
     const done = rps.collect('done');
     const m = change({ recordId: 'A', sequence: 1 });
@@ -350,17 +397,13 @@ describe('rps-inbound and rps-complete nodes', function () {
       inbound.name = 'renamed';
     });
     const [, again] = await out.wait(2);
-    assert.equal(rpsOf(again).messageId, m.id);
-    assert.equal(rpsOf(again).attempt, 2);
-    assert.equal(rpsOf(again).redelivered, true);
+    assert.deepEqual([rpsOf(again).messageId, rpsOf(again).attempt, rpsOf(again).redelivered], [m.id, 2, true]);
 
-    // The old emission's flow finishes late: ignored with a warning, the row stays with the new attempt.
+    // A late completion of the old emission is ignored with a warning; the new one counts.
     (old.payload as Record<string, unknown>).id = 'INC-OLD';
     await complete(rps, done, old);
     await waitForCall(rps.node('cp'), 'warn', (args) => textOf(args[0]) === 'rps-complete.warnings.stale');
     assert.equal(inboundRow(rps, m.id).status, 'processing');
-    assert.equal(rps.query<CorrelationRecord>('SELECT * FROM rps_correlation').length, 0);
-
     (again.payload as Record<string, unknown>).id = 'INC-NEW';
     await complete(rps, done, again);
     assert.equal(inboundRow(rps, m.id).status, 'processed');

@@ -96,7 +96,7 @@ describe('rps-store node', function () {
     // Once the processed row is older than its retention (the others, queued first, are older still).
     await untilPast(processedAt + KEEP_DAYS * DAY_MS + 1);
     const purged = await cleanerOf(rps).run();
-    assert.deepEqual(purged, { outbound: 1, inbound: 0, errorQueue: 0, more: false });
+    assert.deepEqual(purged, { outbound: 1, inbound: 0, errorQueue: 0, undelivered: 0, more: false });
     assert.deepEqual(
       rows(rps).map((r) => [r.record_id, r.sequence, r.status]),
       [
@@ -112,7 +112,7 @@ describe('rps-store node', function () {
     const queued = await threeRows(rps);
     await untilPast(queued['INC0#2'].created_at + KEEP_DAYS * DAY_MS + 1);
     const purged = await cleanerOf(rps).run();
-    assert.deepEqual(purged, { outbound: 1, inbound: 0, errorQueue: 0, more: false });
+    assert.deepEqual(purged, { outbound: 1, inbound: 0, errorQueue: 0, undelivered: 1, more: false });
     assert.deepEqual(
       rows(rps).map((r) => [r.record_id, r.sequence, r.status]),
       [

@@ -105,7 +105,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
           ['b'],
         );
         assert.equal(await store.nextOutboundAttempt('B', T0 + 1), T0 + 5000);
-        assert.equal(await store.nextOutboundAttempt('B', T0 + 5000), null);
+        assert.equal(await store.nextOutboundAttempt('B', T0 + 5000), T0 + 1 + 60_000, 'then the end of the lease of the row in flight');
         const later = await store.claimOutbound('B', 10, T0 + 5000, 'w1', 60_000);
         assert.deepEqual(
           later.map((r) => r.id),
@@ -374,6 +374,60 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.acceptInbound('B', [received('case', 'L9', 2)], T0);
         const next = await store.claimInbound({ remoteSystem: 'B', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 60_000 });
         assert.equal(next.rows.length, 1);
+      });
+
+      it('a new sender stream starts at 1 again without its messages taken for old ones', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1, { stream: 'old' }), received('t', 'x', 2, { stream: 'old' })], T0);
+        for (let i = 0; i < 2; i++) {
+          const [row] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 })).rows;
+          await store.finishInbound([{ id: row.id, attempt: 1, status: 'processed' }], T0);
+        }
+        await store.acceptInbound('A', [received('t', 'x', 1, { stream: 'new' })], T0);
+        const c = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 });
+        assert.deepEqual(c.stale, []);
+        assert.deepEqual(
+          c.rows.map((r) => [r.stream, r.sequence]),
+          [['new', 1]],
+        );
+      });
+
+      it('a correlation message that overtakes a change of its record does not make that change stale', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1)], T0);
+        await store.acceptInbound('A', [received('t', 'x', 2, { kind: 'correlation', target: { table: 'mine', id: 'm1' } })], T0);
+        const [change1] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 })).rows;
+        assert.equal(change1?.sequence, 1, 'the change is still emitted');
+        await store.finishInbound([{ id: change1.id, attempt: 1, status: 'processed' }], T0);
+        // The cursor moved over the correlation message: sequence 3 is next, not a gap.
+        await store.acceptInbound('A', [received('t', 'x', 3)], T0);
+        const c = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 });
+        assert.deepEqual(
+          c.rows.map((r) => r.sequence),
+          [3],
+        );
+      });
+
+      it('skipping a waiting message out of turn does not drop the earlier one when it is reprocessed', async () => {
+        await store.acceptInbound('A', [received('t', 'x', 1), received('t', 'x', 2), received('t', 'x', 3)], T0);
+        const [x1] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 })).rows;
+        await store.finishInbound([{ id: x1.id, attempt: 1, status: 'error', error: 'boom' }], T0);
+        const all = await store.listInbound({ remoteSystem: 'A', limit: 10 });
+        const x2 = all.find((r) => r.sequence === 2);
+        assert.ok(x2);
+        assert.deepEqual(await store.skipInbound({ ids: [x2.id] }, T0), [x2.id]);
+        await store.requeueInbound({ ids: [x1.id] }, true, T0);
+        const again = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 });
+        assert.deepEqual(again.stale, [], 'sequence 1 is not stale');
+        assert.deepEqual(
+          again.rows.map((r) => r.sequence),
+          [1],
+        );
+        await store.finishInbound([{ id: again.rows[0].id, attempt: 2, status: 'processed' }], T0);
+        const last = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'o', gapWaitMs: 60_000 });
+        assert.deepEqual(
+          last.rows.map((r) => r.sequence),
+          [3],
+          'then 3, over the skipped 2, without a gap wait',
+        );
       });
 
       it('a restart emits again what was in the flow when the process died', async () => {

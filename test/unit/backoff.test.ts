@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { backoffDelay, retryAfterMs } from '../../src/core/backoff';
+import { backoffDelay, MAX_RETRY_AFTER_MS, retryAfterMs, timerDelay } from '../../src/core/backoff';
 
 describe('core/backoff', () => {
   const policy = { baseMs: 1000, maxMs: 30_000 };
@@ -18,5 +18,12 @@ describe('core/backoff', () => {
     assert.equal(retryAfterMs('Thu, 01 Jan 2026 00:00:10 GMT', now), 10_000);
     assert.equal(retryAfterMs('soon', now), undefined);
     assert.equal(retryAfterMs(undefined, now), undefined);
+  });
+
+  it('never waits longer than an hour for a Retry-After, and keeps timers within what setTimeout takes', () => {
+    assert.equal(retryAfterMs('3000000', 0), MAX_RETRY_AFTER_MS);
+    assert.equal(retryAfterMs('Fri, 01 Jan 2100 00:00:00 GMT', 0), MAX_RETRY_AFTER_MS);
+    assert.equal(timerDelay(2 ** 40), 2 ** 31 - 1);
+    assert.equal(timerDelay(-5), 0);
   });
 });
