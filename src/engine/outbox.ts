@@ -297,23 +297,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           } else done.push(row.id);
         }
         await store.markOutboundProcessed(done, now);
-        if (missing.length > 0) {
-          // Not answered for: tried again after a backoff, and in error once its attempts are used.
-          const error = 'the remote did not answer for this message';
-          const spent = missing.filter((r) => r.tries + 1 >= this.o.maxTries);
-          await store.failOutbound(spent.map((r) => ({ id: r.id, error, kind: 'connection' })), now);
-          await store.retryOutbound(
-            missing
-              .filter((r) => r.tries + 1 < this.o.maxTries)
-              .map((r) => ({ id: r.id, error, nextAttemptAt: now + backoffDelay(this.o.backoff, r.tries + 1, this.o.random), countTry: true })),
-            now,
-          );
-          if (spent.length > 0) {
-            this.recover = true;
-            this.armProbe();
-            this.emit('failed', spent, error);
-          }
-        }
+        // Not answered for: like a failed request, for those rows only.
+        await this.attemptFailed(missing, 'the remote did not answer for this message', 0, now);
         this.failures = 0;
         this.pausedUntil = 0;
         this.setState('active', undefined);
@@ -335,23 +320,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         }
         this.failures += 1;
         this.pausedUntil = now + Math.max(result.retryAfterMs ?? 0, backoffDelay(this.o.backoff, this.failures, this.o.random));
-        const spent = rows.filter((r) => r.tries + 1 >= this.o.maxTries);
-        const again = rows.filter((r) => r.tries + 1 < this.o.maxTries);
-        await store.failOutbound(spent.map((r) => ({ id: r.id, error: result.error, kind: 'connection' })), now);
-        if (spent.length > 0) {
-          this.recover = true;
-          this.armProbe();
-        }
-        await store.retryOutbound(
-          again.map((r) => ({
-            id: r.id,
-            error: result.error,
-            nextAttemptAt: now + Math.max(result.retryAfterMs ?? 0, backoffDelay(this.o.backoff, r.tries + 1, this.o.random)),
-            countTry: true,
-          })),
-          now,
-        );
-        if (spent.length > 0) this.emit('failed', spent, result.error);
+        await this.attemptFailed(rows, result.error, result.retryAfterMs ?? 0, now);
         if (this.failures >= this.o.maxTries) this.setState('error', result.error);
         return;
       }
@@ -374,6 +343,25 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         await this.isolate(rows);
         return;
       }
+    }
+  }
+
+  /**
+   * One failed attempt for each row: tried again after its backoff (never sooner than
+   * `atLeastMs`), or in `error` (kind connection) once its quick attempts are used; the
+   * probe then takes it back when the remote answers.
+   */
+  private async attemptFailed(rows: OutboundRow[], error: string, atLeastMs: number, now: number): Promise<void> {
+    if (rows.length === 0) return;
+    const spent = rows.filter((r) => r.tries + 1 >= this.o.maxTries);
+    const again = rows.filter((r) => r.tries + 1 < this.o.maxTries);
+    await this.o.store.failOutbound(spent.map((r) => ({ id: r.id, error, kind: 'connection' })), now);
+    const delay = (r: OutboundRow): number => Math.max(atLeastMs, backoffDelay(this.o.backoff, r.tries + 1, this.o.random));
+    await this.o.store.retryOutbound(again.map((r) => ({ id: r.id, error, nextAttemptAt: now + delay(r), countTry: true })), now);
+    if (spent.length > 0) {
+      this.recover = true;
+      this.armProbe();
+      this.emit('failed', spent, error);
     }
   }
 

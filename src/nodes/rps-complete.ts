@@ -89,7 +89,6 @@ export default function (RED: NodeAPI): void {
               return;
             }
           } else {
-            if (outcome.reply) remoteSystemOf(RED, ctx.remoteSystem).remote?.outbox.notify();
             processed += 1;
             status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-complete.status.counts', { processed, failed }) }));
           }

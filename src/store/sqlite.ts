@@ -389,9 +389,6 @@ function statements(db: Db) {
       UPDATE rps_inbound SET status = 'error', last_error = ?, error_kind = 'timeout', locked_by = NULL
       WHERE remote_system = ? AND process_event = ? AND status = 'processing' AND started_at < ?
       RETURNING *`),
-    releaseInbound: db.prepare<[string, string, string]>(`
-      UPDATE rps_inbound SET status = 'ready', locked_by = NULL
-      WHERE remote_system = ? AND process_event = ? AND status = 'processing' AND locked_by = ?`),
     reclaimInbound: db.prepare<[{ ids: string; before: number }], { id: number }>(`
       UPDATE rps_inbound SET status = 'ready', locked_by = NULL
       WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'processing' AND started_at < @before
@@ -671,7 +668,9 @@ export class SqliteStore implements Store {
           if (h.sequence > h.applied + 1) claim.gaps.push({ row, applied: h.applied });
         }
       }
-      if (heads.length < o.limit) {
+      // Only a claim that found nothing needs to know when a gap-held row may go: the
+      // dispatcher claims again after every outcome, and that last, empty claim arms its timer.
+      if (heads.length === 0) {
         const held = (this.sql.gapHeld.get(where) as { at: number | null }).at;
         if (held !== null) claim.waitingUntil = held + o.gapWaitMs;
       }
@@ -710,10 +709,6 @@ export class SqliteStore implements Store {
 
   async expireInbound(remoteSystem: string, processEvent: string, startedBefore: number, error: string, _now: number): Promise<InboundRow[]> {
     return (this.sql.expireInbound.all(error, remoteSystem, processEvent, startedBefore) as InboundRecord[]).map(inboundRow);
-  }
-
-  async releaseInbound(remoteSystem: string, processEvent: string, owner: string, _now: number): Promise<number> {
-    return this.sql.releaseInbound.run(remoteSystem, processEvent, owner).changes;
   }
 
   async reclaimInbound(ids: readonly number[], startedBefore: number, _now: number): Promise<number[]> {

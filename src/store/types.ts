@@ -7,7 +7,6 @@
 import type { Message, MessageDraft, ResultStatus } from '../core/protocol';
 
 export type QueueStatus = 'ready' | 'processing' | 'processed' | 'error' | 'skipped';
-export const QUEUE_STATUSES: readonly QueueStatus[] = ['ready', 'processing', 'processed', 'error', 'skipped'];
 
 export type StatusCounts = Record<QueueStatus, number>;
 
@@ -237,8 +236,6 @@ export interface Store {
   finishInbound(outcomes: readonly InboundOutcome[], now: number): Promise<FinishResult[]>;
   /** Rows `processing` since before `startedBefore` become `error` with `error` as their reason. */
   expireInbound(remoteSystem: string, processEvent: string, startedBefore: number, error: string, now: number): Promise<InboundRow[]>;
-  /** Rows this owner left `processing` become `ready` again (they are emitted once more). */
-  releaseInbound(remoteSystem: string, processEvent: string, owner: string, now: number): Promise<number>;
   /** Of these rows, those still `processing` since before `startedBefore` become `ready` again; returns their ids. */
   reclaimInbound(ids: readonly number[], startedBefore: number, now: number): Promise<number[]>;
   countInbound(remoteSystem?: string): Promise<StatusCounts>;

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, type Message } from '../../src/core/protocol';
-import { type InboundDelivery, Inbox } from '../../src/engine/inbox';
+import { type InboundDelivery, Inbox, type InboxOptions } from '../../src/engine/inbox';
 import { Outbox, type RemoteState } from '../../src/engine/outbox';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
@@ -345,10 +345,9 @@ describe('engine: inbox', function () {
 
   const message = (id: string, sequence: number): Message => ({ ...draft('t', id), sequence });
 
-  it('emits each record in sequence order, one at a time, many records in parallel', async () => {
-    const emitted: InboundDelivery[] = [];
-    let wake: (() => void) | undefined;
-    inbox = new Inbox({
+  /** The dispatcher of remote 'A', event 'PE' on `store`, with the given options changed. */
+  const inboxFor = (store: SqliteStore, options: Partial<InboxOptions>): Inbox =>
+    new Inbox({
       store,
       remoteSystem: 'A',
       processEvent: 'PE',
@@ -357,6 +356,14 @@ describe('engine: inbox', function () {
       processingTimeoutMs: 60_000,
       gapWaitMs: 60_000,
       timeoutError: 'timeout',
+      emit: () => undefined,
+      ...options,
+    });
+
+  it('emits each record in sequence order, one at a time, many records in parallel', async () => {
+    const emitted: InboundDelivery[] = [];
+    let wake: (() => void) | undefined;
+    inbox = inboxFor(store, {
       emit: (d) => {
         emitted.push(d);
         wake?.();
@@ -383,17 +390,7 @@ describe('engine: inbox', function () {
   });
 
   it('a message whose flow never finishes becomes error after the processing timeout', async () => {
-    inbox = new Inbox({
-      store,
-      remoteSystem: 'A',
-      processEvent: 'PE',
-      owner: 'o',
-      maxParallel: 8,
-      processingTimeoutMs: 100,
-      gapWaitMs: 0,
-      timeoutError: 'processing timeout',
-      emit: () => undefined,
-    });
+    inbox = inboxFor(store, { processingTimeoutMs: 100, gapWaitMs: 0, timeoutError: 'processing timeout' });
     await store.acceptInbound('A', [message('x', 1)], Date.now());
     const timedOut = once(inbox, 'timeout');
     await inbox.start();

@@ -324,19 +324,7 @@ export function callsOf(node: TestNode, method: SpyMethod): unknown[][] {
 
 /** Waits until `node` has called `method` with arguments matching `match` (earlier calls count too). */
 export async function waitForCall(node: TestNode, method: SpyMethod, match: (args: unknown[]) => boolean): Promise<unknown[]> {
-  const earlier = callsOf(node, method).find(match);
-  if (earlier) return earlier;
-  return guard(
-    new Promise<unknown[]>((resolve) => {
-      const listener = (call: SpyCall): void => {
-        if (!match(call.args)) return;
-        node.off(`call:${method}`, listener);
-        resolve(call.args);
-      };
-      node.on(`call:${method}`, listener);
-    }),
-    `${node.id} ${method}(${match.toString()})`,
-  );
+  return (await waitForCount(node, method, match, 1))[0];
 }
 
 /** Waits until `node` has made `n` calls of `method` matching `match` (earlier calls count too); resolves with them. */
@@ -361,18 +349,10 @@ export async function waitForCount(node: TestNode, method: SpyMethod, match: (ar
  * Waits for the next call of `method` by `node` matching `match`; calls made before
  * this is called do not count. Call it before whatever should cause the call.
  */
-export function nextCall(node: TestNode, method: SpyMethod, match: (args: unknown[]) => boolean): Promise<unknown[]> {
-  return guard(
-    new Promise<unknown[]>((resolve) => {
-      const listener = (call: SpyCall): void => {
-        if (!match(call.args)) return;
-        node.off(`call:${method}`, listener);
-        resolve(call.args);
-      };
-      node.on(`call:${method}`, listener);
-    }),
-    `${node.id} ${method}(${match.toString()}) after now`,
-  );
+export async function nextCall(node: TestNode, method: SpyMethod, match: (args: unknown[]) => boolean): Promise<unknown[]> {
+  const seen = callsOf(node, method).filter(match).length;
+  const calls = await waitForCount(node, method, match, seen + 1);
+  return calls[seen];
 }
 
 /**

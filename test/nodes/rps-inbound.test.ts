@@ -40,6 +40,15 @@ function inboundFlow(inbound: Record<string, unknown> = {}): FlowNode[] {
   ];
 }
 
+/** Changes only rps-inbound 'in' and deploys "modified nodes": the rest of the flow keeps running. */
+async function redeployInbound(rps: Rps): Promise<void> {
+  await rps.redeploy((flow) => {
+    const inbound = flow.find((n) => n.id === 'in');
+    assert.ok(inbound);
+    inbound.name = 'renamed';
+  });
+}
+
 /** in → cor → yes / no;  cp (complete) → done */
 function correlatedFlow(): FlowNode[] {
   return [
@@ -367,11 +376,7 @@ describe('rps-inbound and rps-complete nodes', function () {
     const next = change({ recordId: 'A', sequence: 2 });
     await rps.receive(m);
     const [old] = await out.wait(1);
-    await rps.redeploy((flow) => {
-      const inbound = flow.find((n) => n.id === 'in');
-      assert.ok(inbound);
-      inbound.name = 'renamed';
-    });
+    await redeployInbound(rps);
     await rps.receive(next);
     // The old emission's flow (in the part of the flow that was not redeployed) finishes: it counts.
     (old.payload as Record<string, unknown>).id = 'INC-OLD';
@@ -391,11 +396,7 @@ describe('rps-inbound and rps-complete nodes', function () {
     const m = change({ recordId: 'A', sequence: 1 });
     await rps.receive(m);
     const [old] = await out.wait(1);
-    await rps.redeploy((flow) => {
-      const inbound = flow.find((n) => n.id === 'in');
-      assert.ok(inbound);
-      inbound.name = 'renamed';
-    });
+    await redeployInbound(rps);
     const [, again] = await out.wait(2);
     assert.deepEqual([rpsOf(again).messageId, rpsOf(again).attempt, rpsOf(again).redelivered], [m.id, 2, true]);
 
