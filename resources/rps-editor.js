@@ -49,6 +49,31 @@
             };
         },
 
+        /**
+         * A validator: empty, or a number greater than `min` (an integer when `integer`):
+         * for settings that must be positive, such as a size limit.
+         */
+        numberAbove: function (min, integer) {
+            return function (v) {
+                var text = v === undefined || v === null ? '' : String(v).trim();
+                if (text === '') {
+                    return true;
+                }
+                var n = Number(text);
+                return isFinite(n) && n > min && (!integer || Math.floor(n) === n);
+            };
+        },
+
+        /** Whether `text` is an absolute http:// or https:// URL. */
+        isHttpUrl: function (text) {
+            try {
+                var url = new URL(String(text).trim());
+                return url.protocol === 'http:' || url.protocol === 'https:';
+            } catch (e) {
+                return false;
+            }
+        },
+
         /** A paletteLabel / outputLabels function: the node's translation of `key`. */
         text: function (key) {
             return function () {

@@ -106,6 +106,10 @@ export interface Handshake {
   instanceId: string;
   name: string;
   processEvents: string[];
+  /** The receiver's clock (ISO 8601), so a sender can tell the skew. */
+  time?: string;
+  /** Whether the receiver takes messages from the caller: `disabled` until it validated and activated us. */
+  inboundState?: 'active' | 'disabled';
 }
 
 /** Limits applied to every received envelope; a request over any of them is refused whole. */

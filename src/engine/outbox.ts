@@ -22,7 +22,8 @@ import { PROTOCOL, recordKey, type Sender } from '../core/protocol';
 import type { OutboundRow, Store } from '../store/types';
 import type { DeliveryResult, ProbeResult } from '../transport/client';
 
-export type RemoteState = 'active' | 'error';
+/** `disabled`: not yet validated and activated; messages wait in the queue and nothing is sent. */
+export type RemoteState = 'disabled' | 'active' | 'error';
 
 export interface DeliveryClient {
   postMessages(body: string, ids: readonly string[], signal?: AbortSignal): Promise<DeliveryResult>;
@@ -46,6 +47,8 @@ export interface OutboxOptions {
   maxTries: number;
   /** While the remote is in `error`, how often to ask whether it is back. */
   probeIntervalMs: number;
+  /** Start in `disabled` until activate() (the remote system is not validated yet). */
+  disabled?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -90,6 +93,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   constructor(private readonly o: OutboxOptions) {
     super();
     this.now = o.now ?? Date.now;
+    if (o.disabled) this.state = 'disabled';
   }
 
   /**
@@ -100,6 +104,15 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   async start(): Promise<void> {
     await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
     this.recover = true;
+    if (this.state === 'disabled') return;
+    void this.probe();
+    this.notify();
+  }
+
+  /** Validated and activated: from `disabled` to `active`, and what waited is sent. */
+  activate(): void {
+    if (this.stopped || this.state !== 'disabled') return;
+    this.setState('active', undefined);
     void this.probe();
     this.notify();
   }
@@ -119,7 +132,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * remote is in `error`, ask it at once whether it is back instead of at the next probe.
    */
   retryNow(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.state === 'disabled') return;
     if (this.state === 'error') {
       if (this.probeTimer) clearTimeout(this.probeTimer);
       this.probeTimer = undefined;
@@ -237,7 +250,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * after rows went to `error` for the remote's sake while it otherwise worked.
    */
   private async probe(): Promise<void> {
-    if (this.stopped || (this.state !== 'error' && !this.recover)) return;
+    if (this.stopped || this.state === 'disabled' || (this.state !== 'error' && !this.recover)) return;
     const result = await this.o.client.probe(this.abort.signal);
     if (this.stopped) return;
     if (!result.ok) {

@@ -4,9 +4,26 @@
  * messages are stored. The HTTP handlers in transport/ call into this.
  */
 import { type Envelope, type Handshake, PROTOCOL, UNKNOWN_PROCESS_EVENT } from '../core/protocol';
+import { TokenBucket } from '../core/rate';
 import type { Store } from '../store/types';
-import { type BasicCredentials, credentialsMatch, parseBasicAuth } from '../transport/auth';
-import type { InboundApi, ReceiveOutcome, HttpLimits } from '../transport/inbound-http';
+import { type BasicCredentials, credentialsMatch, parseBasicAuth, parseBearer } from '../transport/auth';
+import type { AuthOutcome, HttpLimits, InboundApi, ReceiveOutcome, Refusal, TokenApi } from '../transport/inbound-http';
+import type { JwksCache } from '../transport/jwks';
+import { type DecodedJwt, type JwtAlgorithm, checkClaims, decodeJwt, verifyWithJwk } from '../transport/jwt';
+import { type IssuedTokens, ownIssuer, type RefreshOutcome, TokenIssuer } from './tokens';
+
+/** Bearer JWTs from an identity provider that identify this remote system. */
+export interface ExternalJwt {
+  issuer: string;
+  audience: string;
+  /** The `sub` (or `client_id`, `azp`) claim of this remote system's tokens. */
+  subject: string;
+  algorithms: readonly JwtAlgorithm[];
+  jwks: JwksCache;
+}
+
+/** `loading`: its stored state is being read; `disabled`: not validated and activated yet. */
+export type InboundState = 'loading' | 'disabled' | 'active';
 
 export interface InboundPeer {
   /** The remote system's id in this runtime (its config node id). */
@@ -15,8 +32,16 @@ export interface InboundPeer {
   store: Store;
   /** Our instance name as this peer sees it (set on the store the peer uses). */
   instanceName: string;
-  /** The inbound API user the remote must present; none means it cannot call us. */
+  /** The inbound API user: HTTP basic, and client credentials at our token endpoint. */
   credentials: BasicCredentials | undefined;
+  /** Lifetime of the access tokens our token endpoint issues to this peer. */
+  tokenLifetimeSec: number;
+  /** Instead of the API user: tokens from an identity provider. */
+  jwt?: ExternalJwt;
+  /** Requests per second this peer may make (0: no limit). */
+  ratePerSec: number;
+  maxBodyBytes: number;
+  state: InboundState;
 }
 
 /** Where accepted messages of one (remote system, process event) go to be processed. */
@@ -25,22 +50,28 @@ export interface InboundEndpoint {
 }
 
 export interface ReceiverOptions {
-  limits: () => HttpLimits;
+  limits: () => HttpLimits['protocol'];
   now?: () => number;
 }
+
+/** Clock skew allowed on tokens from an identity provider. */
+const CLOCK_TOLERANCE_SEC = 10;
 
 function endpointKey(remoteSystem: string, processEvent: string): string {
   return `${remoteSystem}\u0000${processEvent}`;
 }
 
-export class Receiver implements InboundApi<InboundPeer> {
+export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> {
   private readonly peers = new Map<string, InboundPeer>();
+  private readonly buckets = new WeakMap<InboundPeer, TokenBucket>();
+  readonly tokens: TokenIssuer;
   private readonly endpoints = new Map<string, InboundEndpoint>();
   private readonly processEvents = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(private readonly o: ReceiverOptions) {
     this.now = o.now ?? Date.now;
+    this.tokens = new TokenIssuer(this.now);
   }
 
   get size(): number {
@@ -77,17 +108,19 @@ export class Receiver implements InboundApi<InboundPeer> {
     this.processEvents.set(name, (this.processEvents.get(name) ?? 0) + 1);
   }
 
+  processEventNames(): string[] {
+    return [...this.processEvents.keys()].sort();
+  }
+
   removeProcessEvent(name: string): void {
     const n = (this.processEvents.get(name) ?? 0) - 1;
     if (n > 0) this.processEvents.set(name, n);
     else this.processEvents.delete(name);
   }
 
-  authenticate(authorization: string | undefined): InboundPeer | undefined {
-    const given = parseBasicAuth(authorization);
-    if (!given) return undefined;
+  /** The peer whose API user this is; every peer is compared, so the time taken does not tell which matched. */
+  clientAuthenticate(given: BasicCredentials): InboundPeer | undefined {
     let found: InboundPeer | undefined;
-    // Every peer is compared, so the time taken does not tell which one matched.
     for (const peer of this.peers.values()) {
       // An empty password never matches, whatever was configured.
       if (peer.credentials && peer.credentials.password !== '' && credentialsMatch(given, peer.credentials) && !found) found = peer;
@@ -95,8 +128,88 @@ export class Receiver implements InboundApi<InboundPeer> {
     return found;
   }
 
-  limits(): HttpLimits {
-    return this.o.limits();
+  async authenticate(authorization: string | undefined): Promise<AuthOutcome<InboundPeer>> {
+    const basic = parseBasicAuth(authorization);
+    if (basic) {
+      const peer = this.clientAuthenticate(basic);
+      return peer ? { ok: true, peer } : unauthorized('credentials not accepted');
+    }
+    const bearer = parseBearer(authorization);
+    if (bearer === undefined) return unauthorized(authorization ? 'unsupported authorization scheme' : 'authentication required');
+    const decoded = decodeJwt(bearer);
+    if (!decoded) return unauthorized('malformed bearer token');
+    const claims = decoded.claims;
+    for (const peer of this.peers.values()) {
+      if (peer.credentials && claims.sub === peer.id && claims.iss === ownIssuer(peer.store)) {
+        const problem = await this.tokens.check(decoded, { ...peer, credentials: peer.credentials });
+        return problem ? unauthorized(`bearer token not accepted: ${problem}`) : { ok: true, peer };
+      }
+    }
+    for (const peer of this.peers.values()) {
+      const jwt = peer.jwt;
+      if (!jwt || claims.iss !== jwt.issuer) continue;
+      // RFC 9068 puts the client in client_id (sub may be the user who granted it); some providers use azp.
+      const subject = claims.client_id ?? claims.azp ?? claims.sub;
+      if (subject !== jwt.subject) continue;
+      return this.checkExternal(peer, jwt, decoded);
+    }
+    return unauthorized('bearer token not accepted: unknown issuer or subject');
+  }
+
+  private async checkExternal(peer: InboundPeer, jwt: ExternalJwt, decoded: DecodedJwt): Promise<AuthOutcome<InboundPeer>> {
+    let key;
+    try {
+      key = await jwt.jwks.key(decoded.header.kid, decoded.header.alg);
+    } catch {
+      // The identity provider is away: not the caller's fault, so it should try again.
+      return { ok: false, status: 503, code: 'jwks-unavailable', error: 'the identity provider\'s keys cannot be fetched now', retryAfterSec: 30 };
+    }
+    if (!key || !verifyWithJwk(decoded, key, jwt.algorithms)) return unauthorized('bearer token not accepted: bad signature or algorithm');
+    const problem = checkClaims(decoded.claims, {
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      nowSec: Math.floor(this.now() / 1000),
+      clockToleranceSec: CLOCK_TOLERANCE_SEC,
+    });
+    return problem ? unauthorized(`bearer token not accepted: ${problem}`) : { ok: true, peer };
+  }
+
+  /**
+   * Whether an authenticated peer may be served now: its inbound state (a handshake is
+   * always answered, so that the remote can validate) and its rate limit.
+   */
+  admit(peer: InboundPeer, route: 'messages' | 'handshake' | 'token'): Refusal | undefined {
+    if (peer.state === 'loading') return { status: 503, code: 'starting', error: 'starting, try again shortly', retryAfterSec: 1 };
+    if (peer.state === 'disabled' && route === 'messages') {
+      return { status: 403, code: 'inbound-disabled', error: 'inbound from this remote system is disabled: validate and activate it first' };
+    }
+    if (peer.ratePerSec > 0) {
+      let bucket = this.buckets.get(peer);
+      if (!bucket) {
+        bucket = new TokenBucket(peer.ratePerSec, Math.max(1, peer.ratePerSec), this.now());
+        this.buckets.set(peer, bucket);
+      }
+      const waitMs = bucket.take(this.now());
+      if (waitMs > 0) return { status: 429, code: 'rate-limited', error: `more than ${peer.ratePerSec} requests per second`, retryAfterSec: Math.ceil(waitMs / 1000) };
+    }
+    return undefined;
+  }
+
+  limits(peer: InboundPeer): HttpLimits {
+    return { maxBodyBytes: peer.maxBodyBytes, protocol: this.o.limits() };
+  }
+
+  issue(peer: InboundPeer, scope: readonly string[]): Promise<IssuedTokens> {
+    return this.tokens.issue(this.subject(peer), scope);
+  }
+
+  refresh(peer: InboundPeer, refreshToken: string): Promise<RefreshOutcome> {
+    return this.tokens.refresh(this.subject(peer), refreshToken);
+  }
+
+  private subject(peer: InboundPeer) {
+    if (!peer.credentials) throw new Error('peer without credentials');
+    return { id: peer.id, store: peer.store, credentials: peer.credentials, tokenLifetimeSec: peer.tokenLifetimeSec };
   }
 
   handshake(peer: InboundPeer): Handshake {
@@ -105,7 +218,14 @@ export class Receiver implements InboundApi<InboundPeer> {
       const [remote, event] = key.split('\u0000');
       if (remote === peer.id) events.add(event);
     }
-    return { protocol: PROTOCOL, instanceId: peer.store.instanceId, name: peer.instanceName, processEvents: [...events].sort() };
+    return {
+      protocol: PROTOCOL,
+      instanceId: peer.store.instanceId,
+      name: peer.instanceName,
+      processEvents: [...events].sort(),
+      time: new Date(this.now()).toISOString(),
+      inboundState: peer.state === 'active' ? 'active' : 'disabled',
+    };
   }
 
   async receive(peer: InboundPeer, envelope: Envelope): Promise<ReceiveOutcome> {
@@ -128,4 +248,8 @@ export class Receiver implements InboundApi<InboundPeer> {
     for (const endpoint of touched) endpoint.notify();
     return { status: 200, results: envelope.messages.map((m, i) => ({ id: m.id, status: statuses[i] })) };
   }
+}
+
+function unauthorized(error: string): AuthOutcome<never> {
+  return { ok: false, status: 401, code: 'unauthorized', error };
 }

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { BackoffPolicy } from '../core/backoff';
 import type { MessageDraft, Sender } from '../core/protocol';
 import type { Enqueued, Store } from '../store/types';
-import { type OutboundAuth, RemoteClient } from '../transport/client';
+import { type HandshakeOutcome, type OutboundAuth, RemoteClient, type TlsOptions } from '../transport/client';
 import { Batcher } from './batcher';
 import { Outbox, type RemoteState } from './outbox';
 
@@ -14,6 +14,9 @@ export interface RemoteSystemOptions {
   id: string;
   url: string;
   auth: OutboundAuth;
+  tls?: TlsOptions;
+  /** Start `disabled`: nothing is sent until activate(). */
+  disabled?: boolean;
   timeoutMs: number;
   batchSize: number;
   maxInFlight: number;
@@ -40,7 +43,7 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
 
   constructor(private readonly o: RemoteSystemOptions) {
     super();
-    this.client = new RemoteClient({ url: o.url, auth: o.auth, timeoutMs: o.timeoutMs, maxSockets: o.maxInFlight * 2 });
+    this.client = new RemoteClient({ url: o.url, auth: o.auth, tls: o.tls, timeoutMs: o.timeoutMs, maxSockets: o.maxInFlight * 2 });
     this.outbox = new Outbox({
       remoteSystem: o.id,
       store: o.store,
@@ -55,6 +58,7 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
       backoff: o.backoff,
       maxTries: o.maxTries,
       probeIntervalMs: o.probeIntervalMs,
+      disabled: o.disabled,
     });
     this.outbox.on('state', (state, error) => this.emit('state', state, error));
     this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, error));
@@ -79,6 +83,16 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
 
   async start(): Promise<void> {
     await this.outbox.start();
+  }
+
+  /** From `disabled` to `active`: what waited in the queue is sent. */
+  activate(): void {
+    this.outbox.activate();
+  }
+
+  /** Calls the remote's handshake as the sender would (for Validate and activate). */
+  handshake(): Promise<HandshakeOutcome> {
+    return this.client.handshake();
   }
 
   /** Resolves once the message is committed to the outbound queue: from then on it is durable. */

@@ -6,6 +6,7 @@
  */
 import type { InboundDelivery } from '../engine/inbox';
 import { Inbox } from '../engine/inbox';
+import type { InboundState } from '../engine/receiver';
 import type { FinishResult, InboundOutcome } from '../store/types';
 import { common, errorText, numberSetting, ThrottledStatus } from './common';
 import type { InboundContext } from './context';
@@ -60,7 +61,7 @@ export default function (RED: NodeAPI): void {
     node.finish = undefined;
     const rt = runtimeOf(RED);
     const status = new ThrottledStatus(node);
-    let remote;
+    let remote: ReturnType<typeof remoteSystemOf>;
     let event;
     try {
       remote = remoteSystemOf(RED, def.remoteSystem);
@@ -125,10 +126,17 @@ export default function (RED: NodeAPI): void {
     };
     rt.receiver.addEndpoint(remoteId, eventName, inbox);
     inbox.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
-    node.status({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.waiting') });
+    // The remote system's inbound state: nothing arrives while it is disabled.
+    const onInbound = (state: InboundState): void => {
+      if (state === 'disabled') status.now({ fill: 'grey', shape: 'ring', text: RED._('rps-inbound.status.disabled') });
+      else status.now({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.waiting') });
+    };
+    remote.inboundEvents.on('inbound', onInbound);
+    onInbound(remote.inboundState());
 
     node.on('close', (_removed, done) => {
       rt.receiver.removeEndpoint(remoteId, eventName, inbox);
+      remote.inboundEvents.off('inbound', onInbound);
       status.stop();
       node.finish = undefined;
       inbox

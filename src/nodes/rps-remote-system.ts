@@ -1,12 +1,24 @@
 /**
  * rps-remote-system (config): the connection to one other instance. Outbound: its
- * URL and how we authenticate to it; this node owns the outbox sender that delivers
- * the outbound queue. Inbound: the API user the remote must present to call us.
+ * URL, TLS, and how we authenticate to it (basic, bearer, OAuth2); this node owns the
+ * outbox sender that delivers the outbound queue. Inbound: how the remote proves
+ * who it is when it calls us (our API user and token endpoint, or an identity
+ * provider's JWTs), its rate and size limits. States: outbound and inbound
+ * `disabled` until "Validate and activate" (or on deploy, as configured).
  */
-import type { InboundPeer } from '../engine/receiver';
+import { EventEmitter } from 'node:events';
+import https from 'node:https';
+import { type Activation, loadActivation, saveActivation } from '../engine/activation';
+import type { InboundPeer, InboundState } from '../engine/receiver';
 import { RemoteSystem } from '../engine/remote';
+import type { RemoteState } from '../engine/outbox';
+import { type Check, validationReport } from '../engine/validate';
 import type { Store } from '../store/types';
-import type { OutboundAuth } from '../transport/client';
+import type { OutboundAuth, TlsOptions } from '../transport/client';
+import { JwksCache } from '../transport/jwks';
+import { parseAlgorithms } from '../transport/jwt';
+import { OAuthTokens } from '../transport/oauth';
+import { API_PREFIX } from '../core/protocol';
 import { common, errorText, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { storeConfigOf } from './rps-store';
@@ -15,7 +27,23 @@ import { runtimeOf, type StoreConfig } from './runtime';
 interface RemoteSystemDef extends NodeDef {
   url?: string;
   store?: string;
+  tls?: string;
   authType?: string;
+  tokenUrl?: string;
+  clientId?: string;
+  scope?: string;
+  tokenAuthMethod?: string;
+  refreshWindow?: string | number;
+  inboundAuth?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  jwksUrl?: string;
+  jwtAlgorithms?: string;
+  jwtSubject?: string;
+  tokenLifetime?: string | number;
+  inboundRate?: string | number;
+  maxBody?: string | number;
+  activation?: string;
   batchSize?: string | number;
   maxInFlight?: string | number;
   timeout?: string | number;
@@ -29,19 +57,40 @@ interface RemoteSystemDef extends NodeDef {
 interface RemoteCredentials {
   user: string;
   password: string;
+  token: string;
+  clientSecret: string;
+  refreshToken: string;
   inboundUser: string;
   inboundPassword: string;
+}
+
+/** Both directions' states, as the form and the flow nodes show them. */
+export interface RemoteStates {
+  outbound: RemoteState;
+  inbound: 'disabled' | 'active';
+  outboundError?: string;
+}
+
+export interface ValidationAnswer {
+  ok: boolean;
+  checks: Check[];
+  states: RemoteStates;
 }
 
 export interface RemoteSystemNode extends Node<RemoteCredentials> {
   systemName: string;
   /** Undefined when the store could not be opened (the node logged why). */
   store: Store | undefined;
-  /** Undefined when no URL is set (the remote can call us, we cannot call it) or the URL is invalid. */
+  /** Undefined when no URL is set (the remote can call us, we cannot call it) or the settings are invalid. */
   remote: RemoteSystem | undefined;
   /** Why this remote system cannot be used outbound, when it cannot. */
   outboundError: string | undefined;
   storeConfig: StoreConfig | undefined;
+  /** Emits 'inbound' (InboundState) when the inbound state changes, for rps-inbound's status. */
+  inboundEvents: EventEmitter<{ inbound: [state: InboundState] }>;
+  inboundState(): InboundState;
+  states(): RemoteStates;
+  validate(): Promise<ValidationAnswer>;
 }
 
 /** Accepts http(s) URLs only, and refuses ones that carry credentials (they belong in the credential fields). */
@@ -55,6 +104,22 @@ export function checkRemoteUrl(text: string): URL | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
   if (url.username || url.password) return undefined;
   return url;
+}
+
+/** The TLS settings of a Node-RED tls-config node (CA, client certificate, verification). */
+function tlsOptionsOf(RED: NodeAPI, id: string | undefined): TlsOptions | undefined {
+  if (!id) return undefined;
+  const tls = RED.nodes.getNode(id) as { addTLSOptions?(opts: Record<string, unknown>): Record<string, unknown> } | null;
+  if (!tls?.addTLSOptions) throw new Error(RED._('rps-remote-system.errors.bad-tls', { error: 'TLS configuration node not found' }));
+  const opts = tls.addTLSOptions({});
+  const out: TlsOptions = {};
+  if (opts.ca !== undefined) out.ca = opts.ca as string;
+  if (opts.cert !== undefined) out.cert = opts.cert as string;
+  if (opts.key !== undefined) out.key = opts.key as string;
+  if (typeof opts.passphrase === 'string') out.passphrase = opts.passphrase;
+  if (typeof opts.servername === 'string') out.servername = opts.servername;
+  out.rejectUnauthorized = opts.rejectUnauthorized !== false;
+  return out;
 }
 
 export default function (RED: NodeAPI): void {
@@ -81,23 +146,26 @@ export default function (RED: NodeAPI): void {
     }
     const store = node.store;
     const creds = node.credentials ?? {};
+    const activateOnDeploy = def.activation !== 'validate';
+    node.inboundEvents = new EventEmitter();
+    let inboundConfigured = false;
 
     const urlText = (def.url ?? '').trim();
     if (urlText !== '') {
       const url = checkRemoteUrl(urlText);
-      if (!url) {
-        node.outboundError = RED._('rps-remote-system.errors.bad-url');
-        node.error(node.outboundError);
-      } else {
-        node.outboundError = undefined;
-        const auth: OutboundAuth =
-          def.authType === 'basic' ? { type: 'basic', user: creds.user ?? '', password: creds.password ?? '' } : { type: 'none' };
+      try {
+        if (!url) throw new Error(RED._('rps-remote-system.errors.bad-url'));
+        const timeoutMs = numberSetting(def.timeout, 30, 1) * 1000;
+        const tls = url.protocol === 'https:' ? tlsOptionsOf(RED, def.tls) : undefined;
+        const auth = outboundAuthOf(RED, node, def, creds, url, tls, timeoutMs, store);
         const retryDelay = numberSetting(def.retryDelay, 1, 0.01) * 1000;
         node.remote = new RemoteSystem({
           id: node.id,
           url: url.toString(),
           auth,
-          timeoutMs: numberSetting(def.timeout, 30, 1) * 1000,
+          tls,
+          disabled: !activateOnDeploy,
+          timeoutMs,
           batchSize: Math.floor(numberSetting(def.batchSize, 200, 1)),
           maxInFlight: Math.floor(numberSetting(def.maxInFlight, 2, 1)),
           lingerMs: numberSetting(def.linger, 5, 0),
@@ -108,28 +176,87 @@ export default function (RED: NodeAPI): void {
           sender: { instanceId: store.instanceId, name: storeConfig.instanceName },
           owner: rt.owner,
         });
-        node.remote.on('fault', (err) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
-        node.remote.on('failed', (count, error) => node.warn(RED._('rps-remote-system.warnings.failed', { count, error })));
-        node.remote.on('requeued', (count) => node.log(RED._('rps-remote-system.warnings.requeued', { count })));
-        node.remote.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
-        rt.remotes.set(node.id, node.remote);
+        node.outboundError = undefined;
+      } catch (err) {
+        node.outboundError = errorText(err);
+        node.error(node.outboundError);
       }
     }
+    if (node.remote) {
+      node.remote.on('fault', (err) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
+      node.remote.on('failed', (count, error) => node.warn(RED._('rps-remote-system.warnings.failed', { count, error })));
+      node.remote.on('requeued', (count) => node.log(RED._('rps-remote-system.warnings.requeued', { count })));
+      node.remote.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
+      rt.remotes.set(node.id, node.remote);
+    }
 
-    if (creds.inboundUser && !creds.inboundPassword) {
-      // A user name alone is no secret: without a password nobody may call us as this system.
-      node.error(RED._('rps-remote-system.errors.no-inbound-password'));
-    } else if (creds.inboundUser && creds.inboundPassword) {
-      peer = {
-        id: node.id,
-        name: node.systemName,
-        store,
-        instanceName: storeConfig.instanceName,
-        credentials: { user: creds.inboundUser, password: creds.inboundPassword },
-      };
+    try {
+      peer = inboundPeerOf(RED, node, def, creds, store, storeConfig, activateOnDeploy);
+    } catch (err) {
+      node.error(errorText(err));
+    }
+    if (peer) {
+      inboundConfigured = true;
+      // The key that signs our tokens exists before the first request, so checking a
+      // (forged) token never has to write to the store.
+      if (peer.credentials) rt.receiver.tokens.key(store).catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
       rt.receiver.addPeer(peer);
       rt.updateRoutes();
     }
+    rt.adminRoutes.acquire();
+
+    const setInbound = (state: InboundState): void => {
+      if (!peer || peer.state === state) return;
+      peer.state = state;
+      node.inboundEvents.emit('inbound', state);
+    };
+    node.inboundState = () => peer?.state ?? 'disabled';
+    node.states = () => {
+      const states: RemoteStates = { outbound: node.remote?.state ?? 'disabled', inbound: peer?.state === 'active' ? 'active' : 'disabled' };
+      const error = node.remote?.lastError ?? node.outboundError;
+      if (error) states.outboundError = error;
+      return states;
+    };
+
+    // Activated before (the store remembers): active again after a restart or redeploy.
+    if (!activateOnDeploy) {
+      loadActivation(store, node.id)
+        .then((saved) => {
+          if (saved.outbound) node.remote?.activate();
+          setInbound(saved.inbound ? 'active' : 'disabled');
+        })
+        .catch((err: unknown) => {
+          setInbound('disabled');
+          node.error(common(RED, 'errors.store', { error: errorText(err) }));
+        });
+    }
+
+    node.validate = async () => {
+      const remote = node.remote;
+      const outcome = remote ? await remote.handshake() : undefined;
+      const report = validationReport({
+        url: remote ? urlText : undefined,
+        https: urlText.startsWith('https:'),
+        usesToken: def.authType === 'oauth2-client' || def.authType === 'oauth2-refresh',
+        outcome,
+        localEvents: rt.receiver.processEventNames(),
+        inboundConfigured,
+      });
+      if (urlText !== '' && node.outboundError) report.checks.unshift({ name: 'url', ok: false, detail: node.outboundError });
+      const ok = report.checks.every((c) => c.ok);
+      const activation: Activation = { outbound: report.outboundOk, inbound: inboundConfigured };
+      if (report.outboundOk || inboundConfigured) {
+        // Remembered first, so that what is active now is active after a restart too.
+        const saved = await loadActivation(store, node.id);
+        await saveActivation(store, node.id, { outbound: saved.outbound || activation.outbound, inbound: saved.inbound || activation.inbound }, Date.now());
+        if (activation.outbound) remote?.activate();
+        if (activation.inbound) setInbound('active');
+        node.log(RED._('rps-remote-system.warnings.activated', { outbound: node.states().outbound, inbound: node.states().inbound }));
+      } else {
+        node.warn(RED._('rps-remote-system.warnings.validation-failed', { error: report.checks.find((c) => !c.ok)?.detail ?? '' }));
+      }
+      return { ok, checks: report.checks, states: node.states() };
+    };
 
     node.on('close', (_removed, done) => {
       void (async () => {
@@ -138,6 +265,7 @@ export default function (RED: NodeAPI): void {
             rt.receiver.removePeer(node.id, peer);
             rt.updateRoutes();
           }
+          rt.adminRoutes.release();
           if (node.remote && rt.remotes.get(node.id) === node.remote) rt.remotes.delete(node.id);
           await node.remote?.stop();
           await rt.releaseStore(store);
@@ -154,10 +282,102 @@ export default function (RED: NodeAPI): void {
     credentials: {
       user: { type: 'text' },
       password: { type: 'password' },
+      token: { type: 'password' },
+      clientSecret: { type: 'password' },
+      refreshToken: { type: 'password' },
       inboundUser: { type: 'text' },
       inboundPassword: { type: 'password' },
     },
   });
+}
+
+/** How we authenticate to the remote; throws an i18n'd error for settings that cannot work. */
+function outboundAuthOf(
+  RED: NodeAPI,
+  node: RemoteSystemNode,
+  def: RemoteSystemDef,
+  creds: Partial<RemoteCredentials>,
+  url: URL,
+  tls: TlsOptions | undefined,
+  timeoutMs: number,
+  store: Store,
+): OutboundAuth {
+  switch (def.authType) {
+    case 'basic':
+      return { type: 'basic', user: creds.user ?? '', password: creds.password ?? '' };
+    case 'bearer':
+      if (!creds.token) throw new Error(RED._('rps-remote-system.errors.no-bearer-token'));
+      return { type: 'bearer', token: creds.token };
+    case 'oauth2-client':
+    case 'oauth2-refresh': {
+      // Empty: the remote Node-RED's own token endpoint.
+      const tokenText = (def.tokenUrl ?? '').trim() || `${url.toString().replace(/\/+$/, '')}${API_PREFIX}/token`;
+      const tokenUrl = checkRemoteUrl(tokenText);
+      if (!tokenUrl) throw new Error(RED._('rps-remote-system.errors.bad-token-url'));
+      const clientId = (def.clientId ?? '').trim();
+      if (!clientId) throw new Error(RED._('rps-remote-system.errors.no-client-id'));
+      if (!creds.clientSecret) throw new Error(RED._('rps-remote-system.errors.no-client-secret'));
+      const grant = def.authType === 'oauth2-refresh' ? 'refresh_token' : 'client_credentials';
+      if (grant === 'refresh_token' && !creds.refreshToken) throw new Error(RED._('rps-remote-system.errors.no-refresh-token'));
+      // The TLS settings are the remote's: they apply to its own token endpoint, not to an identity provider's.
+      const agent = tls && tokenUrl.origin === url.origin ? new https.Agent({ keepAlive: true, ...tls }) : undefined;
+      const key = `oauth-token:${node.id}`;
+      const tokens = new OAuthTokens({
+        grant,
+        tokenUrl: tokenUrl.toString(),
+        clientId,
+        clientSecret: creds.clientSecret,
+        scope: (def.scope ?? '').trim() || undefined,
+        authMethod: def.tokenAuthMethod === 'body' ? 'body' : 'header',
+        refreshToken: grant === 'refresh_token' ? creds.refreshToken : undefined,
+        refreshWindowMs: numberSetting(def.refreshWindow, 60, 0) * 1000,
+        timeoutMs,
+        agent,
+        persistence: { load: () => store.readValue(key), save: (value) => store.writeValue(key, value, Date.now()) },
+      });
+      return { type: 'oauth2', tokens };
+    }
+    default:
+      return { type: 'none' };
+  }
+}
+
+/** Who may call us as this remote system, and within which limits; undefined when nobody may. */
+function inboundPeerOf(
+  RED: NodeAPI,
+  node: RemoteSystemNode,
+  def: RemoteSystemDef,
+  creds: Partial<RemoteCredentials>,
+  store: Store,
+  storeConfig: StoreConfig,
+  activateOnDeploy: boolean,
+): InboundPeer | undefined {
+  const base = {
+    id: node.id,
+    name: node.systemName,
+    store,
+    instanceName: storeConfig.instanceName,
+    tokenLifetimeSec: Math.floor(numberSetting(def.tokenLifetime, 300, 10)),
+    ratePerSec: numberSetting(def.inboundRate, 50, 0),
+    maxBodyBytes: Math.floor(numberSetting(def.maxBody, 10, 0.001) * 1024 * 1024),
+    state: (activateOnDeploy ? 'active' : 'loading') as InboundState,
+  };
+  if (def.inboundAuth === 'jwt') {
+    const issuer = (def.jwtIssuer ?? '').trim();
+    const audience = (def.jwtAudience ?? '').trim();
+    const subject = (def.jwtSubject ?? '').trim();
+    const jwksUrl = checkRemoteUrl((def.jwksUrl ?? '').trim());
+    const algorithms = parseAlgorithms(def.jwtAlgorithms ?? 'RS256, ES256');
+    const problem = !issuer ? 'issuer' : !audience ? 'audience' : !subject ? 'subject' : !jwksUrl ? 'JWKS URL' : typeof algorithms === 'string' ? algorithms : undefined;
+    if (problem || typeof algorithms === 'string' || !jwksUrl) throw new Error(RED._('rps-remote-system.errors.bad-jwt-config', { error: problem ?? '' }));
+    return { ...base, credentials: undefined, jwt: { issuer, audience, subject, algorithms, jwks: new JwksCache({ url: jwksUrl.toString() }) } };
+  }
+  if (creds.inboundUser && !creds.inboundPassword) {
+    // A user name alone is no secret: without a password nobody may call us as this system.
+    throw new Error(RED._('rps-remote-system.errors.no-inbound-password'));
+  }
+  if (!creds.inboundUser || !creds.inboundPassword) return undefined;
+  return { ...base, credentials: { user: creds.inboundUser, password: creds.inboundPassword } };
 }
 
 /** The remote system a node refers to, or an error naming what is missing. */

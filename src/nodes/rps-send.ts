@@ -38,9 +38,12 @@ export default function (RED: NodeAPI): void {
     const show = (state: RemoteState, error: string | undefined): NodeStatus =>
       state === 'error'
         ? { fill: 'red', shape: 'ring', text: RED._('rps-send.status.remote-error', { count: queued, error: error ?? '' }) }
-        : { fill: 'green', shape: 'dot', text: RED._('rps-send.status.queued', { count: queued }) };
+        : state === 'disabled'
+          ? { fill: 'grey', shape: 'ring', text: RED._('rps-send.status.disabled', { count: queued }) }
+          : { fill: 'green', shape: 'dot', text: RED._('rps-send.status.queued', { count: queued }) };
     const onState = (state: RemoteState, error: string | undefined): void => status.now(show(state, error));
     setup?.remote.remote?.on('state', onState);
+    if (setup?.remote.remote && setup.remote.remote.state !== 'active') onState(setup.remote.remote.state, setup.remote.remote.lastError);
 
     node.on('input', (msg, send, done) => {
       if (!setup?.remote.remote) {

@@ -12,8 +12,10 @@ import { Receiver } from '../engine/receiver';
 import type { RemoteSystem } from '../engine/remote';
 import { SqliteStore } from '../store/sqlite';
 import type { RetentionPolicy, Store } from '../store/types';
-import { handshakeHandler, messagesHandler } from '../transport/inbound-http';
-import type { HttpRouter, NodeAPI } from './red';
+import { handshakeHandler, messagesHandler, tokenHandler } from '../transport/inbound-http';
+import { AdminRoutes } from './admin';
+import { removeRoutes } from './routes';
+import type { NodeAPI } from './red';
 
 export interface StoreConfig {
   /** Absolute path of the SQLite file. */
@@ -24,9 +26,7 @@ export interface StoreConfig {
 }
 
 export const DEFAULT_STORE_FILE = 'rps-store.sqlite';
-export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
-
-const ROUTES = [`${API_PREFIX}/messages`, `${API_PREFIX}/handshake`];
+const ROUTES = [`${API_PREFIX}/messages`, `${API_PREFIX}/handshake`, `${API_PREFIX}/token`];
 
 export class RpsRuntime {
   /** Distinguishes this process's claims from those of a process that died. */
@@ -35,12 +35,13 @@ export class RpsRuntime {
   private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; config: StoreConfig }>();
   /** The remote systems of this runtime that can send, by config node id. */
   readonly remotes = new Map<string, RemoteSystem>();
+  /** The editor's admin routes (remote-system state, Validate and activate). */
+  readonly adminRoutes: AdminRoutes;
   private mounted = false;
 
   constructor(private readonly RED: NodeAPI) {
-    this.receiver = new Receiver({
-      limits: () => ({ maxBodyBytes: DEFAULT_MAX_BODY_BYTES, protocol: DEFAULT_LIMITS }),
-    });
+    this.receiver = new Receiver({ limits: () => DEFAULT_LIMITS });
+    this.adminRoutes = new AdminRoutes(RED);
   }
 
   defaultStoreConfig(): StoreConfig {
@@ -113,21 +114,12 @@ export class RpsRuntime {
     if (this.receiver.size > 0 && !this.mounted) {
       app.post(ROUTES[0], messagesHandler(this.receiver));
       app.get(ROUTES[1], handshakeHandler(this.receiver));
+      app.post(ROUTES[2], tokenHandler(this.receiver));
       this.mounted = true;
     } else if (this.receiver.size === 0 && this.mounted) {
       removeRoutes(app, ROUTES);
       this.mounted = false;
     }
-  }
-}
-
-/** Express 4 has no route removal; like the core http-in node, take the layers out of the stack. */
-function removeRoutes(app: HttpRouter, paths: readonly string[]): void {
-  const stack = app._router?.stack;
-  if (!stack) return;
-  for (let i = stack.length - 1; i >= 0; i--) {
-    const route = stack[i].route;
-    if (route && paths.includes(route.path)) stack.splice(i, 1);
   }
 }
 

@@ -19,6 +19,7 @@ import type {
   FailItem,
   FinishResult,
   InboundClaim,
+  IssuedRefreshToken,
   InboundClaimOptions,
   InboundOutcome,
   InboundRow,
@@ -27,6 +28,7 @@ import type {
   PurgeResult,
   QueueFilter,
   QueueStatus,
+  RefreshRotation,
   RetentionPolicy,
   RetryItem,
   StatusCounts,
@@ -87,6 +89,15 @@ interface CorrelationRecord {
   state: 'active' | 'inactive';
   created_at: number;
   updated_at: number;
+}
+
+interface RefreshTokenRecord {
+  hash: string;
+  remote_system: string;
+  family: string;
+  credential: string;
+  expires_at: number;
+  used_at: number | null;
 }
 
 interface ErrorItemRecord {
@@ -446,6 +457,22 @@ function statements(db: Db) {
     countErrorItems: db.prepare<[string], { status: ErrorItemStatus; n: number }>(
       'SELECT status, count(*) AS n FROM rps_error_queue WHERE owner = ? GROUP BY status',
     ),
+
+    readValue: db.prepare<[string], { value: string }>('SELECT value FROM rps_value WHERE key = ?'),
+    writeValue: db.prepare<[string, string, number]>(`
+      INSERT INTO rps_value (key, value, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+    deleteValue: db.prepare<[string]>('DELETE FROM rps_value WHERE key = ?'),
+    // The first writer wins; a second process starting at the same time reads its value.
+    initValue: db.prepare<[string, string, number]>('INSERT INTO rps_value (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING'),
+
+    addRefreshToken: db.prepare<[string, string, string, string, number]>(`
+      INSERT INTO rps_refresh_token (hash, remote_system, family, credential, expires_at) VALUES (?, ?, ?, ?, ?)`),
+    // Expired tokens are of no use, not even to detect a replay (it would be refused as unknown).
+    dropExpiredRefreshTokens: db.prepare<[number]>('DELETE FROM rps_refresh_token WHERE expires_at <= ?'),
+    getRefreshToken: db.prepare<[string], RefreshTokenRecord>('SELECT * FROM rps_refresh_token WHERE hash = ?'),
+    useRefreshToken: db.prepare<[number, string]>('UPDATE rps_refresh_token SET used_at = ? WHERE hash = ? AND used_at IS NULL'),
+    revokeRefreshFamily: db.prepare<[string]>('DELETE FROM rps_refresh_token WHERE family = ?'),
   };
 }
 
@@ -802,6 +829,58 @@ export class SqliteStore implements Store {
       if (n >= batch) result.more = true;
     }
     return result;
+  }
+
+  async readValue(key: string): Promise<string | undefined> {
+    return (this.sql.readValue.get(key) as { value: string } | undefined)?.value;
+  }
+
+  async writeValue(key: string, value: string | undefined, now: number): Promise<void> {
+    if (value === undefined) this.sql.deleteValue.run(key);
+    else this.sql.writeValue.run(key, value, now);
+  }
+
+  async initValue(key: string, value: string, now: number): Promise<string> {
+    return this.db.transaction(() => {
+      this.sql.initValue.run(key, value, now);
+      return (this.sql.readValue.get(key) as { value: string }).value;
+    })();
+  }
+
+  async addRefreshToken(t: IssuedRefreshToken, now: number): Promise<void> {
+    this.db.transaction(() => {
+      this.sql.dropExpiredRefreshTokens.run(now);
+      this.sql.addRefreshToken.run(t.hash, t.remoteSystem, t.family, t.credential, t.expiresAt);
+    })();
+  }
+
+  async rotateRefreshToken(
+    presented: { hash: string; remoteSystem: string; credential: string },
+    next: { hash: string; expiresAt: number },
+    now: number,
+  ): Promise<RefreshRotation> {
+    return this.db.transaction((): RefreshRotation => {
+      const r = this.sql.getRefreshToken.get(presented.hash) as RefreshTokenRecord | undefined;
+      if (!r) return { status: 'unknown' };
+      if (r.expires_at <= now) {
+        this.sql.revokeRefreshFamily.run(r.family);
+        return { status: 'expired' };
+      }
+      if (r.used_at !== null) {
+        this.sql.revokeRefreshFamily.run(r.family);
+        return { status: 'reused' };
+      }
+      if (r.remote_system !== presented.remoteSystem || r.credential !== presented.credential) {
+        this.sql.revokeRefreshFamily.run(r.family);
+        return { status: 'revoked' };
+      }
+      this.sql.useRefreshToken.run(now, r.hash);
+      this.sql.addRefreshToken.run(next.hash, r.remote_system, r.family, r.credential, next.expiresAt);
+      return {
+        status: 'rotated',
+        previous: { hash: r.hash, remoteSystem: r.remote_system, family: r.family, credential: r.credential, expiresAt: r.expires_at },
+      };
+    })();
   }
 
   async close(): Promise<void> {

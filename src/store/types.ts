@@ -195,6 +195,24 @@ export interface Correlation {
   updatedAt: number;
 }
 
+/** A refresh token we issued at `/rps/v1/token`, known by its hash only. */
+export interface IssuedRefreshToken {
+  /** SHA-256 of the token (base64url): the token itself is never stored. */
+  hash: string;
+  remoteSystem: string;
+  /** Every token rotated from one grant shares the family: a reused token revokes it all. */
+  family: string;
+  /** Fingerprint of the credential it was issued for: a changed credential revokes it. */
+  credential: string;
+  expiresAt: number;
+}
+
+export type RefreshRotation =
+  | { status: 'rotated'; previous: IssuedRefreshToken }
+  /** Presented again after it was rotated: stolen or replayed, so its whole family is revoked. */
+  | { status: 'reused' }
+  | { status: 'unknown' | 'expired' | 'revoked' };
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** This instance's id: generated once, when the store is created. */
@@ -266,6 +284,30 @@ export interface Store {
 
   findCorrelationByLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
   findCorrelationByRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
+
+  /**
+   * Small named values that must survive a restart: OAuth2 tokens we obtained (a
+   * rotated refresh token exists nowhere else), remote-system states, signing keys.
+   */
+  readValue(key: string): Promise<string | undefined>;
+  /** Sets (or, with undefined, deletes) a value; committed when the promise resolves. */
+  writeValue(key: string, value: string | undefined, now: number): Promise<void>;
+  /** Sets the value only when it has none and returns the value stored: two processes agree on one. */
+  initValue(key: string, value: string, now: number): Promise<string>;
+
+  /** Records a refresh token issued by our token endpoint. */
+  addRefreshToken(token: IssuedRefreshToken, now: number): Promise<void>;
+  /**
+   * Exchanges a refresh token for its successor in one transaction: the old one is
+   * marked used (kept until it expires, to detect reuse) and `next` inherits its
+   * family and credential. Refused unless the token belongs to `remoteSystem` and was
+   * issued for `credential`; a mismatch or a reuse revokes the whole family.
+   */
+  rotateRefreshToken(
+    presented: { hash: string; remoteSystem: string; credential: string },
+    next: { hash: string; expiresAt: number },
+    now: number,
+  ): Promise<RefreshRotation>;
 
   close(): Promise<void>;
 }

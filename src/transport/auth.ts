@@ -19,6 +19,13 @@ export function parseBasicAuth(header: string | undefined): BasicCredentials | u
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** The token of `Authorization: Bearer <token>` (RFC 6750 token68 characters only). */
+export function parseBearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  return match ? match[1] : undefined;
+}
+
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }

@@ -8,8 +8,16 @@ import http from 'node:http';
 import https from 'node:https';
 import { retryAfterMs } from '../core/backoff';
 import { API_PREFIX, type Handshake, type MessageResult, PROTOCOL, RPS_CONTENT_TYPE, UNKNOWN_PROCESS_EVENT } from '../core/protocol';
+import type { TokenSource } from './oauth';
 
-export type OutboundAuth = { type: 'none' } | { type: 'basic'; user: string; password: string };
+export type OutboundAuth =
+  | { type: 'none' }
+  | { type: 'basic'; user: string; password: string }
+  | { type: 'bearer'; token: string }
+  | { type: 'oauth2'; tokens: TokenSource };
+
+/** TLS settings for https remotes (from a Node-RED tls-config node). */
+export type TlsOptions = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'rejectUnauthorized' | 'servername'>;
 
 export interface ClientOptions {
   /** Base URL of the remote Node-RED's HTTP node root, e.g. https://desk-b.example.com/api */
@@ -17,9 +25,26 @@ export interface ClientOptions {
   auth: OutboundAuth;
   timeoutMs: number;
   maxSockets?: number;
+  tls?: TlsOptions;
 }
 
 export type ProbeResult = { ok: true } | { ok: false; error: string };
+
+/** Where a handshake failed: what "Validate and activate" reports per line. */
+export type HandshakeStage = 'connection' | 'tls' | 'token' | 'auth' | 'protocol';
+
+export type HandshakeOutcome =
+  | { ok: true; handshake: Handshake; sentAt: number; receivedAt: number }
+  | { ok: false; stage: HandshakeStage; error: string; status?: number };
+
+/** Node's (OpenSSL's) codes for a certificate or TLS handshake that was not accepted. */
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|EPROTO$|ERR_OSSL_)/;
+
+function stageOf(err: unknown): HandshakeStage {
+  if (err instanceof Error && err.name === 'TokenError') return 'token';
+  const code = err instanceof AxiosError ? err.code : (err as { code?: string } | undefined)?.code;
+  return code && TLS_CODES.test(code) ? 'tls' : 'connection';
+}
 
 export type DeliveryResult =
   | { kind: 'delivered'; results: MessageResult[] }
@@ -58,6 +83,7 @@ function reasonOf(res: AxiosResponse<unknown>): string {
 /** Only the error's code and message: axios errors also hold the request config, headers included. */
 function connectionError(err: unknown): string {
   if (err instanceof Error && err.name === 'TimeoutError') return `timeout: no complete answer in time`;
+  if (err instanceof Error && err.name === 'TokenError') return err.message;
   if (axios.isCancel(err)) return 'cancelled: the request timed out or the sender is stopping';
   if (err instanceof AxiosError) {
     if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return `timeout: ${err.message}`;
@@ -92,11 +118,13 @@ export class RemoteClient {
   private readonly httpsAgent: https.Agent;
 
   private readonly timeoutMs: number;
+  private readonly auth: OutboundAuth;
 
   constructor(options: ClientOptions) {
     this.timeoutMs = options.timeoutMs;
+    this.auth = options.auth;
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8, ...options.tls });
     this.http = axios.create({
       baseURL: options.url.replace(/\/+$/, '') + API_PREFIX,
       timeout: options.timeoutMs,
@@ -120,14 +148,33 @@ export class RemoteClient {
     return signal ? AbortSignal.any([signal, timeout]) : timeout;
   }
 
+  /**
+   * Sends one request with our credentials. A bearer token from OAuth2 that the remote
+   * refuses (401) is dropped and the request made once more with a fresh one: tokens
+   * may be revoked or expire early, and that must not cost a delivery attempt.
+   */
+  private async request(send: (headers: Record<string, string>) => Promise<AxiosResponse<unknown>>): Promise<AxiosResponse<unknown>> {
+    const auth = this.auth;
+    if (auth.type === 'bearer') return send({ Authorization: `Bearer ${auth.token}` });
+    if (auth.type !== 'oauth2') return send({});
+    const token = await auth.tokens.token();
+    const res = await send({ Authorization: `Bearer ${token}` });
+    if (res.status !== 401) return res;
+    auth.tokens.rejected(token);
+    return send({ Authorization: `Bearer ${await auth.tokens.token()}` });
+  }
+
   /** Posts an envelope given as JSON text (the messages `ids`, in order) and classifies the answer. */
   async postMessages(body: string, ids: readonly string[], signal?: AbortSignal): Promise<DeliveryResult> {
     let res: AxiosResponse<unknown>;
     try {
-      res = await this.http.post('/messages', body, {
-        headers: { 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` },
-        signal: this.signal(signal),
-      });
+      const bounded = this.signal(signal);
+      res = await this.request((headers) =>
+        this.http.post('/messages', body, {
+          headers: { ...headers, 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` },
+          signal: bounded,
+        }),
+      );
     } catch (err) {
       return { kind: 'transient', error: connectionError(err) };
     }
@@ -143,24 +190,36 @@ export class RemoteClient {
     return result;
   }
 
-  /** The remote's handshake (`GET /rps/v1/handshake`), or why it could not be had. */
-  async handshake(signal?: AbortSignal): Promise<{ ok: true; handshake: Handshake } | { ok: false; error: string }> {
+  /** The remote's handshake (`GET /rps/v1/handshake`), or where and why it could not be had. */
+  async handshake(signal?: AbortSignal): Promise<HandshakeOutcome> {
     let res: AxiosResponse<unknown>;
+    const sentAt = Date.now();
     try {
-      res = await this.http.get('/handshake', { signal: this.signal(signal) });
+      const bounded = this.signal(signal);
+      res = await this.request((headers) => this.http.get('/handshake', { headers, signal: bounded }));
     } catch (err) {
-      return { ok: false, error: connectionError(err) };
+      return { ok: false, stage: stageOf(err), error: connectionError(err) };
     }
-    if (res.status !== 200) return { ok: false, error: reasonOf(res) };
+    const receivedAt = Date.now();
+    if (res.status === 401 || res.status === 403) return { ok: false, stage: 'auth', status: res.status, error: reasonOf(res) };
+    if (res.status !== 200) return { ok: false, stage: 'connection', status: res.status, error: reasonOf(res) };
     const data = res.data as Partial<Handshake> | undefined;
-    if (data?.protocol !== PROTOCOL) return { ok: false, error: `the remote does not speak ${PROTOCOL}` };
-    return { ok: true, handshake: data as Handshake };
+    if (data?.protocol !== PROTOCOL || !Array.isArray(data.processEvents)) {
+      return { ok: false, stage: 'protocol', error: `the remote does not speak ${PROTOCOL}` };
+    }
+    return { ok: true, handshake: data as Handshake, sentAt, receivedAt };
   }
 
-  /** Whether the remote answers and lets us in: what brings a remote in `error` back. */
+  /**
+   * Whether the remote answers and lets us in: what brings a remote in `error` back.
+   * A remote that has not activated us yet would refuse every message, so it counts
+   * as not there.
+   */
   async probe(signal?: AbortSignal): Promise<ProbeResult> {
     const hs = await this.handshake(signal);
-    return hs.ok ? { ok: true } : hs;
+    if (!hs.ok) return { ok: false, error: hs.error };
+    if (hs.handshake.inboundState === 'disabled') return { ok: false, error: 'the remote has not activated us yet (its inbound state is disabled)' };
+    return { ok: true };
   }
 
   close(): void {

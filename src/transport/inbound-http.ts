@@ -1,11 +1,14 @@
 /**
  * The HTTP side of the inbound endpoints (`POST /rps/v1/messages`,
- * `GET /rps/v1/handshake`) as plain Node request handlers: they read and check the
- * request, hand a validated envelope to the receiver, and answer. Every refusal is a
- * 4xx with a reason in `{error}`; nothing is written for a refused request.
+ * `GET /rps/v1/handshake`, `POST /rps/v1/token`) as plain Node request handlers: they
+ * authenticate, read and check the request, hand it to the receiver, and answer.
+ * Every refusal is a 4xx with a reason in `{error}` (OAuth2's `{error,
+ * error_description}` at the token endpoint); nothing is written for a refused
+ * request, and no answer carries a stack trace or a secret.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Envelope, type Handshake, type MessageResult, type ProtocolLimits, validateEnvelope } from '../core/protocol';
+import { type BasicCredentials, parseBasicAuth } from './auth';
 
 export interface HttpLimits {
   maxBodyBytes: number;
@@ -17,14 +20,43 @@ export type ReceiveOutcome =
   | { status: 200; results: MessageResult[] }
   | { status: 404 | 409 | 503; error: string; code: string };
 
+/** Why a request is not served. */
+export interface Refusal {
+  status: 401 | 403 | 429 | 503;
+  code: string;
+  error: string;
+  retryAfterSec?: number;
+}
+
+export type AuthOutcome<Peer> = ({ ok: true; peer: Peer }) | ({ ok: false } & Refusal);
+
 export interface InboundApi<Peer> {
-  /** The remote system these credentials belong to; undefined when they match none. */
-  authenticate(authorization: string | undefined): Peer | undefined;
+  /** The remote system that this `Authorization` header proves to be, or why none. */
+  authenticate(authorization: string | undefined): Promise<AuthOutcome<Peer>>;
+  /** Whether this peer may be served now (state, rate limit). */
+  admit(peer: Peer, route: 'messages' | 'handshake' | 'token'): Refusal | undefined;
   receive(peer: Peer, envelope: Envelope): Promise<ReceiveOutcome>;
   handshake(peer: Peer): Handshake;
-  limits(): HttpLimits;
+  limits(peer: Peer): HttpLimits;
   /** Called for every request refused or failed, for logs and metrics (never with secrets). */
   onRefused?(status: number, reason: string): void;
+}
+
+/** What the token endpoint needs: OAuth2 client authentication and the issuing itself. */
+export interface TokenApi<Peer> {
+  clientAuthenticate(given: BasicCredentials): Peer | undefined;
+  admit(peer: Peer, route: 'token'): Refusal | undefined;
+  issue(peer: Peer, scope: readonly string[]): Promise<IssuedTokenSet>;
+  refresh(peer: Peer, refreshToken: string): Promise<{ ok: true; tokens: IssuedTokenSet } | { ok: false; reason: string }>;
+  onRefused?(status: number, reason: string): void;
+}
+
+export interface IssuedTokenSet {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token?: string;
+  scope?: string;
 }
 
 class HttpError extends Error {
@@ -60,8 +92,30 @@ function readBody(req: RequestWithBody, limit: number): Promise<unknown> {
     if (Buffer.isBuffer(b) || typeof b === 'string') return Promise.resolve(parseJson(Buffer.from(b)));
     return Promise.resolve(b);
   }
+  return readRaw(req, limit).then(parseJson);
+}
+
+/**
+ * Reads and drops the rest of a body we refuse, so the client finishes sending and
+ * reads our 413 (closing at once would hand it a broken pipe instead of the reason),
+ * but only up to a bound: past it, the connection is cut.
+ */
+function discard(req: IncomingMessage, limit: number): void {
+  let dropped = 0;
+  const bound = limit * 4 + 1024 * 1024;
+  req.removeAllListeners('data');
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > bound) req.destroy();
+  });
+  req.resume();
+}
+
+/** The body's bytes, refused with 413 past `limit` (declared or actual). */
+function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
+    discard(req, limit);
     return Promise.reject(new HttpError(413, 'too-large', `body larger than ${limit} bytes`));
   }
   return new Promise((resolve, reject) => {
@@ -73,6 +127,7 @@ function readBody(req: RequestWithBody, limit: number): Promise<unknown> {
       size += chunk.length;
       if (size > limit) {
         done = true;
+        discard(req, limit);
         reject(new HttpError(413, 'too-large', `body larger than ${limit} bytes`));
         return;
       }
@@ -81,11 +136,7 @@ function readBody(req: RequestWithBody, limit: number): Promise<unknown> {
     req.on('end', () => {
       if (done) return;
       done = true;
-      try {
-        resolve(parseJson(Buffer.concat(chunks)));
-      } catch (err) {
-        reject(err);
-      }
+      resolve(Buffer.concat(chunks));
     });
     req.on('error', () => {
       if (done) return;
@@ -95,13 +146,16 @@ function readBody(req: RequestWithBody, limit: number): Promise<unknown> {
   });
 }
 
-function parseJson(buf: Buffer): unknown {
-  let text: string;
+function utf8(buf: Buffer): string {
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
   } catch {
     throw new HttpError(400, 'bad-encoding', 'body is not valid UTF-8');
   }
+}
+
+function parseJson(buf: Buffer): unknown {
+  const text = utf8(buf);
   try {
     return JSON.parse(text);
   } catch {
@@ -114,31 +168,44 @@ function isJson(req: IncomingMessage): boolean {
   return type === 'application/json' || /^application\/[a-z0-9.-]+\+json$/.test(type);
 }
 
-function refuse<Peer>(api: InboundApi<Peer>, res: ServerResponse, err: HttpError): void {
-  api.onRefused?.(err.status, err.message);
-  const headers: Record<string, string> = {};
-  if (err.status === 401) headers['WWW-Authenticate'] = 'Basic realm="rps", charset="UTF-8"';
-  // A body we stopped reading would otherwise keep the connection busy.
-  if (err.status === 413) headers.Connection = 'close';
-  answer(res, err.status, { error: err.message, code: err.code }, headers);
+class RefusedError extends HttpError {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.status, refusal.code, refusal.error);
+  }
 }
 
-function authenticated<Peer>(api: InboundApi<Peer>, req: IncomingMessage): Peer {
-  const peer = api.authenticate(req.headers.authorization);
-  if (peer === undefined) {
-    const message = req.headers.authorization ? 'credentials not accepted' : 'authentication required';
-    throw new HttpError(401, 'unauthorized', message);
-  }
-  return peer;
+function refusalHeaders(err: HttpError): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (err.status === 401) headers['WWW-Authenticate'] = 'Basic realm="rps", charset="UTF-8", Bearer realm="rps"';
+  if (err instanceof RefusedError && err.refusal.retryAfterSec !== undefined) headers['Retry-After'] = String(err.refusal.retryAfterSec);
+  return headers;
+}
+
+function refuse(api: { onRefused?(status: number, reason: string): void }, res: ServerResponse, err: HttpError): void {
+  api.onRefused?.(err.status, err.message);
+  answer(res, err.status, { error: err.message, code: err.code }, refusalHeaders(err));
+}
+
+function asHttpError(err: unknown): HttpError {
+  return err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error');
+}
+
+/** The authenticated peer, admitted to `route`; throws the refusal otherwise. */
+async function admitted<Peer>(api: InboundApi<Peer>, req: IncomingMessage, route: 'messages' | 'handshake'): Promise<Peer> {
+  const auth = await api.authenticate(req.headers.authorization);
+  if (!auth.ok) throw new RefusedError(auth);
+  const refusal = api.admit(auth.peer, route);
+  if (refusal) throw new RefusedError(refusal);
+  return auth.peer;
 }
 
 export function messagesHandler<Peer>(api: InboundApi<Peer>): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     void (async () => {
       try {
-        const peer = authenticated(api, req);
+        const peer = await admitted(api, req, 'messages');
         if (!isJson(req)) throw new HttpError(415, 'content-type', 'Content-Type must be application/json');
-        const limits = api.limits();
+        const limits = api.limits(peer);
         const body = await readBody(req, limits.maxBodyBytes);
         const checked = validateEnvelope(body, limits.protocol);
         if (!checked.ok) throw new HttpError(400, 'invalid', checked.error);
@@ -151,8 +218,7 @@ export function messagesHandler<Peer>(api: InboundApi<Peer>): (req: IncomingMess
           answer(res, outcome.status, { error: outcome.error, code: outcome.code }, headers);
         }
       } catch (err) {
-        if (err instanceof HttpError) refuse(api, res, err);
-        else refuse(api, res, new HttpError(500, 'internal', 'internal error'));
+        refuse(api, res, asHttpError(err));
       }
     })();
   };
@@ -160,12 +226,134 @@ export function messagesHandler<Peer>(api: InboundApi<Peer>): (req: IncomingMess
 
 export function handshakeHandler<Peer>(api: InboundApi<Peer>): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    try {
-      const peer = authenticated(api, req);
-      answer(res, 200, api.handshake(peer));
-    } catch (err) {
-      if (err instanceof HttpError) refuse(api, res, err);
-      else refuse(api, res, new HttpError(500, 'internal', 'internal error'));
+    void (async () => {
+      try {
+        const peer = await admitted(api, req, 'handshake');
+        answer(res, 200, api.handshake(peer));
+      } catch (err) {
+        refuse(api, res, asHttpError(err));
+      }
+    })();
+  };
+}
+
+/** Token requests are a few parameters; nothing bigger is read. */
+const MAX_TOKEN_REQUEST_BYTES = 8 * 1024;
+
+class OAuthError extends Error {
+  constructor(readonly status: 400 | 401 | 403 | 429 | 503, readonly code: string, description: string, readonly retryAfterSec?: number) {
+    super(description);
+  }
+}
+
+/** RFC 6749 §2.3.1: client id and secret are form-encoded before they go into HTTP basic. */
+function formDecode(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    throw new OAuthError(401, 'invalid_client', 'client credentials are not properly encoded');
+  }
+}
+
+/** The request's form parameters; each may appear once (RFC 6749 §3.2). */
+function parseForm(text: string): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (params.has(name)) throw new OAuthError(400, 'invalid_request', `parameter ${name.slice(0, 40)} given more than once`);
+    params.set(name, value);
+  }
+  return params;
+}
+
+/**
+ * The form parameters of a token request. When Node-RED's admin API shares the root
+ * path with the HTTP nodes, its urlencoded parser has read the body already; its
+ * result is taken as it is, as long as every value is a single string.
+ */
+async function readForm(req: RequestWithBody): Promise<Map<string, string>> {
+  if (req._body === true) {
+    const body = req.body;
+    if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) throw new OAuthError(400, 'invalid_request', 'the body is not a form');
+    const params = new Map<string, string>();
+    for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+      if (typeof value !== 'string') throw new OAuthError(400, 'invalid_request', `parameter ${name.slice(0, 40)} must be given once, as text`);
+      params.set(name, value);
     }
+    return params;
+  }
+  let raw: Buffer;
+  try {
+    raw = await readRaw(req, MAX_TOKEN_REQUEST_BYTES);
+  } catch (err) {
+    throw new OAuthError(400, 'invalid_request', asHttpError(err).message);
+  }
+  let text: string;
+  try {
+    text = utf8(raw);
+  } catch {
+    throw new OAuthError(400, 'invalid_request', 'body is not valid UTF-8');
+  }
+  return parseForm(text);
+}
+
+function clientCredentials(req: IncomingMessage, params: Map<string, string>): BasicCredentials {
+  const header = req.headers.authorization;
+  const inBody = params.has('client_id') || params.has('client_secret');
+  if (header !== undefined) {
+    if (inBody) throw new OAuthError(400, 'invalid_request', 'client authenticated in more than one way');
+    const basic = parseBasicAuth(header);
+    if (!basic) throw new OAuthError(401, 'invalid_client', 'client authentication must be HTTP basic');
+    return { user: formDecode(basic.user), password: formDecode(basic.password) };
+  }
+  const id = params.get('client_id');
+  const secret = params.get('client_secret');
+  if (id === undefined || secret === undefined) throw new OAuthError(401, 'invalid_client', 'client authentication required');
+  return { user: id, password: secret };
+}
+
+/**
+ * `POST /rps/v1/token` (RFC 6749): grant types `client_credentials` and
+ * `refresh_token`, confidential clients only (the remote systems' API users).
+ */
+export function tokenHandler<Peer>(api: TokenApi<Peer>): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    void (async () => {
+      try {
+        const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+        if (type !== 'application/x-www-form-urlencoded') {
+          throw new OAuthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
+        }
+        const params = await readForm(req as RequestWithBody);
+        const peer = api.clientAuthenticate(clientCredentials(req, params));
+        if (peer === undefined) throw new OAuthError(401, 'invalid_client', 'client credentials not accepted');
+        const refusal = api.admit(peer, 'token');
+        if (refusal) throw new OAuthError(refusal.status, refusal.status === 429 ? 'slow_down' : 'temporarily_unavailable', refusal.error, refusal.retryAfterSec);
+        const grant = params.get('grant_type');
+        const scope = (params.get('scope') ?? '').split(' ').filter((s) => s !== '');
+        let tokens: IssuedTokenSet;
+        if (grant === 'client_credentials') {
+          if (scope.some((s) => s !== 'offline_access')) throw new OAuthError(400, 'invalid_scope', 'the only scope is offline_access');
+          tokens = await api.issue(peer, scope);
+        } else if (grant === 'refresh_token') {
+          const refreshToken = params.get('refresh_token');
+          if (!refreshToken) throw new OAuthError(400, 'invalid_request', 'refresh_token is missing');
+          const outcome = await api.refresh(peer, refreshToken);
+          if (!outcome.ok) throw new OAuthError(400, 'invalid_grant', outcome.reason);
+          tokens = outcome.tokens;
+        } else if (grant === undefined) {
+          throw new OAuthError(400, 'invalid_request', 'grant_type is missing');
+        } else {
+          throw new OAuthError(400, 'unsupported_grant_type', 'grant types: client_credentials, refresh_token');
+        }
+        answer(res, 200, tokens, { Pragma: 'no-cache' });
+      } catch (err) {
+        const e = err instanceof OAuthError ? err : new OAuthError(503, 'temporarily_unavailable', 'the token service cannot answer now', 5);
+        api.onRefused?.(e.status, `${e.code}: ${e.message}`);
+        const headers: Record<string, string> = {};
+        if (e.status === 401) headers['WWW-Authenticate'] = 'Basic realm="rps-token", charset="UTF-8"';
+        if (e.retryAfterSec !== undefined) headers['Retry-After'] = String(e.retryAfterSec);
+        answer(res, e.status, { error: e.code, error_description: e.message }, headers);
+      }
+    })();
   };
 }

@@ -4,25 +4,7 @@
  * their order.
  */
 import assert from 'node:assert/strict';
-import { Pair, type PlannedChange, plan, queueCounts, stream, untilStores } from '../harness/pair';
-import { assertRepeatsExplained, type RecordsServer } from '../harness/records';
-
-/** The checks every fault test ends with, on the records server B writes to. */
-function assertExactlyOnceInOrder(records: RecordsServer, rounds: PlannedChange[][]): void {
-  const expected = rounds.flat().length;
-  assert.equal(records.applies.length, expected, 'every change applied');
-  const ids = new Set(records.applies.map((a) => a.messageId));
-  assert.equal(ids.size, expected, 'no message applied twice');
-  assert.deepEqual(records.outOfOrder, [], 'changes of each record applied in sequence order');
-  assertRepeatsExplained(records);
-  const last = rounds[rounds.length - 1];
-  for (const change of last) {
-    const id = records.bySource.get(`item/${change.record.id}`);
-    assert.ok(id, `record ${change.record.id} exists on B`);
-    const stored = records.records.get(id);
-    assert.deepEqual(stored?.fields, { name: change.record.name, n: change.record.n, from: 'A' }, `final state of ${change.record.id}`);
-  }
-}
+import { assertExactlyOnceInOrder, Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
 
 describe('durability under SIGKILL (real Node-RED processes)', function () {
   this.timeout(300_000);

@@ -18,6 +18,7 @@ import type { StatusCounts } from '../../src/store/types';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { draft } from '../store/store-contract';
+import { testPeer } from './peers';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
 
@@ -37,9 +38,9 @@ class ReceivingSide {
 
   constructor(maxStringLength = DEFAULT_LIMITS.maxStringLength) {
     this.receiver = new Receiver({
-      limits: () => ({ maxBodyBytes: 10_000_000, protocol: { ...DEFAULT_LIMITS, maxStringLength } }),
+      limits: () => ({ ...DEFAULT_LIMITS, maxStringLength }),
     });
-    this.receiver.addPeer({ id: 'peer-A', name: 'A', store: this.store, instanceName: 'B', credentials: USER });
+    this.receiver.addPeer(testPeer(this.store, USER));
     this.receiver.addEndpoint('peer-A', 'PE', { notify: () => undefined });
   }
 

@@ -27,9 +27,17 @@ export interface SideOptions {
   retryMaxDelay?: number;
   probeInterval?: number;
   batchSize?: number;
+  /** Remote-system properties to set (auth modes, activation...); `credentials` are merged too. */
+  remote?: Record<string, unknown> & { credentials?: Record<string, string> };
 }
 
 function remoteSystem(id: string, o: SideOptions): FlowNode {
+  const { credentials, ...settings } = o.remote ?? {};
+  const node = basicRemoteSystem(id, o);
+  return { ...node, ...settings, credentials: { ...(node.credentials as Record<string, string>), ...credentials } };
+}
+
+function basicRemoteSystem(id: string, o: SideOptions): FlowNode {
   return {
     id,
     type: 'rps-remote-system',

@@ -4,9 +4,10 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from './flows';
+import { A_TO_B, B_TO_A, receiverFlow, senderFlow, type SideOptions } from './flows';
 import { freePort, NodeRedInstance } from './nodered';
-import { RecordsServer } from './records';
+import assert from 'node:assert/strict';
+import { assertRepeatsExplained, RecordsServer } from './records';
 
 export interface PairOptions {
   receiverTimeout?: number;
@@ -16,6 +17,9 @@ export interface PairOptions {
   retryInterval?: number;
   /** settings.js code for B (e.g. an httpNodeMiddleware that injects faults). */
   settingsCodeB?: string;
+  /** Remote-system settings of A (for B) and of B (for A): auth modes, activation. */
+  remoteA?: SideOptions['remote'];
+  remoteB?: SideOptions['remote'];
 }
 
 export class Pair {
@@ -33,7 +37,7 @@ export class Pair {
       NodeRedInstance.start({ name: 'A', port: portA, echo: options.echo }),
       NodeRedInstance.start({ name: 'B', port: portB, echo: options.echo, settingsCode: options.settingsCodeB }),
     ]);
-    await a.deploy(senderFlow({ remoteUrl: b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A }));
+    await a.deploy(senderFlow({ remoteUrl: b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A, remote: options.remoteA }));
     await b.deploy(
       receiverFlow({
         remoteUrl: a.url,
@@ -44,6 +48,7 @@ export class Pair {
         timeout: options.receiverTimeout,
         maxParallel: options.maxParallel,
         retryInterval: options.retryInterval,
+        remote: options.remoteB,
       }),
     );
     return new Pair(a, b, records);
@@ -140,5 +145,22 @@ export async function untilStores(what: string, done: () => boolean, timeoutMs: 
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The checks every fault test ends with, on the records server B writes to. */
+export function assertExactlyOnceInOrder(records: RecordsServer, rounds: PlannedChange[][]): void {
+  const expected = rounds.flat().length;
+  assert.equal(records.applies.length, expected, 'every change applied');
+  const ids = new Set(records.applies.map((a) => a.messageId));
+  assert.equal(ids.size, expected, 'no message applied twice');
+  assert.deepEqual(records.outOfOrder, [], 'changes of each record applied in sequence order');
+  assertRepeatsExplained(records);
+  const last = rounds[rounds.length - 1];
+  for (const change of last) {
+    const id = records.bySource.get(`item/${change.record.id}`);
+    assert.ok(id, `record ${change.record.id} exists on B`);
+    const stored = records.records.get(id);
+    assert.deepEqual(stored?.fields, { name: change.record.name, n: change.record.n, from: 'A' }, `final state of ${change.record.id}`);
   }
 }

@@ -193,7 +193,7 @@ export async function setup(nodes: FlowNode[], options: SetupOptions = {}): Prom
       }
     },
     peer(): InboundPeer {
-      const peer = rt.receiver.authenticate(basic(INBOUND_USER, INBOUND_PASSWORD));
+      const peer = rt.receiver.clientAuthenticate({ user: INBOUND_USER, password: INBOUND_PASSWORD });
       assert.ok(peer, 'the remote system accepts its inbound API user');
       return peer;
     },

@@ -83,23 +83,26 @@ describe('rps-remote-system node', function () {
 
   it('lets the remote call us only with its inbound API user and password', async () => {
     const rps = await setup([]);
-    const peer = rps.rt.receiver.authenticate(basic(INBOUND_USER, INBOUND_PASSWORD));
-    assert.equal(peer?.id, 'rs');
-    assert.equal(rps.rt.receiver.authenticate(basic(INBOUND_USER, 'wrong')), undefined);
-    assert.equal(rps.rt.receiver.authenticate(basic('u', 'p')), undefined, 'the outbound user is not an inbound user');
-    assert.equal(rps.rt.receiver.authenticate(undefined), undefined);
+    const peerOf = async (authorization: string | undefined) => {
+      const outcome = await rps.rt.receiver.authenticate(authorization);
+      return outcome.ok ? outcome.peer.id : undefined;
+    };
+    assert.equal(await peerOf(basic(INBOUND_USER, INBOUND_PASSWORD)), 'rs');
+    assert.equal(await peerOf(basic(INBOUND_USER, 'wrong')), undefined);
+    assert.equal(await peerOf(basic('u', 'p')), undefined, 'the outbound user is not an inbound user');
+    assert.equal(await peerOf(undefined), undefined);
   });
 
   it('an inbound API user without a password does not let a caller in with an empty password', async () => {
     const rps = await setup([], { credentials: { user: 'u', password: 'p', inboundUser: INBOUND_USER } });
-    const peer = rps.rt.receiver.authenticate(basic(INBOUND_USER, ''));
-    assert.equal(peer?.id, undefined, 'anyone who knows the user name gets in as this remote system');
+    const outcome = await rps.rt.receiver.authenticate(basic(INBOUND_USER, ''));
+    assert.equal(outcome.ok, false, 'anyone who knows the user name gets in as this remote system');
   });
 
   it('without an inbound API user, nobody can call us as this remote system', async () => {
     const rps = await setup([], { credentials: { user: 'u', password: 'p' } });
     assert.equal(rps.rt.receiver.size, 0);
-    assert.equal(rps.rt.receiver.authenticate(basic('', '')), undefined);
+    assert.equal((await rps.rt.receiver.authenticate(basic('', ''))).ok, false);
   });
 
   it('a store that cannot be opened: error logged, nodes that use the remote system show it and refuse messages', async () => {

@@ -439,5 +439,47 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(again.attempts, 2, 'the second emission is counted, so the flow can tell');
       });
     });
+
+    describe('values and issued refresh tokens', () => {
+      it('keeps values across a restart, and the first initValue wins', async () => {
+        assert.equal(await store.readValue('k'), undefined);
+        await store.writeValue('k', 'v1', T0);
+        await store.writeValue('k', 'v2', T0);
+        assert.equal(await store.initValue('key', 'first', T0), 'first');
+        assert.equal(await store.initValue('key', 'second', T0), 'first');
+        store = await factory.reopen(store);
+        assert.equal(await store.readValue('k'), 'v2');
+        assert.equal(await store.readValue('key'), 'first');
+        await store.writeValue('k', undefined, T0);
+        assert.equal(await store.readValue('k'), undefined);
+      });
+
+      const presented = (hash: string) => ({ hash, remoteSystem: 'A', credential: 'c1' });
+
+      it('rotates a refresh token once; presenting it again revokes the whole family', async () => {
+        await store.addRefreshToken({ hash: 'h1', remoteSystem: 'A', family: 'f', credential: 'c1', expiresAt: T0 + 1000 }, T0);
+        const first = await store.rotateRefreshToken(presented('h1'), { hash: 'h2', expiresAt: T0 + 2000 }, T0);
+        assert.equal(first.status, 'rotated');
+        assert.deepEqual(await store.rotateRefreshToken(presented('h1'), { hash: 'h3', expiresAt: T0 + 2000 }, T0), { status: 'reused' });
+        // The replay took the successor with it: whoever holds h2 must get a new grant.
+        assert.deepEqual(await store.rotateRefreshToken(presented('h2'), { hash: 'h4', expiresAt: T0 + 2000 }, T0), { status: 'unknown' });
+      });
+
+      it('refuses an expired token, one of another remote system, and one issued for an old credential', async () => {
+        await store.addRefreshToken({ hash: 'old', remoteSystem: 'A', family: 'f1', credential: 'c1', expiresAt: T0 + 10 }, T0);
+        assert.deepEqual(await store.rotateRefreshToken(presented('old'), { hash: 'n1', expiresAt: T0 + 100 }, T0 + 10), { status: 'expired' });
+        await store.addRefreshToken({ hash: 'a', remoteSystem: 'A', family: 'f2', credential: 'c1', expiresAt: T0 + 1000 }, T0);
+        assert.deepEqual(
+          await store.rotateRefreshToken({ hash: 'a', remoteSystem: 'B', credential: 'c1' }, { hash: 'n2', expiresAt: T0 + 100 }, T0),
+          { status: 'revoked' },
+        );
+        await store.addRefreshToken({ hash: 'b', remoteSystem: 'A', family: 'f3', credential: 'c1', expiresAt: T0 + 1000 }, T0);
+        assert.deepEqual(
+          await store.rotateRefreshToken({ hash: 'b', remoteSystem: 'A', credential: 'c2' }, { hash: 'n3', expiresAt: T0 + 100 }, T0),
+          { status: 'revoked' },
+        );
+        assert.deepEqual(await store.rotateRefreshToken(presented('b'), { hash: 'n4', expiresAt: T0 + 100 }, T0), { status: 'unknown' }, 'revoked for good');
+      });
+    });
   });
 }

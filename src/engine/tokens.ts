@@ -1,0 +1,129 @@
+/**
+ * Our own OAuth2 token service (`POST /rps/v1/token`), so that two Node-RED
+ * instances can use OAuth2 without an identity provider, and the checking of the
+ * bearer tokens it issued.
+ *
+ * - Access tokens are short-lived JWTs signed (HS256) with a key kept in the store:
+ *   only this instance can make or check them, and a restart keeps them valid.
+ * - Each token carries a fingerprint of the credential it was issued for; when the
+ *   API user or password changes, every token issued before is refused at once.
+ * - Refresh tokens (asked for with scope `offline_access`) are random, stored by hash
+ *   only, and rotate: each use gives a new one, and a used one presented again
+ *   revokes its whole family (RFC 6819 §5.2.2.3).
+ */
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import type { Store } from '../store/types';
+import { type BasicCredentials } from '../transport/auth';
+import { type DecodedJwt, checkClaims, signHs256, verifyHs256 } from '../transport/jwt';
+
+const SIGNING_KEY = 'token-signing-key';
+export const OFFLINE_ACCESS = 'offline_access';
+export const DEFAULT_REFRESH_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
+
+export interface TokenSubject {
+  /** The remote system's id in this runtime. */
+  id: string;
+  store: Store;
+  credentials: BasicCredentials;
+  /** Access token lifetime in seconds. */
+  tokenLifetimeSec: number;
+}
+
+export interface IssuedTokens {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token?: string;
+  scope?: string;
+}
+
+export type RefreshOutcome = { ok: true; tokens: IssuedTokens } | { ok: false; reason: string };
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('base64url');
+}
+
+/** The issuer (and audience) of the tokens one store's instance issues. */
+export function ownIssuer(store: Store): string {
+  return `rps:${store.instanceId}`;
+}
+
+export class TokenIssuer {
+  /** Signing keys by store: loaded once (and created once, by whichever process is first). */
+  private readonly keys = new Map<Store, Promise<Buffer>>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  key(store: Store): Promise<Buffer> {
+    let key = this.keys.get(store);
+    if (!key) {
+      key = store
+        .initValue(SIGNING_KEY, randomBytes(32).toString('base64url'), this.now())
+        .then((text) => Buffer.from(text, 'base64url'));
+      // A failed load is not remembered: the next request tries the store again.
+      key.catch(() => this.keys.delete(store));
+      this.keys.set(store, key);
+    }
+    return key;
+  }
+
+  /** Fingerprint of a credential, keyed so that it says nothing about the password. */
+  private async fingerprint(subject: TokenSubject): Promise<string> {
+    const key = await this.key(subject.store);
+    return createHmac('sha256', key).update(`${subject.credentials.user}\u0000${subject.credentials.password}`).digest('base64url').slice(0, 22);
+  }
+
+  async issue(subject: TokenSubject, scope: readonly string[], refreshFamily?: string): Promise<IssuedTokens> {
+    const key = await this.key(subject.store);
+    const cfp = await this.fingerprint(subject);
+    const iat = Math.floor(this.now() / 1000);
+    const issuer = ownIssuer(subject.store);
+    const access = signHs256(
+      { iss: issuer, aud: issuer, sub: subject.id, iat, exp: iat + subject.tokenLifetimeSec, jti: randomUUID(), cfp },
+      key,
+    );
+    const tokens: IssuedTokens = { access_token: access, token_type: 'Bearer', expires_in: subject.tokenLifetimeSec };
+    if (scope.length > 0) tokens.scope = scope.join(' ');
+    if (scope.includes(OFFLINE_ACCESS) && refreshFamily === undefined) {
+      const refresh = randomBytes(32).toString('base64url');
+      await subject.store.addRefreshToken(
+        { hash: hashToken(refresh), remoteSystem: subject.id, family: randomUUID(), credential: cfp, expiresAt: this.now() + DEFAULT_REFRESH_LIFETIME_MS },
+        this.now(),
+      );
+      tokens.refresh_token = refresh;
+    }
+    return tokens;
+  }
+
+  /** The refresh_token grant: a new access token and the refresh token's successor. */
+  async refresh(subject: TokenSubject, refreshToken: string): Promise<RefreshOutcome> {
+    const next = randomBytes(32).toString('base64url');
+    const rotation = await subject.store.rotateRefreshToken(
+      { hash: hashToken(refreshToken), remoteSystem: subject.id, credential: await this.fingerprint(subject) },
+      { hash: hashToken(next), expiresAt: this.now() + DEFAULT_REFRESH_LIFETIME_MS },
+      this.now(),
+    );
+    if (rotation.status !== 'rotated') return { ok: false, reason: `refresh token ${rotation.status}` };
+    const tokens = await this.issue(subject, [OFFLINE_ACCESS], rotation.previous.family);
+    tokens.refresh_token = next;
+    return { ok: true, tokens };
+  }
+
+  /** Why a bearer token we issued is not (or no longer) good for this subject; undefined when it is. */
+  async check(decoded: DecodedJwt, subject: TokenSubject): Promise<string | undefined> {
+    const key = await this.key(subject.store);
+    if (!verifyHs256(decoded, key)) return 'bad signature';
+    const issuer = ownIssuer(subject.store);
+    const claimsError = checkClaims(decoded.claims, {
+      issuer,
+      audience: issuer,
+      nowSec: Math.floor(this.now() / 1000),
+      clockToleranceSec: 0,
+      maxLifetimeSec: subject.tokenLifetimeSec,
+    });
+    if (claimsError) return claimsError;
+    if (decoded.claims.sub !== subject.id) return 'token of another remote system';
+    if (decoded.claims.cfp !== (await this.fingerprint(subject))) return 'token revoked: the credential changed';
+    return undefined;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The editor's admin routes for remote systems, on RED.httpAdmin and guarded by
+ * Node-RED's permissions: the state shown in the form (read) and "Validate and
+ * activate" (write). Mounted while at least one remote system is deployed, removed
+ * with the last one.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NodeAPI, RequestHandler } from './red';
+import type { RemoteSystemNode } from './rps-remote-system';
+import { removeRoutes } from './routes';
+
+const STATE = '/rps-remote-system/:id/state';
+const VALIDATE = '/rps-remote-system/:id/validate';
+
+type AdminRequest = IncomingMessage & { params?: Record<string, string> };
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+export class AdminRoutes {
+  private users = 0;
+
+  constructor(private readonly RED: NodeAPI) {}
+
+  private remoteOf(req: AdminRequest, res: ServerResponse): RemoteSystemNode | undefined {
+    const id = req.params?.id ?? '';
+    const node = this.RED.nodes.getNode(id) as RemoteSystemNode | null;
+    if (!node || node.type !== 'rps-remote-system' || typeof node.validate !== 'function') {
+      reply(res, 404, { error: this.RED._('rps-remote-system.errors.not-deployed') });
+      return undefined;
+    }
+    return node;
+  }
+
+  private readonly state: RequestHandler = (req, res) => {
+    const node = this.remoteOf(req as AdminRequest, res);
+    if (node) reply(res, 200, node.states());
+  };
+
+  private readonly validate: RequestHandler = (req, res) => {
+    const node = this.remoteOf(req as AdminRequest, res);
+    if (!node) return;
+    node.validate().then(
+      (answer) => reply(res, 200, answer),
+      // The reason only: a stack trace or request details could carry a secret.
+      (err: unknown) => reply(res, 500, { error: err instanceof Error ? err.message : String(err) }),
+    );
+  };
+
+  acquire(): void {
+    this.users += 1;
+    const app = this.RED.httpAdmin;
+    if (this.users !== 1 || !app) return;
+    const permission = (p: string): RequestHandler[] => (this.RED.auth ? [this.RED.auth.needsPermission(p)] : []);
+    app.get(STATE, ...permission('rps-remote-system.read'), this.state);
+    app.post(VALIDATE, ...permission('rps-remote-system.write'), this.validate);
+  }
+
+  release(): void {
+    this.users -= 1;
+    if (this.users === 0 && this.RED.httpAdmin) removeRoutes(this.RED.httpAdmin, [STATE, VALIDATE]);
+  }
+}
