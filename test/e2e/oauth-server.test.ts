@@ -107,10 +107,16 @@ describe('OAuth 2.0 authorization server harness (oidc-provider)', function () {
       return true;
     });
 
+    // Reuse detection (RFC 9700 §4.14.2): replaying a rotated token revokes the whole grant.
+    await assert.rejects(oauth.createToken({ refresh_token: third }).refresh(), (err) => {
+      assert.deepEqual(boomStatus(err), { status: 400, error: 'invalid_grant' });
+      return true;
+    });
+
     const after = server.tokenRequests();
-    assert.equal(after.refresh_token - before.refresh_token, 3);
+    assert.equal(after.refresh_token - before.refresh_token, 4);
     assert.equal(after.succeeded - before.succeeded, 2);
-    assert.equal(after.failed - before.failed, 1);
+    assert.equal(after.failed - before.failed, 2);
   });
 
   it('refuses a wrong client secret with 401 invalid_client', async () => {

@@ -290,9 +290,9 @@ export class OAuthServer {
     });
     // Koa logs unexpected errors to stderr unless told otherwise; tests assert on responses instead.
     (provider as unknown as { silent: boolean }).silent = true;
-    handler = provider.callback();
-
-    return new OAuthServer(server, provider, options);
+    const oauthServer = new OAuthServer(server, provider, options); // registers the counting middleware
+    handler = provider.callback(); // Koa composes the middleware stack here, so only now
+    return oauthServer;
   }
 
   /** Token endpoint requests so far, by grant type, and how many succeeded. */

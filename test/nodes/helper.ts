@@ -86,6 +86,18 @@ interface TestHelper {
   stopServer(done: (err?: unknown) => void): void;
   getNode(id: string): unknown;
   log(): LogSpy;
+  /** supertest against RED.httpAdmin (the admin API; RED.httpNode is not reachable). */
+  request(): AdminAgent;
+}
+
+interface AdminAnswer {
+  status: number;
+  body: unknown;
+}
+
+interface AdminAgent {
+  get(path: string): PromiseLike<AdminAnswer>;
+  post(path: string): PromiseLike<AdminAnswer>;
 }
 
 export const helper = require('node-red-node-test-helper') as TestHelper;

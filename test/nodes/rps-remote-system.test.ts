@@ -261,4 +261,97 @@ describe('rps-remote-system node', function () {
       assert.equal(callsOf(rps.node('rs'), 'warn').length, 0);
     });
   });
+
+  describe('outbound and inbound authentication settings', () => {
+    const bad: [string, Record<string, unknown>, Record<string, string>, string][] = [
+      ['bearer without a token', { authType: 'bearer' }, {}, 'rps-remote-system.errors.no-bearer-token'],
+      ['OAuth2 without a client id', { authType: 'oauth2-client' }, { clientSecret: SECRET }, 'rps-remote-system.errors.no-client-id'],
+      ['OAuth2 without a client secret', { authType: 'oauth2-client', clientId: 'desk-a' }, {}, 'rps-remote-system.errors.no-client-secret'],
+      ['OAuth2 with a bad token URL', { authType: 'oauth2-client', clientId: 'a', tokenUrl: 'ftp://x' }, { clientSecret: SECRET }, 'rps-remote-system.errors.bad-token-url'],
+      ['a refresh-token grant without a refresh token', { authType: 'oauth2-refresh', clientId: 'a' }, { clientSecret: SECRET }, 'rps-remote-system.errors.no-refresh-token'],
+    ];
+    for (const [what, remote, credentials, key] of bad) {
+      it(`${what}: error logged, nothing is sent, the send node shows why`, async () => {
+        const rps = await setup(sendFlow(), { remote, credentials });
+        const rs = helper.getNode('rs') as RemoteSystemNode;
+        assert.equal(rs.remote, undefined);
+        assert.ok(callsOf(rps.node('rs'), 'error').some((args) => textOf(args[0]) === key), `${key} logged`);
+        assert.ok(callsOf(rps.node('snd'), 'status').some((args) => isStatus(args, 'red', key)));
+      });
+    }
+
+    for (const [what, remote] of [
+      ['no issuer', { jwtAudience: 'aud', jwksUrl: 'https://idp.example.com/jwks', jwtSubject: 'desk-a' }],
+      ['an HMAC algorithm', { jwtIssuer: 'https://idp', jwtAudience: 'aud', jwksUrl: 'https://idp.example.com/jwks', jwtSubject: 'desk-a', jwtAlgorithms: 'HS256' }],
+      ['alg none', { jwtIssuer: 'https://idp', jwtAudience: 'aud', jwksUrl: 'https://idp.example.com/jwks', jwtSubject: 'desk-a', jwtAlgorithms: 'none' }],
+    ] as const) {
+      it(`identity provider tokens with ${what}: refused at start, nobody may call us as this remote system`, async () => {
+        const rps = await setup([], { remote: { inboundAuth: 'jwt', ...remote } });
+        assert.ok(callsOf(rps.node('rs'), 'error').some((args) => textOf(args[0]) === 'rps-remote-system.errors.bad-jwt-config'));
+        assert.equal(rps.rt.receiver.size, 0);
+      });
+    }
+  });
+
+  describe('states and the admin routes of the form', () => {
+    it('after "Validate and activate" only: starts disabled; messages wait in the queue, nothing is sent', async () => {
+      const remote = new FakeRemote({ status: 200 });
+      await remote.listen();
+      try {
+        const rps = await setup(sendFlow(), { url: remote.url, remote: { activation: 'validate' } });
+        await waitForCall(rps.node('snd'), 'status', (args) => isStatus(args, 'grey', 'rps-send.status.disabled'));
+        const state = await helper.request().get('/rps-remote-system/rs/state');
+        assert.equal(state.status, 200);
+        assert.deepEqual(state.body, { outbound: 'disabled', inbound: 'disabled' });
+        rps.node('snd').receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
+        await rps.collect('out').wait(1);
+        assert.equal(rps.query<OutboundRecord>("SELECT * FROM rps_outbound WHERE status = 'ready'").length, 1);
+        assert.deepEqual(remote.requests, [], 'not even a probe while disabled');
+      } finally {
+        await remote.close();
+      }
+    });
+
+    it('Validate and activate: a remote that answers the handshake activates both directions, remembered in the store', async () => {
+      const remote = new FakeRemote({ status: 200 });
+      await remote.listen();
+      try {
+        const rps = await setup(sendFlow(), { url: remote.url, remote: { activation: 'validate' } });
+        const answer = await helper.request().post('/rps-remote-system/rs/validate');
+        assert.equal(answer.status, 200);
+        const body = answer.body as { ok: boolean; checks: { name: string; ok: boolean }[]; states: Record<string, string> };
+        assert.deepEqual(body.checks.filter((c) => !c.ok), []);
+        assert.equal(body.ok, true);
+        assert.deepEqual(
+          body.checks.map((c) => c.name),
+          ['url', 'connection', 'auth', 'protocol', 'events', 'clock', 'inbound'],
+        );
+        assert.deepEqual(body.states, { outbound: 'active', inbound: 'active' });
+        assert.deepEqual(rps.query<{ value: string }>("SELECT value FROM rps_value WHERE key = 'activation:rs'").map((r) => JSON.parse(r.value)), [
+          { outbound: true, inbound: true },
+        ]);
+        assert.ok(remote.requests.some((r) => r.method === 'GET' && r.url === '/rps/v1/handshake'));
+      } finally {
+        await remote.close();
+      }
+    });
+
+    it('Validate against a remote that is not there: the connection check fails, the states stay disabled', async () => {
+      await setup(sendFlow(), { remote: { activation: 'validate' }, credentials: { user: 'u', password: SECRET } });
+      const answer = await helper.request().post('/rps-remote-system/rs/validate');
+      const body = answer.body as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[]; states: Record<string, string> };
+      assert.equal(body.ok, false);
+      assert.equal(body.checks.find((c) => c.name === 'connection')?.ok, false);
+      assert.equal(body.states.outbound, 'disabled');
+      assert.ok(!JSON.stringify(body).includes(SECRET));
+    });
+
+    it('answers 404 for a remote system that is not deployed, and the routes go with the last remote system', async () => {
+      await setup(sendFlow());
+      assert.equal((await helper.request().get('/rps-remote-system/nope/state')).status, 404);
+      assert.equal((await helper.request().get('/rps-remote-system/rs/state')).status, 200);
+      await helper.unload();
+      assert.equal((await helper.request().get('/rps-remote-system/rs/state')).status, 404);
+    });
+  });
 });
