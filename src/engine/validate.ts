@@ -7,7 +7,7 @@
 import type { Handshake } from '../core/protocol';
 import type { HandshakeOutcome, HandshakeStage } from '../transport/client';
 
-export type CheckName = 'url' | HandshakeStage | 'events' | 'clock' | 'inbound';
+export type CheckName = 'url' | HandshakeStage | 'events' | 'clock' | 'activation' | 'inbound';
 
 export interface Check {
   name: CheckName;
@@ -79,7 +79,7 @@ export function validationReport(v: ValidationInput): Validation {
         checks.push({ name: 'clock', ok: Math.abs(skew) <= MAX_CLOCK_SKEW_MS, detail: `the remote's clock is ${seconds} s ${skew >= 0 ? 'ahead' : 'behind'}` });
       }
       if (o.handshake.inboundState === 'disabled') {
-        checks.push({ name: 'inbound', ok: false, detail: 'the remote has not activated us yet: validate there too' });
+        checks.push({ name: 'activation', ok: false, detail: 'the remote has not activated us yet: validate there too' });
       }
     }
   }

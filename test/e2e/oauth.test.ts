@@ -120,7 +120,7 @@ describe('OAuth2 between real Node-RED processes', function () {
       assert.equal(byName.get(name)?.ok, true, `${name}: ${byName.get(name)?.detail}`);
     }
     assert.equal(fromA.ok, false, 'B has not activated A yet');
-    assert.ok(fromA.checks.some((c) => c.name === 'inbound' && !c.ok && /not activated us/.test(c.detail)));
+    assert.ok(fromA.checks.some((c) => c.name === 'activation' && !c.ok && /not activated us/.test(c.detail)));
     assert.deepEqual(fromA.states, { outbound: 'active', inbound: 'active' });
 
     const fromB = (await admin(b.url, '/rps-remote-system/rs/validate', 'POST')) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };

@@ -140,7 +140,9 @@ describe('TLS between real Node-RED processes (B over HTTPS, throw-away CA)', fu
 
   it('without the tls-config node: Validate reports a failed tls check with the OpenSSL code, nothing is delivered, the rows wait in the queue and arrive once the CA is back', async () => {
     const applied = pair.records.applies.length;
-    const inboundOnB = queueCounts(pair.b, 'rps_inbound');
+    const total = (c: Record<string, number>): number => Object.values(c).reduce((x, y) => x + y, 0);
+    // Rows, whatever their status: B may still be completing the last change of the previous test.
+    const inboundOnB = total(queueCounts(pair.b, 'rps_inbound'));
     await pair.a.deploy(senderFlows(false));
 
     // Sent at once (activated on deploy): every attempt fails in the TLS handshake.
@@ -162,7 +164,7 @@ describe('TLS between real Node-RED processes (B over HTTPS, throw-away CA)', fu
 
     // Nothing reached B; the five rows are in A's queue (in error or waiting), none lost.
     assert.equal(pair.records.applies.length, applied, 'nothing applied on B');
-    assert.deepEqual(queueCounts(pair.b, 'rps_inbound'), inboundOnB, "B's inbound queue unchanged");
+    assert.equal(total(queueCounts(pair.b, 'rps_inbound')), inboundOnB, 'no new row in B\'s inbound queue');
     const waiting = queueCounts(pair.a, 'rps_outbound', "status <> 'processed'");
     assert.equal((waiting.error ?? 0) + (waiting.ready ?? 0), 5, JSON.stringify(waiting));
     assert.ok((waiting.error ?? 0) >= 1, JSON.stringify(waiting));
