@@ -26,4 +26,10 @@ export class TokenBucket {
     }
     return Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSec);
   }
+
+  /** Whether take() would allow one now, without taking it. */
+  has(now: number): boolean {
+    const elapsed = Math.max(0, now - this.last);
+    return Math.min(this.burst, this.tokens + (elapsed * this.ratePerSec) / 1000) >= 1;
+  }
 }

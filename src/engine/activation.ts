@@ -9,19 +9,27 @@ import type { Store } from '../store/types';
 export type Direction = 'outbound' | 'inbound';
 export type Activation = Record<Direction, boolean>;
 
+interface Saved extends Partial<Activation> {
+  /** The settings that were validated: other settings (a new URL, say) must be validated again. */
+  settings?: string;
+}
+
 const key = (remoteSystem: string): string => `activation:${remoteSystem}`;
 
-export async function loadActivation(store: Store, remoteSystem: string): Promise<Activation> {
+/** What was activated with these settings (nothing, for other settings). */
+export async function loadActivation(store: Store, remoteSystem: string, settings: string): Promise<Activation> {
   const text = await store.readValue(key(remoteSystem));
-  let saved: Partial<Activation> = {};
+  let saved: Saved = {};
   try {
-    saved = text ? (JSON.parse(text) as Partial<Activation>) : {};
+    saved = text ? (JSON.parse(text) as Saved) : {};
   } catch {
     // A value we cannot read activates nothing: the person validates again.
   }
+  if (saved.settings !== settings) return { outbound: false, inbound: false };
   return { outbound: saved.outbound === true, inbound: saved.inbound === true };
 }
 
-export async function saveActivation(store: Store, remoteSystem: string, activation: Activation, now: number): Promise<void> {
-  await store.writeValue(key(remoteSystem), JSON.stringify(activation), now);
+export async function saveActivation(store: Store, remoteSystem: string, settings: string, activation: Activation, now: number): Promise<void> {
+  const saved: Saved = { ...activation, settings };
+  await store.writeValue(key(remoteSystem), JSON.stringify(saved), now);
 }

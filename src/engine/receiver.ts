@@ -51,8 +51,16 @@ export interface InboundEndpoint {
 
 export interface ReceiverOptions {
   limits: () => HttpLimits['protocol'];
+  /** Failed authentications allowed per client address and second (0: no limit). */
+  authFailuresPerSec?: number;
   now?: () => number;
 }
+
+/** Client addresses whose failures are remembered at once; the oldest are forgotten first. */
+const MAX_TRACKED_ADDRESSES = 10_000;
+
+/** Access tokens are short-lived: one that claims to live longer than a day is not taken. */
+const MAX_EXTERNAL_LIFETIME_SEC = 24 * 60 * 60;
 
 /** Clock skew allowed on tokens from an identity provider. */
 const CLOCK_TOLERANCE_SEC = 10;
@@ -64,7 +72,10 @@ function endpointKey(remoteSystem: string, processEvent: string): string {
 export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> {
   private readonly peers = new Map<string, InboundPeer>();
   private readonly buckets = new WeakMap<InboundPeer, TokenBucket>();
+  private readonly failures = new Map<string, TokenBucket>();
   readonly tokens: TokenIssuer;
+  /** Told of every refused request (status and reason, never content), for logs. */
+  onRefused?: (status: number, reason: string) => void;
   private readonly endpoints = new Map<string, InboundEndpoint>();
   private readonly processEvents = new Map<string, number>();
   private readonly now: () => number;
@@ -116,6 +127,30 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
     const n = (this.processEvents.get(name) ?? 0) - 1;
     if (n > 0) this.processEvents.set(name, n);
     else this.processEvents.delete(name);
+  }
+
+  /**
+   * Whether this address may try to authenticate now. Each failed try costs it a
+   * token, so guessing passwords is slow, while a peer that knows its secret (from
+   * another address) is never held up by someone else's guessing.
+   */
+  throttled(address: string): Refusal | undefined {
+    const rate = this.o.authFailuresPerSec ?? 0;
+    const bucket = rate > 0 ? this.failures.get(address) : undefined;
+    if (!bucket || bucket.has(this.now())) return undefined;
+    return { status: 429, code: 'too-many-failures', error: 'too many failed authentications, try again later', retryAfterSec: Math.ceil(1 / rate) };
+  }
+
+  failed(address: string): void {
+    const rate = this.o.authFailuresPerSec ?? 0;
+    if (rate <= 0) return;
+    let bucket = this.failures.get(address);
+    if (!bucket) {
+      if (this.failures.size >= MAX_TRACKED_ADDRESSES) this.failures.delete(this.failures.keys().next().value as string);
+      bucket = new TokenBucket(rate, rate * 4, this.now());
+      this.failures.set(address, bucket);
+    }
+    bucket.take(this.now());
   }
 
   /** The peer whose API user this is; every peer is compared, so the time taken does not tell which matched. */
@@ -170,6 +205,7 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
       audience: jwt.audience,
       nowSec: Math.floor(this.now() / 1000),
       clockToleranceSec: CLOCK_TOLERANCE_SEC,
+      maxLifetimeSec: MAX_EXTERNAL_LIFETIME_SEC,
     });
     return problem ? unauthorized(`bearer token not accepted: ${problem}`) : { ok: true, peer };
   }

@@ -19,6 +19,10 @@ import { type DecodedJwt, checkClaims, signHs256, verifyHs256 } from '../transpo
 const SIGNING_KEY = 'token-signing-key';
 export const OFFLINE_ACCESS = 'offline_access';
 export const DEFAULT_REFRESH_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
+/** A refresh token used again within this time is a retry, not a replay. */
+export const REFRESH_REUSE_GRACE_MS = 30_000;
+/** Grants (refresh token families) kept per remote system; older ones are revoked. */
+export const MAX_REFRESH_FAMILIES = 10;
 
 export interface TokenSubject {
   /** The remote system's id in this runtime. */
@@ -50,7 +54,7 @@ export function ownIssuer(store: Store): string {
 
 export class TokenIssuer {
   /** Signing keys by store: loaded once (and created once, by whichever process is first). */
-  private readonly keys = new Map<Store, Promise<Buffer>>();
+  private readonly keys = new WeakMap<Store, Promise<Buffer>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -89,6 +93,7 @@ export class TokenIssuer {
       await subject.store.addRefreshToken(
         { hash: hashToken(refresh), remoteSystem: subject.id, family: randomUUID(), credential: cfp, expiresAt: this.now() + DEFAULT_REFRESH_LIFETIME_MS },
         this.now(),
+        MAX_REFRESH_FAMILIES,
       );
       tokens.refresh_token = refresh;
     }
@@ -102,6 +107,7 @@ export class TokenIssuer {
       { hash: hashToken(refreshToken), remoteSystem: subject.id, credential: await this.fingerprint(subject) },
       { hash: hashToken(next), expiresAt: this.now() + DEFAULT_REFRESH_LIFETIME_MS },
       this.now(),
+      REFRESH_REUSE_GRACE_MS,
     );
     if (rotation.status !== 'rotated') return { ok: false, reason: `refresh token ${rotation.status}` };
     const tokens = await this.issue(subject, [OFFLINE_ACCESS], rotation.previous.family);

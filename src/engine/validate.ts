@@ -55,6 +55,8 @@ export function validationReport(v: ValidationInput): Validation {
     const o = v.outcome;
     const failedAt = o.ok ? undefined : o.stage;
     const order: HandshakeStage[] = ['connection', ...(v.https ? (['tls'] as const) : []), ...(v.usesToken ? (['token'] as const) : []), 'auth', 'protocol'];
+    // A failure at a stage this remote was not expected to have is still reported, where it happened.
+    if (failedAt !== undefined && !order.includes(failedAt)) order.splice(1, 0, failedAt);
     for (const stage of order) {
       if (failedAt === stage) {
         checks.push({ name: stage, ok: false, detail: (o as { error: string }).error });

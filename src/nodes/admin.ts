@@ -53,10 +53,11 @@ export class AdminRoutes {
   acquire(): void {
     this.users += 1;
     const app = this.RED.httpAdmin;
-    if (this.users !== 1 || !app) return;
-    const permission = (p: string): RequestHandler[] => (this.RED.auth ? [this.RED.auth.needsPermission(p)] : []);
-    app.get(STATE, ...permission('rps-remote-system.read'), this.state);
-    app.post(VALIDATE, ...permission('rps-remote-system.write'), this.validate);
+    const auth = this.RED.auth;
+    // Without Node-RED's permission checks the routes are not offered at all.
+    if (this.users !== 1 || !app || !auth) return;
+    app.get(STATE, auth.needsPermission('rps-remote-system.read'), this.state);
+    app.post(VALIDATE, auth.needsPermission('rps-remote-system.write'), this.validate);
   }
 
   release(): void {

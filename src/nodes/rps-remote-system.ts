@@ -7,6 +7,7 @@
  * `disabled` until "Validate and activate" (or on deploy, as configured).
  */
 import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
 import https from 'node:https';
 import { type Activation, loadActivation, saveActivation } from '../engine/activation';
 import type { InboundPeer, InboundState } from '../engine/receiver';
@@ -22,7 +23,7 @@ import { API_PREFIX } from '../core/protocol';
 import { common, errorText, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { storeConfigOf } from './rps-store';
-import { runtimeOf, type StoreConfig } from './runtime';
+import { DEFAULT_AUTH_FAILURE_RATE, runtimeOf, type StoreConfig } from './runtime';
 
 interface RemoteSystemDef extends NodeDef {
   url?: string;
@@ -147,6 +148,7 @@ export default function (RED: NodeAPI): void {
     const store = node.store;
     const creds = node.credentials ?? {};
     const activateOnDeploy = def.activation !== 'validate';
+    const settings = activationSettings(def, creds);
     node.inboundEvents = new EventEmitter();
     let inboundConfigured = false;
 
@@ -220,7 +222,7 @@ export default function (RED: NodeAPI): void {
 
     // Activated before (the store remembers): active again after a restart or redeploy.
     if (!activateOnDeploy) {
-      loadActivation(store, node.id)
+      loadActivation(store, node.id, settings)
         .then((saved) => {
           if (saved.outbound) node.remote?.activate();
           setInbound(saved.inbound ? 'active' : 'disabled');
@@ -236,7 +238,7 @@ export default function (RED: NodeAPI): void {
       const outcome = remote ? await remote.handshake() : undefined;
       const report = validationReport({
         url: remote ? urlText : undefined,
-        https: urlText.startsWith('https:'),
+        https: checkRemoteUrl(urlText)?.protocol === 'https:',
         usesToken: def.authType === 'oauth2-client' || def.authType === 'oauth2-refresh',
         outcome,
         localEvents: rt.receiver.processEventNames(),
@@ -244,11 +246,12 @@ export default function (RED: NodeAPI): void {
       });
       if (urlText !== '' && node.outboundError) report.checks.unshift({ name: 'url', ok: false, detail: node.outboundError });
       const ok = report.checks.every((c) => c.ok);
-      const activation: Activation = { outbound: report.outboundOk, inbound: inboundConfigured };
-      if (report.outboundOk || inboundConfigured) {
+      // Inbound is activated with a validation that reached the remote (or of a remote we never call).
+      const activation: Activation = { outbound: report.outboundOk, inbound: inboundConfigured && (report.outboundOk || !remote) };
+      if (activation.outbound || activation.inbound) {
         // Remembered first, so that what is active now is active after a restart too.
-        const saved = await loadActivation(store, node.id);
-        await saveActivation(store, node.id, { outbound: saved.outbound || activation.outbound, inbound: saved.inbound || activation.inbound }, Date.now());
+        const saved = await loadActivation(store, node.id, settings);
+        await saveActivation(store, node.id, settings, { outbound: saved.outbound || activation.outbound, inbound: saved.inbound || activation.inbound }, Date.now());
         if (activation.outbound) remote?.activate();
         if (activation.inbound) setInbound('active');
         node.log(RED._('rps-remote-system.warnings.activated', { outbound: node.states().outbound, inbound: node.states().inbound }));
@@ -261,11 +264,11 @@ export default function (RED: NodeAPI): void {
     node.on('close', (_removed, done) => {
       void (async () => {
         try {
+          rt.adminRoutes.release();
           if (peer) {
             rt.receiver.removePeer(node.id, peer);
             rt.updateRoutes();
           }
-          rt.adminRoutes.release();
           if (node.remote && rt.remotes.get(node.id) === node.remote) rt.remotes.delete(node.id);
           await node.remote?.stop();
           await rt.releaseStore(store);
@@ -279,6 +282,7 @@ export default function (RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('rps-remote-system', RpsRemoteSystemNode, {
+    settings: { rpsRemoteSystemAuthFailureRate: { value: DEFAULT_AUTH_FAILURE_RATE, exportable: false } },
     credentials: {
       user: { type: 'text' },
       password: { type: 'password' },
@@ -289,6 +293,22 @@ export default function (RED: NodeAPI): void {
       inboundPassword: { type: 'password' },
     },
   });
+}
+
+/**
+ * Fingerprint of the settings an activation holds for: where we send, how we and they
+ * authenticate. Changing any of them needs a new Validate and activate.
+ */
+function activationSettings(def: RemoteSystemDef, creds: Partial<RemoteCredentials>): string {
+  const parts = [def.url, def.tls, def.authType, def.tokenUrl, def.clientId, creds.user, def.inboundAuth, creds.inboundUser, def.jwtIssuer, def.jwtSubject, def.jwksUrl];
+  return createHash('sha256')
+    .update(JSON.stringify(parts.map((p) => (p ?? '').trim())))
+    .digest('base64url');
+}
+
+/** Plain http to another host: tokens, secrets or signing keys could be read or swapped on the way. */
+function insecure(url: URL): boolean {
+  return url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
 }
 
 /** How we authenticate to the remote; throws an i18n'd error for settings that cannot work. */
@@ -319,6 +339,7 @@ function outboundAuthOf(
       if (!creds.clientSecret) throw new Error(RED._('rps-remote-system.errors.no-client-secret'));
       const grant = def.authType === 'oauth2-refresh' ? 'refresh_token' : 'client_credentials';
       if (grant === 'refresh_token' && !creds.refreshToken) throw new Error(RED._('rps-remote-system.errors.no-refresh-token'));
+      if (insecure(tokenUrl)) node.warn(RED._('rps-remote-system.warnings.insecure-url', { url: tokenUrl.origin }));
       // The TLS settings are the remote's: they apply to its own token endpoint, not to an identity provider's.
       const agent = tls && tokenUrl.origin === url.origin ? new https.Agent({ keepAlive: true, ...tls }) : undefined;
       const key = `oauth-token:${node.id}`;
@@ -370,6 +391,7 @@ function inboundPeerOf(
     const algorithms = parseAlgorithms(def.jwtAlgorithms ?? 'RS256, ES256');
     const problem = !issuer ? 'issuer' : !audience ? 'audience' : !subject ? 'subject' : !jwksUrl ? 'JWKS URL' : typeof algorithms === 'string' ? algorithms : undefined;
     if (problem || typeof algorithms === 'string' || !jwksUrl) throw new Error(RED._('rps-remote-system.errors.bad-jwt-config', { error: problem ?? '' }));
+    if (insecure(jwksUrl)) node.warn(RED._('rps-remote-system.warnings.insecure-url', { url: jwksUrl.origin }));
     return { ...base, credentials: undefined, jwt: { issuer, audience, subject, algorithms, jwks: new JwksCache({ url: jwksUrl.toString() }) } };
   }
   if (creds.inboundUser && !creds.inboundPassword) {

@@ -26,6 +26,32 @@ export interface StoreConfig {
 }
 
 export const DEFAULT_STORE_FILE = 'rps-store.sqlite';
+/** Failed authentications per client address and second before 429 (settings.js: rpsRemoteSystemAuthFailureRate). */
+export const DEFAULT_AUTH_FAILURE_RATE = 5;
+
+/**
+ * Refused requests, logged as one line a minute by status (a remote hammering us
+ * with bad requests must not flood the log), never with request content.
+ */
+class RefusalLog {
+  private counts = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly RED: NodeAPI) {}
+
+  count(status: number): void {
+    this.counts.set(status, (this.counts.get(status) ?? 0) + 1);
+    this.timer ??= setTimeout(() => this.flush(), 60_000).unref();
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const text = [...this.counts].map(([status, n]) => `${n}×${status}`).join(', ');
+    this.counts.clear();
+    if (text) this.RED.log.warn(`rps: refused inbound requests in the last minute: ${text}`);
+  }
+}
+
 const ROUTES = [`${API_PREFIX}/messages`, `${API_PREFIX}/handshake`, `${API_PREFIX}/token`];
 
 export class RpsRuntime {
@@ -37,10 +63,14 @@ export class RpsRuntime {
   readonly remotes = new Map<string, RemoteSystem>();
   /** The editor's admin routes (remote-system state, Validate and activate). */
   readonly adminRoutes: AdminRoutes;
+  private readonly refusals: RefusalLog;
   private mounted = false;
 
   constructor(private readonly RED: NodeAPI) {
-    this.receiver = new Receiver({ limits: () => DEFAULT_LIMITS });
+    this.refusals = new RefusalLog(RED);
+    const failures = Number(RED.settings.rpsRemoteSystemAuthFailureRate ?? DEFAULT_AUTH_FAILURE_RATE);
+    this.receiver = new Receiver({ limits: () => DEFAULT_LIMITS, authFailuresPerSec: Number.isFinite(failures) ? failures : DEFAULT_AUTH_FAILURE_RATE });
+    this.receiver.onRefused = (status) => this.refusals.count(status);
     this.adminRoutes = new AdminRoutes(RED);
   }
 

@@ -470,6 +470,12 @@ function statements(db: Db) {
       INSERT INTO rps_refresh_token (hash, remote_system, family, credential, expires_at) VALUES (?, ?, ?, ?, ?)`),
     // Expired tokens are of no use, not even to detect a replay (it would be refused as unknown).
     dropExpiredRefreshTokens: db.prepare<[number]>('DELETE FROM rps_refresh_token WHERE expires_at <= ?'),
+    // A remote system keeps its newest grants only: one that asks for grant after grant
+    // cannot fill the store.
+    dropOldRefreshFamilies: db.prepare<[string, string, number]>(`
+      DELETE FROM rps_refresh_token WHERE remote_system = ? AND family IN (
+        SELECT family FROM rps_refresh_token WHERE remote_system = ?
+        GROUP BY family ORDER BY max(expires_at) DESC LIMIT -1 OFFSET ?)`),
     getRefreshToken: db.prepare<[string], RefreshTokenRecord>('SELECT * FROM rps_refresh_token WHERE hash = ?'),
     useRefreshToken: db.prepare<[number, string]>('UPDATE rps_refresh_token SET used_at = ? WHERE hash = ? AND used_at IS NULL'),
     revokeRefreshFamily: db.prepare<[string]>('DELETE FROM rps_refresh_token WHERE family = ?'),
@@ -847,10 +853,11 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async addRefreshToken(t: IssuedRefreshToken, now: number): Promise<void> {
+  async addRefreshToken(t: IssuedRefreshToken, now: number, maxFamilies: number): Promise<void> {
     this.db.transaction(() => {
       this.sql.dropExpiredRefreshTokens.run(now);
       this.sql.addRefreshToken.run(t.hash, t.remoteSystem, t.family, t.credential, t.expiresAt);
+      this.sql.dropOldRefreshFamilies.run(t.remoteSystem, t.remoteSystem, maxFamilies);
     })();
   }
 
@@ -858,6 +865,7 @@ export class SqliteStore implements Store {
     presented: { hash: string; remoteSystem: string; credential: string },
     next: { hash: string; expiresAt: number },
     now: number,
+    graceMs: number,
   ): Promise<RefreshRotation> {
     return this.db.transaction((): RefreshRotation => {
       const r = this.sql.getRefreshToken.get(presented.hash) as RefreshTokenRecord | undefined;
@@ -866,7 +874,9 @@ export class SqliteStore implements Store {
         this.sql.revokeRefreshFamily.run(r.family);
         return { status: 'expired' };
       }
-      if (r.used_at !== null) {
+      // Presented again just after it was used: most likely the same client retrying after
+      // a lost answer, or two workers refreshing at once; it gets a successor too.
+      if (r.used_at !== null && now - r.used_at > graceMs) {
         this.sql.revokeRefreshFamily.run(r.family);
         return { status: 'reused' };
       }
@@ -874,7 +884,7 @@ export class SqliteStore implements Store {
         this.sql.revokeRefreshFamily.run(r.family);
         return { status: 'revoked' };
       }
-      this.sql.useRefreshToken.run(now, r.hash);
+      if (r.used_at === null) this.sql.useRefreshToken.run(now, r.hash);
       this.sql.addRefreshToken.run(next.hash, r.remote_system, r.family, r.credential, next.expiresAt);
       return {
         status: 'rotated',

@@ -295,18 +295,20 @@ export interface Store {
   /** Sets the value only when it has none and returns the value stored: two processes agree on one. */
   initValue(key: string, value: string, now: number): Promise<string>;
 
-  /** Records a refresh token issued by our token endpoint. */
-  addRefreshToken(token: IssuedRefreshToken, now: number): Promise<void>;
+  /** Records a refresh token issued by our token endpoint; the remote system keeps its `maxFamilies` newest grants. */
+  addRefreshToken(token: IssuedRefreshToken, now: number, maxFamilies: number): Promise<void>;
   /**
    * Exchanges a refresh token for its successor in one transaction: the old one is
    * marked used (kept until it expires, to detect reuse) and `next` inherits its
    * family and credential. Refused unless the token belongs to `remoteSystem` and was
-   * issued for `credential`; a mismatch or a reuse revokes the whole family.
+   * issued for `credential`; a mismatch, or a reuse later than `graceMs` after its first
+   * use, revokes the whole family.
    */
   rotateRefreshToken(
     presented: { hash: string; remoteSystem: string; credential: string },
     next: { hash: string; expiresAt: number },
     now: number,
+    graceMs: number,
   ): Promise<RefreshRotation>;
 
   close(): Promise<void>;

@@ -38,6 +38,10 @@ export interface InboundApi<Peer> {
   receive(peer: Peer, envelope: Envelope): Promise<ReceiveOutcome>;
   handshake(peer: Peer): Handshake;
   limits(peer: Peer): HttpLimits;
+  /** A refusal when this client address failed to authenticate too often lately. */
+  throttled(address: string): Refusal | undefined;
+  /** This client address failed to authenticate. */
+  failed(address: string): void;
   /** Called for every request refused or failed, for logs and metrics (never with secrets). */
   onRefused?(status: number, reason: string): void;
 }
@@ -45,6 +49,8 @@ export interface InboundApi<Peer> {
 /** What the token endpoint needs: OAuth2 client authentication and the issuing itself. */
 export interface TokenApi<Peer> {
   clientAuthenticate(given: BasicCredentials): Peer | undefined;
+  throttled(address: string): Refusal | undefined;
+  failed(address: string): void;
   admit(peer: Peer, route: 'token'): Refusal | undefined;
   issue(peer: Peer, scope: readonly string[]): Promise<IssuedTokenSet>;
   refresh(peer: Peer, refreshToken: string): Promise<{ ok: true; tokens: IssuedTokenSet } | { ok: false; reason: string }>;
@@ -192,8 +198,14 @@ function asHttpError(err: unknown): HttpError {
 
 /** The authenticated peer, admitted to `route`; throws the refusal otherwise. */
 async function admitted<Peer>(api: InboundApi<Peer>, req: IncomingMessage, route: 'messages' | 'handshake'): Promise<Peer> {
+  const address = req.socket.remoteAddress ?? '';
+  const throttled = api.throttled(address);
+  if (throttled) throw new RefusedError(throttled);
   const auth = await api.authenticate(req.headers.authorization);
-  if (!auth.ok) throw new RefusedError(auth);
+  if (!auth.ok) {
+    if (auth.status === 401) api.failed(address);
+    throw new RefusedError(auth);
+  }
   const refusal = api.admit(auth.peer, route);
   if (refusal) throw new RefusedError(refusal);
   return auth.peer;
@@ -323,9 +335,15 @@ export function tokenHandler<Peer>(api: TokenApi<Peer>): (req: IncomingMessage, 
         if (type !== 'application/x-www-form-urlencoded') {
           throw new OAuthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
         }
+        const address = req.socket.remoteAddress ?? '';
+        const throttled = api.throttled(address);
+        if (throttled) throw new OAuthError(429, 'slow_down', throttled.error, throttled.retryAfterSec);
         const params = await readForm(req as RequestWithBody);
         const peer = api.clientAuthenticate(clientCredentials(req, params));
-        if (peer === undefined) throw new OAuthError(401, 'invalid_client', 'client credentials not accepted');
+        if (peer === undefined) {
+          api.failed(address);
+          throw new OAuthError(401, 'invalid_client', 'client credentials not accepted');
+        }
         const refusal = api.admit(peer, 'token');
         if (refusal) throw new OAuthError(refusal.status, refusal.status === 429 ? 'slow_down' : 'temporarily_unavailable', refusal.error, refusal.retryAfterSec);
         const grant = params.get('grant_type');

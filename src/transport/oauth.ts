@@ -64,6 +64,8 @@ export class TokenError extends Error {
   override name = 'TokenError';
 }
 
+const MAX_TOKEN_ANSWER_BYTES = 64 * 1024;
+
 /** Lifetime assumed when the server does not say (expires_in is only RECOMMENDED by RFC 6749). */
 const DEFAULT_LIFETIME_MS = 60 * 60 * 1000;
 
@@ -72,12 +74,22 @@ function fingerprint(o: OAuthOptions): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
 
-/** What went wrong at the token endpoint, told without the request (which holds the client secret). */
-function describeFailure(err: unknown, origin: string): string {
-  const e = err as { isBoom?: boolean; output?: { statusCode?: number }; data?: { payload?: unknown }; code?: string; message?: string };
-  if (e?.isBoom && e.output?.statusCode) {
+/**
+ * What went wrong at the token endpoint, told without the request (which holds the
+ * client secret). The HTTP library wraps failures to connect as 502/504 too: only a
+ * real answer is reported as an HTTP status, anything else by its error code.
+ */
+function describeFailure(err: unknown, origin: string, refreshing: boolean): string {
+  const e = err as {
+    isBoom?: boolean;
+    output?: { statusCode?: number };
+    data?: { isResponseError?: boolean; payload?: unknown; code?: string; message?: string } | null;
+    code?: string;
+    message?: string;
+  };
+  if (e?.isBoom && e.data?.isResponseError && e.output?.statusCode) {
     let reason = '';
-    const payload = e.data?.payload;
+    const payload = e.data.payload;
     const body = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
     const parsed = typeof body === 'string' ? safeJson(body) : body;
     if (parsed && typeof parsed === 'object') {
@@ -85,9 +97,12 @@ function describeFailure(err: unknown, origin: string): string {
       if (typeof p.error === 'string') reason = p.error;
       if (typeof p.error_description === 'string') reason += `${reason ? ': ' : ''}${p.error_description}`;
     }
-    return `token endpoint ${origin}: HTTP ${e.output.statusCode}${reason ? ` ${reason.slice(0, 300)}` : ''}`;
+    // A refresh token the server no longer takes will not start working again by itself.
+    const hint = refreshing && reason.startsWith('invalid_grant') ? ' (enter a new refresh token and deploy)' : '';
+    return `token endpoint ${origin}: HTTP ${e.output.statusCode}${reason ? ` ${reason.slice(0, 300)}` : ''}${hint}`;
   }
-  const detail = e?.code ? `${e.code}${e.message ? `: ${e.message}` : ''}` : (e?.message ?? String(err));
+  const cause = e?.isBoom && e.data ? e.data : e;
+  const detail = cause?.code ? `${cause.code}${cause.message ? `: ${cause.message}` : ''}` : (cause?.message ?? e?.message ?? String(err));
   return `token endpoint ${origin}: ${detail.slice(0, 300)}`;
 }
 
@@ -119,7 +134,8 @@ export class OAuthTokens implements TokenSource {
       client: { id: o.clientId, secret: o.clientSecret },
       auth: { tokenHost: url.origin, tokenPath: url.pathname + url.search },
       options: { authorizationMethod: o.authMethod },
-      http: { timeout: o.timeoutMs, ...(o.agent ? { agent: o.agent } : {}), redirects: 0 },
+      // A token answer is small: a huge one is refused before it is read into memory.
+      http: { timeout: o.timeoutMs, ...(o.agent ? { agent: o.agent } : {}), redirects: 0, maxBytes: MAX_TOKEN_ANSWER_BYTES },
     });
   }
 
@@ -170,7 +186,7 @@ export class OAuthTokens implements TokenSource {
           : await this.client.getToken(scope);
       token = got.token as Record<string, unknown>;
     } catch (err) {
-      throw new TokenError(describeFailure(err, this.origin));
+      throw new TokenError(describeFailure(err, this.origin, refreshToken !== undefined));
     }
     if (typeof token.access_token !== 'string' || token.access_token === '') {
       throw new TokenError(`token endpoint ${this.origin}: the answer has no access_token`);

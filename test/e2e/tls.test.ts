@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
+import WebSocket from 'ws';
 import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../harness/flows';
 import { makeTestCerts, type TestCerts } from '../harness/certs';
 import { type FlowNode, NodeRedInstance } from '../harness/nodered';
@@ -54,6 +55,45 @@ async function deployOverHttps(instance: NodeRedInstance, baseUrl: string, ca: s
   const res = await httpsJson(`${baseUrl}/flows`, 'POST', ca, { flows }, { 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' });
   if (res.status !== 200) throw new Error(`${instance.name}: deploy failed: HTTP ${res.status} ${res.body}`);
   await started;
+}
+
+interface NodeStatus {
+  text?: string;
+  fill?: string;
+  shape?: string;
+}
+
+/**
+ * Resolves with the first status of node `id` (from the editor's comms websocket) that
+ * `accept` takes. Node statuses are retained, so one shown before the socket subscribed
+ * is delivered too.
+ */
+function nodeStatus(instance: NodeRedInstance, id: string, accept: (status: NodeStatus) => boolean, timeoutMs: number): Promise<NodeStatus> {
+  return new Promise((res, rej) => {
+    const ws = new WebSocket(`${instance.url.replace(/^http/, 'ws')}/comms`);
+    const seen: NodeStatus[] = [];
+    const timer = setTimeout(() => {
+      ws.terminate();
+      rej(new Error(`${instance.name}: no matching status of node ${id} within ${timeoutMs} ms; seen: ${JSON.stringify(seen)}`));
+    }, timeoutMs);
+    ws.on('open', () => ws.send(JSON.stringify({ subscribe: `status/${id}` })));
+    ws.on('error', (err) => {
+      clearTimeout(timer);
+      rej(err);
+    });
+    ws.on('message', (data) => {
+      const batch = JSON.parse(data.toString()) as { topic: string; data: NodeStatus }[];
+      for (const m of Array.isArray(batch) ? batch : []) {
+        if (m.topic !== `status/${id}`) continue;
+        seen.push(m.data);
+        if (!accept(m.data)) continue;
+        clearTimeout(timer);
+        ws.close();
+        res(m.data);
+        return;
+      }
+    });
+  });
 }
 
 async function validate(instance: NodeRedInstance): Promise<ValidationAnswer> {
@@ -143,14 +183,16 @@ describe('TLS between real Node-RED processes (B over HTTPS, throw-away CA)', fu
     const total = (c: Record<string, number>): number => Object.values(c).reduce((x, y) => x + y, 0);
     // Rows, whatever their status: B may still be completing the last change of the previous test.
     const inboundOnB = total(queueCounts(pair.b, 'rps_inbound'));
-    await pair.a.deploy(senderFlows(false));
 
-    // Sent at once (activated on deploy): every attempt fails in the TLS handshake.
-    const gaveUp = pair.a.waitForLine(/set to error: UNABLE_TO_VERIFY_LEAF_SIGNATURE/, 30_000);
+    // Sent at once (activated on deploy): every attempt fails in the TLS handshake, and after
+    // three failed requests the remote is in error, which the send node shows (retained, so
+    // it cannot be missed whenever it comes).
+    const remoteError = nodeStatus(pair.a, 'snd', (st) => st.fill === 'red' && /remote: UNABLE_TO_VERIFY_LEAF_SIGNATURE/.test(st.text ?? ''), 30_000);
+    await pair.a.deploy(senderFlows(false));
     const rounds = plan(5, 1, 'u');
     sent.push(...rounds);
     await stream(pair, rounds, 5);
-    await gaveUp;
+    await remoteError;
 
     const answer = await validate(pair.a);
     const byName = new Map(answer.checks.map((c) => [c.name, c]));
@@ -164,15 +206,15 @@ describe('TLS between real Node-RED processes (B over HTTPS, throw-away CA)', fu
 
     // Nothing reached B; the five rows are in A's queue (in error or waiting), none lost.
     assert.equal(pair.records.applies.length, applied, 'nothing applied on B');
-    assert.equal(total(queueCounts(pair.b, 'rps_inbound')), inboundOnB, 'no new row in B\'s inbound queue');
-    const waiting = queueCounts(pair.a, 'rps_outbound', "status <> 'processed'");
-    assert.equal((waiting.error ?? 0) + (waiting.ready ?? 0), 5, JSON.stringify(waiting));
-    assert.ok((waiting.error ?? 0) >= 1, JSON.stringify(waiting));
+    assert.equal(total(queueCounts(pair.b, 'rps_inbound')), inboundOnB, "no new row in B's inbound queue");
+    assert.equal(total(queueCounts(pair.a, 'rps_outbound', "status <> 'processed'")), 5, 'the five changes are in the queue');
+    assert.ok(total(queueCounts(pair.a, 'rps_outbound', "last_error LIKE 'UNABLE_TO_VERIFY_LEAF_SIGNATURE:%'")) >= 1, 'attempts failed on the certificate');
     assert.deepEqual(
-      queueCounts(pair.a, 'rps_outbound', "status = 'error' AND (error_kind <> 'connection' OR last_error NOT LIKE 'UNABLE_TO_VERIFY_LEAF_SIGNATURE:%')"),
+      queueCounts(pair.a, 'rps_outbound', "status <> 'processed' AND last_error IS NOT NULL AND last_error NOT LIKE 'UNABLE_TO_VERIFY_LEAF_SIGNATURE:%'"),
       {},
-      'rows in error failed on the certificate and are of kind connection (the probe takes them back)',
+      'every failed attempt failed on the certificate',
     );
+    assert.deepEqual(queueCounts(pair.a, 'rps_outbound', "status = 'error' AND error_kind <> 'connection'"), {}, 'rows in error are of kind connection: the probe takes them back');
     assert.equal(queueCounts(pair.a, 'rps_outbound').processed, 20);
 
     // The CA configured again: the same rows are delivered, once each, in order.

@@ -93,3 +93,20 @@ describe('receiver limits per remote system', () => {
     assert.equal(res.headers.get('retry-after'), '1');
   });
 });
+
+describe('failed authentications per client address', () => {
+  it('after a burst of failures an address gets 429 without its credentials being looked at, until it has waited', () => {
+    let clock = 0;
+    const store = new SqliteStore(':memory:');
+    const receiver = new Receiver({ limits: () => DEFAULT_LIMITS, authFailuresPerSec: 1, now: () => clock });
+    for (let i = 0; i < 4; i++) {
+      assert.equal(receiver.throttled('10.0.0.1'), undefined);
+      receiver.failed('10.0.0.1');
+    }
+    assert.equal(receiver.throttled('10.0.0.1')?.status, 429);
+    assert.equal(receiver.throttled('10.0.0.2'), undefined, 'other addresses are not held up');
+    clock += 1000;
+    assert.equal(receiver.throttled('10.0.0.1'), undefined);
+    void store.close();
+  });
+});

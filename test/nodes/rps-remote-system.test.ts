@@ -327,9 +327,8 @@ describe('rps-remote-system node', function () {
           ['url', 'connection', 'auth', 'protocol', 'events', 'clock', 'inbound'],
         );
         assert.deepEqual(body.states, { outbound: 'active', inbound: 'active' });
-        assert.deepEqual(rps.query<{ value: string }>("SELECT value FROM rps_value WHERE key = 'activation:rs'").map((r) => JSON.parse(r.value)), [
-          { outbound: true, inbound: true },
-        ]);
+        const [saved] = rps.query<{ value: string }>("SELECT value FROM rps_value WHERE key = 'activation:rs'").map((r) => JSON.parse(r.value) as Record<string, unknown>);
+        assert.deepEqual([saved.outbound, saved.inbound, typeof saved.settings], [true, true, 'string'], 'remembered, with the settings it holds for');
         assert.ok(remote.requests.some((r) => r.method === 'GET' && r.url === '/rps/v1/handshake'));
       } finally {
         await remote.close();
