@@ -26,6 +26,9 @@ export interface JwksOptions {
   now?: () => number;
 }
 
+/** How long a fetched set stays usable when the provider cannot be reached. */
+const MAX_STALE_MS = 24 * 60 * 60 * 1000;
+
 export class JwksCache {
   private readonly url: string;
   private readonly origin: string;
@@ -99,6 +102,8 @@ export class JwksCache {
         });
     }
     if (this.inflight) await this.inflight;
+    // A provider unreachable for long may have withdrawn keys meanwhile: a set that old is not trusted.
+    if (this.keys && this.now() - this.fetchedAt > MAX_STALE_MS) this.keys = undefined;
     if (!this.keys) throw this.lastError ?? new Error(`JWKS from ${this.origin}: not fetched yet`);
   }
 

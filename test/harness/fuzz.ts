@@ -316,7 +316,7 @@ export function validMessage(rng: Rng, ctx: FuzzContext): Record<string, unknown
   if (rng.chance(0.3)) m.changedBy = rng.text(rng.int(0, 20));
   if (rng.chance(0.2)) m.stream = `stream-${rng.hex(6)}`;
   if (rng.chance(0.3)) m.target = rng.chance(0.8) ? { table: 'record', id: `t-${rng.hex(6)}` } : null;
-  if (rng.chance(0.3)) m.displayValues = { status: rng.text(rng.int(0, 12)) };
+  if (rng.chance(0.3)) m.displayValues = { status: rng.text(rng.int(1, 12)) };
   if (rng.chance(0.3)) m.journal = [validJournal(rng)];
   if (rng.chance(0.3)) m.attachments = [validAttachment(rng)];
   if (rng.chance(0.1) && m.target) m.kind = 'correlation';
@@ -324,7 +324,7 @@ export function validMessage(rng: Rng, ctx: FuzzContext): Record<string, unknown
 }
 
 function validJournal(rng: Rng): Record<string, unknown> {
-  return { field: 'comments', id: `j-${rng.hex(6)}`, value: rng.text(rng.int(0, 40), UNICODE), author: 'someone', createdAt: isoDate(rng) };
+  return { field: 'comments', id: `j-${rng.hex(6)}`, value: rng.text(rng.int(1, 40), UNICODE), author: 'someone', createdAt: isoDate(rng) };
 }
 
 function validAttachment(rng: Rng): Record<string, unknown> {

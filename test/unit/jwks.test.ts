@@ -186,6 +186,14 @@ describe('transport/jwks', () => {
     assert.equal(requests, 3);
   });
 
+  it('stops trusting a cached set the provider could not confirm for a day', async () => {
+    const c = cache();
+    await c.key('k1', 'RS256');
+    answer = { status: 500, body: '' };
+    clock += 24 * 60 * 60 * 1000 + 1;
+    await assert.rejects(c.key('k1', 'RS256'), /could not be loaded: HTTP 500/);
+  });
+
   it('refuses a URL that is not http(s)', () => {
     assert.throws(() => new JwksCache({ url: 'file:///etc/jwks.json' }), /http\(s\)/);
     assert.throws(() => new JwksCache({ url: 'not a url' }));
