@@ -80,9 +80,11 @@ export function validationReport(v: ValidationInput): Validation {
         const seconds = Math.round(skew / 100) / 10;
         checks.push({ name: 'clock', ok: Math.abs(skew) <= MAX_CLOCK_SKEW_MS, detail: `the remote's clock is ${seconds} s ${skew >= 0 ? 'ahead' : 'behind'}` });
       }
-      if (o.handshake.inboundState === 'disabled') {
-        checks.push({ name: 'activation', ok: false, detail: 'the remote has not activated us yet: validate there too' });
-      }
+      checks.push(
+        o.handshake.inboundState === 'disabled'
+          ? { name: 'activation', ok: false, detail: 'the remote has not activated us yet: validate there too' }
+          : { name: 'activation', ok: true, detail: 'the remote takes our messages' },
+      );
     }
   }
   checks.push({

@@ -50,16 +50,20 @@ const INBOUND_INPUTS: Record<'basic' | 'jwt', string[]> = {
   jwt: ['jwtIssuer', 'jwtAudience', 'jwksUrl', 'jwtAlgorithms', 'jwtSubject'],
 };
 
-/** Asserts every element matched by `locator` is shown (or every one hidden); there must be at least one. */
-async function expectAll(locator: Locator, shown: boolean, what: string): Promise<void> {
-  const all = await locator.all();
-  assert.ok(all.length > 0, `${what}: no element found`);
-  for (const element of all) {
-    // waitFor only returns in the wanted state; the form toggles rows synchronously on change.
-    await element.waitFor({ state: shown ? 'visible' : 'hidden', timeout: 2_000 }).catch(() => {
-      throw new Error(`${what} should be ${shown ? 'shown' : 'hidden'}`);
-    });
-  }
+/**
+ * Whether each selector's elements are shown in the form: true when all are, false when
+ * none is, 'mixed' otherwise, 'missing' when there is none. Read in one go in the page.
+ */
+async function visibility(form: Locator, selectors: string[]): Promise<Record<string, boolean | 'mixed' | 'missing'>> {
+  return form.evaluate((root, list: string[]) => {
+    const out: Record<string, boolean | 'mixed' | 'missing'> = {};
+    for (const selector of list) {
+      // Shown as Playwright counts it: the element has a box (jQuery's toggle sets display: none).
+      const shown = Array.from(root.querySelectorAll(selector) as ArrayLike<{ getClientRects(): { length: number } }>).map((e) => e.getClientRects().length > 0);
+      out[selector] = shown.length === 0 ? 'missing' : shown.every(Boolean) ? true : shown.some(Boolean) ? 'mixed' : false;
+    }
+    return out;
+  }, selectors);
 }
 
 describe('rps-remote-system editor form (headless Chromium)', function () {
@@ -67,8 +71,9 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
   let pair: Pair | undefined;
   let browser: Browser | undefined;
   let page: Page | undefined;
-  /** Every answer the editor got, with its body (text), in order. */
+  /** Every answer the editor got, with its body (text), in order, and every websocket frame it received. */
   let responses: { url: string; method: string; status: number; body: string }[] = [];
+  let frames: string[] = [];
   let pending: Promise<void>[] = [];
 
   before(async function () {
@@ -78,10 +83,15 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
           '`sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium` (.ci/run does this on CI).',
       );
     }
-    [pair, browser] = await Promise.all([
+    // Started together; whichever started is kept, so that after() stops it when the other failed.
+    const [started, launched] = await Promise.allSettled([
       Pair.start({ remoteA: remote(A_TO_B), remoteB: remote(B_TO_A) }),
       chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 30_000 }),
     ]);
+    if (started.status === 'fulfilled') pair = started.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    if (started.status === 'rejected') throw started.reason;
+    if (launched.status === 'rejected') throw new Error(`${CHROMIUM} did not start: ${String(launched.reason)}`);
   });
 
   after(async function () {
@@ -90,20 +100,28 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     browser = pair = undefined;
   });
 
-  beforeEach(async function () {
+  /** A's editor, loaded once for the file (the editor takes seconds to load); reloaded after a failed test. */
+  async function loadEditor(): Promise<void> {
+    await page?.close();
     responses = [];
+    frames = [];
     pending = [];
     page = await browser!.newPage({ viewport: { width: 1600, height: 1000 } });
     page.setDefaultTimeout(15_000);
     page.on('response', (res: Response) => {
+      const entry = { url: res.url(), method: res.request().method(), status: res.status(), body: '' };
+      responses.push(entry);
       pending.push(
         res.text().then(
-          (body) => void responses.push({ url: res.url(), method: res.request().method(), status: res.status(), body }),
-          () => void responses.push({ url: res.url(), method: res.request().method(), status: res.status(), body: '' }),
+          (body) => void (entry.body = body),
+          () => undefined,
         ),
       );
     });
-  });
+    page.on('websocket', (ws) => ws.on('framereceived', (frame) => void frames.push(String(frame.payload))));
+    await page.goto(`${pair!.a.url}/`);
+    await page.locator('#red-ui-workspace g.red-ui-flow-node-group#snd').waitFor({ state: 'visible', timeout: 30_000 });
+  }
 
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
@@ -113,22 +131,31 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
           () => console.log(`      screenshot: ${file}`),
           (err: unknown) => console.log(`      no screenshot: ${String(err)}`),
         );
+        await page.close();
+        page = undefined;
       }
       if (pair) {
         console.log('--- A log ---\n' + pair.a.log.slice(-30).join('\n'));
         console.log('--- B log ---\n' + pair.b.log.slice(-30).join('\n'));
       }
+      return;
     }
-    await page?.close();
-    page = undefined;
+    if (!page) return;
+    // Close the remote system's form and the send node's, leaving the flows unchanged.
+    for (const cancel of ['#node-config-dialog-cancel', '#node-dialog-cancel']) {
+      const button = page!.locator(cancel);
+      if (await button.isVisible()) {
+        await button.click();
+        await button.waitFor({ state: 'detached' });
+      }
+    }
   });
 
-  /** Opens A's editor and the remote system's form from the send node; resolves with the form. */
-  async function openRemoteSystem(p: Page): Promise<Locator> {
-    const credentials = p.waitForResponse((r) => /\/credentials\/rps-remote-system\/rs$/.test(r.url()));
-    await p.goto(`${pair!.a.url}/`);
+  /** Opens the remote system's form from the send node on A's workspace; resolves with the form. */
+  async function openRemoteSystem(): Promise<Locator> {
+    if (!page) await loadEditor();
+    const p = page!;
     const sendNode = p.locator('#red-ui-workspace g.red-ui-flow-node-group#snd');
-    await sendNode.waitFor({ state: 'visible' });
     await sendNode.locator('rect.red-ui-flow-node').dblclick();
     const select = p.locator('select#node-input-remoteSystem');
     await select.waitFor({ state: 'visible' });
@@ -136,7 +163,6 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     await p.locator('#node-input-btn-remoteSystem-edit').click();
     const form = p.locator('form:has(#node-config-input-authType)');
     await form.locator('#node-config-input-authType').waitFor({ state: 'visible' });
-    await credentials;
     return form;
   }
 
@@ -162,7 +188,7 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
   const check = (name: string): string => STRINGS.check[name];
 
   it('shows the state of a deployed remote system and the rows of each authentication type', async () => {
-    const form = await openRemoteSystem(page!);
+    const form = await openRemoteSystem();
     await stateValue(form, 'outbound', 'disabled').waitFor();
     await stateValue(form, 'inbound', 'disabled').waitFor();
     assert.equal(await form.locator('#node-config-input-activation').inputValue(), 'validate');
@@ -178,16 +204,13 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     assert.equal(await authType.inputValue(), 'oauth2-client');
     for (const type of ['none', 'basic', 'bearer', 'oauth2-client', 'oauth2-refresh']) {
       await authType.selectOption(type);
+      const expected: Record<string, boolean> = { '#node-config-input-url': true, '#node-config-input-inboundAuth': true };
       for (const row of OUTBOUND_ROWS) {
         const shown = OUTBOUND_VISIBLE[type].includes(row);
-        await expectAll(form.locator(`.rps-remote-system-${row}-row`), shown, `authType ${type}: .rps-remote-system-${row}-row`);
-        for (const field of OUTBOUND_INPUTS[row]) {
-          await expectAll(form.locator(`#node-config-input-${field}`), shown, `authType ${type}: ${field}`);
-        }
+        expected[`.rps-remote-system-${row}-row`] = shown;
+        for (const field of OUTBOUND_INPUTS[row]) expected[`#node-config-input-${field}`] = shown;
       }
-      // Fields of the form that are always there.
-      await expectAll(form.locator('#node-config-input-url'), true, `authType ${type}: url`);
-      await expectAll(form.locator('#node-config-input-inboundAuth'), true, `authType ${type}: inboundAuth`);
+      assert.deepEqual(await visibility(form, Object.keys(expected)), expected, `rows shown for authType ${type}`);
     }
     // A changed form is not what "Validate and activate" checks: the hint says so.
     await form.locator('.rps-remote-system-deploy-first').waitFor({ state: 'visible' });
@@ -196,28 +219,29 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     assert.equal(await inboundAuth.inputValue(), 'basic');
     for (const type of ['jwt', 'basic'] as const) {
       await inboundAuth.selectOption(type);
+      const expected: Record<string, boolean> = {};
       for (const row of ['basic', 'jwt'] as const) {
-        const shown = row === type;
-        await expectAll(form.locator(`.rps-remote-system-inbound-${row}-row`), shown, `inboundAuth ${type}: .rps-remote-system-inbound-${row}-row`);
-        for (const field of INBOUND_INPUTS[row]) {
-          await expectAll(form.locator(`#node-config-input-${field}`), shown, `inboundAuth ${type}: ${field}`);
-        }
+        expected[`.rps-remote-system-inbound-${row}-row`] = row === type;
+        for (const field of INBOUND_INPUTS[row]) expected[`#node-config-input-${field}`] = row === type;
       }
+      assert.deepEqual(await visibility(form, Object.keys(expected)), expected, `rows shown for inboundAuth ${type}`);
     }
     // The URL is http://: no TLS row.
-    await expectAll(form.locator('.rps-remote-system-tls-row'), false, 'http URL: TLS row');
+    assert.deepEqual(await visibility(form, ['.rps-remote-system-tls-row']), { '.rps-remote-system-tls-row': false }, 'http URL: no TLS row');
   });
 
   it('Validate and activate lists every check, activates A, and passes all checks once B has validated too', async () => {
-    const form = await openRemoteSystem(page!);
+    const form = await openRemoteSystem();
     await stateValue(form, 'outbound', 'disabled').waitFor();
+    // The form holds the deployed settings (the previous test cancelled its changes): no "deploy first" hint.
+    await form.locator('.rps-remote-system-deploy-first').waitFor({ state: 'hidden' });
     const button = form.locator('button.rps-remote-system-validate');
     const results = form.locator('.rps-remote-system-results');
 
     const validated = page!.waitForResponse((r) => r.url().endsWith('/rps-remote-system/rs/validate') && r.request().method() === 'POST');
     await button.click();
     assert.equal((await validated).status(), 200);
-    await results.locator(`.rps-state-error:text-is("${STRINGS.validate['not-passed']}")`).waitFor();
+    await results.locator(`.rps-state-error:has(> span:text-is("${STRINGS.validate['not-passed']}"))`).waitFor();
     const first = await checkList(form);
     for (const name of ['url', 'connection', 'token', 'auth', 'protocol', 'events', 'clock']) {
       assert.equal(first.get(check(name)), true, `${name} is green: ${JSON.stringify([...first])}`);
@@ -242,9 +266,9 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     const again = page!.waitForResponse((r) => r.url().endsWith('/rps-remote-system/rs/validate') && r.request().method() === 'POST');
     await button.click();
     assert.equal((await again).status(), 200);
-    await results.locator(`.rps-state-active:text-is("${STRINGS.validate.passed}")`).waitFor();
+    await results.locator(`.rps-state-active:has(> span:text-is("${STRINGS.validate.passed}"))`).waitFor();
     const second = await checkList(form);
-    for (const name of ['url', 'connection', 'token', 'auth', 'protocol', 'events', 'clock', 'activation']) {
+    for (const name of ['url', 'connection', 'token', 'auth', 'protocol', 'events', 'clock', 'activation', 'inbound']) {
       assert.equal(second.get(check(name)), true, `${name} is green: ${JSON.stringify([...second])}`);
     }
     assert.deepEqual(
@@ -257,7 +281,7 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
   });
 
   it('never sends a secret to the browser: GET /flows and the credentials carry has_<name> only', async () => {
-    const form = await openRemoteSystem(page!);
+    const form = await openRemoteSystem();
     // A saved secret shows as a placeholder in its field.
     assert.equal(await form.locator('#node-config-input-clientSecret').inputValue(), '__PWRD__');
     assert.equal(await form.locator('#node-config-input-inboundPassword').inputValue(), '__PWRD__');
@@ -265,18 +289,22 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
 
     const flows = responses.filter((r) => r.method === 'GET' && new URL(r.url).pathname === '/flows');
     const creds = responses.filter((r) => r.method === 'GET' && new URL(r.url).pathname === '/credentials/rps-remote-system/rs');
-    assert.equal(flows.length, 1, 'the editor loaded the flows once');
-    assert.equal(creds.length, 1, 'the editor read the credentials of the remote system once');
-    assert.equal(flows[0].status, 200);
-    assert.equal(creds[0].status, 200);
-    assert.ok(flows[0].body.includes('"rps-remote-system"'), 'the flows hold the remote system');
-
-    const credentials = JSON.parse(creds[0].body) as Record<string, unknown>;
-    assert.equal(credentials.has_clientSecret, true);
-    assert.equal(credentials.has_inboundPassword, true);
-    assert.equal(credentials.inboundUser, B_TO_A.user, 'a text credential is shown');
-    for (const name of ['clientSecret', 'inboundPassword', 'password', 'token', 'refreshToken']) {
-      assert.ok(!(name in credentials), `no ${name} in the credentials answer`);
+    assert.ok(flows.length >= 1, 'the editor loaded the flows');
+    assert.ok(creds.length >= 1, 'the editor read the credentials of the remote system');
+    for (const r of flows) {
+      assert.equal(r.status, 200);
+      assert.ok(r.body.includes('"rps-remote-system"'), 'the flows hold the remote system');
+    }
+    for (const r of creds) {
+      assert.equal(r.status, 200);
+      const credentials = JSON.parse(r.body) as Record<string, unknown>;
+      assert.equal(credentials.has_clientSecret, true);
+      assert.equal(credentials.has_inboundPassword, true);
+      assert.equal(credentials.has_password, true, 'the (unused) basic password is set too');
+      assert.equal(credentials.inboundUser, B_TO_A.user, 'a text credential is shown');
+      for (const name of ['clientSecret', 'inboundPassword', 'password', 'token', 'refreshToken']) {
+        assert.ok(!(name in credentials), `no ${name} in the credentials answer`);
+      }
     }
 
     // A's client secret (also its basic password) and the password B must present.
@@ -285,6 +313,10 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
       for (const secret of secrets) {
         assert.ok(!r.body.includes(secret), `${r.method} ${r.url} carries a secret`);
       }
+    }
+    assert.ok(frames.length > 0, "the editor's websocket messages were watched");
+    for (const frame of frames) {
+      for (const secret of secrets) assert.ok(!frame.includes(secret), `a websocket message carries a secret: ${frame.slice(0, 200)}`);
     }
   });
 });

@@ -324,7 +324,7 @@ describe('rps-remote-system node', function () {
         assert.equal(body.ok, true);
         assert.deepEqual(
           body.checks.map((c) => c.name),
-          ['url', 'connection', 'auth', 'protocol', 'events', 'clock', 'inbound'],
+          ['url', 'connection', 'auth', 'protocol', 'events', 'clock', 'activation', 'inbound'],
         );
         assert.deepEqual(body.states, { outbound: 'active', inbound: 'active' });
         const [saved] = rps.query<{ value: string }>("SELECT value FROM rps_value WHERE key = 'activation:rs'").map((r) => JSON.parse(r.value) as Record<string, unknown>);
