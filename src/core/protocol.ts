@@ -234,7 +234,13 @@ function displayValues(v: unknown, path: string, limits: ProtocolLimits): Record
   const keys = Object.keys(v);
   if (keys.length > limits.maxFields) fail(path, `more than ${limits.maxFields} keys`);
   const out: Record<string, string> = {};
-  for (const k of keys) out[k] = str(v, k, path, limits.maxStringLength) as string;
+  for (const k of keys) {
+    // An empty display value is a value (an empty field shows as nothing).
+    const text = v[k];
+    if (typeof text !== 'string') fail(`${path}.${k}`, 'must be a string');
+    if (text.length > limits.maxStringLength) fail(`${path}.${k}`, `longer than ${limits.maxStringLength} characters`);
+    out[k] = text;
+  }
   return out;
 }
 

@@ -51,7 +51,10 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse, next: (
 export interface HttpRouter {
   get(path: string, ...handlers: RequestHandler[]): void;
   post(path: string, ...handlers: RequestHandler[]): void;
-  _router?: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] };
+  use(handler: RequestHandler): void;
+  /** The app this one is mounted in (Express sets it on mount). */
+  parent?: HttpRouter;
+  _router?: { stack: { route?: { path: string; methods: Record<string, boolean> }; handle?: unknown }[] };
 }
 
 export interface RegisterOptions {

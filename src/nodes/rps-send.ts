@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { changeDraft } from '../core/message';
+import { validateMessage } from '../core/protocol';
 import { toFields } from '../core/values';
 import type { RemoteState } from '../engine/outbox';
 import { common, errorText, ThrottledStatus } from './common';
@@ -87,6 +88,13 @@ export default function (RED: NodeAPI): void {
         changedFields: ctx.changedFields,
         displayValues: ctx.displayValues,
       });
+      // What the remote would refuse never enters the queue: it could not be delivered, ever.
+      const checked = validateMessage({ ...draft, stream: 'check', sequence: 1 });
+      if (!checked.ok) {
+        status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.bad-payload') });
+        done(new Error(RED._('rps-send.errors.bad-payload', { error: checked.error })));
+        return;
+      }
       link.enqueue(draft).then(
         (q) => {
           ctx.queued = { remoteSystem: remote.id, queueId: q.id, messageId: q.messageId, sequence: q.sequence };

@@ -14,7 +14,7 @@ import { SqliteStore } from '../store/sqlite';
 import type { RetentionPolicy, Store } from '../store/types';
 import { handshakeHandler, messagesHandler, tokenHandler } from '../transport/inbound-http';
 import { AdminRoutes } from './admin';
-import { removeRoutes } from './routes';
+import { bypassAdminParsers, removeRoutes } from './routes';
 import type { NodeAPI } from './red';
 
 export interface StoreConfig {
@@ -65,6 +65,7 @@ export class RpsRuntime {
   readonly adminRoutes: AdminRoutes;
   private readonly refusals: RefusalLog;
   private mounted = false;
+  private unbypass: (() => void) | undefined;
 
   constructor(private readonly RED: NodeAPI) {
     this.refusals = new RefusalLog(RED);
@@ -145,9 +146,13 @@ export class RpsRuntime {
       app.post(ROUTES[0], messagesHandler(this.receiver));
       app.get(ROUTES[1], handshakeHandler(this.receiver));
       app.post(ROUTES[2], tokenHandler(this.receiver));
+      const nodeRoot = typeof this.RED.settings.httpNodeRoot === 'string' ? this.RED.settings.httpNodeRoot : '/';
+      if (this.RED.httpAdmin) this.unbypass = bypassAdminParsers(this.RED.httpAdmin, ROUTES.map((r) => nodeRoot.replace(/\/+$/, '') + r));
       this.mounted = true;
     } else if (this.receiver.size === 0 && this.mounted) {
       removeRoutes(app, ROUTES);
+      this.unbypass?.();
+      this.unbypass = undefined;
       this.mounted = false;
     }
   }

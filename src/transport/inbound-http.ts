@@ -84,7 +84,22 @@ function answer(res: ServerResponse, status: number, body: unknown, headers: Rec
 }
 
 /** `_body` is how body-parser (used by Node-RED's admin API and often in httpNodeMiddleware) marks a parsed body. */
-type RequestWithBody = IncomingMessage & { body?: unknown; _body?: boolean };
+type RequestWithBody = IncomingMessage & { body?: unknown; _body?: boolean; rpsUnparsed?: boolean };
+
+/**
+ * Tells body-parser that this body is taken care of (it skips requests with `_body`),
+ * and us that it is still unread.
+ */
+export function markUnparsed(req: IncomingMessage): void {
+  const r = req as RequestWithBody;
+  r._body = true;
+  r.rpsUnparsed = true;
+}
+
+/** Parsed by a body-parser before us (and not held back by markUnparsed). */
+function parsedBefore(req: RequestWithBody): boolean {
+  return req._body === true && req.rpsUnparsed !== true;
+}
 
 /**
  * Reads the body up to `limit` bytes. When Node-RED's admin API shares the root path
@@ -93,7 +108,7 @@ type RequestWithBody = IncomingMessage & { body?: unknown; _body?: boolean };
  * `application/rps+json`, which only we read.
  */
 function readBody(req: RequestWithBody, limit: number): Promise<unknown> {
-  if (req._body === true) {
+  if (parsedBefore(req)) {
     const b = req.body;
     if (Buffer.isBuffer(b) || typeof b === 'string') return Promise.resolve(parseJson(Buffer.from(b)));
     return Promise.resolve(b);
@@ -267,10 +282,15 @@ function formDecode(text: string): string {
   }
 }
 
+/** A token request has a handful of parameters; a form with many more is not one. */
+const MAX_TOKEN_PARAMETERS = 50;
+
 /** The request's form parameters; each may appear once (RFC 6749 §3.2). */
 function parseForm(text: string): Map<string, string> {
   const params = new Map<string, string>();
-  for (const [name, value] of new URLSearchParams(text)) {
+  const all = [...new URLSearchParams(text)];
+  if (all.length > MAX_TOKEN_PARAMETERS) throw new OAuthError(400, 'invalid_request', `more than ${MAX_TOKEN_PARAMETERS} parameters`);
+  for (const [name, value] of all) {
     if (params.has(name)) throw new OAuthError(400, 'invalid_request', `parameter ${name.slice(0, 40)} given more than once`);
     params.set(name, value);
   }
@@ -283,7 +303,7 @@ function parseForm(text: string): Map<string, string> {
  * result is taken as it is, as long as every value is a single string.
  */
 async function readForm(req: RequestWithBody): Promise<Map<string, string>> {
-  if (req._body === true) {
+  if (parsedBefore(req)) {
     const body = req.body;
     if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) throw new OAuthError(400, 'invalid_request', 'the body is not a form');
     const params = new Map<string, string>();
@@ -331,9 +351,13 @@ export function tokenHandler<Peer>(api: TokenApi<Peer>): (req: IncomingMessage, 
   return (req, res) => {
     void (async () => {
       try {
-        const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+        const [type, ...options] = (req.headers['content-type'] ?? '').split(';').map((p) => p.trim().toLowerCase());
         if (type !== 'application/x-www-form-urlencoded') {
           throw new OAuthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
+        }
+        const charset = options.find((o) => o.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
+        if (charset !== undefined && charset !== 'utf-8' && charset !== 'us-ascii') {
+          throw new OAuthError(400, 'invalid_request', 'the form must be UTF-8');
         }
         const address = req.socket.remoteAddress ?? '';
         const throttled = api.throttled(address);

@@ -188,6 +188,20 @@ describe('rps-send node', function () {
     assert.equal(rows(rps).length, 0);
   });
 
+  it('refuses what the remote would refuse (a string over the size limit, a display value that is not text): nothing undeliverable is queued', async () => {
+    const rps = await setup(sendFlow());
+    const snd = rps.node('snd');
+    snd.receive({ payload: { number: 'INC1', huge: 'x'.repeat(1_000_001) }, rps: outboundRps('incident', 'INC1') });
+    snd.receive({ payload: { number: 'INC2' }, rps: { ...outboundRps('incident', 'INC2'), displayValues: { state: 7 } } });
+    const caught = await rps.caught.wait(2);
+    for (const c of caught) assert.match(caughtError(c), /^rps-send\.errors\.bad-payload/);
+    assert.equal(rows(rps).length, 0);
+    // An empty display value is a value, and goes.
+    snd.receive({ payload: { number: 'INC3' }, rps: { ...outboundRps('incident', 'INC3'), displayValues: { state: '' } } });
+    await rps.collect('out').wait(1);
+    assert.equal(rows(rps).length, 1);
+  });
+
   it('addresses a correlated change to the twin (message.target)', async () => {
     const rps = await setup([
       { id: 'cap', type: 'rps-capture', table: 'incident', idField: 'number', wires: [['cor']] },
