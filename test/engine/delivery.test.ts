@@ -18,7 +18,7 @@ import type { StatusCounts } from '../../src/store/types';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { draft } from '../store/store-contract';
-import { testPeer } from './peers';
+import { testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
 
@@ -99,25 +99,8 @@ function outboxFor(
   return { outbox, client };
 }
 
-/** Resolves with the queue counts once `done` holds; re-checked whenever the outbox reports an outcome. */
-async function until(store: SqliteStore, outbox: Outbox, done: (c: StatusCounts) => boolean): Promise<StatusCounts> {
-  for (;;) {
-    // Listen before looking, so an outcome between the two is not missed.
-    let wake = (): void => undefined;
-    const woken = new Promise<void>((res) => (wake = res));
-    const events = ['delivered', 'failed', 'state'] as const;
-    for (const e of events) outbox.on(e, wake);
-    try {
-      const c = await store.countOutbound('B');
-      if (done(c)) return c;
-      await woken;
-    } finally {
-      for (const e of events) outbox.off(e, wake);
-    }
-  }
-}
 
-const drained = (store: SqliteStore, outbox: Outbox): Promise<StatusCounts> => until(store, outbox, (c) => c.ready === 0 && c.processing === 0);
+const drained = (store: SqliteStore, outbox: Outbox): Promise<StatusCounts> => untilOutbox(store, outbox, (c) => c.ready === 0 && c.processing === 0);
 
 describe('engine: outbox → HTTP → receiver', function () {
   this.timeout(30_000);
@@ -171,7 +154,7 @@ describe('engine: outbox → HTTP → receiver', function () {
       [q[4].id],
     );
     assert.match(reason, /HTTP 400: messages\[0\]\.fields\.text: longer than 50 characters/);
-    const counts = await until(a, outbox, (c) => c.processed === 8);
+    const counts = await untilOutbox(a, outbox, (c) => c.processed === 8);
     assert.deepEqual([counts.processed, counts.error, counts.ready], [8, 1, 1], JSON.stringify(counts));
     assert.equal((await a.getOutbound(q[9].id))?.status, 'ready', 'the later change of r4 waits behind the error');
   });
@@ -200,7 +183,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     await outbox.start();
     const [, reason] = (await failed) as [unknown, string];
     assert.match(reason, /HTTP 404: unknown process event "No such event"/);
-    const counts = await until(a, outbox, (c) => c.processed === 2);
+    const counts = await untilOutbox(a, outbox, (c) => c.processed === 2);
     assert.equal(counts.error, 1);
     assert.equal(outbox.state, 'active', 'the remote itself is fine');
   });
@@ -238,7 +221,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     ({ outbox, client } = outboxFor(a, b.port));
     const started = Date.now();
     await outbox.start();
-    await until(a, outbox, (c) => c.processed === 1);
+    await untilOutbox(a, outbox, (c) => c.processed === 1);
     const [row] = await a.listOutbound({ limit: 1 });
     assert.equal(row.tries, 0, 'the 429 cost no attempt');
     assert.equal(row.attempts, 2);
@@ -258,7 +241,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     // attempts and went to error; the probe, which the remote answers, took it back.
     const [count] = (await requeued) as [number];
     assert.ok(count >= 1);
-    const counts = await until(a, outbox, (c) => c.processed === 2);
+    const counts = await untilOutbox(a, outbox, (c) => c.processed === 2);
     assert.equal(counts.error, 0);
     assert.equal(outbox.state, 'active');
     const rows = await a.listOutbound({ limit: 2 });
@@ -281,7 +264,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     ({ outbox, client } = outboxFor(a, b.port));
     await outbox.start();
-    await until(a, outbox, (c) => c.processed === 1);
+    await untilOutbox(a, outbox, (c) => c.processed === 1);
     const [row] = await a.listOutbound({ limit: 1 });
     assert.equal(row.attempts, 2, 'sent again after the answer that was not one');
   });

@@ -16,7 +16,7 @@ import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { received } from '../store/store-contract';
-import { testPeer } from './peers';
+import { testPeer } from './support';
 
 const USER = { user: 'a-calls-b', password: 'limits-pw-51' };
 const AUTH = `Basic ${Buffer.from(`${USER.user}:${USER.password}`).toString('base64')}`;

@@ -22,6 +22,7 @@ import { RemoteClient, type TlsOptions } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { makeTestCerts, type TestCerts } from '../harness/certs';
 import { draft } from '../store/store-contract';
+import { testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
 
@@ -82,22 +83,6 @@ class HttpsReceiver {
   }
 }
 
-/** Resolves with A's queue counts for B once `done` holds; re-checked whenever the outbox reports an outcome. */
-async function until(store: SqliteStore, outbox: Outbox, done: (c: StatusCounts) => boolean): Promise<StatusCounts> {
-  for (;;) {
-    let wake = (): void => undefined;
-    const woken = new Promise<void>((res) => (wake = res));
-    const events = ['delivered', 'failed', 'state'] as const;
-    for (const e of events) outbox.on(e, wake);
-    try {
-      const c = await store.countOutbound('B');
-      if (done(c)) return c;
-      await woken;
-    } finally {
-      for (const e of events) outbox.off(e, wake);
-    }
-  }
-}
 
 describe('engine: the client over TLS (real https server, throw-away CA)', function () {
   this.timeout(30_000);
@@ -148,7 +133,7 @@ describe('engine: the client over TLS (real https server, throw-away CA)', funct
       probeIntervalMs: 50,
     });
     await outbox.start();
-    return until(a, outbox, (c) => c.processed === n || c.error > 0);
+    return untilOutbox(a, outbox, (c) => c.processed === n || c.error > 0);
   };
 
   it('without our CA: the handshake fails at stage tls with the certificate error code, and no request reaches the receiver', async () => {

@@ -1,0 +1,37 @@
+import type { Outbox } from '../../src/engine/outbox';
+import type { InboundPeer } from '../../src/engine/receiver';
+import type { StatusCounts, Store } from '../../src/store/types';
+
+/** Remote system A as instance B's receiver knows it: active, no rate limit, with an API user. */
+export function testPeer(store: Store, credentials: { user: string; password: string }, overrides: Partial<InboundPeer> = {}): InboundPeer {
+  return {
+    id: 'peer-A',
+    name: 'A',
+    store,
+    instanceName: 'B',
+    credentials,
+    tokenLifetimeSec: 300,
+    ratePerSec: 0,
+    maxBodyBytes: 10_000_000,
+    state: 'active',
+    ...overrides,
+  };
+}
+
+/** Resolves with the queue counts for remote B once `done` holds; re-checked whenever the outbox reports an outcome. */
+export async function untilOutbox(store: Store, outbox: Outbox, done: (c: StatusCounts) => boolean): Promise<StatusCounts> {
+  for (;;) {
+    // Listen before looking, so an outcome between the two is not missed.
+    let wake = (): void => undefined;
+    const woken = new Promise<void>((res) => (wake = res));
+    const events = ['delivered', 'failed', 'state'] as const;
+    for (const e of events) outbox.on(e, wake);
+    try {
+      const c = await store.countOutbound('B');
+      if (done(c)) return c;
+      await woken;
+    } finally {
+      for (const e of events) outbox.off(e, wake);
+    }
+  }
+}
