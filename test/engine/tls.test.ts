@@ -40,17 +40,7 @@ class HttpsReceiver {
   port = 0;
 
   constructor() {
-    this.receiver.addPeer({
-      id: 'peer-A',
-      name: 'A',
-      store: this.store,
-      instanceName: 'B',
-      credentials: USER,
-      tokenLifetimeSec: 300,
-      ratePerSec: 0,
-      maxBodyBytes: 10_000_000,
-      state: 'active',
-    });
+    this.receiver.addPeer(testPeer(this.store, USER));
     this.receiver.addEndpoint('peer-A', 'PE', { notify: () => undefined });
   }
 
