@@ -1,0 +1,205 @@
+/**
+ * End-to-end throughput and latency, capture → complete, between two real Node-RED
+ * processes on the SQLite store, beside a baseline measured in the same run: a
+ * hand-wired flow that relays each record with an `http request` node to an
+ * `http in` node on the other instance (no queue, no durability).
+ *
+ * Each side gets the same generator (a function node on A that emits record changes
+ * with 10 fields, as fast as it can or at a fixed rate) and the same meter (a
+ * function node on B that records capture-to-arrival latency). Prints one JSON line
+ * per system and phase. Run with `npm run bench`; set RPS_BENCH_CHANGES /
+ * RPS_BENCH_RECORDS to change the size (defaults 50,000 changes over 5,000 records).
+ */
+import { A_TO_B, B_TO_A } from '../test/harness/flows';
+import { type FlowNode, NodeRedInstance } from '../test/harness/nodered';
+
+const FIELDS = Array.from({ length: 10 }, (_, i) => `f${i}`);
+
+/** A function node body: on a {total, records, rate} message, emits record changes (rate 0: as fast as possible). */
+const GENERATE = `
+const { total, records, rate } = msg.payload;
+let i = 0;
+const emit = (n) => {
+  for (let k = 0; k < n && i < total; k++, i++) {
+    const id = 'r' + (i % records);
+    const record = { id };
+    for (let f = 0; f < 10; f++) record['f' + f] = id + '-' + f + '-' + i;
+    node.send({ payload: record, operation: i < records ? 'insert' : 'update', sentAt: Date.now() });
+  }
+};
+if (rate > 0) {
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const due = Math.min(total, Math.floor(((Date.now() - started) * rate) / 1000));
+    emit(due - i);
+    if (i >= total) clearInterval(timer);
+  }, 5);
+} else {
+  const step = () => { emit(500); if (i < total) setTimeout(step, 0); };
+  step();
+}
+return null;`;
+
+/** A function node body on B: counts arrivals and keeps their latency (ms since the change was made on A). */
+const MEASURE = `
+const sentAt = msg.rps ? Date.parse(msg.rps.capturedAt) : msg.payload.sentAt;
+let lat = flow.get('lat');
+if (!lat) { lat = []; flow.set('lat', lat); }
+lat.push(Date.now() - sentAt);
+if (msg.rps) msg.payload.id = msg.rps.source.id;
+return msg;`;
+
+const STATS = `
+msg.payload = { lat: flow.get('lat') || [] };
+if (msg.req.query.reset) flow.set('lat', []);
+return msg;`;
+
+function controlFlow(z: string, generatorOut: string): FlowNode[] {
+  return [
+    { id: `${z}-load`, type: 'http in', z, url: '/load', method: 'post', x: 100, y: 50, wires: [[`${z}-gen`, `${z}-ok`]] },
+    { id: `${z}-ok`, type: 'http response', z, statusCode: '200', x: 300, y: 20, wires: [] },
+    { id: `${z}-gen`, type: 'function', z, name: 'generate', func: GENERATE, outputs: 1, x: 300, y: 50, wires: [[generatorOut]] },
+  ];
+}
+
+function statsFlow(z: string): FlowNode[] {
+  return [
+    { id: `${z}-stats`, type: 'http in', z, url: '/stats', method: 'get', x: 100, y: 300, wires: [[`${z}-statsfn`]] },
+    { id: `${z}-statsfn`, type: 'function', z, func: STATS, outputs: 1, x: 300, y: 300, wires: [[`${z}-statsok`]] },
+    { id: `${z}-statsok`, type: 'http response', z, statusCode: '200', x: 500, y: 300, wires: [] },
+  ];
+}
+
+function remoteSystem(url: string, name: string, out: typeof A_TO_B, inb: typeof A_TO_B): FlowNode {
+  return {
+    id: 'rs',
+    type: 'rps-remote-system',
+    name,
+    url,
+    authType: 'basic',
+    inboundRate: '0',
+    credentials: { user: out.user, password: out.password, inboundUser: inb.user, inboundPassword: inb.password },
+  };
+}
+
+const mappings = FIELDS.map((f) => ({ target: f, type: 'field', value: f }));
+
+function ourSender(bUrl: string): FlowNode[] {
+  const z = 'tab-a';
+  return [
+    { id: z, type: 'tab', label: 'A' },
+    { id: 'pe', type: 'rps-process-event', name: 'Bench' },
+    remoteSystem(bUrl, 'B', A_TO_B, B_TO_A),
+    ...controlFlow(z, 'cap'),
+    { id: 'cap', type: 'rps-capture', z, table: 'item', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 500, y: 50, wires: [['cor']] },
+    { id: 'cor', type: 'rps-correlate', z, remoteSystem: 'rs', x: 650, y: 50, wires: [['map'], ['map']] },
+    { id: 'map', type: 'rps-map', z, mappings, keepUnmapped: false, x: 800, y: 50, wires: [['snd']] },
+    { id: 'snd', type: 'rps-send', z, remoteSystem: 'rs', processEvent: 'pe', x: 950, y: 50, wires: [[]] },
+  ];
+}
+
+function ourReceiver(aUrl: string): FlowNode[] {
+  const z = 'tab-b';
+  return [
+    { id: z, type: 'tab', label: 'B' },
+    { id: 'pe', type: 'rps-process-event', name: 'Bench' },
+    remoteSystem(aUrl, 'A', B_TO_A, A_TO_B),
+    { id: 'inb', type: 'rps-inbound', z, remoteSystem: 'rs', processEvent: 'pe', maxParallel: '64', x: 100, y: 100, wires: [['cor']] },
+    { id: 'cor', type: 'rps-correlate', z, x: 250, y: 100, wires: [['map'], ['map']] },
+    { id: 'map', type: 'rps-map', z, mappings, keepUnmapped: false, x: 400, y: 100, wires: [['measure']] },
+    { id: 'measure', type: 'function', z, func: MEASURE, outputs: 1, x: 550, y: 100, wires: [['done']] },
+    { id: 'done', type: 'rps-complete', z, localTable: 'record', localId: 'payload.id', localIdType: 'msg', x: 700, y: 100, wires: [[]] },
+    ...statsFlow(z),
+  ];
+}
+
+function baselineSender(bUrl: string): FlowNode[] {
+  const z = 'tab-a';
+  const prepare = `msg.payload = Object.assign({ sentAt: msg.sentAt, operation: msg.operation }, msg.payload); return msg;`;
+  return [
+    { id: z, type: 'tab', label: 'A (baseline)' },
+    ...controlFlow(z, 'prep'),
+    { id: 'prep', type: 'function', z, func: prepare, outputs: 1, x: 500, y: 50, wires: [['req']] },
+    { id: 'req', type: 'http request', z, method: 'POST', ret: 'txt', url: `${bUrl}/relay`, x: 650, y: 50, wires: [[]] },
+  ];
+}
+
+function baselineReceiver(): FlowNode[] {
+  const z = 'tab-b';
+  return [
+    { id: z, type: 'tab', label: 'B (baseline)' },
+    { id: 'in', type: 'http in', z, url: '/relay', method: 'post', x: 100, y: 100, wires: [['measure']] },
+    { id: 'measure', type: 'function', z, func: MEASURE, outputs: 1, x: 250, y: 100, wires: [['ok']] },
+    { id: 'ok', type: 'http response', z, statusCode: '200', x: 400, y: 100, wires: [] },
+    ...statsFlow(z),
+  ];
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN;
+}
+
+async function latencies(b: NodeRedInstance, reset = false): Promise<number[]> {
+  const res = await fetch(`${b.url}/stats${reset ? '?reset=1' : ''}`);
+  return ((await res.json()) as { lat: number[] }).lat;
+}
+
+/** Sends `total` changes through A and waits until B has seen them all; returns seconds and latencies. */
+async function run(a: NodeRedInstance, b: NodeRedInstance, total: number, records: number, rate: number): Promise<{ seconds: number; lat: number[] }> {
+  await latencies(b, true);
+  const started = Date.now();
+  await fetch(`${a.url}/load`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ total, records, rate }) });
+  const deadline = started + 30 * 60_000;
+  for (;;) {
+    const lat = await latencies(b);
+    if (process.env.RPS_BENCH_VERBOSE) console.error(`${lat.length} of ${total}`);
+    if (lat.length >= total) return { seconds: (Date.now() - started) / 1000, lat };
+    if (Date.now() > deadline) throw new Error(`only ${lat.length} of ${total} arrived`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function measure(system: string, flowsA: (bUrl: string) => FlowNode[], flowsB: (aUrl: string) => FlowNode[], total: number, records: number): Promise<Record<string, number | string>> {
+  const [a, b] = await Promise.all([NodeRedInstance.start({ name: `${system}-A` }), NodeRedInstance.start({ name: `${system}-B` })]);
+  try {
+    await b.deploy(flowsB(a.url));
+    await a.deploy(flowsA(b.url));
+    const throughput = await run(a, b, total, records, 0);
+    const fixedRate = 1000;
+    const paced = await run(a, b, Math.min(total, 20_000), records, fixedRate);
+    const sorted = [...paced.lat].sort((x, y) => x - y);
+    return {
+      system,
+      changes: total,
+      records,
+      seconds: Math.round(throughput.seconds * 10) / 10,
+      perSec: Math.round(total / throughput.seconds),
+      latencyAtRate: fixedRate,
+      p50ms: percentile(sorted, 50),
+      p99ms: percentile(sorted, 99),
+    };
+  } finally {
+    await Promise.all([a.kill(), b.kill()]);
+  }
+}
+
+export async function benchEndToEnd(): Promise<Record<string, unknown>[]> {
+  const total = Number(process.env.RPS_BENCH_CHANGES ?? 50_000);
+  const records = Number(process.env.RPS_BENCH_RECORDS ?? 5_000);
+  const baseline = await measure('baseline http request', baselineSender, () => baselineReceiver(), total, records);
+  const ours = await measure('rps sqlite', ourSender, ourReceiver, total, records);
+  return [
+    { bench: 'e2e', ...baseline },
+    { bench: 'e2e', ...ours, vsBaseline: Math.round(((ours.perSec as number) / (baseline.perSec as number)) * 100) / 100 },
+  ];
+}
+
+if (require.main === module) {
+  benchEndToEnd().then(
+    (lines) => lines.forEach((l) => console.log(JSON.stringify(l))),
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+}
