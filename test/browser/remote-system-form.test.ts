@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page, type Response } from 'playwright-core';
-import { A_TO_B, B_TO_A } from '../harness/flows';
+import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../harness/flows';
 import { PROJECT_ROOT } from '../harness/nodered';
 import { Pair } from '../harness/pair';
 
@@ -19,15 +19,6 @@ const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-netw
 /** The form's strings, as the editor shows them. */
 const STRINGS = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-remote-system.json'), 'utf8')) as Record<string, Record<string, Record<string, string>>>)['rps-remote-system'];
 
-/** Each side's client id and secret are the API user the other side expects of it (as in test/e2e/oauth.test.ts). */
-const remote = (creds: typeof A_TO_B) => ({
-  authType: 'oauth2-client',
-  tokenUrl: '',
-  clientId: creds.user,
-  activation: 'validate',
-  tokenLifetime: '10',
-  credentials: { clientSecret: creds.password },
-});
 
 /** Rows shown for each outbound authentication type (the classes the form toggles). */
 const OUTBOUND_ROWS = ['basic', 'bearer', 'oauth2', 'refresh'] as const;
@@ -85,7 +76,7 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     }
     // Started together; whichever started is kept, so that after() stops it when the other failed.
     const [started, launched] = await Promise.allSettled([
-      Pair.start({ remoteA: remote(A_TO_B), remoteB: remote(B_TO_A) }),
+      Pair.start({ remoteA: mutualOAuthRemote(A_TO_B), remoteB: mutualOAuthRemote(B_TO_A) }),
       chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 30_000 }),
     ]);
     if (started.status === 'fulfilled') pair = started.value;

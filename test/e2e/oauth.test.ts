@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { OAuthServer } from '../harness/oauth-server';
-import { A_TO_B, B_TO_A } from '../harness/flows';
+import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../harness/flows';
 import { assertExactlyOnceInOrder, Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
 
 const AUDIENCE = 'urn:rps:desk-b';
@@ -95,16 +95,8 @@ describe('OAuth2 between real Node-RED processes', function () {
   });
 
   it("two Node-RED instances use each other's /rps/v1/token; Validate and activate takes both from disabled to active", async () => {
-    // Each side's client id and secret are the API user the other side expects of it.
-    const remote = (creds: typeof A_TO_B) => ({
-      authType: 'oauth2-client',
-      tokenUrl: '',
-      clientId: creds.user,
-      activation: 'validate',
-      tokenLifetime: '10',
-      credentials: { clientSecret: creds.password },
-    });
-    pair = await Pair.start({ remoteA: remote(A_TO_B), remoteB: remote(B_TO_A) });
+
+    pair = await Pair.start({ remoteA: mutualOAuthRemote(A_TO_B), remoteB: mutualOAuthRemote(B_TO_A) });
     const { a, b } = pair;
 
     const initial = await admin(a.url, '/rps-remote-system/rs/state');

@@ -18,7 +18,7 @@ import type { StatusCounts } from '../../src/store/types';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { draft } from '../store/store-contract';
-import { testPeer, untilOutbox } from './support';
+import { testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
 
@@ -82,19 +82,9 @@ function outboxFor(
     auth: { type: 'basic', user: USER.user, password: options.password ?? USER.password },
     timeoutMs: 5000,
   });
-  const outbox = new Outbox({
+  const outbox = testOutbox(store, client, {
     remoteSystem: options.remote ?? 'B',
-    store,
-    client,
-    sender: { instanceId: store.instanceId, name: 'A' },
-    owner: 'test',
-    batchSize: options.batchSize ?? 100,
-    maxInFlight: 2,
-    leaseMs: 60_000,
-    lingerMs: 0,
-    backoff: { baseMs: 20, maxMs: 200 },
-    maxTries: 3,
-    probeIntervalMs: 50,
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
   });
   return { outbox, client };
 }

@@ -1,4 +1,5 @@
-import type { Outbox } from '../../src/engine/outbox';
+import { Outbox, type OutboxOptions } from '../../src/engine/outbox';
+import type { RemoteClient } from '../../src/transport/client';
 import type { InboundPeer } from '../../src/engine/receiver';
 import type { StatusCounts, Store } from '../../src/store/types';
 
@@ -34,4 +35,23 @@ export async function untilOutbox(store: Store, outbox: Outbox, done: (c: Status
       for (const e of events) outbox.off(e, wake);
     }
   }
+}
+
+/** A's sender for remote B with quick test timings: 3 tries, 20–200 ms backoff, probe every 50 ms. */
+export function testOutbox(store: Store, client: RemoteClient, overrides: Partial<OutboxOptions> = {}): Outbox {
+  return new Outbox({
+    remoteSystem: 'B',
+    store,
+    client,
+    sender: { instanceId: store.instanceId, name: 'A' },
+    owner: 'test',
+    batchSize: 100,
+    maxInFlight: 2,
+    leaseMs: 60_000,
+    lingerMs: 0,
+    backoff: { baseMs: 20, maxMs: 200 },
+    maxTries: 3,
+    probeIntervalMs: 50,
+    ...overrides,
+  });
 }

@@ -22,7 +22,7 @@ import { RemoteClient, type TlsOptions } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { makeTestCerts, type TestCerts } from '../harness/certs';
 import { draft } from '../store/store-contract';
-import { testPeer, untilOutbox } from './support';
+import { testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
 
@@ -108,20 +108,8 @@ describe('engine: the client over TLS (real https server, throw-away CA)', funct
       Array.from({ length: n }, (_, i) => ({ remoteSystem: 'B', message: draft('t', `r${i}`) })),
       Date.now(),
     );
-    outbox = new Outbox({
-      remoteSystem: 'B',
-      store: a,
-      client,
-      sender: { instanceId: a.instanceId, name: 'A' },
-      owner: 'test',
-      batchSize: 10,
-      maxInFlight: 2,
-      leaseMs: 60_000,
-      lingerMs: 0,
-      backoff: { baseMs: 20, maxMs: 200 },
-      maxTries: 3,
-      probeIntervalMs: 50,
-    });
+    outbox = testOutbox(a, client, { batchSize: 10 });
+
     await outbox.start();
     return untilOutbox(a, outbox, (c) => c.processed === n || c.error > 0);
   };

@@ -15,6 +15,22 @@ export const PROCESS_EVENT = 'Record exchange';
 export const A_TO_B: Credentials = { user: 'a-calls-b', password: 'secret-ab-0001' };
 export const B_TO_A: Credentials = { user: 'b-calls-a', password: 'secret-ba-0002' };
 
+/**
+ * Remote-system settings for two instances that use each other's /rps/v1/token: each
+ * side's client id and secret are the API user the other side expects of it; both
+ * wait for "Validate and activate".
+ */
+export function mutualOAuthRemote(creds: Credentials): NonNullable<SideOptions['remote']> {
+  return {
+    authType: 'oauth2-client',
+    tokenUrl: '',
+    clientId: creds.user,
+    activation: 'validate',
+    tokenLifetime: '10',
+    credentials: { clientSecret: creds.password },
+  };
+}
+
 export interface SideOptions {
   /** The other instance's base URL. */
   remoteUrl: string;

@@ -471,14 +471,7 @@ export interface ErrorQueueRecord {
   updated_at: number;
 }
 
-export interface CorrelationRecord {
-  remote_system: string;
-  local_table: string;
-  local_id: string;
-  remote_table: string;
-  remote_id: string;
-  state: string;
-}
+export type { CorrelationRecord } from '../../src/store/rows';
 
 /** An outbound context as rps-capture makes it, for tests that start after capture. */
 export function outboundRps(table: string, id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
