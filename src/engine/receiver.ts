@@ -7,10 +7,10 @@ import { type Envelope, type Handshake, PROTOCOL, UNKNOWN_PROCESS_EVENT } from '
 import { TokenBucket } from '../core/rate';
 import type { Store } from '../store/types';
 import { type BasicCredentials, credentialsMatch, parseBasicAuth, parseBearer } from '../transport/auth';
-import type { AuthOutcome, HttpLimits, InboundApi, ReceiveOutcome, Refusal, TokenApi } from '../transport/inbound-http';
+import type { AuthOutcome, HttpLimits, InboundApi, IssuedTokenSet, ReceiveOutcome, RefreshOutcome, Refusal, TokenApi } from '../transport/inbound-http';
 import type { JwksCache } from '../transport/jwks';
 import { type DecodedJwt, type JwtAlgorithm, checkClaims, decodeJwt, verifyWithJwk } from '../transport/jwt';
-import { type IssuedTokens, ownIssuer, type RefreshOutcome, TokenIssuer } from './tokens';
+import { ownIssuer, TokenIssuer } from './tokens';
 
 /** Bearer JWTs from an identity provider that identify this remote system. */
 export interface ExternalJwt {
@@ -176,7 +176,7 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
     const claims = decoded.claims;
     for (const peer of this.peers.values()) {
       if (peer.credentials && claims.sub === peer.id && claims.iss === ownIssuer(peer.store)) {
-        const problem = await this.tokens.check(decoded, { ...peer, credentials: peer.credentials });
+        const problem = await this.tokens.check(decoded, this.subject(peer));
         return problem ? unauthorized(`bearer token not accepted: ${problem}`) : { ok: true, peer };
       }
     }
@@ -235,7 +235,7 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
     return { maxBodyBytes: peer.maxBodyBytes, protocol: this.o.limits() };
   }
 
-  issue(peer: InboundPeer, scope: readonly string[]): Promise<IssuedTokens> {
+  issue(peer: InboundPeer, scope: readonly string[]): Promise<IssuedTokenSet> {
     return this.tokens.issue(this.subject(peer), scope);
   }
 

@@ -73,6 +73,11 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     });
   }
 
+  /** The remote's base URL, normalised (a lower-case scheme). */
+  get url(): string {
+    return this.o.url;
+  }
+
   get state(): RemoteState {
     return this.outbox.state;
   }

@@ -150,7 +150,6 @@ export default function (RED: NodeAPI): void {
     const activateOnDeploy = def.activation !== 'validate';
     const settings = activationSettings(def, creds);
     node.inboundEvents = new EventEmitter();
-    let inboundConfigured = false;
 
     const urlText = (def.url ?? '').trim();
     if (urlText !== '') {
@@ -198,7 +197,6 @@ export default function (RED: NodeAPI): void {
       node.error(errorText(err));
     }
     if (peer) {
-      inboundConfigured = true;
       // The key that signs our tokens exists before the first request, so checking a
       // (forged) token never has to write to the store.
       if (peer.credentials) rt.receiver.tokens.key(store).catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
@@ -238,23 +236,24 @@ export default function (RED: NodeAPI): void {
       const outcome = remote ? await remote.handshake() : undefined;
       const report = validationReport({
         url: remote ? urlText : undefined,
-        https: checkRemoteUrl(urlText)?.protocol === 'https:',
+        https: remote?.url.startsWith('https:') ?? false,
         usesToken: def.authType === 'oauth2-client' || def.authType === 'oauth2-refresh',
         outcome,
         localEvents: rt.receiver.processEventNames(),
-        inboundConfigured,
+        inboundConfigured: peer !== undefined,
       });
       if (urlText !== '' && node.outboundError) report.checks.unshift({ name: 'url', ok: false, detail: node.outboundError });
       const ok = report.checks.every((c) => c.ok);
       // Inbound is activated with a validation that reached the remote (or of a remote we never call).
-      const activation: Activation = { outbound: report.outboundOk, inbound: inboundConfigured && (report.outboundOk || !remote) };
+      const activation: Activation = { outbound: report.outboundOk, inbound: peer !== undefined && (report.outboundOk || !remote) };
       if (activation.outbound || activation.inbound) {
         // Remembered first, so that what is active now is active after a restart too.
         const saved = await loadActivation(store, node.id, settings);
         await saveActivation(store, node.id, settings, { outbound: saved.outbound || activation.outbound, inbound: saved.inbound || activation.inbound }, Date.now());
         if (activation.outbound) remote?.activate();
         if (activation.inbound) setInbound('active');
-        node.log(RED._('rps-remote-system.warnings.activated', { outbound: node.states().outbound, inbound: node.states().inbound }));
+        const states = node.states();
+        node.log(RED._('rps-remote-system.warnings.activated', { outbound: states.outbound, inbound: states.inbound }));
       } else {
         node.warn(RED._('rps-remote-system.warnings.validation-failed', { error: report.checks.find((c) => !c.ok)?.detail ?? '' }));
       }

@@ -46,8 +46,8 @@ import type {
   StatusCounts,
   Store,
 } from './types';
-import { correlation, CorrelationRecord, errorItem, ErrorItemRecord, InboundRecord, inboundRow, OutboundRecord, outboundRow, RefreshTokenRecord } from './rows';
-import { emptyCounts } from './types';
+import { correlation, CorrelationRecord, errorItem, ErrorItemRecord, InboundRecord, inboundRow, OutboundRecord, outboundRow, RefreshTokenRecord, issuedRefreshToken, PURGE_PLAN, refusedRotation, runPurge } from './rows';
+import { countsOf } from './types';
 
 /** Key of `pg_advisory_xact_lock` while migrating: one migrator at a time per database. */
 const MIGRATION_LOCK = 539_451_501;
@@ -510,25 +510,7 @@ function purgeStatement(table: string, column: string): string {
       SELECT id FROM ${table} WHERE status = $1::text AND ${column} < $2::bigint LIMIT $3::integer FOR UPDATE SKIP LOCKED)`;
 }
 
-const PURGES: readonly { table: 'outbound' | 'inbound' | 'errorQueue'; status: string; policy: keyof RetentionPolicy; name: string; text: string }[] = [
-  ['outbound', 'processed', 'processedMs', 'rps_outbound', 'processed_at'],
-  ['outbound', 'skipped', 'skippedMs', 'rps_outbound', 'processed_at'],
-  ['outbound', 'error', 'errorMs', 'rps_outbound', 'coalesce(last_attempt_at, created_at)'],
-  ['outbound', 'ready', 'readyMs', 'rps_outbound', 'created_at'],
-  ['inbound', 'processed', 'processedMs', 'rps_inbound', 'processed_at'],
-  ['inbound', 'skipped', 'skippedMs', 'rps_inbound', 'processed_at'],
-  ['inbound', 'error', 'errorMs', 'rps_inbound', 'coalesce(started_at, received_at)'],
-  ['inbound', 'ready', 'readyMs', 'rps_inbound', 'received_at'],
-  ['errorQueue', 'processed', 'processedMs', 'rps_error_queue', 'updated_at'],
-  ['errorQueue', 'failed', 'errorMs', 'rps_error_queue', 'updated_at'],
-  ['errorQueue', 'error', 'errorMs', 'rps_error_queue', 'updated_at'],
-].map(([table, status, policy, name, column]) => ({
-  table: table as 'outbound' | 'inbound' | 'errorQueue',
-  status,
-  policy: policy as keyof RetentionPolicy,
-  name: `rps_purge_${name}_${status}`,
-  text: purgeStatement(name, column),
-}));
+const PURGES = PURGE_PLAN.map((step) => ({ ...step, name: `rps_purge_${step.sqlTable}_${step.status}`, text: purgeStatement(step.sqlTable, step.column) }));
 
 /** PostgreSQL's SQLSTATE of an error, if it has one. */
 function sqlState(err: unknown): string | undefined {
@@ -797,14 +779,9 @@ export class PostgresStore implements Store {
     return (await rows<{ at: number | null }>(this.pool, 'nextOutboundAttempt', [remoteSystem, now]))[0].at;
   }
 
-  private counts(rs: { status: QueueStatus; n: number }[]): StatusCounts {
-    const out = emptyCounts();
-    for (const r of rs) out[r.status] = r.n;
-    return out;
-  }
 
   async countOutbound(remoteSystem?: string): Promise<StatusCounts> {
-    return this.counts(
+    return countsOf(
       remoteSystem === undefined
         ? await rows<{ status: QueueStatus; n: number }>(this.pool, 'countOutbound')
         : await rows<{ status: QueueStatus; n: number }>(this.pool, 'countOutboundFor', [remoteSystem]),
@@ -981,7 +958,7 @@ export class PostgresStore implements Store {
   }
 
   async countInbound(remoteSystem?: string): Promise<StatusCounts> {
-    return this.counts(
+    return countsOf(
       remoteSystem === undefined
         ? await rows<{ status: QueueStatus; n: number }>(this.pool, 'countInbound')
         : await rows<{ status: QueueStatus; n: number }>(this.pool, 'countInboundFor', [remoteSystem]),
@@ -1034,18 +1011,9 @@ export class PostgresStore implements Store {
   }
 
   async purge(policy: RetentionPolicy, now: number, batch: number): Promise<PurgeResult> {
-    const result: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, undelivered: 0, more: false };
-    for (const p of PURGES) {
-      const keepMs = policy[p.policy];
-      if (!keepMs || keepMs <= 0) continue;
-      // One short statement per status and batch, so delivery is never held up for long.
-      const n = (await this.pool.query({ name: p.name, text: p.text, values: [p.status, now - keepMs, batch] })).rowCount ?? 0;
-      result[p.table] += n;
-      if (p.table !== 'errorQueue' && (p.status === 'ready' || p.status === 'error')) result.undelivered += n;
-      if (n >= batch) result.more = true;
-    }
-    return result;
+    return runPurge(PURGES, policy, now, batch, async (p, before) => (await this.pool.query({ name: p.name, text: p.text, values: [p.status, before, batch] })).rowCount ?? 0);
   }
+
 
   async readValue(key: string): Promise<string | undefined> {
     return (await rows<{ value: string }>(this.pool, 'readValue', [key]))[0]?.value;
@@ -1081,26 +1049,14 @@ export class PostgresStore implements Store {
     return this.tx(async (c): Promise<RefreshRotation> => {
       const [r] = await rows<RefreshTokenRecord>(c, 'lockRefreshToken', [presented.hash]);
       if (!r) return { status: 'unknown' };
-      if (r.expires_at <= now) {
+      const refused = refusedRotation(r, presented, now, graceMs);
+      if (refused) {
         await query(c, 'revokeRefreshFamily', [r.family]);
-        return { status: 'expired' };
-      }
-      // Presented again just after it was used: most likely the same client retrying after
-      // a lost answer, or two workers refreshing at once; it gets a successor too.
-      if (r.used_at !== null && now - r.used_at > graceMs) {
-        await query(c, 'revokeRefreshFamily', [r.family]);
-        return { status: 'reused' };
-      }
-      if (r.remote_system !== presented.remoteSystem || r.credential !== presented.credential) {
-        await query(c, 'revokeRefreshFamily', [r.family]);
-        return { status: 'revoked' };
+        return { status: refused };
       }
       if (r.used_at === null) await query(c, 'useRefreshToken', [now, r.hash]);
       await query(c, 'addRefreshToken', [next.hash, r.remote_system, r.family, r.credential, next.expiresAt]);
-      return {
-        status: 'rotated',
-        previous: { hash: r.hash, remoteSystem: r.remote_system, family: r.family, credential: r.credential, expiresAt: r.expires_at },
-      };
+      return { status: 'rotated', previous: issuedRefreshToken(r) };
     });
   }
 

@@ -2,7 +2,7 @@
  * Rows as both stores read them (snake_case columns, epoch-ms numbers) and their
  * mapping to the Store interface's types: one definition, so the stores cannot drift.
  */
-import type { Correlation, ErrorItem, ErrorItemStatus, ErrorKind, InboundRow, OutboundRow, QueueStatus } from './types';
+import type { IssuedRefreshToken, PurgeResult, RetentionPolicy, Correlation, ErrorItem, ErrorItemStatus, ErrorKind, InboundRow, OutboundRow, QueueStatus } from './types';
 
 export interface OutboundRecord {
   id: number;
@@ -150,3 +150,75 @@ export function errorItem(r: ErrorItemRecord): ErrorItem {
 }
 
 /** Applies pending migrations; safe when several processes open a new file at once. */
+
+/**
+ * What presenting a stored refresh token amounts to: `undefined` when it may be
+ * rotated, else why not (every refusal but 'unknown' revokes its family).
+ */
+export function refusedRotation(
+  r: RefreshTokenRecord,
+  presented: { remoteSystem: string; credential: string },
+  now: number,
+  graceMs: number,
+): 'expired' | 'reused' | 'revoked' | undefined {
+  if (r.expires_at <= now) return 'expired';
+  // Presented again just after it was used: most likely the same client retrying after
+  // a lost answer, or two workers refreshing at once; it gets a successor too.
+  if (r.used_at !== null && now - r.used_at > graceMs) return 'reused';
+  if (r.remote_system !== presented.remoteSystem || r.credential !== presented.credential) return 'revoked';
+  return undefined;
+}
+
+/** The previous token of a rotation, as the Store interface returns it. */
+export function issuedRefreshToken(r: RefreshTokenRecord): IssuedRefreshToken {
+  return { hash: r.hash, remoteSystem: r.remote_system, family: r.family, credential: r.credential, expiresAt: r.expires_at };
+}
+
+/** One step of the cleaner: rows of one status in one table, aged by `column` (an SQL expression). */
+export interface PurgeStep {
+  table: 'outbound' | 'inbound' | 'errorQueue';
+  status: string;
+  policy: keyof RetentionPolicy;
+  sqlTable: string;
+  column: string;
+}
+
+/** What the cleaner deletes, in both stores. Error rows age from their last attempt, not from when they were queued. */
+export const PURGE_PLAN: readonly PurgeStep[] = (
+  [
+    ['outbound', 'processed', 'processedMs', 'rps_outbound', 'processed_at'],
+    ['outbound', 'skipped', 'skippedMs', 'rps_outbound', 'processed_at'],
+    ['outbound', 'error', 'errorMs', 'rps_outbound', 'coalesce(last_attempt_at, created_at)'],
+    ['outbound', 'ready', 'readyMs', 'rps_outbound', 'created_at'],
+    ['inbound', 'processed', 'processedMs', 'rps_inbound', 'processed_at'],
+    ['inbound', 'skipped', 'skippedMs', 'rps_inbound', 'processed_at'],
+    ['inbound', 'error', 'errorMs', 'rps_inbound', 'coalesce(started_at, received_at)'],
+    ['inbound', 'ready', 'readyMs', 'rps_inbound', 'received_at'],
+    ['errorQueue', 'processed', 'processedMs', 'rps_error_queue', 'updated_at'],
+    ['errorQueue', 'failed', 'errorMs', 'rps_error_queue', 'updated_at'],
+    ['errorQueue', 'error', 'errorMs', 'rps_error_queue', 'updated_at'],
+  ] as const
+).map(([table, status, policy, sqlTable, column]) => ({ table, status, policy, sqlTable, column }));
+
+/**
+ * Runs the steps the policy asks for, at most `batch` rows each (one short statement
+ * per step, so delivery is never held up for long), and tallies what went.
+ */
+export async function runPurge<S extends PurgeStep>(
+  steps: readonly S[],
+  policy: RetentionPolicy,
+  now: number,
+  batch: number,
+  remove: (step: S, before: number) => number | Promise<number>,
+): Promise<PurgeResult> {
+  const result: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, undelivered: 0, more: false };
+  for (const step of steps) {
+    const keepMs = policy[step.policy];
+    if (!keepMs || keepMs <= 0) continue;
+    const n = await remove(step, now - keepMs);
+    result[step.table] += n;
+    if (step.table !== 'errorQueue' && (step.status === 'ready' || step.status === 'error')) result.undelivered += n;
+    if (n >= batch) result.more = true;
+  }
+  return result;
+}

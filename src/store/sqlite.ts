@@ -33,8 +33,8 @@ import type {
   StatusCounts,
   Store,
 } from './types';
-import { correlation, CorrelationRecord, errorItem, ErrorItemRecord, InboundRecord, inboundRow, OutboundRecord, outboundRow, RefreshTokenRecord } from './rows';
-import { emptyCounts } from './types';
+import { correlation, CorrelationRecord, errorItem, ErrorItemRecord, InboundRecord, inboundRow, OutboundRecord, outboundRow, RefreshTokenRecord, issuedRefreshToken, PURGE_PLAN, type PurgeStep, refusedRotation, runPurge } from './rows';
+import { countsOf } from './types';
 
 type Db = Database.Database;
 
@@ -351,7 +351,7 @@ export class SqliteStore implements Store {
   readonly instanceId: string;
   private readonly db: Db;
   private readonly sql: ReturnType<typeof statements>;
-  private readonly purges: { table: 'outbound' | 'inbound' | 'errorQueue'; status: string; policy: keyof RetentionPolicy; stmt: Database.Statement<[string, number, number]> }[];
+  private readonly purges: (PurgeStep & { stmt: Database.Statement<[string, number, number]> })[];
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -364,20 +364,7 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.sql = statements(this.db);
     this.instanceId = (this.sql.instanceId.get() as { value: string }).value;
-    const done = (table: string): Database.Statement<[string, number, number]> => purgeStatement(this.db, table, 'processed_at');
-    this.purges = [
-      { table: 'outbound', status: 'processed', policy: 'processedMs', stmt: done('rps_outbound') },
-      { table: 'outbound', status: 'skipped', policy: 'skippedMs', stmt: done('rps_outbound') },
-      { table: 'outbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_outbound', 'coalesce(last_attempt_at, created_at)') },
-      { table: 'outbound', status: 'ready', policy: 'readyMs', stmt: purgeStatement(this.db, 'rps_outbound', 'created_at') },
-      { table: 'inbound', status: 'processed', policy: 'processedMs', stmt: done('rps_inbound') },
-      { table: 'inbound', status: 'skipped', policy: 'skippedMs', stmt: done('rps_inbound') },
-      { table: 'inbound', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_inbound', 'coalesce(started_at, received_at)') },
-      { table: 'inbound', status: 'ready', policy: 'readyMs', stmt: purgeStatement(this.db, 'rps_inbound', 'received_at') },
-      { table: 'errorQueue', status: 'processed', policy: 'processedMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
-      { table: 'errorQueue', status: 'failed', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
-      { table: 'errorQueue', status: 'error', policy: 'errorMs', stmt: purgeStatement(this.db, 'rps_error_queue', 'updated_at') },
-    ];
+    this.purges = PURGE_PLAN.map((step) => ({ ...step, stmt: purgeStatement(this.db, step.sqlTable, step.column) }));
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.db.transaction(() => {
@@ -480,14 +467,9 @@ export class SqliteStore implements Store {
     return (this.sql.nextOutboundAttempt.get({ remote: remoteSystem, now }) as { at: number | null }).at;
   }
 
-  private counts(rows: { status: QueueStatus; n: number }[]): StatusCounts {
-    const out = emptyCounts();
-    for (const r of rows) out[r.status] = r.n;
-    return out;
-  }
 
   async countOutbound(remoteSystem?: string): Promise<StatusCounts> {
-    return this.counts(remoteSystem === undefined ? this.sql.countOutbound.all() : this.sql.countOutboundFor.all(remoteSystem));
+    return countsOf(remoteSystem === undefined ? this.sql.countOutbound.all() : this.sql.countOutboundFor.all(remoteSystem));
   }
 
   async getOutbound(id: number): Promise<OutboundRow | undefined> {
@@ -626,7 +608,7 @@ export class SqliteStore implements Store {
   }
 
   async countInbound(remoteSystem?: string): Promise<StatusCounts> {
-    return this.counts(remoteSystem === undefined ? this.sql.countInbound.all() : this.sql.countInboundFor.all(remoteSystem));
+    return countsOf(remoteSystem === undefined ? this.sql.countInbound.all() : this.sql.countInboundFor.all(remoteSystem));
   }
 
   async getInbound(id: number): Promise<InboundRow | undefined> {
@@ -680,18 +662,9 @@ export class SqliteStore implements Store {
   }
 
   async purge(policy: RetentionPolicy, now: number, batch: number): Promise<PurgeResult> {
-    const result: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, undelivered: 0, more: false };
-    for (const p of this.purges) {
-      const keepMs = policy[p.policy];
-      if (!keepMs || keepMs <= 0) continue;
-      // One short transaction per status and batch, so delivery is never held up for long.
-      const n = p.stmt.run(p.status, now - keepMs, batch).changes;
-      result[p.table] += n;
-      if (p.table !== 'errorQueue' && (p.status === 'ready' || p.status === 'error')) result.undelivered += n;
-      if (n >= batch) result.more = true;
-    }
-    return result;
+    return runPurge(this.purges, policy, now, batch, (p, before) => p.stmt.run(p.status, before, batch).changes);
   }
+
 
   async readValue(key: string): Promise<string | undefined> {
     return (this.sql.readValue.get(key) as { value: string } | undefined)?.value;
@@ -726,26 +699,14 @@ export class SqliteStore implements Store {
     return this.db.transaction((): RefreshRotation => {
       const r = this.sql.getRefreshToken.get(presented.hash) as RefreshTokenRecord | undefined;
       if (!r) return { status: 'unknown' };
-      if (r.expires_at <= now) {
+      const refused = refusedRotation(r, presented, now, graceMs);
+      if (refused) {
         this.sql.revokeRefreshFamily.run(r.family);
-        return { status: 'expired' };
-      }
-      // Presented again just after it was used: most likely the same client retrying after
-      // a lost answer, or two workers refreshing at once; it gets a successor too.
-      if (r.used_at !== null && now - r.used_at > graceMs) {
-        this.sql.revokeRefreshFamily.run(r.family);
-        return { status: 'reused' };
-      }
-      if (r.remote_system !== presented.remoteSystem || r.credential !== presented.credential) {
-        this.sql.revokeRefreshFamily.run(r.family);
-        return { status: 'revoked' };
+        return { status: refused };
       }
       if (r.used_at === null) this.sql.useRefreshToken.run(now, r.hash);
       this.sql.addRefreshToken.run(next.hash, r.remote_system, r.family, r.credential, next.expiresAt);
-      return {
-        status: 'rotated',
-        previous: { hash: r.hash, remoteSystem: r.remote_system, family: r.family, credential: r.credential, expiresAt: r.expires_at },
-      };
+      return { status: 'rotated', previous: issuedRefreshToken(r) };
     })();
   }
 

@@ -314,6 +314,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Counts by status from `GROUP BY status` rows; statuses without rows count 0. */
+export function countsOf(rows: readonly { status: QueueStatus; n: number }[]): StatusCounts {
+  const out = emptyCounts();
+  for (const r of rows) out[r.status] = r.n;
+  return out;
+}
+
 export function emptyCounts(): StatusCounts {
   return { ready: 0, processing: 0, processed: 0, error: 0, skipped: 0 };
 }

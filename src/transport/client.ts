@@ -97,6 +97,7 @@ function isResults(data: unknown, ids: readonly string[]): data is { results: Me
   const count = ids.length;
   if (typeof data !== 'object' || data === null) return false;
   const results = (data as { results?: unknown }).results;
+  const sent = new Set(ids);
   return (
     Array.isArray(results) &&
     results.length === count &&
@@ -108,7 +109,7 @@ function isResults(data: unknown, ids: readonly string[]): data is { results: Me
         ['accepted', 'duplicate', 'rejected'].includes((r as MessageResult).status),
     ) &&
     new Set(results.map((r) => (r as MessageResult).id)).size === count &&
-    results.every((r) => ids.includes((r as MessageResult).id))
+    results.every((r) => sent.has((r as MessageResult).id))
   );
 }
 

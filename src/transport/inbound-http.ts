@@ -53,10 +53,13 @@ export interface TokenApi<Peer> {
   failed(address: string): void;
   admit(peer: Peer, route: 'token'): Refusal | undefined;
   issue(peer: Peer, scope: readonly string[]): Promise<IssuedTokenSet>;
-  refresh(peer: Peer, refreshToken: string): Promise<{ ok: true; tokens: IssuedTokenSet } | { ok: false; reason: string }>;
+  refresh(peer: Peer, refreshToken: string): Promise<RefreshOutcome>;
   onRefused?(status: number, reason: string): void;
 }
 
+export type RefreshOutcome = { ok: true; tokens: IssuedTokenSet } | { ok: false; reason: string };
+
+/** A successful token response (RFC 6749 §5.1). */
 export interface IssuedTokenSet {
   access_token: string;
   token_type: 'Bearer';

@@ -169,13 +169,25 @@ export function jwkFits(jwk: Jwk, alg: string): boolean {
  * asymmetric (never 'none' or HS*), and must fit the JWK (see `jwkFits`). RSA keys under
  * 2048 bits are refused. Never throws: a bad key or signature gives false.
  */
+/** Imported keys by JWK object: the JWKS cache keeps one object per key until it fetches a new set. */
+const importedKeys = new WeakMap<Jwk, KeyObject>();
+
+function publicKeyOf(jwk: Jwk): KeyObject {
+  let key = importedKeys.get(jwk);
+  if (!key) {
+    key = createPublicKey({ key: jwk, format: 'jwk' });
+    importedKeys.set(jwk, key);
+  }
+  return key;
+}
+
 export function verifyWithJwk(decoded: DecodedJwt, jwk: Jwk, allowed: readonly JwtAlgorithm[]): boolean {
   try {
     const alg = decoded.header.alg;
     if (!(allowed as readonly string[]).includes(alg) || !(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) return false;
     if (!jwkFits(jwk, alg)) return false;
     const spec = ALG_SPECS[alg] as AlgSpec;
-    const key: KeyObject = createPublicKey({ key: jwk, format: 'jwk' });
+    const key = publicKeyOf(jwk);
     const data = Buffer.from(decoded.signingInput, 'utf8');
     const sig = decoded.signature;
     if (spec.kty === 'RSA') {
