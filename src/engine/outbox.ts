@@ -34,7 +34,8 @@ export interface OutboxOptions {
   remoteSystem: string;
   store: Store;
   client: DeliveryClient;
-  sender: Sender;
+  /** How we name ourselves in envelopes; the instance id is the store's. */
+  senderName: string;
   /** Written into claimed rows, so that this process can release what it held. */
   owner: string;
   batchSize: number;
@@ -87,6 +88,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private failures = 0;
   /** Rows went to `error` for the remote's sake (connection, auth): the probe should take them back. */
   private recover = false;
+  private senderOf: Sender | undefined;
+  /** Read when the first batch is sent: the store is open by then (its rows were claimed). */
+  private sender(): Sender {
+    this.senderOf ??= { instanceId: this.o.store.instanceId, name: this.o.senderName };
+    return this.senderOf;
+  }
+
   /** Aborts requests in flight when the sender stops (a redeploy must not wait for a slow remote). */
   private readonly abort = new AbortController();
 
@@ -278,7 +286,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private async deliver(rows: OutboundRow[]): Promise<void> {
     try {
       const result = await this.o.client.postMessages(
-        envelopeText(this.o.sender, rows.map((r) => r.payload)),
+        envelopeText(this.sender(), rows.map((r) => r.payload)),
         rows.map((r) => r.messageId),
         this.abort.signal,
       );
@@ -398,7 +406,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       await putBack(held, 'held behind an earlier message of the record', now);
       if (send.length === 0) continue;
       const result = await this.o.client.postMessages(
-        envelopeText(this.o.sender, send.map((r) => r.payload)),
+        envelopeText(this.sender(), send.map((r) => r.payload)),
         send.map((r) => r.messageId),
         this.abort.signal,
       );

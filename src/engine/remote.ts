@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { BackoffPolicy } from '../core/backoff';
-import type { MessageDraft, Sender } from '../core/protocol';
+import type { MessageDraft } from '../core/protocol';
 import type { Enqueued, Store } from '../store/types';
 import { type HandshakeOutcome, type OutboundAuth, RemoteClient, type TlsOptions } from '../transport/client';
 import { Batcher } from './batcher';
@@ -25,7 +25,8 @@ export interface RemoteSystemOptions {
   maxTries: number;
   probeIntervalMs: number;
   store: Store;
-  sender: Sender;
+  /** How we name ourselves to the remote (rps-store's instance name). */
+  senderName: string;
   owner: string;
 }
 
@@ -48,7 +49,7 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
       remoteSystem: o.id,
       store: o.store,
       client: this.client,
-      sender: o.sender,
+      senderName: o.senderName,
       owner: o.owner,
       batchSize: o.batchSize,
       maxInFlight: o.maxInFlight,

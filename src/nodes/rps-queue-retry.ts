@@ -80,6 +80,7 @@ export default function (RED: NodeAPI): void {
       settleMs: numberSetting(def.settle, 60, 0) * 1000,
     });
     let requeued = 0;
+    let closing = false;
 
     const show = (): void => {
       status.set(() => ({ fill: 'grey', shape: 'dot', text: RED._('rps-queue-retry.status.counting') }));
@@ -119,7 +120,13 @@ export default function (RED: NodeAPI): void {
       status.now({ fill: 'red', shape: 'ring', text: RED._('rps-queue-retry.status.store-error') });
       node.error(common(RED, 'errors.store', { error: errorText(err) }));
     });
-    scheduler.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
+    // A PostgreSQL store opens in the background: the schedule starts once it is open.
+    store
+      .opened(true)
+      .then(() => (closing ? undefined : scheduler.start()))
+      .catch((err: unknown) => {
+        if (!closing) node.error(common(RED, 'errors.store', { error: errorText(err) }));
+      });
 
     node.on('input', (msg, send, done) => {
       void (async () => {
@@ -155,6 +162,7 @@ export default function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed, done) => {
+      closing = true;
       scheduler.stop();
       status.stop();
       rt.releaseStore(store)

@@ -174,7 +174,7 @@ export default function (RED: NodeAPI): void {
           maxTries: Math.floor(numberSetting(def.maxTries, 3, 1)),
           probeIntervalMs: numberSetting(def.probeInterval, 30, 0.01) * 1000,
           store,
-          sender: { instanceId: store.instanceId, name: storeConfig.instanceName },
+          senderName: storeConfig.instanceName,
           owner: rt.owner,
         });
         node.outboundError = undefined;
@@ -187,19 +187,15 @@ export default function (RED: NodeAPI): void {
       node.remote.on('fault', (err) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
       node.remote.on('failed', (count, error) => node.warn(RED._('rps-remote-system.warnings.failed', { count, error })));
       node.remote.on('requeued', (count) => node.log(RED._('rps-remote-system.warnings.requeued', { count })));
-      node.remote.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
       rt.remotes.set(node.id, node.remote);
     }
 
     try {
-      peer = inboundPeerOf(RED, node, def, creds, store, storeConfig, activateOnDeploy);
+      peer = inboundPeerOf(RED, node, def, creds, store, storeConfig);
     } catch (err) {
       node.error(errorText(err));
     }
     if (peer) {
-      // The key that signs our tokens exists before the first request, so checking a
-      // (forged) token never has to write to the store.
-      if (peer.credentials) rt.receiver.tokens.key(store).catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
       rt.receiver.addPeer(peer);
       rt.updateRoutes();
     }
@@ -218,18 +214,29 @@ export default function (RED: NodeAPI): void {
       return states;
     };
 
-    // Activated before (the store remembers): active again after a restart or redeploy.
-    if (!activateOnDeploy) {
-      loadActivation(store, node.id, settings)
-        .then((saved) => {
+    // Once the store is open (PostgreSQL opens in the background; until then inbound calls
+    // are answered 503 and rps-send's messages wait or fail): the sender takes back what
+    // it held, the key that signs our tokens exists before the first token request (so
+    // checking a forged token never writes), and what was activated before is active again.
+    let closing = false;
+    store
+      .opened(true)
+      .then(async () => {
+        if (peer?.credentials) await rt.receiver.tokens.key(store);
+        if (activateOnDeploy) {
+          setInbound('active');
+        } else {
+          const saved = await loadActivation(store, node.id, settings);
           if (saved.outbound) node.remote?.activate();
           setInbound(saved.inbound ? 'active' : 'disabled');
-        })
-        .catch((err: unknown) => {
-          setInbound('disabled');
-          node.error(common(RED, 'errors.store', { error: errorText(err) }));
-        });
-    }
+        }
+        if (!closing) await node.remote?.start();
+      })
+      .catch((err: unknown) => {
+        if (closing) return;
+        if (peer?.state === 'loading') setInbound('disabled');
+        node.error(common(RED, 'errors.store', { error: errorText(err) }));
+      });
 
     node.validate = async () => {
       const remote = node.remote;
@@ -261,6 +268,7 @@ export default function (RED: NodeAPI): void {
     };
 
     node.on('close', (_removed, done) => {
+      closing = true;
       void (async () => {
         try {
           rt.adminRoutes.release();
@@ -370,7 +378,6 @@ function inboundPeerOf(
   creds: Partial<RemoteCredentials>,
   store: Store,
   storeConfig: StoreConfig,
-  activateOnDeploy: boolean,
 ): InboundPeer | undefined {
   const base = {
     id: node.id,
@@ -380,7 +387,8 @@ function inboundPeerOf(
     tokenLifetimeSec: Math.floor(numberSetting(def.tokenLifetime, 300, 10)),
     ratePerSec: numberSetting(def.inboundRate, 50, 0),
     maxBodyBytes: Math.floor(numberSetting(def.maxBody, 10, 0.001) * 1024 * 1024),
-    state: (activateOnDeploy ? 'active' : 'loading') as InboundState,
+    // Active (or not) once the store is open and the activation is read.
+    state: 'loading' as InboundState,
   };
   if (def.inboundAuth === 'jwt') {
     const issuer = (def.jwtIssuer ?? '').trim();

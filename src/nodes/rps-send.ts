@@ -72,42 +72,52 @@ export default function (RED: NodeAPI): void {
         return;
       }
       const correlation = ctx.correlation && ctx.correlation.remoteSystem === remote.id ? ctx.correlation : undefined;
-      const draft = changeDraft({
-        id: randomUUID(),
-        processEvent: event.eventName,
-        domain: event.domain,
-        instanceId: remote.store.instanceId,
-        table: ctx.table,
-        recordId: ctx.id,
-        target: correlation ? { table: correlation.remoteTable, id: correlation.remoteId } : undefined,
-        operation: ctx.operation,
-        capturedAt: ctx.capturedAt,
-        changedBy: ctx.changedBy,
-        interactive: ctx.interactive,
-        fields,
-        changedFields: ctx.changedFields,
-        displayValues: ctx.displayValues,
-      });
-      // What the remote would refuse never enters the queue: it could not be delivered, ever.
-      const checked = validateMessage({ ...draft, stream: 'check', sequence: 1 });
-      if (!checked.ok) {
-        status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.bad-payload') });
-        done(new Error(RED._('rps-send.errors.bad-payload', { error: checked.error })));
-        return;
-      }
-      link.enqueue(draft).then(
-        (q) => {
-          ctx.queued = { remoteSystem: remote.id, queueId: q.id, messageId: q.messageId, sequence: q.sequence };
-          queued += 1;
-          status.set(() => show(link.state, link.lastError));
-          send(msg);
-          done();
-        },
-        (err: unknown) => {
-          status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.store-error') });
-          done(new Error(common(RED, 'errors.store', { error: errorText(err) })));
-        },
-      );
+      // The message names this instance by the store's id: known once the store is open (a
+      // PostgreSQL store opens in the background; a message that comes meanwhile waits for it,
+      // one that comes while its server cannot be reached fails).
+      const store = remote.store;
+      store
+        .opened()
+        .then(() => {
+          const draft = changeDraft({
+            id: randomUUID(),
+            processEvent: event.eventName,
+            domain: event.domain,
+            instanceId: store.instanceId,
+            table: ctx.table,
+            recordId: ctx.id,
+            target: correlation ? { table: correlation.remoteTable, id: correlation.remoteId } : undefined,
+            operation: ctx.operation,
+            capturedAt: ctx.capturedAt,
+            changedBy: ctx.changedBy,
+            interactive: ctx.interactive,
+            fields,
+            changedFields: ctx.changedFields,
+            displayValues: ctx.displayValues,
+          });
+          // What the remote would refuse never enters the queue: it could not be delivered, ever.
+          const checked = validateMessage({ ...draft, stream: 'check', sequence: 1 });
+          if (!checked.ok) {
+            status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.bad-payload') });
+            done(new Error(RED._('rps-send.errors.bad-payload', { error: checked.error })));
+            return;
+          }
+          return link.enqueue(draft);
+        })
+        .then(
+          (q) => {
+            if (!q) return; // refused above
+            ctx.queued = { remoteSystem: remote.id, queueId: q.id, messageId: q.messageId, sequence: q.sequence };
+            queued += 1;
+            status.set(() => show(link.state, link.lastError));
+            send(msg);
+            done();
+          },
+          (err: unknown) => {
+            status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.store-error') });
+            done(new Error(common(RED, 'errors.store', { error: errorText(err) })));
+          },
+        );
     });
 
     node.on('close', (_removed, done) => {

@@ -10,6 +10,8 @@ import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { Cleaner, DEFAULT_RETENTION } from '../engine/cleaner';
 import { Receiver } from '../engine/receiver';
 import type { RemoteSystem } from '../engine/remote';
+import { OpeningStore } from '../store/opening';
+import { PostgresStore } from '../store/postgres';
 import { SqliteStore } from '../store/sqlite';
 import type { RetentionPolicy, Store } from '../store/types';
 import { handshakeHandler, messagesHandler, tokenHandler } from '../transport/inbound-http';
@@ -17,9 +19,20 @@ import { AdminRoutes } from './admin';
 import { bypassAdminParsers, removeRoutes } from './routes';
 import type { NodeAPI } from './red';
 
+/** Where a store lives: a SQLite file, or a PostgreSQL database shared by several Node-RED processes. */
+export type StoreLocation =
+  | { kind: 'sqlite'; /** Absolute path of the file. */ path: string }
+  | {
+      kind: 'postgres';
+      /** Without the password (that is a credential). */
+      connectionString: string;
+      password?: string;
+      schema?: string;
+      poolSize: number;
+    };
+
 export interface StoreConfig {
-  /** Absolute path of the SQLite file. */
-  path: string;
+  location: StoreLocation;
   /** This instance's name, as remotes see it in handshakes and envelopes. */
   instanceName: string;
   retention: RetentionPolicy;
@@ -55,8 +68,12 @@ class RefusalLog {
 const ROUTES = [`${API_PREFIX}/messages`, `${API_PREFIX}/handshake`, `${API_PREFIX}/token`];
 
 export class RpsRuntime {
-  /** Distinguishes this process's claims from those of a process that died. */
-  readonly owner = randomUUID();
+  /**
+   * Distinguishes this process's claims from those of a process that died. Host and pid
+   * first, so that whoever reads a shared store's `locked_by` sees which process holds a
+   * row; the random part tells a restarted process with the same pid from its predecessor.
+   */
+  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   readonly receiver: Receiver;
   private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; config: StoreConfig }>();
   /** The remote systems of this runtime that can send, by config node id. */
@@ -77,20 +94,22 @@ export class RpsRuntime {
 
   defaultStoreConfig(): StoreConfig {
     const dir = this.RED.settings.userDir ?? process.cwd();
-    return { path: join(dir, DEFAULT_STORE_FILE), instanceName: hostname(), retention: DEFAULT_RETENTION };
+    return { location: { kind: 'sqlite', path: join(dir, DEFAULT_STORE_FILE) }, instanceName: hostname(), retention: DEFAULT_RETENTION };
   }
 
-  /** Opens (or shares) the store at `config.path`; each call must be paired with releaseStore. */
+  /** Opens (or shares) the store at `config.location`; each call must be paired with releaseStore. */
   acquireStore(config: StoreConfig): Store {
-    const open = this.stores.get(config.path);
+    const key = storeKey(config.location);
+    const label = storeLabel(config.location);
+    const open = this.stores.get(key);
     if (open) {
       open.refs += 1;
       if (JSON.stringify(open.config) !== JSON.stringify(config)) {
-        this.RED.log.warn(`rps-store ${config.path}: opened again with other settings (name or retention); the first settings stay in force`);
+        this.RED.log.warn(`rps-store ${label}: opened again with other settings (name, retention or pool); the first settings stay in force`);
       }
       return open.store;
     }
-    const store = new SqliteStore(config.path);
+    const store = this.openStore(config.location, label);
     const cleaner = new Cleaner({
       store,
       policy: config.retention,
@@ -98,15 +117,31 @@ export class RpsRuntime {
       firstRunMs: 60 * 1000,
       batch: 1000,
       onPurged: (n) => {
-        this.RED.log.info(`rps-store ${config.path}: removed ${n.outbound} outbound, ${n.inbound} inbound, ${n.errorQueue} held rows past retention`);
+        this.RED.log.info(`rps-store ${label}: removed ${n.outbound} outbound, ${n.inbound} inbound, ${n.errorQueue} held rows past retention`);
         // Said loudly: these messages were never delivered or applied.
-        if (n.undelivered > 0) this.RED.log.warn(`rps-store ${config.path}: ${n.undelivered} of them were never delivered (ready or error past retention)`);
+        if (n.undelivered > 0) this.RED.log.warn(`rps-store ${label}: ${n.undelivered} of them were never delivered (ready or error past retention)`);
       },
-      onFault: (err) => this.RED.log.warn(`rps-store ${config.path}: cleaning failed: ${err.message}`),
+      onFault: (err) => this.RED.log.warn(`rps-store ${label}: cleaning failed: ${err.message}`),
     });
     cleaner.start();
-    this.stores.set(config.path, { store, refs: 1, cleaner, config });
+    this.stores.set(key, { store, refs: 1, cleaner, config });
     return store;
+  }
+
+  /** SQLite opens on the spot; PostgreSQL in the background, trying again while the server cannot be reached. */
+  private openStore(location: StoreLocation, label: string): Store {
+    if (location.kind === 'sqlite') return new SqliteStore(location.path);
+    return new OpeningStore(
+      'postgres',
+      label,
+      () => PostgresStore.open({ connectionString: location.connectionString, password: location.password, schema: location.schema, pool: { max: location.poolSize } }),
+      {
+        onOpen: (attempts) => {
+          if (attempts > 1) this.RED.log.info(`rps-store ${label}: open`);
+        },
+        onFailure: (err, retryInMs) => this.RED.log.warn(`rps-store ${label}: cannot open: ${err.message}; trying again in ${Math.round(retryInMs / 1000)} s`),
+      },
+    );
   }
 
   /** The cleaner of an open store (to run it now). */
@@ -126,11 +161,11 @@ export class RpsRuntime {
   }
 
   async releaseStore(store: Store): Promise<void> {
-    for (const [path, open] of this.stores) {
+    for (const [key, open] of this.stores) {
       if (open.store !== store) continue;
       open.refs -= 1;
       if (open.refs === 0) {
-        this.stores.delete(path);
+        this.stores.delete(key);
         await open.cleaner.stop();
         await store.close();
       }
@@ -156,6 +191,16 @@ export class RpsRuntime {
       this.mounted = false;
     }
   }
+}
+
+/** Stores with the same key are one store, shared by the nodes that use it. */
+function storeKey(l: StoreLocation): string {
+  return l.kind === 'sqlite' ? `sqlite:${l.path}` : `postgres:${l.connectionString}#${l.schema ?? ''}`;
+}
+
+/** How logs name a store; never with a password (the connection string has none). */
+export function storeLabel(l: StoreLocation): string {
+  return l.kind === 'sqlite' ? l.path : `${l.connectionString}${l.schema ? ` (schema ${l.schema})` : ''}`;
 }
 
 const runtimes = new WeakMap<object, RpsRuntime>();

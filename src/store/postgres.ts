@@ -625,6 +625,8 @@ class Session {
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database` (any `pg` connection string). */
   connectionString: string;
+  /** The password, when it is kept apart from the connection string (Node-RED credentials). */
+  password?: string;
   /** The schema holding the store's tables, created when missing; default: the connection's search_path. */
   schema?: string;
   pool?: { max?: number };
@@ -652,6 +654,7 @@ export class PostgresStore implements Store {
     }
     const config: PoolConfig = {
       connectionString: o.connectionString,
+      ...(o.password !== undefined ? { password: o.password } : {}),
       max: o.pool?.max ?? 10,
       types: TYPES,
       // Every pooled connection resolves our unqualified table names in the schema.
@@ -1061,6 +1064,9 @@ export class PostgresStore implements Store {
   }
 
   private closing: Promise<void> | undefined;
+
+  /** Opened by `open`. */
+  async opened(): Promise<void> {}
 
   async close(): Promise<void> {
     this.closing ??= (async () => {

@@ -710,6 +710,9 @@ export class SqliteStore implements Store {
     })();
   }
 
+  /** Opened in the constructor. */
+  async opened(): Promise<void> {}
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

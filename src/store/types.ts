@@ -217,6 +217,13 @@ export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** This instance's id: generated once, when the store is created. */
   readonly instanceId: string;
+  /**
+   * Resolves once the store can be used; read `instanceId` only after this. A PostgreSQL
+   * store chosen on rps-store opens in the background and tries again while the server
+   * cannot be reached (see OpeningStore): this rejects when the attempt in progress
+   * fails, or, with `untilOpen`, only when the store is closed before it opened.
+   */
+  opened(untilOpen?: boolean): Promise<void>;
 
   /** Writes messages into the outbound queue in one transaction, giving each its per-record sequence. */
   enqueueOutbound(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]>;

@@ -43,7 +43,7 @@ export function testOutbox(store: Store, client: RemoteClient, overrides: Partia
     remoteSystem: 'B',
     store,
     client,
-    sender: { instanceId: store.instanceId, name: 'A' },
+    senderName: 'A',
     owner: 'test',
     batchSize: 100,
     maxInFlight: 2,

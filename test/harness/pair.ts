@@ -60,15 +60,25 @@ export class Pair {
   }
 
   /** Posts one change to A; resolves with A's HTTP status (200 = durably queued). */
-  async change(operation: string, record: Record<string, unknown>): Promise<number> {
-    const res = await fetch(`${this.a.url}/change`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ operation, record }),
-    });
-    await res.arrayBuffer();
-    return res.status;
+  change(operation: string, record: Record<string, unknown>): Promise<number> {
+    return postChange(this.a, operation, record);
   }
+}
+
+/** Posts one change to a sender's `POST /change`; resolves with its HTTP status (200 = durably queued). */
+export async function postChange(sender: NodeRedInstance, operation: string, record: Record<string, unknown>): Promise<number> {
+  const res = await fetch(`${sender.url}/change`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ operation, record }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Where `stream` posts changes: a Pair's A, or anything that routes them to senders. */
+export interface ChangeTarget {
+  change(operation: string, record: Record<string, unknown>): Promise<number>;
 }
 
 export type Counts = Record<string, number>;
@@ -107,7 +117,7 @@ export function plan(records: number, perRecord: number, prefix = 'r'): PlannedC
  * time), one round after the other, so changes of one record are captured in order.
  * `onSent` runs after each accepted change.
  */
-export async function stream(pair: Pair, rounds: PlannedChange[][], concurrency: number, onSent?: (n: number) => Promise<void> | void): Promise<number> {
+export async function stream(pair: ChangeTarget, rounds: PlannedChange[][], concurrency: number, onSent?: (n: number) => Promise<void> | void): Promise<number> {
   let sent = 0;
   for (const round of rounds) {
     let next = 0;
@@ -140,9 +150,9 @@ export async function stream(pair: Pair, rounds: PlannedChange[][], concurrency:
  * event-driven wait has established that the changes arrived: the remaining
  * bookkeeping (a sender recording the answer) follows within moments.
  */
-export async function untilStores(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
+export async function untilStores(what: string, done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!done()) {
+  while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }

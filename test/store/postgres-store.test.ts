@@ -1,68 +1,29 @@
 /**
- * The PostgreSQL store against a real server: the shared store contract, then what only
- * a store shared by several processes must do. Every test works in a schema of its own
- * (rps_test_<random>), dropped afterwards, so runs never see each other's rows.
- *
- * The server: RPS_TEST_PG_URL, or a local one with trust authentication. The user
- * must be allowed to create schemas in the database. Without a server the tests fail.
+ * The PostgreSQL store against a real server (see test/harness/pg.ts): the shared store
+ * contract, then what only a store shared by several processes must do.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { PostgresStore } from '../../src/store/postgres';
 import type { OutboundRow, Store } from '../../src/store/types';
+import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
 import { draft, received, storeContract } from './store-contract';
 
-const URL = process.env.RPS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const T0 = 1_000_000;
-
-/** Schemas made by the running test, dropped after it. */
-const schemas = new Set<string>();
-function newSchema(): string {
-  const schema = `rps_test_${randomBytes(6).toString('hex')}`;
-  schemas.add(schema);
-  return schema;
-}
+const schemas = new TestSchemas();
+const newSchema = (): string => schemas.next();
+const sql = pgQuery;
 
 async function open(schema: string): Promise<PostgresStore> {
-  return PostgresStore.open({ connectionString: URL, schema, pool: { max: 4 } });
-}
-
-async function sql<R extends Record<string, unknown>>(text: string, values: unknown[] = []): Promise<R[]> {
-  const c = new Client({ connectionString: URL });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
+  return PostgresStore.open({ connectionString: TEST_PG_URL, schema, pool: { max: 4 } });
 }
 
 describe('PostgreSQL store', function () {
   this.timeout(30_000);
 
-  before(async () => {
-    const c = new Client({ connectionString: URL, connectionTimeoutMillis: 5000 });
-    try {
-      await c.connect();
-      await c.query('SELECT 1');
-    } catch (err) {
-      throw new Error(
-        `PostgreSQL is not reachable at ${URL} (${(err as Error).message}). ` +
-          'Start a server there, or set RPS_TEST_PG_URL=postgres://user:password@host:port/database ' +
-          'to one where that user may create schemas. These tests do not skip.',
-      );
-    } finally {
-      await c.end().catch(() => undefined);
-    }
-  });
-
-  afterEach(async () => {
-    for (const schema of schemas) await sql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    schemas.clear();
-  });
+  before(assertPgReachable);
+  afterEach(() => schemas.drop());
 
   storeContract('PostgreSQL', {
     async create() {
@@ -196,7 +157,7 @@ describe('PostgreSQL store', function () {
       // Another process claims the other row and is killed (SIGKILL: no close, no goodbye).
       const script = `
         const { PostgresStore } = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'store', 'postgres.js'))});
-        PostgresStore.open({ connectionString: ${JSON.stringify(URL)}, schema: ${JSON.stringify(schema)} }).then(async (s) => {
+        PostgresStore.open({ connectionString: ${JSON.stringify(TEST_PG_URL)}, schema: ${JSON.stringify(schema)} }).then(async (s) => {
           const c = await s.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: ${T0}, owner: 'doomed', gapWaitMs: 0 });
           process.stdout.write(c.rows.map((r) => r.sourceId).join(','));
           process.kill(process.pid, 'SIGKILL');

@@ -1,0 +1,151 @@
+/**
+ * A store that opens in the background. Node-RED constructs nodes synchronously, but a
+ * PostgreSQL store has to connect and migrate first, and its server may be down when
+ * the flows start. This stands in for the store meanwhile:
+ *
+ * - an operation called while an opening attempt runs waits for it;
+ * - an operation called after an attempt failed fails at once with StoreUnavailableError
+ *   (callers already treat store errors as "try again later": the sender keeps its rows,
+ *   the receiver answers 503, rps-send reports to Catch nodes), and the opening is tried
+ *   again with a growing delay until it succeeds or the store is closed;
+ * - once open, every operation goes straight to the real store.
+ */
+import type { Store } from './types';
+
+/** The Store methods that return a promise: each one waits for the opening. */
+type Operation = {
+  [K in keyof Store]: Store[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+}[keyof Store];
+
+const OPERATIONS = [
+  'enqueueOutbound', 'claimOutbound', 'markOutboundProcessed', 'retryOutbound', 'failOutbound', 'requeueOutbound',
+  'skipOutbound', 'listOutbound', 'releaseOutbound', 'nextOutboundAttempt', 'countOutbound', 'getOutbound',
+  'acceptInbound', 'claimInbound', 'finishInbound', 'expireInbound', 'reclaimInbound', 'countInbound', 'getInbound',
+  'requeueInbound', 'skipInbound', 'listInbound',
+  'addErrorItems', 'failErrorItem', 'takeErrorItems', 'settleErrorItems', 'resetErrorItems', 'countErrorItems',
+  'purge', 'findCorrelationByLocal', 'findCorrelationByRemote',
+  'readValue', 'writeValue', 'initValue', 'addRefreshToken', 'rotateRefreshToken',
+] as const satisfies readonly Operation[];
+
+// Compile-time check that no operation of the interface is left unforwarded.
+type Unforwarded = Exclude<Operation, (typeof OPERATIONS)[number] | 'opened' | 'close'>;
+const everyOperationForwarded: [Unforwarded] extends [never] ? true : Unforwarded = true;
+void everyOperationForwarded;
+
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface OpeningEvents {
+  /** The store is open (after `attempts` tries). */
+  onOpen?(attempts: number): void;
+  /** An attempt failed; the next one is in `retryInMs`. */
+  onFailure?(err: Error, retryInMs: number): void;
+}
+
+export interface OpeningStore extends Pick<Store, (typeof OPERATIONS)[number]> {}
+
+export class OpeningStore implements Store {
+  private store: Store | undefined;
+  private attempt: Promise<Store> | undefined;
+  private failure: Error | undefined;
+  private attempts = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    readonly kind: Store['kind'],
+    /** What the store is, for error texts (no secrets: no password in it). */
+    private readonly label: string,
+    private readonly open: () => Promise<Store>,
+    private readonly events: OpeningEvents = {},
+    private readonly retry = { baseMs: 1000, maxMs: 30_000 },
+  ) {
+    this.tryOpen();
+  }
+
+  get instanceId(): string {
+    if (!this.store) throw this.unavailable();
+    return this.store.instanceId;
+  }
+
+  private waiters: { resolve(): void; reject(err: Error): void }[] = [];
+
+  /** See Store.opened. */
+  async opened(untilOpen = false): Promise<void> {
+    if (!untilOpen || this.store || this.closed) {
+      await this.current();
+      return;
+    }
+    await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** The open store, the attempt in progress, or the reason there is neither. */
+  current(): Promise<Store> {
+    if (this.store) return Promise.resolve(this.store);
+    if (this.attempt) return this.attempt;
+    return Promise.reject(this.unavailable());
+  }
+
+  private unavailable(): StoreUnavailableError {
+    if (this.closed) return new StoreUnavailableError(`${this.label} is closed`);
+    const why = this.failure ? `: ${this.failure.message}` : ' yet';
+    return new StoreUnavailableError(`${this.label} is not open${why}`);
+  }
+
+  private tryOpen(): void {
+    this.timer = undefined;
+    this.attempts += 1;
+    const attempt = this.open().then(
+      async (store) => {
+        if (this.closed) {
+          await store.close();
+          throw this.unavailable();
+        }
+        this.store = store;
+        this.failure = undefined;
+        this.attempt = undefined;
+        for (const w of this.waiters.splice(0)) w.resolve();
+        this.events.onOpen?.(this.attempts);
+        return store;
+      },
+      (err: unknown) => {
+        this.failure = err instanceof Error ? err : new Error(String(err));
+        this.attempt = undefined;
+        if (!this.closed) {
+          const delay = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** Math.min(this.attempts - 1, 16));
+          this.timer = setTimeout(() => this.tryOpen(), delay).unref();
+          this.events.onFailure?.(this.failure, delay);
+        }
+        throw this.unavailable();
+      },
+    );
+    // Nobody may be waiting for this attempt: its failure is reported through events, not as an unhandled rejection.
+    attempt.catch(() => undefined);
+    this.attempt = attempt;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const w of this.waiters.splice(0)) w.reject(this.unavailable());
+    await this.attempt?.catch(() => undefined);
+    const store = this.store;
+    this.store = undefined;
+    await store?.close();
+  }
+}
+
+for (const name of OPERATIONS) {
+  Object.defineProperty(OpeningStore.prototype, name, {
+    async value(this: OpeningStore, ...args: unknown[]): Promise<unknown> {
+      const store = await this.current();
+      return (store[name] as (...a: unknown[]) => Promise<unknown>).apply(store, args);
+    },
+    writable: true,
+    configurable: true,
+  });
+}

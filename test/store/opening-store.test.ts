@@ -1,0 +1,110 @@
+/**
+ * OpeningStore: what stands in for a store that opens in the background (PostgreSQL on
+ * rps-store). The store behind it is a real SQLite store; the opener decides when it
+ * fails, as a server that is down would.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OpeningStore, StoreUnavailableError } from '../../src/store/opening';
+import { SqliteStore } from '../../src/store/sqlite';
+import type { Store } from '../../src/store/types';
+
+const FAST = { baseMs: 5, maxMs: 20 };
+
+describe('OpeningStore', () => {
+  let dir: string;
+  const open: Store[] = [];
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rps-opening-'));
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const track = <S extends Store>(s: S): S => {
+    open.push(s);
+    return s;
+  };
+
+  /** An opener that fails `failures` times (a server that is down), then opens a real store. */
+  function opener(failures: number): { open: () => Promise<Store>; attempts: () => number } {
+    let attempts = 0;
+    return {
+      attempts: () => attempts,
+      open: async () => {
+        attempts += 1;
+        if (attempts <= failures) throw new Error(`connect ECONNREFUSED (attempt ${attempts})`);
+        return new SqliteStore(join(dir, 'store.sqlite'));
+      },
+    };
+  }
+
+  it('an operation called while the store opens waits for it; the instance id is known once open', async () => {
+    const o = opener(0);
+    const store = track(new OpeningStore('sqlite', 'test store', o.open, {}, FAST));
+    assert.throws(() => store.instanceId, StoreUnavailableError, 'not known before the store is open');
+    const counts = await store.countOutbound();
+    assert.equal(counts.ready, 0);
+    await store.opened();
+    assert.match(store.instanceId, /^[0-9a-f-]{36}$/);
+    assert.equal(o.attempts(), 1);
+  });
+
+  it('while the server is down, operations fail at once with the reason; it is tried again until it opens', async () => {
+    const o = opener(3);
+    const failures: { message: string; retryInMs: number }[] = [];
+    let openedAfter = 0;
+    const store = track(
+      new OpeningStore('sqlite', 'test store', o.open, {
+        onFailure: (err, retryInMs) => failures.push({ message: err.message, retryInMs }),
+        onOpen: (attempts) => {
+          openedAfter = attempts;
+        },
+      }, FAST),
+    );
+    // The first attempt is in progress: this waits for it and shares its failure.
+    await assert.rejects(store.enqueueOutbound([], 1), (err: Error) => err instanceof StoreUnavailableError && /not open: connect ECONNREFUSED \(attempt 1\)/.test(err.message));
+    // Between attempts: at once, with the last reason.
+    await assert.rejects(store.readValue('k'), StoreUnavailableError);
+    await assert.rejects(store.opened(), StoreUnavailableError);
+    // With untilOpen, through every failed attempt.
+    await store.opened(true);
+    assert.equal(openedAfter, 4);
+    assert.deepEqual(
+      failures.map((f) => f.retryInMs),
+      [5, 10, 20],
+      'the delay doubles up to the maximum',
+    );
+    await store.writeValue('k', 'v', 1);
+    assert.equal(await store.readValue('k'), 'v');
+  });
+
+  it('closed before it opened: waiters are told, and a store that opens late is closed again', async () => {
+    let release: (() => void) | undefined;
+    let late: SqliteStore | undefined;
+    const store = new OpeningStore(
+      'sqlite',
+      'test store',
+      () =>
+        new Promise<Store>((resolve) => {
+          release = () => {
+            late = new SqliteStore(join(dir, 'late.sqlite'));
+            resolve(late);
+          };
+        }),
+      {},
+      FAST,
+    );
+    const waiting = store.opened(true);
+    const closing = store.close();
+    assert.ok(release);
+    release();
+    await closing;
+    await assert.rejects(waiting, /closed/);
+    await assert.rejects(store.countInbound(), /closed/);
+    assert.ok(late);
+    await assert.rejects(late.countOutbound(), /not open/, 'the late store was closed');
+  });
+});
