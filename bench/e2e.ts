@@ -10,6 +10,7 @@
  * per system and phase. Run with `npm run bench`; set RPS_BENCH_CHANGES /
  * RPS_BENCH_RECORDS to change the size (defaults 50,000 changes over 5,000 records).
  */
+import { Client } from 'pg';
 import { A_TO_B, B_TO_A } from '../test/harness/flows';
 import { type FlowNode, NodeRedInstance } from '../test/harness/nodered';
 
@@ -17,11 +18,11 @@ const FIELDS = Array.from({ length: 10 }, (_, i) => `f${i}`);
 
 /** A function node body: on a {total, records, rate} message, emits record changes (rate 0: as fast as possible). */
 const GENERATE = `
-const { total, records, rate } = msg.payload;
+const { total, records, rate, prefix } = msg.payload;
 let i = 0;
 const emit = (n) => {
   for (let k = 0; k < n && i < total; k++, i++) {
-    const id = 'r' + (i % records);
+    const id = (prefix || 'r') + (i % records);
     const record = { id };
     for (let f = 0; f < 10; f++) record['f' + f] = id + '-' + f + '-' + i;
     node.send({ payload: record, operation: i < records ? 'insert' : 'update', sentAt: Date.now() });
@@ -70,7 +71,7 @@ function statsFlow(z: string): FlowNode[] {
   ];
 }
 
-function remoteSystem(url: string, name: string, out: typeof A_TO_B, inb: typeof A_TO_B): FlowNode {
+function remoteSystem(url: string, name: string, out: typeof A_TO_B, inb: typeof A_TO_B, store?: string): FlowNode {
   return {
     id: 'rs',
     type: 'rps-remote-system',
@@ -78,18 +79,25 @@ function remoteSystem(url: string, name: string, out: typeof A_TO_B, inb: typeof
     url,
     authType: 'basic',
     inboundRate: '0',
+    ...(store ? { store } : {}),
     credentials: { user: out.user, password: out.password, inboundUser: inb.user, inboundPassword: inb.password },
   };
 }
 
+/** An rps-store node on PostgreSQL in `schema`, or none (the default SQLite file). */
+function storeNodes(schema: string | undefined): FlowNode[] {
+  return schema ? [{ id: 'st', type: 'rps-store', storeType: 'postgres', pgUrl: PG_URL, pgSchema: schema }] : [];
+}
+
 const mappings = FIELDS.map((f) => ({ target: f, type: 'field', value: f }));
 
-function ourSender(bUrl: string): FlowNode[] {
+export function ourSender(bUrl: string, schema?: string): FlowNode[] {
   const z = 'tab-a';
   return [
     { id: z, type: 'tab', label: 'A' },
     { id: 'pe', type: 'rps-process-event', name: 'Bench' },
-    remoteSystem(bUrl, 'B', A_TO_B, B_TO_A),
+    ...storeNodes(schema),
+    remoteSystem(bUrl, 'B', A_TO_B, B_TO_A, schema && 'st'),
     ...controlFlow(z, 'cap'),
     { id: 'cap', type: 'rps-capture', z, table: 'item', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 500, y: 50, wires: [['cor']] },
     { id: 'cor', type: 'rps-correlate', z, remoteSystem: 'rs', x: 650, y: 50, wires: [['map'], ['map']] },
@@ -98,12 +106,13 @@ function ourSender(bUrl: string): FlowNode[] {
   ];
 }
 
-function ourReceiver(aUrl: string): FlowNode[] {
+export function ourReceiver(aUrl: string, schema?: string): FlowNode[] {
   const z = 'tab-b';
   return [
     { id: z, type: 'tab', label: 'B' },
     { id: 'pe', type: 'rps-process-event', name: 'Bench' },
-    remoteSystem(aUrl, 'A', B_TO_A, A_TO_B),
+    ...storeNodes(schema),
+    remoteSystem(aUrl, 'A', B_TO_A, A_TO_B, schema && 'st'),
     { id: 'inb', type: 'rps-inbound', z, remoteSystem: 'rs', processEvent: 'pe', maxParallel: '64', x: 100, y: 100, wires: [['cor']] },
     { id: 'cor', type: 'rps-correlate', z, x: 250, y: 100, wires: [['map'], ['map']] },
     { id: 'map', type: 'rps-map', z, mappings, keepUnmapped: false, x: 400, y: 100, wires: [['measure']] },
@@ -139,16 +148,28 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN;
 }
 
-async function latencies(b: NodeRedInstance, reset = false): Promise<number[]> {
+export async function latencies(b: NodeRedInstance, reset = false): Promise<number[]> {
   const res = await fetch(`${b.url}/stats${reset ? '?reset=1' : ''}`);
   return ((await res.json()) as { lat: number[] }).lat;
 }
 
-/** Sends `total` changes through A and waits until B has seen them all; returns seconds and latencies. */
-async function run(a: NodeRedInstance, b: NodeRedInstance, total: number, records: number, rate: number): Promise<{ seconds: number; lat: number[] }> {
+/**
+ * Sends `total` changes through the senders (split evenly, each with records of its
+ * own) and waits until B has seen them all; returns seconds and latencies.
+ */
+async function run(senders: NodeRedInstance[], b: NodeRedInstance, total: number, records: number, rate: number): Promise<{ seconds: number; lat: number[] }> {
   await latencies(b, true);
   const started = Date.now();
-  await fetch(`${a.url}/load`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ total, records, rate }) });
+  const share = total / senders.length;
+  await Promise.all(
+    senders.map((a, n) =>
+      fetch(`${a.url}/load`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ total: share, records: records / senders.length, rate: rate / senders.length, prefix: `w${n}-` }),
+      }),
+    ),
+  );
   const deadline = started + 30 * 60_000;
   for (;;) {
     const lat = await latencies(b);
@@ -159,17 +180,43 @@ async function run(a: NodeRedInstance, b: NodeRedInstance, total: number, record
   }
 }
 
-async function measure(system: string, flowsA: (bUrl: string) => FlowNode[], flowsB: (aUrl: string) => FlowNode[], total: number, records: number): Promise<Record<string, number | string>> {
-  const [a, b] = await Promise.all([NodeRedInstance.start({ name: `${system}-A` }), NodeRedInstance.start({ name: `${system}-B` })]);
+export interface SystemUnderTest {
+  system: string;
+  /** Sender processes (sharing one PostgreSQL store when more than one). */
+  senders: number;
+  flowsA(bUrl: string): FlowNode[];
+  flowsB(aUrl: string): FlowNode[];
+  /** Called before the processes start and after they stop (PostgreSQL schemas). */
+  setUp?(): Promise<void>;
+  tearDown?(): Promise<void>;
+}
+
+/**
+ * With RPS_BENCH_PROFILE=<dir>, every process writes a CPU profile there (node
+ * --cpu-prof), and is stopped with SIGTERM so that it can.
+ */
+function profiling(): { nodeArgs: string[]; end(i: NodeRedInstance): Promise<void> } {
+  const dir = process.env.RPS_BENCH_PROFILE;
+  if (!dir) return { nodeArgs: [], end: (i) => i.kill() };
+  return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], end: (i) => i.stop() };
+}
+
+export async function measure(sut: SystemUnderTest, total: number, records: number): Promise<Record<string, number | string>> {
+  await sut.setUp?.();
+  const prof = profiling();
+  const b = await NodeRedInstance.start({ name: `${sut.system}-B`, nodeArgs: prof.nodeArgs });
+  const senders: NodeRedInstance[] = [];
   try {
-    await b.deploy(flowsB(a.url));
-    await a.deploy(flowsA(b.url));
-    const throughput = await run(a, b, total, records, 0);
+    for (let n = 0; n < sut.senders; n++) senders.push(await NodeRedInstance.start({ name: `${sut.system}-A${n + 1}`, nodeArgs: prof.nodeArgs }));
+    await b.deploy(sut.flowsB(senders[0].url));
+    for (const a of senders) await a.deploy(sut.flowsA(b.url));
+    const throughput = await run(senders, b, total, records, 0);
     const fixedRate = 1000;
-    const paced = await run(a, b, Math.min(total, 20_000), records, fixedRate);
+    const paced = await run(senders, b, Math.min(total, 20_000), records, fixedRate);
     const sorted = [...paced.lat].sort((x, y) => x - y);
     return {
-      system,
+      system: sut.system,
+      senders: sut.senders,
       changes: total,
       records,
       seconds: Math.round(throughput.seconds * 10) / 10,
@@ -179,19 +226,60 @@ async function measure(system: string, flowsA: (bUrl: string) => FlowNode[], flo
       p99ms: percentile(sorted, 99),
     };
   } finally {
-    await Promise.all([a.kill(), b.kill()]);
+    await Promise.all([b, ...senders].map((i) => prof.end(i)));
+    await sut.tearDown?.();
   }
 }
 
+const PG_URL = process.env.RPS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function dropSchemas(...schemas: string[]): Promise<void> {
+  const c = new Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Both sides on PostgreSQL (a schema each); `senders` processes share A's. */
+function onPostgres(senders: number): SystemUnderTest {
+  const a = `bench_a_${process.pid}`;
+  const b = `bench_b_${process.pid}`;
+  return {
+    system: 'rps postgres',
+    senders,
+    flowsA: (bUrl) => ourSender(bUrl, a),
+    flowsB: (aUrl) => ourReceiver(aUrl, b),
+    setUp: () => dropSchemas(a, b),
+    tearDown: () => dropSchemas(a, b),
+  };
+}
+
+export const SYSTEMS: Record<string, SystemUnderTest> = {
+  baseline: { system: 'baseline http request', senders: 1, flowsA: baselineSender, flowsB: () => baselineReceiver() },
+  sqlite: { system: 'rps sqlite', senders: 1, flowsA: (u) => ourSender(u), flowsB: (u) => ourReceiver(u) },
+  postgres: onPostgres(1),
+  'postgres-2': onPostgres(2),
+};
+
+/** RPS_BENCH_E2E=baseline,sqlite,... picks systems (default: all); the baseline is measured first. */
 export async function benchEndToEnd(): Promise<Record<string, unknown>[]> {
   const total = Number(process.env.RPS_BENCH_CHANGES ?? 50_000);
   const records = Number(process.env.RPS_BENCH_RECORDS ?? 5_000);
-  const baseline = await measure('baseline http request', baselineSender, () => baselineReceiver(), total, records);
-  const ours = await measure('rps sqlite', ourSender, ourReceiver, total, records);
-  return [
-    { bench: 'e2e', ...baseline },
-    { bench: 'e2e', ...ours, vsBaseline: Math.round(((ours.perSec as number) / (baseline.perSec as number)) * 100) / 100 },
-  ];
+  const names = (process.env.RPS_BENCH_E2E ?? Object.keys(SYSTEMS).join(',')).split(',').map((n) => n.trim());
+  const lines: Record<string, unknown>[] = [];
+  let baseline: number | undefined;
+  for (const name of names) {
+    const sut = SYSTEMS[name];
+    if (!sut) throw new Error(`RPS_BENCH_E2E: unknown system ${name} (known: ${Object.keys(SYSTEMS).join(', ')})`);
+    const line = await measure(sut, total, records);
+    if (name === 'baseline') baseline = line.perSec as number;
+    lines.push({ bench: 'e2e', ...line, ...(baseline && name !== 'baseline' ? { vsBaseline: Math.round(((line.perSec as number) / baseline) * 100) / 100 } : {}) });
+    if (process.env.RPS_BENCH_VERBOSE) console.error(JSON.stringify(lines[lines.length - 1]));
+  }
+  return lines;
 }
 
 if (require.main === module) {
