@@ -197,8 +197,10 @@ export interface SystemUnderTest {
  */
 function profiling(): { nodeArgs: string[]; end(i: NodeRedInstance): Promise<void> } {
   const dir = process.env.RPS_BENCH_PROFILE;
-  if (!dir) return { nodeArgs: [], end: (i) => i.kill() };
-  return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], end: (i) => i.stop() };
+  // RPS_BENCH_NODE_ARGS: more node options for every process (e.g. -r a tracing preload).
+  const extra = (process.env.RPS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  if (!dir) return { nodeArgs: extra, end: (i) => i.kill() };
+  return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...extra], end: (i) => i.stop() };
 }
 
 export async function measure(sut: SystemUnderTest, total: number, records: number): Promise<Record<string, number | string>> {

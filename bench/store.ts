@@ -287,9 +287,11 @@ async function benchPostgres(n: number): Promise<Result[]> {
   }
 }
 
+/** RPS_BENCH_STORES=sqlite or postgres measures one of them (default: both). */
 export async function benchStore(): Promise<Result[]> {
   const n = messageCount();
-  return [...(await benchSqlite(n)), ...(await benchPostgres(n))];
+  const only = process.env.RPS_BENCH_STORES;
+  return [...(only !== 'postgres' ? await benchSqlite(n) : []), ...(only !== 'sqlite' ? await benchPostgres(n) : [])];
 }
 
 if (require.main === module) {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Message, type ResultStatus, streamOf } from '../core/protocol';
+import { GroupSync } from './group-sync';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations';
 import type {
   Correlation,
@@ -128,34 +129,34 @@ function statements(db: Db) {
       VALUES (@messageId, @remoteSystem, @processEvent, @kind, @operation, @recordTable, @recordId,
               @sequence, 'ready', @payload, @now, @now)`),
 
-    // Oldest sendable rows of one remote. A row waits while an earlier row of the same
-    // record is in flight, failed, or waiting for its own retry time: that is what keeps
-    // changes of one record in order. Rows of other records are not held back. A row
-    // whose lease has run out was held by a worker that died: it is sendable again.
-    claimableOutbound: db.prepare<[{ remote: string; now: number; limit: number }], { id: number }>(`
-      SELECT o.id FROM rps_outbound o
-      WHERE o.remote_system = @remote
-        -- Spelled out so the planner walks rps_outbound_claim and not the whole history.
-        AND o.status IN ('ready', 'processing')
-        AND ((o.status = 'ready' AND o.next_attempt_at <= @now) OR (o.status = 'processing' AND o.locked_until < @now))
-        AND NOT EXISTS (
-          SELECT 1 FROM rps_outbound p
-          WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
-            AND p.id < o.id
-            AND ((p.status = 'processing' AND p.locked_until >= @now) OR p.status = 'error'
-                 OR (p.status = 'ready' AND p.next_attempt_at > @now)))
-      ORDER BY o.id
-      LIMIT @limit`),
-    takeOutbound: db.prepare<[string, number, number, number, number, number, number], OutboundRecord>(`
+    // Takes the oldest sendable rows of one remote, in one statement. A row waits while an
+    // earlier row of the same record is in flight, failed, or waiting for its own retry
+    // time: that is what keeps changes of one record in order. Rows of other records are
+    // not held back. A row whose lease has run out was held by a worker that died: it is
+    // sendable again. (RETURNING gives no order: the caller sorts by id.)
+    claimOutbound: db.prepare<[{ remote: string; now: number; limit: number; owner: string; until: number }], OutboundRecord>(`
       UPDATE rps_outbound
-      SET status = 'processing', attempts = attempts + 1, locked_by = ?, locked_until = ?,
-          first_attempt_at = coalesce(first_attempt_at, ?), last_attempt_at = ?
-      WHERE id = ? AND ((status = 'ready' AND next_attempt_at <= ?) OR (status = 'processing' AND locked_until < ?))
+      SET status = 'processing', attempts = attempts + 1, locked_by = @owner, locked_until = @until,
+          first_attempt_at = coalesce(first_attempt_at, @now), last_attempt_at = @now
+      WHERE id IN (
+        SELECT o.id FROM rps_outbound o
+        WHERE o.remote_system = @remote
+          -- Spelled out so the planner walks rps_outbound_claim and not the whole history.
+          AND o.status IN ('ready', 'processing')
+          AND ((o.status = 'ready' AND o.next_attempt_at <= @now) OR (o.status = 'processing' AND o.locked_until < @now))
+          AND NOT EXISTS (
+            SELECT 1 FROM rps_outbound p
+            WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
+              AND p.id < o.id
+              AND ((p.status = 'processing' AND p.locked_until >= @now) OR p.status = 'error'
+                   OR (p.status = 'ready' AND p.next_attempt_at > @now)))
+        ORDER BY o.id
+        LIMIT @limit)
       RETURNING *`),
-    outboundProcessed: db.prepare<[number, number]>(`
-      UPDATE rps_outbound SET status = 'processed', processed_at = ?, last_error = NULL, error_kind = NULL,
+    outboundProcessed: db.prepare<[{ now: number; ids: string }]>(`
+      UPDATE rps_outbound SET status = 'processed', processed_at = @now, last_error = NULL, error_kind = NULL,
                               locked_by = NULL, locked_until = NULL
-      WHERE id = ? AND status = 'processing'`),
+      WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'processing'`),
     outboundRetry: db.prepare<[number, string, number, number]>(`
       UPDATE rps_outbound SET status = 'ready', next_attempt_at = ?, last_error = ?, tries = tries + ?,
                               locked_by = NULL, locked_until = NULL
@@ -238,9 +239,10 @@ function statements(db: Db) {
           WHERE p.remote_system = i.remote_system AND p.stream = i.stream
             AND p.source_table = i.source_table AND p.source_id = i.source_id
             AND (p.status IN ('processing', 'error') OR (p.status = 'ready' AND p.sequence < i.sequence)))`),
-    takeInbound: db.prepare<[number, string, number], InboundRecord>(`
-      UPDATE rps_inbound SET status = 'processing', attempts = attempts + 1, started_at = ?, locked_by = ?
-      WHERE id = ? AND status = 'ready'
+    // One statement for the whole claim. (RETURNING gives no order: the caller keeps the heads' order.)
+    takeInbound: db.prepare<[{ now: number; owner: string; ids: string }], InboundRecord>(`
+      UPDATE rps_inbound SET status = 'processing', attempts = attempts + 1, started_at = @now, locked_by = @owner
+      WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'ready'
       RETURNING *`),
     staleInbound: db.prepare<[number, string, number], InboundRecord>(`
       UPDATE rps_inbound SET status = 'skipped', processed_at = ?, last_error = ?
@@ -350,6 +352,8 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly instanceId: string;
   private readonly db: Db;
+  /** Flushes the WAL for the commits that must survive power loss; none for an in-memory store. */
+  private readonly sync: GroupSync | undefined;
   private readonly sql: ReturnType<typeof statements>;
   private readonly purges: (PurgeStep & { stmt: Database.Statement<[string, number, number]> })[];
 
@@ -357,9 +361,9 @@ export class SqliteStore implements Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // FULL: a transaction that has committed survives power loss, not just a process crash.
-    // "accepted" is a promise to the other side, so it must.
-    this.db.pragma('synchronous = FULL');
+    // Commits are flushed to disk by GroupSync where that is promised (see durable()).
+    this.db.pragma('synchronous = NORMAL');
+    this.sync = path === ':memory:' ? undefined : new GroupSync(`${path}-wal`);
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.sql = statements(this.db);
@@ -371,6 +375,31 @@ export class SqliteStore implements Store {
       this.sql.outboundReleaseAll.run(Date.now());
       this.sql.releaseInboundAll.run();
     })();
+  }
+
+  /**
+   * Runs `work` in a transaction that only records our own progress: claims, outcomes,
+   * retries, releases, purges. Its commit is not waited for on disk (see GroupSync):
+   * a process crash loses no commit; an OS crash or power loss can lose the last
+   * progress commits only, which puts rows back as they were (processing rows are taken
+   * back at open), so a message is sent or emitted again, which the receiver's
+   * de-duplication and the per-record order absorb after any crash.
+   */
+  private progress<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
+  /**
+   * Runs `work` in a transaction that promises something to someone else (a message
+   * queued for rps-send's flow, a batch answered "accepted" to a remote, a held error
+   * item, a token, a person's skip) and resolves once it is on disk: it
+   * survives power loss, not just a process crash. Flushing the WAL also makes every
+   * earlier progress commit durable.
+   */
+  private async durable<T>(work: () => T): Promise<T> {
+    const out = this.db.transaction(work)();
+    await this.sync?.flushed();
+    return out;
   }
 
   private nextSequence(remoteSystem: string, table: string, id: string): number {
@@ -412,46 +441,39 @@ export class SqliteStore implements Store {
   }
 
   async enqueueOutbound(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
-    return this.db.transaction(() => items.map((item) => this.insertOutbound(item, now)))();
+    return this.durable(() => items.map((item) => this.insertOutbound(item, now)));
   }
 
   async claimOutbound(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]> {
-    return this.db.transaction(() => {
-      const ids = this.sql.claimableOutbound.all({ remote: remoteSystem, now, limit }) as { id: number }[];
-      const rows: OutboundRow[] = [];
-      for (const { id } of ids) {
-        const r = this.sql.takeOutbound.get(owner, now + leaseMs, now, now, id, now, now) as OutboundRecord | undefined;
-        if (r) rows.push(outboundRow(r));
-      }
-      return rows;
-    })();
+    const taken = this.progress(() => this.sql.claimOutbound.all({ remote: remoteSystem, now, limit, owner, until: now + leaseMs }) as OutboundRecord[]);
+    return taken.sort((a, b) => a.id - b.id).map(outboundRow);
   }
 
   async markOutboundProcessed(ids: readonly number[], now: number): Promise<void> {
-    this.db.transaction(() => {
-      for (const id of ids) this.sql.outboundProcessed.run(now, id);
-    })();
+    if (ids.length === 0) return;
+    this.progress(() => this.sql.outboundProcessed.run({ now, ids: JSON.stringify(ids) }));
   }
 
   async retryOutbound(items: readonly RetryItem[], _now: number): Promise<void> {
-    this.db.transaction(() => {
+    this.progress(() => {
       for (const item of items) this.sql.outboundRetry.run(item.nextAttemptAt, item.error, item.countTry ? 1 : 0, item.id);
-    })();
+    });
   }
 
   async failOutbound(items: readonly FailItem[], _now: number): Promise<void> {
-    this.db.transaction(() => {
+    this.progress(() => {
       for (const item of items) this.sql.outboundFail.run(item.error, item.kind, item.id);
-    })();
+    });
   }
 
   async requeueOutbound(filter: QueueFilter, countRetry: boolean, now: number): Promise<number[]> {
-    const rows = this.sql.outboundRequeue.all({ ...filterParams(filter), count: countRetry ? 1 : 0, now }) as { id: number }[];
+    // Progress: a re-queue lost to a power cut is made again by the next scheduled run.
+    const rows = this.progress(() => this.sql.outboundRequeue.all({ ...filterParams(filter), count: countRetry ? 1 : 0, now }) as { id: number }[]);
     return rows.map((r) => r.id);
   }
 
   async skipOutbound(filter: QueueFilter, now: number): Promise<number[]> {
-    const rows = this.sql.outboundSkip.all({ ...filterParams(filter), now }) as { id: number }[];
+    const rows = await this.durable(() => this.sql.outboundSkip.all({ ...filterParams(filter), now }) as { id: number }[]);
     return rows.map((r) => r.id);
   }
 
@@ -492,7 +514,7 @@ export class SqliteStore implements Store {
   }
 
   async acceptInbound(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]> {
-    return this.db.transaction(() =>
+    return this.durable(() =>
       messages.map((m): ResultStatus => {
         const isCorrelation = m.kind === 'correlation';
         const info = this.sql.insertInbound.run({
@@ -518,21 +540,28 @@ export class SqliteStore implements Store {
         }
         return 'accepted';
       }),
-    )();
+    );
   }
 
   async claimInbound(o: InboundClaimOptions): Promise<InboundClaim> {
-    return this.db.transaction(() => {
+    return this.progress(() => {
       const where = { remote: o.remoteSystem, event: o.processEvent, gapCutoff: o.now - o.gapWaitMs };
       const heads = this.sql.inboundHeads.all({ ...where, limit: o.limit }) as (InboundRecord & { applied: number })[];
       const claim: InboundClaim = { rows: [], stale: [], gaps: [] };
+      const take: (InboundRecord & { applied: number })[] = [];
       for (const h of heads) {
         if (h.sequence <= h.applied) {
           const reason = `stale: sequence ${h.sequence} is at or below ${h.applied}, already applied`;
           const r = this.sql.staleInbound.get(o.now, reason, h.id) as InboundRecord | undefined;
           if (r) claim.stale.push(inboundRow(r));
         } else {
-          const r = this.sql.takeInbound.get(o.now, o.owner, h.id) as InboundRecord | undefined;
+          take.push(h);
+        }
+      }
+      if (take.length > 0) {
+        const taken = new Map((this.sql.takeInbound.all({ now: o.now, owner: o.owner, ids: JSON.stringify(take.map((h) => h.id)) }) as InboundRecord[]).map((r) => [r.id, r]));
+        for (const h of take) {
+          const r = taken.get(h.id);
           if (!r) continue;
           const row = inboundRow(r);
           claim.rows.push(row);
@@ -546,11 +575,11 @@ export class SqliteStore implements Store {
         if (held !== null) claim.waitingUntil = held + o.gapWaitMs;
       }
       return claim;
-    })();
+    });
   }
 
   async finishInbound(outcomes: readonly InboundOutcome[], now: number): Promise<FinishResult[]> {
-    return this.db.transaction(() =>
+    return this.progress(() =>
       outcomes.map((o): FinishResult => {
         const row = this.sql.getInbound.get(o.id) as InboundRecord | undefined;
         // Only the attempt that is out may finish a row: a late answer for an attempt
@@ -575,7 +604,7 @@ export class SqliteStore implements Store {
         if (o.deactivate) this.sql.deactivateCorrelation.run(now, row.remote_system, source.table, source.id);
         return 'finished';
       }),
-    )();
+    );
   }
 
   async expireInbound(remoteSystem: string, processEvent: string, startedBefore: number, error: string, _now: number): Promise<InboundRow[]> {
@@ -588,19 +617,20 @@ export class SqliteStore implements Store {
   }
 
   async requeueInbound(filter: QueueFilter, countRetry: boolean, _now: number): Promise<number[]> {
-    const rows = this.sql.inboundRequeue.all({ ...filterParams(filter), count: countRetry ? 1 : 0 }) as { id: number }[];
+    // Progress, as requeueOutbound.
+    const rows = this.progress(() => this.sql.inboundRequeue.all({ ...filterParams(filter), count: countRetry ? 1 : 0 }) as { id: number }[]);
     return rows.map((r) => r.id);
   }
 
   async skipInbound(filter: QueueFilter, now: number): Promise<number[]> {
-    return this.db.transaction(() => {
+    return this.durable(() => {
       const rows = this.sql.inboundSkip.all({ ...filterParams(filter), now }) as InboundRecord[];
       // A skipped message counts as applied for its record's order, so the next one does not wait for a gap.
       for (const r of [...rows].sort((x, y) => x.sequence - y.sequence)) {
         this.advance(r.remote_system, r.stream, r.source_table, r.source_id, r.sequence, true);
       }
       return rows.map((r) => r.id);
-    })();
+    });
   }
 
   async listInbound(filter: ListFilter): Promise<InboundRow[]> {
@@ -627,11 +657,11 @@ export class SqliteStore implements Store {
   }
 
   async addErrorItems(items: readonly { owner: string; message: string; error: string }[], now: number): Promise<number[]> {
-    return this.db.transaction(() => items.map((i) => Number(this.sql.addErrorItem.run(i.owner, i.message, i.error, now, now).lastInsertRowid)))();
+    return this.durable(() => items.map((i) => Number(this.sql.addErrorItem.run(i.owner, i.message, i.error, now, now).lastInsertRowid)));
   }
 
   async failErrorItem(owner: string, id: number, error: string, maxRetries: number, now: number): Promise<ErrorItemStatus | undefined> {
-    const r = this.sql.failErrorItem.get(error, maxRetries, now, id, owner) as { status: ErrorItemStatus } | undefined;
+    const r = await this.durable(() => this.sql.failErrorItem.get(error, maxRetries, now, id, owner) as { status: ErrorItemStatus } | undefined);
     return r?.status;
   }
 
@@ -671,23 +701,22 @@ export class SqliteStore implements Store {
   }
 
   async writeValue(key: string, value: string | undefined, now: number): Promise<void> {
-    if (value === undefined) this.sql.deleteValue.run(key);
-    else this.sql.writeValue.run(key, value, now);
+    await this.durable(() => (value === undefined ? this.sql.deleteValue.run(key) : this.sql.writeValue.run(key, value, now)));
   }
 
   async initValue(key: string, value: string, now: number): Promise<string> {
-    return this.db.transaction(() => {
+    return this.durable(() => {
       this.sql.initValue.run(key, value, now);
       return (this.sql.readValue.get(key) as { value: string }).value;
-    })();
+    });
   }
 
   async addRefreshToken(t: IssuedRefreshToken, now: number, maxFamilies: number): Promise<void> {
-    this.db.transaction(() => {
+    await this.durable(() => {
       this.sql.dropExpiredRefreshTokens.run(now);
       this.sql.addRefreshToken.run(t.hash, t.remoteSystem, t.family, t.credential, t.expiresAt);
       this.sql.dropOldRefreshFamilies.run(t.remoteSystem, t.remoteSystem, maxFamilies);
-    })();
+    });
   }
 
   async rotateRefreshToken(
@@ -696,7 +725,7 @@ export class SqliteStore implements Store {
     now: number,
     graceMs: number,
   ): Promise<RefreshRotation> {
-    return this.db.transaction((): RefreshRotation => {
+    return this.durable((): RefreshRotation => {
       const r = this.sql.getRefreshToken.get(presented.hash) as RefreshTokenRecord | undefined;
       if (!r) return { status: 'unknown' };
       const refused = refusedRotation(r, presented, now, graceMs);
@@ -707,13 +736,14 @@ export class SqliteStore implements Store {
       if (r.used_at === null) this.sql.useRefreshToken.run(now, r.hash);
       this.sql.addRefreshToken.run(next.hash, r.remote_system, r.family, r.credential, next.expiresAt);
       return { status: 'rotated', previous: issuedRefreshToken(r) };
-    })();
+    });
   }
 
   /** Opened in the constructor. */
   async opened(): Promise<void> {}
 
   async close(): Promise<void> {
+    await this.sync?.close();
     if (this.db.open) this.db.close();
   }
 }
