@@ -96,6 +96,18 @@ function listParams(f: ListFilter): Record<string, string | number | null> {
   };
 }
 
+/**
+ * An earlier row of the same record that must go first: in flight (live lease), failed,
+ * or waiting for its own retry time. (An earlier ready row that is due is not in the
+ * way: it comes first in the same claim.)
+ */
+const EARLIER_ROW_HOLDS = `
+  SELECT 1 FROM rps_outbound p
+  WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
+    AND p.id < o.id
+    AND ((p.status = 'processing' AND p.locked_until >= @now) OR p.status = 'error'
+         OR (p.status = 'ready' AND p.next_attempt_at > @now))`;
+
 function statements(db: Db) {
   return {
     instanceId: db.prepare<[], { value: string }>("SELECT value FROM rps_meta WHERE key = 'instance_id'"),
@@ -144,12 +156,7 @@ function statements(db: Db) {
           -- Spelled out so the planner walks rps_outbound_claim and not the whole history.
           AND o.status IN ('ready', 'processing')
           AND ((o.status = 'ready' AND o.next_attempt_at <= @now) OR (o.status = 'processing' AND o.locked_until < @now))
-          AND NOT EXISTS (
-            SELECT 1 FROM rps_outbound p
-            WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
-              AND p.id < o.id
-              AND ((p.status = 'processing' AND p.locked_until >= @now) OR p.status = 'error'
-                   OR (p.status = 'ready' AND p.next_attempt_at > @now)))
+          AND NOT EXISTS (${EARLIER_ROW_HOLDS})
         ORDER BY o.id
         LIMIT @limit)
       RETURNING *`),
@@ -365,6 +372,13 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.sync = path === ':memory:' ? undefined : new GroupSync(`${path}-wal`);
     this.db.pragma('busy_timeout = 5000');
+    // A checkpoint (copying the WAL into the database file, with two fsyncs) blocks the
+    // event loop; every 10,000 pages rather than 1,000, a busy queue rewrites the same
+    // index pages many times between checkpoints and pays for them once. The WAL grows to
+    // about 40 MB. The cache (64 MB rather than 2 MB) keeps the queue's index pages in
+    // memory instead of reading them back from the OS on every claim.
+    this.db.pragma('wal_autocheckpoint = 10000');
+    this.db.pragma('cache_size = -65536');
     migrate(this.db);
     this.sql = statements(this.db);
     this.instanceId = (this.sql.instanceId.get() as { value: string }).value;
