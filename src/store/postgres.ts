@@ -98,8 +98,9 @@ function listParams(f: ListFilter): unknown[] {
 
 /**
  * Every statement, by name. Each runs as a named prepared statement (parsed once per
- * connection). Parameters are cast where they are first used, because a prepared
- * statement's parameter types are fixed when it is parsed.
+ * connection), except the claims (see PLANNED_PER_CALL). Parameters are cast where they
+ * are first used, because a prepared statement's parameter types are fixed when it is
+ * parsed.
  */
 const SQL = {
   // ---- outbound ----
@@ -132,44 +133,60 @@ const SQL = {
   // lease that has run out (its worker died); and no earlier row of the record in
   // flight, failed, or waiting for its own retry time.
   //
-  // Several workers claim at once, so two more things keep a record's order:
-  // - candidate: rows another claim holds are skipped (SKIP LOCKED), not waited for;
-  //   a row that another claim took and committed since this statement's snapshot is
-  //   dropped when PostgreSQL re-checks it under the lock.
-  // - taken: a row goes only when every earlier unfinished row of its record is in
-  //   this same batch. An earlier row that is not here was skipped or dropped above:
-  //   another worker has it, so this one waits. (The snapshot can only err towards
-  //   waiting: a finished row never becomes unfinished again.) Candidates that do not
-  //   go stay locked until this statement commits, which is at once.
+  // A walk, one row per step (a recursive CTE): each step takes the next sendable row
+  // after the one before, in id order, and locks it; the walk ends after $3 rows or at
+  // the end of the remote's live rows. So a claim costs what it takes, whatever the
+  // queue holds. It is written so that no statistics (none after a bulk enqueue, stale
+  // ones that say "all ready" or "nothing live", fresh ones) can change that plan:
+  // - step: a LIMIT 1 over the keyset (remote_system, id) > ($1, previous id), ordered
+  //   by (remote_system, id). Only rps_outbound_claim (live rows only) returns rows in
+  //   that order; any other plan must read and sort every candidate first, and for one
+  //   row that always costs more. (With `remote_system = $1 ORDER BY id` the primary
+  //   key returns id order too, and statistics that say "all ready" let the planner
+  //   walk it, through the whole history of processed rows.) The due test is a CASE so
+  //   that its estimate is a constant, not read from statistics of next_attempt_at.
+  // - SKIP LOCKED: a row another claim holds is passed over, never waited for. A row
+  //   that another claim took and committed since this statement's snapshot is dropped
+  //   when PostgreSQL re-checks it under the lock.
+  // - order across workers: a row goes only when its record's nearest earlier
+  //   unfinished row (ready, processing or error), if any, was taken by an earlier step
+  //   (in `taken`); that row's own step checked the one before it, so every earlier
+  //   unfinished row is in this batch. One that is not was in flight, failed, not yet
+  //   due, or held or taken by another claim: the record waits. (The snapshot can only
+  //   err towards waiting: a finished row never becomes unfinished again.) That nearest
+  //   row is one backward probe of rps_outbound_record, ordered by (record_id, id) for
+  //   the same reason as the step: the primary key cannot return that order, so no
+  //   plan walks back through the record's history.
+  // Rows that do not go are never locked.
   claimOutbound: `
-    WITH candidate AS (
-      SELECT o.id, o.record_table, o.record_id
-      FROM rps_outbound o
-      WHERE o.remote_system = $1::text
-        AND o.status IN ('ready', 'processing')
-        AND ((o.status = 'ready' AND o.next_attempt_at <= $2::bigint)
-             OR (o.status = 'processing' AND o.locked_until < $2::bigint))
-        AND NOT EXISTS (
-          SELECT 1 FROM rps_outbound p
-          WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
-            AND p.id < o.id AND p.status IN ('ready', 'processing', 'error')
-            AND ((p.status = 'processing' AND p.locked_until >= $2::bigint) OR p.status = 'error'
-                 OR (p.status = 'ready' AND p.next_attempt_at > $2::bigint)))
-      ORDER BY o.id
-      LIMIT $3::integer
-      FOR UPDATE OF o SKIP LOCKED
-    ), taken AS (
-      SELECT c.id FROM candidate c
-      WHERE NOT EXISTS (
-        SELECT 1 FROM rps_outbound p
-        WHERE p.remote_system = $1::text AND p.record_table = c.record_table AND p.record_id = c.record_id
-          AND p.id < c.id AND p.status IN ('ready', 'processing', 'error')
-          AND p.id NOT IN (SELECT id FROM candidate))
+    WITH RECURSIVE walk (id, n, taken) AS (
+      SELECT 0::bigint, 0, ARRAY[]::bigint[]
+      UNION ALL
+      SELECT step.id, w.n + 1, w.taken || step.id
+      FROM walk w
+      CROSS JOIN LATERAL (
+        SELECT o.id
+        FROM rps_outbound o
+        WHERE (o.remote_system, o.id) > ($1::text, w.id) AND o.remote_system <= $1::text
+          AND o.status IN ('ready', 'processing')
+          AND CASE o.status WHEN 'ready' THEN o.next_attempt_at <= $2::bigint ELSE o.locked_until < $2::bigint END
+          AND coalesce((
+            SELECT p.id = ANY (w.taken)
+            FROM rps_outbound p
+            WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table
+              AND (p.record_id, p.id) < (o.record_id, o.id) AND p.record_id >= o.record_id
+              AND p.status IN ('ready', 'processing', 'error')
+            ORDER BY p.record_id DESC, p.id DESC
+            LIMIT 1), true)
+        ORDER BY o.remote_system, o.id
+        LIMIT 1
+        FOR UPDATE OF o SKIP LOCKED) step
+      WHERE w.n < $3::integer
     )
     UPDATE rps_outbound o
     SET status = 'processing', attempts = o.attempts + 1, locked_by = $4::text, locked_until = $2::bigint + $5::bigint,
         first_attempt_at = coalesce(o.first_attempt_at, $2::bigint), last_attempt_at = $2::bigint
-    FROM taken t
+    FROM walk t
     WHERE o.id = t.id
     RETURNING o.*`,
 
@@ -253,28 +270,52 @@ const SQL = {
   // record's next message is no head while that one is ready or processing, so two
   // messages of one record are never out at once. A head claimed and committed by
   // another worker since the snapshot is dropped when re-checked under the lock.
+  //
+  // A walk, one head per step, for the same reasons as claimOutbound: as one
+  // `ORDER BY id LIMIT n` query the plan followed the statistics (with "all ready" it
+  // walked the primary key, through the history, and read every processing or error
+  // row once per candidate). Each step is a LIMIT 1 over the keyset (process_event, id)
+  // of rps_inbound_claim, which no other index returns in that order. The record checks
+  // are fenced (OFFSET 0), so each stays a probe of rps_inbound_record per candidate
+  // rather than a join the planner may build from a whole table. Every status test is
+  // spelled so that it implies no partial index's predicate but the one meant (ready
+  // heads: rps_inbound_claim's, not rps_inbound_purge_ready's; ready rows of the record:
+  // a range of (status, sequence) in rps_inbound_record): statistics taken when the
+  // queue was empty say a partial index is empty, and the planner then takes it for
+  // free, reads it whole for each candidate, and sorts.
   claimInbound: `
-    WITH heads AS (
-      SELECT i.id, coalesce(c.last_sequence, 0) AS applied
-      FROM rps_inbound i
-      LEFT JOIN rps_sequence c
-        ON c.remote_system = i.remote_system AND c.direction = 'in' AND c.stream = i.stream
-       AND c.record_table = i.source_table AND c.record_id = i.source_id
-      WHERE i.remote_system = $1::text AND i.process_event = $2::text AND i.status = 'ready'
-        AND (i.sequence <= coalesce(c.last_sequence, 0) + 1 OR i.received_at <= $3::bigint)
-        AND NOT EXISTS (
-          SELECT 1 FROM rps_inbound p
-          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
-            AND p.source_table = i.source_table AND p.source_id = i.source_id
-            AND p.status IN ('processing', 'error'))
-        AND NOT EXISTS (
-          SELECT 1 FROM rps_inbound p
-          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
-            AND p.source_table = i.source_table AND p.source_id = i.source_id
-            AND p.status = 'ready' AND p.sequence < i.sequence)
-      ORDER BY i.id
-      LIMIT $4::integer
-      FOR UPDATE OF i SKIP LOCKED
+    WITH RECURSIVE walk (id, applied, n) AS (
+      SELECT 0::bigint, 0::bigint, 0
+      UNION ALL
+      SELECT step.id, step.applied, w.n + 1
+      FROM walk w
+      CROSS JOIN LATERAL (
+        SELECT i.id, a.applied
+        FROM rps_inbound i
+        CROSS JOIN LATERAL (
+          SELECT coalesce((
+            SELECT c.last_sequence FROM rps_sequence c
+            WHERE c.remote_system = i.remote_system AND c.direction = 'in' AND c.stream = i.stream
+              AND c.record_table = i.source_table AND c.record_id = i.source_id), 0) AS applied) a
+        WHERE i.remote_system = $1::text AND (i.process_event, i.id) > ($2::text, w.id) AND i.process_event <= $2::text
+          AND i.status IN ('ready', 'processing') AND i.status <> 'processing'
+          AND (i.sequence <= a.applied + 1 OR i.received_at <= $3::bigint)
+          AND NOT EXISTS (
+            SELECT 1 FROM rps_inbound p
+            WHERE p.remote_system = i.remote_system AND p.stream = i.stream
+              AND p.source_table = i.source_table AND p.source_id = i.source_id
+              AND p.status IN ('processing', 'error')
+            OFFSET 0)
+          AND NOT EXISTS (
+            SELECT 1 FROM rps_inbound p
+            WHERE p.remote_system = i.remote_system AND p.stream = i.stream
+              AND p.source_table = i.source_table AND p.source_id = i.source_id
+              AND p.status >= 'ready' AND (p.status, p.sequence) < ('ready', i.sequence)
+            OFFSET 0)
+        ORDER BY i.process_event, i.id
+        LIMIT 1
+        FOR UPDATE OF i SKIP LOCKED) step
+      WHERE w.n < $4::integer
     )
     UPDATE rps_inbound i
     SET status = CASE WHEN i.sequence <= h.applied THEN 'skipped' ELSE 'processing' END,
@@ -286,7 +327,7 @@ const SQL = {
         last_error = CASE WHEN i.sequence <= h.applied
                           THEN 'stale: sequence ' || i.sequence || ' is at or below ' || h.applied || ', already applied'
                           ELSE i.last_error END
-    FROM heads h
+    FROM walk h
     WHERE i.id = h.id
     RETURNING i.*, h.applied`,
 
@@ -491,8 +532,18 @@ const SQL = {
 
 type Statement = keyof typeof SQL;
 
+/**
+ * Statements planned afresh at every call, sent unnamed. A named statement settles, after
+ * five calls, on a generic plan that it keeps for the life of the connection; for a claim
+ * that is the plan that suited the queue's size then: made on an empty queue (just after
+ * a start) it is a sort of the whole table at every step, kept while the queue fills
+ * up. Planning a claim takes well under a millisecond; a claim moves a batch.
+ */
+const PLANNED_PER_CALL: ReadonlySet<Statement> = new Set<Statement>(['claimOutbound', 'claimInbound']);
+
 async function query<R extends QueryResultRow>(db: Db, name: Statement, values: readonly unknown[] = []): Promise<{ rows: R[]; rowCount: number }> {
-  const r = await db.query<R>({ name: `rps_${name}`, text: SQL[name], values: values as unknown[] });
+  const text = SQL[name];
+  const r = await db.query<R>(PLANNED_PER_CALL.has(name) ? { text, values: values as unknown[] } : { name: `rps_${name}`, text, values: values as unknown[] });
   return { rows: r.rows, rowCount: r.rowCount ?? 0 };
 }
 
@@ -501,16 +552,18 @@ async function rows<R extends QueryResultRow>(db: Db, name: Statement, values: r
 }
 
 /** Deletes up to `batch` rows of one status older than `before` (by `column`); the cleaner's unit of work. */
-function purgeStatement(table: string, column: string): string {
+function purgeStatement(table: string, status: string, column: string): string {
   // Locked and skipped when locked: a row that a claim holds is not deleted under it,
   // and the cleaner never waits for a worker. column may be an expression: error rows
-  // age from their last attempt, not from when they were queued.
+  // age from their last attempt, not from when they were queued. The status is written
+  // in (one of PURGE_PLAN's, not input): the indexes the cleaner reads are partial, one
+  // per status (migration 3), and a parameter would not show the planner which.
   return `
     DELETE FROM ${table} WHERE id IN (
-      SELECT id FROM ${table} WHERE status = $1::text AND ${column} < $2::bigint LIMIT $3::integer FOR UPDATE SKIP LOCKED)`;
+      SELECT id FROM ${table} WHERE status = '${status}' AND ${column} < $1::bigint LIMIT $2::integer FOR UPDATE SKIP LOCKED)`;
 }
 
-const PURGES = PURGE_PLAN.map((step) => ({ ...step, name: `rps_purge_${step.sqlTable}_${step.status}`, text: purgeStatement(step.sqlTable, step.column) }));
+const PURGES = PURGE_PLAN.map((step) => ({ ...step, name: `rps_purge_${step.sqlTable}_${step.status}`, text: purgeStatement(step.sqlTable, step.status, step.column) }));
 
 /** PostgreSQL's SQLSTATE of an error, if it has one. */
 function sqlState(err: unknown): string | undefined {
@@ -1014,7 +1067,7 @@ export class PostgresStore implements Store {
   }
 
   async purge(policy: RetentionPolicy, now: number, batch: number): Promise<PurgeResult> {
-    return runPurge(PURGES, policy, now, batch, async (p, before) => (await this.pool.query({ name: p.name, text: p.text, values: [p.status, before, batch] })).rowCount ?? 0);
+    return runPurge(PURGES, policy, now, batch, async (p, before) => (await this.pool.query({ name: p.name, text: p.text, values: [before, batch] })).rowCount ?? 0);
   }
 
 

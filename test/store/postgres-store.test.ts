@@ -59,6 +59,7 @@ describe('PostgreSQL store', function () {
         [
           [1, 1],
           [2, 1],
+          [3, 1],
         ],
       );
       // And once more later: nothing is applied again.
