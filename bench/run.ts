@@ -1,10 +1,27 @@
-/** `npm run bench`: every benchmark in bench/, one JSON line each. Not part of the tests. */
+/**
+ * `npm run bench`: every benchmark in bench/, one JSON line each. Not part of the tests.
+ * RPS_BENCH=auth,store,e2e,backlog picks some (default: all, in that order). Each
+ * benchmark reads its own size variables: see its file.
+ */
 import { benchAuth } from './auth';
+import { benchBacklog } from './backlog';
 import { benchEndToEnd } from './e2e';
+import { benchStore } from './store';
+
+const BENCHES: Record<string, () => Promise<Record<string, unknown>[]>> = {
+  auth: async () => [{ bench: 'inbound-auth', ...(await benchAuth()) }],
+  store: benchStore,
+  e2e: benchEndToEnd,
+  backlog: async () => [await benchBacklog()],
+};
 
 async function main(): Promise<void> {
-  console.log(JSON.stringify({ bench: 'inbound-auth', ...(await benchAuth()) }));
-  for (const line of await benchEndToEnd()) console.log(JSON.stringify(line));
+  const names = (process.env.RPS_BENCH ?? Object.keys(BENCHES).join(',')).split(',').map((n) => n.trim());
+  for (const name of names) {
+    const bench = BENCHES[name];
+    if (!bench) throw new Error(`RPS_BENCH: unknown benchmark ${name} (known: ${Object.keys(BENCHES).join(', ')})`);
+    for (const line of await bench()) console.log(JSON.stringify(line));
+  }
 }
 
 main().catch((err: unknown) => {

@@ -82,7 +82,18 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
       await killing;
     });
     assert.ok(killing, 'A1 was killed while it held rows in flight');
-    await records.waitFor(() => records!.applies.length >= 2000, 120_000, '2,000 changes applied on B');
+    try {
+      await records.waitFor(() => records!.applies.length >= 2000, 120_000, '2,000 changes applied on B');
+    } catch (err) {
+      // What the shared queue holds that is not done yet, to tell why.
+      const left = await pgQuery(
+        `SELECT id, record_id, sequence, status, attempts, locked_by, locked_until - $1::bigint AS lease_left_ms, next_attempt_at - $1::bigint AS due_in_ms, last_error
+         FROM ${schema}.rps_outbound WHERE status <> 'processed' ORDER BY id LIMIT 30`,
+        [Date.now()],
+      );
+      console.log(`A1 pid ${a1.pid}, A2 pid ${a2.pid}; rows not processed:`, JSON.stringify(left, null, 1));
+      throw err;
+    }
     assertExactlyOnceInOrder(records, rounds);
 
     // The shared queue: every row processed once; the rows A1 held were sent again by A2.
