@@ -83,7 +83,7 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
     });
     assert.ok(killing, 'A1 was killed while it held rows in flight');
     try {
-      await records.waitFor(() => records!.applies.length >= 2000, 120_000, '2,000 changes applied on B');
+      await records.waitFor(() => records!.applies.length >= 2000, 240_000, '2,000 changes applied on B');
     } catch (err) {
       // What the shared queue holds that is not done yet, to tell why.
       const left = await pgQuery(
