@@ -169,7 +169,7 @@ const SQL = {
         FROM rps_outbound o
         WHERE (o.remote_system, o.id) > ($1::text, w.id) AND o.remote_system <= $1::text
           AND o.status IN ('ready', 'processing')
-          AND CASE o.status WHEN 'ready' THEN o.next_attempt_at <= $2::bigint ELSE o.locked_until < $2::bigint END
+          AND CASE o.status WHEN 'ready' THEN o.next_attempt_at <= $2::bigint ELSE o.locked_until <= $2::bigint END
           AND coalesce((
             SELECT p.id = ANY (w.taken)
             FROM rps_outbound p

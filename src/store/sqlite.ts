@@ -105,7 +105,7 @@ const EARLIER_ROW_HOLDS = `
   SELECT 1 FROM rps_outbound p
   WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table AND p.record_id = o.record_id
     AND p.id < o.id
-    AND ((p.status = 'processing' AND p.locked_until >= @now) OR p.status = 'error'
+    AND ((p.status = 'processing' AND p.locked_until > @now) OR p.status = 'error'
          OR (p.status = 'ready' AND p.next_attempt_at > @now))`;
 
 function statements(db: Db) {
@@ -155,7 +155,7 @@ function statements(db: Db) {
         WHERE o.remote_system = @remote
           -- Spelled out so the planner walks rps_outbound_claim and not the whole history.
           AND o.status IN ('ready', 'processing')
-          AND ((o.status = 'ready' AND o.next_attempt_at <= @now) OR (o.status = 'processing' AND o.locked_until < @now))
+          AND ((o.status = 'ready' AND o.next_attempt_at <= @now) OR (o.status = 'processing' AND o.locked_until <= @now))
           AND NOT EXISTS (${EARLIER_ROW_HOLDS})
         ORDER BY o.id
         LIMIT @limit)

@@ -132,20 +132,20 @@ describe('PostgreSQL store', function () {
       );
       const [x1] = await a.claimOutbound('B', 1, T0, 'w1', 1000);
       assert.equal(x1.id, q[0].id);
-      const during = await b.claimOutbound('B', 10, T0 + 1000, 'w2', 1000);
+      const during = await b.claimOutbound('B', 10, T0 + 999, 'w2', 1000);
       assert.deepEqual(
         during.map((r) => r.recordId),
         ['y'],
-        'x#1 is leased until T0+1000: x#2 waits behind it',
+        'x#1 is leased until T0+1000 (its end not included): x#2 waits behind it',
       );
-      const after = await b.claimOutbound('B', 10, T0 + 1001, 'w2', 1000);
+      const after = await b.claimOutbound('B', 10, T0 + 1000, 'w2', 1000);
       assert.deepEqual(
         after.map((r) => r.id),
         [q[0].id, q[1].id],
         'taken over, in order',
       );
       assert.equal(after[0].attempts, 2);
-      assert.equal(await a.releaseOutbound('B', 'w1', T0 + 1001), 0, 'the first owner holds nothing any more');
+      assert.equal(await a.releaseOutbound('B', 'w1', T0 + 1000), 0, 'the first owner holds nothing any more');
     });
 
     it('opening a store takes back the inbound rows of a killed process, not those of a live one', async () => {

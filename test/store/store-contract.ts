@@ -115,6 +115,25 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(later[0].lastError, 'ECONNREFUSED');
       });
 
+      it('a lease that ends exactly when the sender wakes for it is taken over then (bug: a sender woken at the end of a lease found nothing and never woke again)', async () => {
+        await store.enqueueOutbound(
+          ['a', 'a'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })),
+          T0,
+        );
+        const [held] = await store.claimOutbound('B', 1, T0, 'dead worker', 1000);
+        assert.deepEqual(await store.claimOutbound('B', 10, T0 + 999, 'w2', 1000), [], 'the lease is live until its end, and holds back the record');
+        assert.equal(await store.nextOutboundAttempt('B', T0 + 999), T0 + 1000, 'the sender wakes at the end of the lease');
+        const taken = await store.claimOutbound('B', 10, T0 + 1000, 'w2', 1000);
+        assert.deepEqual(
+          taken.map((r) => [r.id, r.attempts]),
+          [
+            [held.id, 2],
+            [held.id + 1, 1],
+          ],
+          'at its end the row is taken over, and the next one of its record goes with it',
+        );
+      });
+
       it('an error row holds back its record until it is dealt with', async () => {
         await store.enqueueOutbound(
           ['a', 'a'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })),
