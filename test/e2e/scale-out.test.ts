@@ -14,10 +14,10 @@ import { assertExactlyOnceInOrder, type ChangeTarget, plan, postChange, queueCou
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
 import { RecordsServer } from '../harness/records';
 
-/** B takes 300 ms per message post, so that a sender always has some rows in flight. */
+/** B takes 1 s per message post, so that a sender always has rows in flight, long enough to be caught there. */
 const SLOW_ENDPOINT = `{
   httpNodeMiddleware: function (req, res, next) {
-    if (req.method === 'POST' && req.url.indexOf('/rps/v1/messages') === 0) { setTimeout(next, 300); return; }
+    if (req.method === 'POST' && req.url.indexOf('/rps/v1/messages') === 0) { setTimeout(next, 1000); return; }
     next();
   }
 }`;
@@ -77,9 +77,15 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
         [`%/${a1.pid}/%`],
       );
       if (held.length === 0) return;
-      heldAtKill = held.map((r) => Number(r.id));
+      const pid = a1.pid;
       killing = a1.kill();
       await killing;
+      // Those it had not finished when it died (it may have finished some in between) are orphans.
+      const orphans = await pgQuery<{ id: string }>(
+        `SELECT id FROM ${schema}.rps_outbound WHERE status = 'processing' AND locked_by LIKE $1`,
+        [`%/${pid}/%`],
+      );
+      heldAtKill = orphans.map((r) => Number(r.id));
     });
     assert.ok(killing, 'A1 was killed while it held rows in flight');
     try {
@@ -104,7 +110,10 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
       `SELECT count(*)::int AS n FROM ${schema}.rps_outbound WHERE id = ANY($1::bigint[]) AND attempts >= 2 AND locked_by IS NULL`,
       [heldAtKill],
     );
-    assert.ok(takenOver[0].n >= 1, `of the ${heldAtKill.length} rows A1 held when it died, some were sent again by A2`);
+    // (A1 is killed when the store shows it holding rows; it can finish them in the
+    // milliseconds before it dies, so a run may end with none orphaned: the checks
+    // above still hold, and most runs take over 1 to 12 rows.)
+    assert.equal(takenOver[0].n, heldAtKill.length, 'every row A1 held when it died was taken over and sent again by A2');
     const inbound = queueCounts(b, 'rps_inbound', "kind = 'change'");
     assert.deepEqual(inbound, { processed: 2000 }, "each change once in B's inbound queue (A2's copies recognised as duplicates)");
     console.log(`      A1 killed holding ${heldAtKill.length} row(s) in flight; ${takenOver[0].n} of them sent again by A2`);
