@@ -10,8 +10,8 @@
  * per system and phase. Run with `npm run bench`; set RPS_BENCH_CHANGES /
  * RPS_BENCH_RECORDS to change the size (defaults 50,000 changes over 5,000 records).
  */
-import { Client } from 'pg';
 import { A_TO_B, B_TO_A } from '../test/harness/flows';
+import { pgQuery, TEST_PG_URL } from '../test/harness/pg';
 import { type FlowNode, NodeRedInstance } from '../test/harness/nodered';
 
 const FIELDS = Array.from({ length: 10 }, (_, i) => `f${i}`);
@@ -86,7 +86,7 @@ function remoteSystem(url: string, name: string, out: typeof A_TO_B, inb: typeof
 
 /** An rps-store node on PostgreSQL in `schema`, or none (the default SQLite file). */
 function storeNodes(schema: string | undefined): FlowNode[] {
-  return schema ? [{ id: 'st', type: 'rps-store', storeType: 'postgres', pgUrl: PG_URL, pgSchema: schema }] : [];
+  return schema ? [{ id: 'st', type: 'rps-store', storeType: 'postgres', pgUrl: TEST_PG_URL, pgSchema: schema }] : [];
 }
 
 const mappings = FIELDS.map((f) => ({ target: f, type: 'field', value: f }));
@@ -233,16 +233,8 @@ export async function measure(sut: SystemUnderTest, total: number, records: numb
   }
 }
 
-const PG_URL = process.env.RPS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
 async function dropSchemas(...schemas: string[]): Promise<void> {
-  const c = new Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  } finally {
-    await c.end();
-  }
+  for (const schema of schemas) await pgQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 }
 
 /** Both sides on PostgreSQL (a schema each); `senders` processes share A's. */

@@ -17,14 +17,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
+import { pgQuery, TEST_PG_URL } from '../test/harness/pg';
 import { changeDraft } from '../src/core/message';
 import type { Fields, MessageDraft } from '../src/core/protocol';
 import { PostgresStore } from '../src/store/postgres';
 import { SqliteStore } from '../src/store/sqlite';
 import type { EnqueueItem, Store } from '../src/store/types';
 
-const PG_URL = process.env.RPS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RECORDS = 10_000;
 /** The sender's default batch size (rps-remote-system), for enqueues and claims alike. */
 const BATCH = 200;
@@ -209,17 +208,7 @@ function serverOf(url: string): string {
     const u = new URL(url);
     return `${u.host}${u.pathname}`;
   } catch {
-    return '(unparsable RPS_TEST_PG_URL)';
-  }
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new Client({ connectionString: PG_URL, connectionTimeoutMillis: 5000 });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end().catch(() => undefined);
+    return '(unparsable RPS_TEST_TEST_PG_URL)';
   }
 }
 
@@ -264,26 +253,26 @@ async function benchPair(first: Store, second: Store, n: number): Promise<Result
 
 async function benchPostgres(n: number): Promise<Result[]> {
   try {
-    await admin('SELECT 1');
+    await pgQuery('SELECT 1');
   } catch (err) {
     // Not a failure of the SQLite figures: say why this half is missing and go on.
-    return [{ bench: 'store', store: 'postgres', skipped: `PostgreSQL not reachable at ${serverOf(PG_URL)}: ${(err as Error).message}` }];
+    return [{ bench: 'store', store: 'postgres', skipped: `PostgreSQL not reachable at ${serverOf(TEST_PG_URL)}: ${(err as Error).message}` }];
   }
   const schema = `bench_store_${process.pid}`;
   // A run that died with the same pid may have left it behind: start from nothing.
-  await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await pgQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const stores: PostgresStore[] = [];
   try {
-    const first = await PostgresStore.open({ connectionString: PG_URL, schema });
+    const first = await PostgresStore.open({ connectionString: TEST_PG_URL, schema });
     stores.push(first);
     const out = await benchQueue(first, n, `bench-${process.pid}`);
-    const second = await PostgresStore.open({ connectionString: PG_URL, schema });
+    const second = await PostgresStore.open({ connectionString: TEST_PG_URL, schema });
     stores.push(second);
     out.push(await benchPair(first, second, n));
-    return out.map((r) => ({ ...r, server: serverOf(PG_URL) }));
+    return out.map((r) => ({ ...r, server: serverOf(TEST_PG_URL) }));
   } finally {
     for (const s of stores) await s.close();
-    await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await pgQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   }
 }
 

@@ -4,6 +4,7 @@
  * several Node-RED processes share.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { SCHEMA_NAME } from '../store/postgres';
 import { common, errorText, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { runtimeOf, type StoreConfig, type StoreLocation } from './runtime';
@@ -29,8 +30,6 @@ export interface StoreNode extends Node<{ pgPassword: string }> {
   /** Why the settings cannot be used, when they cannot. */
   storeError: string | undefined;
 }
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** The PostgreSQL location of these settings; throws an i18n text on bad settings. */
 function postgresLocation(RED: NodeAPI, def: StoreDef, password: string | undefined): StoreLocation {

@@ -54,7 +54,8 @@ const MIGRATION_LOCK = 539_451_501;
 /** First key of the two-key session locks (`pg_advisory_lock(SESSION_LOCK, session)`). */
 const SESSION_LOCK = 539_451_502;
 /** Schema names we accept: no quoting needed anywhere (SQL, search_path option). */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** A schema name we accept unquoted: lower-case letters, digits and _, at most 63. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** int8 (ids, counts, epoch ms) as JS numbers: every value we store is below 2^53. */
 const INT8 = 20;

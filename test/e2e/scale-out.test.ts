@@ -67,24 +67,21 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
       },
     };
     const rounds = plan(200, 10);
+    /** The rows a process holds in flight: its claims carry its pid in locked_by. */
+    const heldBy = (pid: number | undefined): Promise<{ id: string }[]> =>
+      pgQuery(`SELECT id FROM ${schema}.rps_outbound WHERE status = 'processing' AND locked_by LIKE $1`, [`%/${pid}/%`]);
     let heldAtKill: number[] = [];
     let killing: Promise<void> | undefined;
     await stream(senders, rounds, 8, async (sent) => {
       if (killing || sent < 600) return;
       // A1's rows in flight right now (its claims carry its pid): kill it while it holds some.
-      const held = await pgQuery<{ id: string }>(
-        `SELECT id FROM ${schema}.rps_outbound WHERE status = 'processing' AND locked_by LIKE $1`,
-        [`%/${a1.pid}/%`],
-      );
+      const held = await heldBy(a1.pid);
       if (held.length === 0) return;
       const pid = a1.pid;
       killing = a1.kill();
       await killing;
       // Those it had not finished when it died (it may have finished some in between) are orphans.
-      const orphans = await pgQuery<{ id: string }>(
-        `SELECT id FROM ${schema}.rps_outbound WHERE status = 'processing' AND locked_by LIKE $1`,
-        [`%/${pid}/%`],
-      );
+      const orphans = await heldBy(pid);
       heldAtKill = orphans.map((r) => Number(r.id));
     });
     assert.ok(killing, 'A1 was killed while it held rows in flight');
