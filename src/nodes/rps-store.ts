@@ -42,7 +42,8 @@ function postgresLocation(RED: NodeAPI, def: StoreDef, password: string | undefi
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error(RED._('rps-store.errors.bad-url'));
   // The flow file is not the place for a secret: the password is a credential.
-  if (url.password !== '') throw new Error(RED._('rps-store.errors.password-in-url'));
+  // (pg also reads ?password=... from the query.)
+  if (url.password !== '' || url.searchParams.has('password')) throw new Error(RED._('rps-store.errors.password-in-url'));
   const schema = (def.pgSchema ?? '').trim();
   if (schema !== '' && !SCHEMA_NAME.test(schema)) throw new Error(RED._('rps-store.errors.bad-schema'));
   return {

@@ -79,6 +79,15 @@ describe('rps-store node on PostgreSQL', function () {
     assert.match(caughtError(caught), /errors\.store-unavailable/);
     const rs = helper.getNode('rs') as RemoteSystemNode;
     assert.equal(rs.store, undefined, 'no store was opened');
+    // pg also takes the password from the query: refused there too.
+    const inQuery = new URL(TEST_PG_URL);
+    inQuery.searchParams.set('password', secret);
+    await rps.redeploy((f) => {
+      const st = f.find((n) => n.id === 'st');
+      if (st) st.pgUrl = inQuery.toString();
+    }, 'full');
+    assert.match((helper.getNode('st') as unknown as { storeError?: string }).storeError ?? '', /errors\.store-open/);
+    assert.equal((helper.getNode('rs') as RemoteSystemNode).store, undefined, 'no store was opened with a password in the query either');
     for (const n of ['st', 'rs', 'snd']) {
       for (const method of ['error', 'warn', 'log', 'status'] as const) {
         for (const args of callsOf(rps.node(n), method)) assert.ok(!JSON.stringify(args).includes(secret), `${n}.${method} does not repeat the password`);
