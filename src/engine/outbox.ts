@@ -22,8 +22,12 @@ import { PROTOCOL, recordKey, type Sender } from '../core/protocol';
 import type { OutboundRow, Store } from '../store/types';
 import type { DeliveryResult, ProbeResult } from '../transport/client';
 
-/** `disabled`: not yet validated and activated; messages wait in the queue and nothing is sent. */
-export type RemoteState = 'disabled' | 'active' | 'error';
+/**
+ * `loading`: not started yet (the store is opening, or the remote system's activation
+ * is being read); `disabled`: not yet validated and activated. In both, messages wait in
+ * the queue and nothing is sent.
+ */
+export type RemoteState = 'loading' | 'disabled' | 'active' | 'error';
 
 export interface DeliveryClient {
   postMessages(body: string, ids: readonly string[], signal?: AbortSignal): Promise<DeliveryResult>;
@@ -48,8 +52,6 @@ export interface OutboxOptions {
   maxTries: number;
   /** While the remote is in `error`, how often to ask whether it is back. */
   probeIntervalMs: number;
-  /** Start in `disabled` until activate() (the remote system is not validated yet). */
-  disabled?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -70,7 +72,8 @@ export function envelopeText(sender: Sender, payloads: readonly string[]): strin
 }
 
 export class Outbox extends EventEmitter<OutboxEvents> {
-  state: RemoteState = 'active';
+  /** Nothing is sent before start(): what the sender may do is known only then. */
+  state: RemoteState = 'loading';
   lastError: string | undefined;
   private readonly now: () => number;
   private readonly inFlight = new Set<Promise<void>>();
@@ -101,18 +104,24 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   constructor(private readonly o: OutboxOptions) {
     super();
     this.now = o.now ?? Date.now;
-    if (o.disabled) this.state = 'disabled';
   }
 
   /**
    * Takes back rows an earlier sender of this process left in flight, then starts
-   * sending. A probe runs at once, so rows that an earlier run left in `error` because
-   * the remote was away (or refused our credentials) come back if it answers now.
+   * sending, or, when not `active` (not validated and activated yet), waits in
+   * `disabled` for activate(). A probe runs at once, so rows that an earlier run left in
+   * `error` because the remote was away (or refused our credentials) come back if it
+   * answers now. May be called again after a failure (the store was unavailable).
    */
-  async start(): Promise<void> {
+  async start(active = true): Promise<void> {
     await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
     this.recover = true;
-    if (this.state === 'disabled') return;
+    if (this.stopped || this.state !== 'loading') return;
+    if (!active) {
+      this.setState('disabled', undefined);
+      return;
+    }
+    this.setState('active', undefined);
     void this.probe();
     this.notify();
   }
@@ -140,7 +149,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * remote is in `error`, ask it at once whether it is back instead of at the next probe.
    */
   retryNow(): void {
-    if (this.stopped || this.state === 'disabled') return;
+    if (this.stopped || this.state === 'disabled' || this.state === 'loading') return;
     if (this.state === 'error') {
       if (this.probeTimer) clearTimeout(this.probeTimer);
       this.probeTimer = undefined;
@@ -258,7 +267,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * after rows went to `error` for the remote's sake while it otherwise worked.
    */
   private async probe(): Promise<void> {
-    if (this.stopped || this.state === 'disabled' || (this.state !== 'error' && !this.recover)) return;
+    if (this.stopped || this.state === 'disabled' || this.state === 'loading' || (this.state !== 'error' && !this.recover)) return;
     const result = await this.o.client.probe(this.abort.signal);
     if (this.stopped) return;
     if (!result.ok) {

@@ -15,8 +15,6 @@ export interface RemoteSystemOptions {
   url: string;
   auth: OutboundAuth;
   tls?: TlsOptions;
-  /** Start `disabled`: nothing is sent until activate(). */
-  disabled?: boolean;
   timeoutMs: number;
   batchSize: number;
   maxInFlight: number;
@@ -59,7 +57,6 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
       backoff: o.backoff,
       maxTries: o.maxTries,
       probeIntervalMs: o.probeIntervalMs,
-      disabled: o.disabled,
     });
     this.outbox.on('state', (state, error) => this.emit('state', state, error));
     this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, error));
@@ -87,8 +84,9 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     return this.outbox.lastError;
   }
 
-  async start(): Promise<void> {
-    await this.outbox.start();
+  /** Starts the sender: sending when `active`, else `disabled` until activate(). */
+  async start(active = true): Promise<void> {
+    await this.outbox.start(active);
   }
 
   /** From `disabled` to `active`: what waited in the queue is sent. */

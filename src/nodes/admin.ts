@@ -6,13 +6,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeAPI, RequestHandler } from './red';
-import type { RemoteSystemNode } from './rps-remote-system';
+import { LOAD_WAIT_MS, type RemoteSystemNode, StateNotLoadedError } from './rps-remote-system';
 import { removeRoutes } from './routes';
 
 const STATE = '/rps-remote-system/:id/state';
 const VALIDATE = '/rps-remote-system/:id/validate';
 
-type AdminRequest = IncomingMessage & { params?: Record<string, string> };
+type AdminRequest = IncomingMessage & { params?: Record<string, string>; query?: Record<string, unknown> };
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -35,9 +35,20 @@ export class AdminRoutes {
     return node;
   }
 
+  /**
+   * The states, `loading` until they are read from the store. With `?wait=<ms>` (at most
+   * LOAD_WAIT_MS) the answer waits until they are read, so that the form and tests need
+   * not poll a Node-RED that has just started.
+   */
   private readonly state: RequestHandler = (req, res) => {
     const node = this.remoteOf(req as AdminRequest, res);
-    if (node) reply(res, 200, node.states());
+    if (!node) return;
+    const wait = Math.min(LOAD_WAIT_MS, Math.max(0, Number((req as AdminRequest).query?.wait) || 0));
+    if (wait === 0) {
+      reply(res, 200, node.states());
+      return;
+    }
+    void node.whenLoaded(wait).then(() => reply(res, 200, node.states()));
   };
 
   private readonly validate: RequestHandler = (req, res) => {
@@ -46,7 +57,7 @@ export class AdminRoutes {
     node.validate().then(
       (answer) => reply(res, 200, answer),
       // The reason only: a stack trace or request details could carry a secret.
-      (err: unknown) => reply(res, 500, { error: err instanceof Error ? err.message : String(err) }),
+      (err: unknown) => reply(res, err instanceof StateNotLoadedError ? 503 : 500, { error: err instanceof Error ? err.message : String(err) }),
     );
   };
 

@@ -129,6 +129,7 @@ export default function (RED: NodeAPI): void {
     // The remote system's inbound state: nothing arrives while it is disabled.
     const onInbound = (state: InboundState): void => {
       if (state === 'disabled') status.now({ fill: 'grey', shape: 'ring', text: RED._('rps-inbound.status.disabled') });
+      else if (state === 'loading') status.now({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.loading') });
       else status.now({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.waiting') });
     };
     remote.inboundEvents.on('inbound', onInbound);

@@ -65,11 +65,19 @@ interface RemoteCredentials {
   inboundPassword: string;
 }
 
-/** Both directions' states, as the form and the flow nodes show them. */
+/** Both directions' states, as the form and the flow nodes show them; `loading` until they are read from the store. */
 export interface RemoteStates {
   outbound: RemoteState;
-  inbound: 'disabled' | 'active';
+  inbound: InboundState;
   outboundError?: string;
+}
+
+/** How long "Validate and activate" (and a state request that asks to) waits for the states to be read. */
+export const LOAD_WAIT_MS = 10_000;
+
+/** Validation asked for before the states were read from the store (it is not open yet). */
+export class StateNotLoadedError extends Error {
+  override readonly name = 'StateNotLoadedError';
 }
 
 export interface ValidationAnswer {
@@ -91,6 +99,8 @@ export interface RemoteSystemNode extends Node<RemoteCredentials> {
   inboundEvents: EventEmitter<{ inbound: [state: InboundState] }>;
   inboundState(): InboundState;
   states(): RemoteStates;
+  /** Resolves true once the states are read from the store, false when `timeoutMs` passed first. */
+  whenLoaded(timeoutMs: number): Promise<boolean>;
   validate(): Promise<ValidationAnswer>;
 }
 
@@ -165,7 +175,6 @@ export default function (RED: NodeAPI): void {
           url: url.toString(),
           auth,
           tls,
-          disabled: !activateOnDeploy,
           timeoutMs,
           batchSize: Math.floor(numberSetting(def.batchSize, 200, 1)),
           maxInFlight: Math.floor(numberSetting(def.maxInFlight, 2, 1)),
@@ -208,37 +217,64 @@ export default function (RED: NodeAPI): void {
     };
     node.inboundState = () => peer?.state ?? 'disabled';
     node.states = () => {
-      const states: RemoteStates = { outbound: node.remote?.state ?? 'disabled', inbound: peer?.state === 'active' ? 'active' : 'disabled' };
+      const outbound = node.remote?.state ?? (loaded ? 'disabled' : 'loading');
+      const states: RemoteStates = { outbound, inbound: peer?.state ?? (loaded ? 'disabled' : 'loading') };
       const error = node.remote?.lastError ?? node.outboundError;
       if (error) states.outboundError = error;
       return states;
     };
 
-    // Once the store is open (PostgreSQL opens in the background; until then inbound calls
-    // are answered 503 and rps-send's messages wait or fail): the sender takes back what
-    // it held, the key that signs our tokens exists before the first token request (so
-    // checking a forged token never writes), and what was activated before is active again.
+    // Until the store is open (PostgreSQL opens in the background) and the activation is
+    // read, both states are `loading`: inbound calls are answered 503, the sender sends
+    // nothing, and the editor shows "loading", never a state that was not read. Then the
+    // sender takes back what it held, the key that signs our tokens exists before the
+    // first token request (so checking a forged token never writes), and what was
+    // activated before is active again. A store that fails meanwhile (a database restart)
+    // is tried again, with a growing delay, until it answers or the node closes.
     let closing = false;
-    store
-      .opened(true)
-      .then(async () => {
-        if (peer?.credentials) await rt.receiver.tokens.key(store);
-        if (activateOnDeploy) {
-          setInbound('active');
-        } else {
-          const saved = await loadActivation(store, node.id, settings);
-          if (saved.outbound) node.remote?.activate();
-          setInbound(saved.inbound ? 'active' : 'disabled');
+    let loaded = false;
+    const loadedEvents = new EventEmitter<{ loaded: [] }>();
+    const load = async (): Promise<void> => {
+      await store.opened(true);
+      if (peer?.credentials) await rt.receiver.tokens.key(store);
+      const saved = activateOnDeploy ? { outbound: true, inbound: true } : await loadActivation(store, node.id, settings);
+      if (closing) return;
+      await node.remote?.start(saved.outbound);
+      setInbound(saved.inbound ? 'active' : 'disabled');
+      loaded = true;
+      loadedEvents.emit('loaded');
+    };
+    const loadUntilDone = async (): Promise<void> => {
+      for (let attempt = 0; !closing; attempt++) {
+        try {
+          await load();
+          return;
+        } catch (err) {
+          if (closing) return;
+          node.error(common(RED, 'errors.store', { error: errorText(err) }));
+          await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5))).unref());
         }
-        if (!closing) await node.remote?.start();
-      })
-      .catch((err: unknown) => {
-        if (closing) return;
-        if (peer?.state === 'loading') setInbound('disabled');
-        node.error(common(RED, 'errors.store', { error: errorText(err) }));
+      }
+    };
+    void loadUntilDone();
+    node.whenLoaded = (timeoutMs) =>
+      new Promise((resolve) => {
+        if (loaded || closing) {
+          resolve(loaded);
+          return;
+        }
+        const done = (): void => {
+          clearTimeout(timer);
+          loadedEvents.off('loaded', done);
+          resolve(loaded);
+        };
+        const timer = setTimeout(done, timeoutMs);
+        loadedEvents.once('loaded', done);
       });
 
     node.validate = async () => {
+      // What validation activates must not be overwritten by the activation read at start.
+      if (!(await node.whenLoaded(LOAD_WAIT_MS))) throw new StateNotLoadedError(RED._('rps-remote-system.errors.still-loading'));
       const remote = node.remote;
       const outcome = remote ? await remote.handshake() : undefined;
       const report = validationReport({

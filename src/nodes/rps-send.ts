@@ -41,7 +41,9 @@ export default function (RED: NodeAPI): void {
         ? { fill: 'red', shape: 'ring', text: RED._('rps-send.status.remote-error', { count: queued, error: error ?? '' }) }
         : state === 'disabled'
           ? { fill: 'grey', shape: 'ring', text: RED._('rps-send.status.disabled', { count: queued }) }
-          : { fill: 'green', shape: 'dot', text: RED._('rps-send.status.queued', { count: queued }) };
+          : state === 'loading'
+            ? { fill: 'grey', shape: 'dot', text: RED._('rps-send.status.loading', { count: queued }) }
+            : { fill: 'green', shape: 'dot', text: RED._('rps-send.status.queued', { count: queued }) };
     const onState = (state: RemoteState, error: string | undefined): void => status.now(show(state, error));
     setup?.remote.remote?.on('state', onState);
     if (setup?.remote.remote && setup.remote.remote.state !== 'active') onState(setup.remote.remote.state, setup.remote.remote.lastError);

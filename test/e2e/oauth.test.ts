@@ -99,7 +99,7 @@ describe('OAuth2 between real Node-RED processes', function () {
     pair = await Pair.start({ remoteA: mutualOAuthRemote(A_TO_B), remoteB: mutualOAuthRemote(B_TO_A) });
     const { a, b } = pair;
 
-    const initial = await admin(a.url, '/rps-remote-system/rs/state');
+    const initial = await admin(a.url, '/rps-remote-system/rs/state?wait=10000');
     assert.deepEqual([initial.outbound, initial.inbound], ['disabled', 'disabled']);
     const rounds = plan(20, 2, 'v');
     await stream(pair, rounds, 4);
@@ -126,7 +126,9 @@ describe('OAuth2 between real Node-RED processes', function () {
     // Activation is remembered: after a restart A sends at once.
     await a.kill();
     await a.launch();
-    const after = await admin(a.url, '/rps-remote-system/rs/state');
+    // Right after a restart the state may still be read from the store: ?wait answers once it is
+    // (a plain request could answer `loading`, never a state that was not read).
+    const after = await admin(a.url, '/rps-remote-system/rs/state?wait=10000');
     assert.deepEqual([after.outbound, after.inbound], ['active', 'active']);
     const more = plan(20, 1, 'w');
     await stream(pair, more, 4);

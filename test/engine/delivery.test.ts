@@ -22,6 +22,18 @@ import { testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
 
+/** Resolves when the outbox's state becomes `state` (it starts `loading`, then `active`). */
+function untilState(outbox: Outbox, state: RemoteState): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = (s: RemoteState): void => {
+      if (s !== state) return;
+      outbox.off('state', listener);
+      resolve();
+    };
+    outbox.on('state', listener);
+  });
+}
+
 function tempStore(): SqliteStore {
   return new SqliteStore(join(mkdtempSync(join(tmpdir(), 'rps-engine-')), 'store.sqlite'));
 }
@@ -187,7 +199,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     ({ outbox, client } = outboxFor(a, port));
     const states: RemoteState[] = [];
     outbox.on('state', (s) => states.push(s));
-    const down = once(outbox, 'state');
+    const down = untilState(outbox, 'error');
     await outbox.start();
     await down;
     assert.equal(outbox.state, 'error');
@@ -199,7 +211,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     assert.match(row?.lastError ?? '', /ECONNREFUSED/);
     await b.listen(port);
     await once(outbox, 'delivered');
-    assert.deepEqual(states, ['error', 'active']);
+    assert.deepEqual(states, ['active', 'error', 'active'], 'started, then down, then back');
     assert.equal((await a.countOutbound('B')).processed, 1);
   });
 
@@ -293,7 +305,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     await b.listen();
     await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     ({ outbox, client } = outboxFor(a, b.port, { password: 'wrong' }));
-    const state = once(outbox, 'state');
+    const state = untilState(outbox, 'error');
     await outbox.start();
     await state;
     assert.equal(outbox.state, 'error');

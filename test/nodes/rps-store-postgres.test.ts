@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import type { RemoteSystemNode } from '../../src/nodes/rps-remote-system';
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
-import { callsOf, caughtError, change, envelopeIds, FakeRemote, type FlowNode, guard, helper, outboundRps, setup, textOf, useNodeRed } from './helper';
+import { callsOf, caughtError, change, envelopeIds, FakeRemote, type FlowNode, guard, helper, isStatus, outboundRps, setup, textOf, useNodeRed } from './helper';
 
 const schemas = new TestSchemas();
 
@@ -110,5 +110,15 @@ describe('rps-store node on PostgreSQL', function () {
     }), 'the receiver answers');
     assert.equal(outcome.status, 503, 'the remote is told to send again later');
     assert.equal(remote.requests.length, 0);
+  });
+
+  it('while the store is not open, the states read "loading" (never a state that was not read), and send says it is starting', async () => {
+    const rps = await setup(flow(), { url: remote.url, remote: { activation: 'validate' }, store: { storeType: 'postgres', pgUrl: 'postgres://postgres@127.0.0.1:1/test' } });
+    assert.ok(callsOf(rps.node('snd'), 'status').some((args) => isStatus(args, 'grey', 'rps-send.status.loading')), 'send shows that it is starting');
+    const now = await helper.request().get('/rps-remote-system/rs/state');
+    assert.deepEqual(now.body, { outbound: 'loading', inbound: 'loading' });
+    // Asked to wait, it waits for the states to be read; the store stays unreachable, so they are still loading.
+    const waited = await helper.request().get('/rps-remote-system/rs/state?wait=300');
+    assert.deepEqual(waited.body, { outbound: 'loading', inbound: 'loading' });
   });
 });
