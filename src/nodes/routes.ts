@@ -22,8 +22,9 @@ export function removeRoutes(app: HttpRouter, paths: readonly string[]): void {
  * handler and body parsers (which would read our bodies with their own limits and answer
  * bad JSON with an HTML page). Serving first is safe because every route authenticates
  * its caller itself (a remote system's API user, our tokens or a trusted JWT), with its
- * own rate, failure and size limits; `httpNodeMiddleware` and `httpNodeCors` only ever
- * applied to `http in` nodes. Every other path goes on to Node-RED unchanged.
+ * own rate, failure and size limits. `httpNodeMiddleware` never applied to these routes
+ * (Node-RED gives it to `http in` routes only), and `httpNodeCors` is for browsers, which
+ * have no business calling them. Every other path goes on to Node-RED unchanged.
  *
  * Paths are matched as RED.httpNode would match them (its case-sensitivity and strict
  * routing settings). When RED.httpNode is not mounted (yet), e.g. in an embedding app

@@ -117,9 +117,10 @@ export interface RouteMatching {
 /**
  * Serves `routes` from whatever request reaches it, the way an Express app with these
  * routes would: the path matched per `matching`, HEAD served by the GET handler (Node
- * sends no body). Other methods on our paths get what Express leaves to chance: OPTIONS a
- * 204 with `Allow` and no CORS headers (our callers are servers, never browsers), the rest
- * 405 with `Allow` and a reason. Returns false, having done nothing, for any other path.
+ * sends no body). Other methods on our paths, which Express would have passed on to a 404
+ * page or to whatever CORS handler came first, get a definite answer: OPTIONS a 204 with
+ * `Allow` and no CORS headers (our callers are servers, never browsers), the rest 405 with
+ * `Allow` and a reason. Returns false, having done nothing, for any other path.
  */
 export function inboundRouter(routes: readonly InboundRoute[], matching: RouteMatching): (req: IncomingMessage, res: ServerResponse) => boolean {
   const key = (path: string): string => (matching.caseSensitive ? path : path.toLowerCase());
