@@ -54,6 +54,10 @@ export interface HttpRouter {
   use(handler: RequestHandler): void;
   /** The app this one is mounted in (Express sets it on mount). */
   parent?: HttpRouter;
+  /** Express: the app's full mount path ('' when not mounted). */
+  path?(): string;
+  /** Express: whether an app setting (e.g. `strict routing`) is on. */
+  enabled?(setting: string): boolean;
   _router?: { stack: { route?: { path: string; methods: Record<string, boolean> }; handle?: unknown }[] };
 }
 

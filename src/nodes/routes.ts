@@ -1,5 +1,4 @@
-import type { IncomingMessage } from 'node:http';
-import { markUnparsed } from '../transport/inbound-http';
+import { type InboundRoute, inboundRouter } from '../transport/inbound-http';
 import type { HttpRouter, RequestHandler } from './red';
 
 /** Express 4 has no route removal; like the core http-in node, take the layers out of the stack. */
@@ -12,36 +11,43 @@ export function removeRoutes(app: HttpRouter, paths: readonly string[]): void {
   }
 }
 
-/** A path as Express matches it by default: case-insensitive, a trailing slash ignored. */
-function normalPath(path: string): string {
-  return path.toLowerCase().replace(/\/+$/, '') || '/';
-}
-
 /**
- * When httpAdminRoot is a prefix of httpNodeRoot (by default both are "/"), every
- * request passes the admin API's JSON and form parsers before it reaches RED.httpNode:
- * they would read our bodies with their own limits, turn bad UTF-8 into U+FFFD and
- * answer bad JSON with an HTML page and a stack trace. A layer put in front of the
- * server's app marks requests to our routes as "already parsed" for body-parser, so our
- * handlers read (and refuse) the body themselves. Returns the way to take it out.
+ * Serves our routes (the rps/1 API) under the HTTP nodes' root, from the first layer of
+ * the server's own Express app: the one every request enters first, found as
+ * RED.httpNode's top-most parent (not RED.httpAdmin's, which is not mounted when
+ * `httpAdminRoot` is false). Node-RED puts in front of RED.httpNode what is meant for the
+ * user's `http in` nodes: `httpNodeAuth` (which would answer 401 to our callers, as it
+ * claims the `Authorization` header our own authentication uses), and, when the admin
+ * root is a prefix of the node root (by default both are "/"), the admin API's CORS
+ * handler and body parsers (which would read our bodies with their own limits and answer
+ * bad JSON with an HTML page). Serving first is safe because every route authenticates
+ * its caller itself (a remote system's API user, our tokens or a trusted JWT), with its
+ * own rate, failure and size limits. `httpNodeMiddleware` never applied to these routes
+ * (Node-RED gives it to `http in` routes only), and `httpNodeCors` is for browsers, which
+ * have no business calling them. Every other path goes on to Node-RED unchanged.
+ *
+ * Paths are matched as RED.httpNode would match them (its case-sensitivity and strict
+ * routing settings). When RED.httpNode is not mounted (yet), e.g. in an embedding app
+ * that mounts it later, the layer goes first in RED.httpNode itself, as routes there
+ * would. Returns the way to take it out again.
  */
-export function bypassAdminParsers(admin: HttpRouter, fullPaths: readonly string[]): () => void {
-  // RED.httpAdmin is mounted inside the app that holds the parsers: go to the top,
-  // the server's own app, which every request enters first.
-  let top = admin;
+export function serveFirst(httpNode: HttpRouter, routes: readonly InboundRoute[]): () => void {
+  let top = httpNode;
   while (top.parent) top = top.parent;
-  const ours = new Set(fullPaths.map(normalPath));
-  const guard: RequestHandler = (req, _res, next) => {
-    const original = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
-    if (ours.has(normalPath(original.split('?')[0]))) markUnparsed(req);
-    next();
+  const serve = inboundRouter(routes, {
+    prefix: (httpNode.path?.() ?? '').replace(/\/+$/, ''),
+    caseSensitive: httpNode.enabled?.('case sensitive routing') ?? false,
+    strict: httpNode.enabled?.('strict routing') ?? false,
+  });
+  const layer: RequestHandler = (req, res, next) => {
+    if (!serve(req, res)) next();
   };
-  top.use(guard);
+  top.use(layer);
   const stack = top._router?.stack;
-  const index = stack ? stack.findIndex((layer) => layer.handle === guard) : -1;
+  const index = stack ? stack.findIndex((l) => l.handle === layer) : -1;
   if (stack && index > 0) stack.unshift(...stack.splice(index, 1));
   return () => {
-    const at = stack ? stack.findIndex((layer) => layer.handle === guard) : -1;
+    const at = stack ? stack.findIndex((l) => l.handle === layer) : -1;
     if (stack && at >= 0) stack.splice(at, 1);
   };
 }

@@ -14,9 +14,10 @@ import { OpeningStore } from '../store/opening';
 import { PostgresStore } from '../store/postgres';
 import { SqliteStore } from '../store/sqlite';
 import type { RetentionPolicy, Store } from '../store/types';
-import { handshakeHandler, messagesHandler, tokenHandler } from '../transport/inbound-http';
+import { handshakeHandler, type InboundRoute, messagesHandler, tokenHandler } from '../transport/inbound-http';
 import { AdminRoutes } from './admin';
-import { bypassAdminParsers, removeRoutes } from './routes';
+import { common } from './common';
+import { serveFirst } from './routes';
 import type { NodeAPI } from './red';
 
 /** Where a store lives: a SQLite file, or a PostgreSQL database shared by several Node-RED processes. */
@@ -65,8 +66,6 @@ class RefusalLog {
   }
 }
 
-const ROUTES = [`${API_PREFIX}/messages`, `${API_PREFIX}/handshake`, `${API_PREFIX}/token`];
-
 export class RpsRuntime {
   /**
    * Distinguishes this process's claims from those of a process that died. Host and pid
@@ -81,8 +80,8 @@ export class RpsRuntime {
   /** The editor's admin routes (remote-system state, Validate and activate). */
   readonly adminRoutes: AdminRoutes;
   private readonly refusals: RefusalLog;
-  private mounted = false;
-  private unbypass: (() => void) | undefined;
+  /** How to stop serving the rps/1 routes, while they are served; `off` while they cannot be. */
+  private routes: (() => void) | 'off' | undefined;
 
   constructor(private readonly RED: NodeAPI) {
     this.refusals = new RefusalLog(RED);
@@ -173,22 +172,33 @@ export class RpsRuntime {
     }
   }
 
-  /** Mounts the rps/1 routes while at least one remote system may call us. */
+  /**
+   * Whether remotes can reach our routes at all: not when settings.js has
+   * `httpNodeRoot: false`, which turns off every HTTP node route, ours included.
+   */
+  get servesInbound(): boolean {
+    return this.RED.httpNode !== undefined && this.RED.settings.httpNodeRoot !== false;
+  }
+
+  /** Serves the rps/1 routes while at least one remote system may call us (see serveFirst for where). */
   updateRoutes(): void {
-    const app = this.RED.httpNode;
-    if (!app || this.RED.settings.httpNodeRoot === false) return;
-    if (this.receiver.size > 0 && !this.mounted) {
-      app.post(ROUTES[0], messagesHandler(this.receiver));
-      app.get(ROUTES[1], handshakeHandler(this.receiver));
-      app.post(ROUTES[2], tokenHandler(this.receiver));
-      const nodeRoot = typeof this.RED.settings.httpNodeRoot === 'string' ? this.RED.settings.httpNodeRoot : '/';
-      if (this.RED.httpAdmin) this.unbypass = bypassAdminParsers(this.RED.httpAdmin, ROUTES.map((r) => nodeRoot.replace(/\/+$/, '') + r));
-      this.mounted = true;
-    } else if (this.receiver.size === 0 && this.mounted) {
-      removeRoutes(app, ROUTES);
-      this.unbypass?.();
-      this.unbypass = undefined;
-      this.mounted = false;
+    if (this.receiver.size > 0 && this.routes === undefined) {
+      const app = this.RED.httpNode;
+      if (!app || !this.servesInbound) {
+        // Said once per deploy that needs the routes: remotes will get no answer from us.
+        this.RED.log.warn(common(this.RED, 'warnings.no-node-http'));
+        this.routes = 'off';
+        return;
+      }
+      const routes: InboundRoute[] = [
+        { path: `${API_PREFIX}/messages`, method: 'POST', handle: messagesHandler(this.receiver) },
+        { path: `${API_PREFIX}/handshake`, method: 'GET', handle: handshakeHandler(this.receiver) },
+        { path: `${API_PREFIX}/token`, method: 'POST', handle: tokenHandler(this.receiver) },
+      ];
+      this.routes = serveFirst(app, routes);
+    } else if (this.receiver.size === 0 && this.routes !== undefined) {
+      if (this.routes !== 'off') this.routes();
+      this.routes = undefined;
     }
   }
 }

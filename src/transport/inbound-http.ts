@@ -86,29 +86,78 @@ function answer(res: ServerResponse, status: number, body: unknown, headers: Rec
   res.end(text);
 }
 
-/** `_body` is how body-parser (used by Node-RED's admin API and often in httpNodeMiddleware) marks a parsed body. */
-type RequestWithBody = IncomingMessage & { body?: unknown; _body?: boolean; rpsUnparsed?: boolean };
+/** `_body` is how body-parser (and middleware that imitates it) marks a body it has read. */
+type RequestWithBody = IncomingMessage & { body?: unknown; _body?: boolean };
 
-/**
- * Tells body-parser that this body is taken care of (it skips requests with `_body`),
- * and us that it is still unread.
- */
-export function markUnparsed(req: IncomingMessage): void {
-  const r = req as RequestWithBody;
-  r._body = true;
-  r.rpsUnparsed = true;
-}
-
-/** Parsed by a body-parser before us (and not held back by markUnparsed). */
+/** Read and parsed by middleware that ran before us (an embedding app's body parser). */
 function parsedBefore(req: RequestWithBody): boolean {
-  return req._body === true && req.rpsUnparsed !== true;
+  return req._body === true;
+}
+
+/** A plain request handler, as our routes are served (the host decides where they sit). */
+export type PlainHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** One of our routes: its path (e.g. `/rps/v1/messages`), its method and its handler. */
+export interface InboundRoute {
+  path: string;
+  method: 'GET' | 'POST';
+  handle: PlainHandler;
+}
+
+/** How paths are matched, as Express matches its routes. */
+export interface RouteMatching {
+  /** Where our paths start: the HTTP nodes' root without its trailing slash (`/api`; `` for `/`). */
+  prefix: string;
+  /** Express' `case sensitive routing` (off by default). */
+  caseSensitive: boolean;
+  /** Express' `strict routing` (off by default: one trailing slash is ignored). */
+  strict: boolean;
 }
 
 /**
- * Reads the body up to `limit` bytes. When Node-RED's admin API shares the root path
- * with the HTTP nodes, its JSON parser has already read an `application/json` body
- * (with its own limit); that parsed body is used as it is. Our senders use
- * `application/rps+json`, which only we read.
+ * Serves `routes` from whatever request reaches it, the way an Express app with these
+ * routes would: the path matched per `matching`, HEAD served by the GET handler (Node
+ * sends no body). Other methods on our paths, which Express would have passed on to a 404
+ * page or to whatever CORS handler came first, get a definite answer: OPTIONS a 204 with
+ * `Allow` and no CORS headers (our callers are servers, never browsers), the rest 405 with
+ * `Allow` and a reason. Returns false, having done nothing, for any other path.
+ */
+export function inboundRouter(routes: readonly InboundRoute[], matching: RouteMatching): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const key = (path: string): string => (matching.caseSensitive ? path : path.toLowerCase());
+  const byPath = new Map<string, Map<string, PlainHandler>>();
+  for (const route of routes) {
+    const path = key(matching.prefix + route.path);
+    const methods = byPath.get(path) ?? new Map<string, PlainHandler>();
+    methods.set(route.method, route.handle);
+    byPath.set(path, methods);
+  }
+  return (req, res) => {
+    let path = (req.url ?? '').split('?')[0];
+    if (!matching.strict && path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    const methods = byPath.get(key(path));
+    if (!methods) return false;
+    const method = req.method === 'HEAD' && !methods.has('HEAD') ? 'GET' : (req.method ?? '');
+    const handle = methods.get(method);
+    if (handle) {
+      handle(req, res);
+      return true;
+    }
+    const allow = [...methods.keys(), ...(methods.has('GET') ? ['HEAD'] : [])].join(', ');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { Allow: allow, 'Cache-Control': 'no-store' });
+      res.end();
+    } else {
+      answer(res, 405, { error: `method ${String(req.method).slice(0, 20)} not allowed here, only ${allow}`, code: 'method-not-allowed' }, { Allow: allow });
+    }
+    return true;
+  };
+}
+
+/**
+ * Reads the body up to `limit` bytes. Our routes are served ahead of every parser of
+ * Node-RED's (see src/nodes/routes.ts), but an embedding app may parse bodies before
+ * Node-RED sees them: a body parsed that way is used as it is. Our senders use
+ * `application/rps+json`, which generic JSON parsers leave alone.
  */
 function readBody(req: RequestWithBody, limit: number): Promise<unknown> {
   if (parsedBefore(req)) {
@@ -301,9 +350,9 @@ function parseForm(text: string): Map<string, string> {
 }
 
 /**
- * The form parameters of a token request. When Node-RED's admin API shares the root
- * path with the HTTP nodes, its urlencoded parser has read the body already; its
- * result is taken as it is, as long as every value is a single string.
+ * The form parameters of a token request. When middleware before us (an embedding
+ * app's urlencoded parser) has read the body already, its result is taken as it is,
+ * as long as every value is a single string.
  */
 async function readForm(req: RequestWithBody): Promise<Map<string, string>> {
   if (parsedBefore(req)) {

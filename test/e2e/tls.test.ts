@@ -11,10 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import WebSocket from 'ws';
 import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../harness/flows';
 import { makeTestCerts, type TestCerts } from '../harness/certs';
-import { type FlowNode, NodeRedInstance } from '../harness/nodered';
+import { type FlowNode, NodeRedInstance, nodeStatus } from '../harness/nodered';
 import { assertExactlyOnceInOrder, Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
 import { RecordsServer } from '../harness/records';
 
@@ -55,45 +54,6 @@ async function deployOverHttps(instance: NodeRedInstance, baseUrl: string, ca: s
   const res = await httpsJson(`${baseUrl}/flows`, 'POST', ca, { flows }, { 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' });
   if (res.status !== 200) throw new Error(`${instance.name}: deploy failed: HTTP ${res.status} ${res.body}`);
   await started;
-}
-
-interface NodeStatus {
-  text?: string;
-  fill?: string;
-  shape?: string;
-}
-
-/**
- * Resolves with the first status of node `id` (from the editor's comms websocket) that
- * `accept` takes. Node statuses are retained, so one shown before the socket subscribed
- * is delivered too.
- */
-function nodeStatus(instance: NodeRedInstance, id: string, accept: (status: NodeStatus) => boolean, timeoutMs: number): Promise<NodeStatus> {
-  return new Promise((res, rej) => {
-    const ws = new WebSocket(`${instance.url.replace(/^http/, 'ws')}/comms`);
-    const seen: NodeStatus[] = [];
-    const timer = setTimeout(() => {
-      ws.terminate();
-      rej(new Error(`${instance.name}: no matching status of node ${id} within ${timeoutMs} ms; seen: ${JSON.stringify(seen)}`));
-    }, timeoutMs);
-    ws.on('open', () => ws.send(JSON.stringify({ subscribe: `status/${id}` })));
-    ws.on('error', (err) => {
-      clearTimeout(timer);
-      rej(err);
-    });
-    ws.on('message', (data) => {
-      const batch = JSON.parse(data.toString()) as { topic: string; data: NodeStatus }[];
-      for (const m of Array.isArray(batch) ? batch : []) {
-        if (m.topic !== `status/${id}`) continue;
-        seen.push(m.data);
-        if (!accept(m.data)) continue;
-        clearTimeout(timer);
-        ws.close();
-        res(m.data);
-        return;
-      }
-    });
-  });
 }
 
 async function validate(instance: NodeRedInstance): Promise<ValidationAnswer> {

@@ -217,3 +217,23 @@ return msg;`;
         ]),
   ];
 }
+
+/**
+ * Both directions on one instance: the receiver flow (inbound → records server) and,
+ * on a tab of its own, the sender flow (`POST /change` → send), sharing the one remote
+ * system and process event.
+ */
+export function duplexFlow(o: Parameters<typeof receiverFlow>[0]): FlowNode[] {
+  const shared = new Set(['pe', 'rs']);
+  const renamed = (id: string): string => (shared.has(id) ? id : `out-${id}`);
+  const sender = senderFlow(o)
+    .filter((n) => !shared.has(n.id))
+    .map((n) => {
+      const copy: FlowNode = { ...n, id: renamed(n.id) };
+      if (typeof n.z === 'string') copy.z = renamed(n.z);
+      if (Array.isArray(n.wires)) copy.wires = (n.wires as string[][]).map((port) => port.map(renamed));
+      if (Array.isArray(n.scope)) copy.scope = (n.scope as string[]).map(renamed);
+      return copy;
+    });
+  return [...receiverFlow(o), ...sender];
+}

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import WebSocket from 'ws';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');
 const RED_JS = require.resolve('node-red/red.js', { paths: [PROJECT_ROOT] });
@@ -55,6 +56,10 @@ export class NodeRedInstance {
   private readonly echo: boolean;
   /** Extra arguments for the node binary; may be changed between launches. */
   nodeArgs: string[];
+  /** Sent as a bearer token with admin API requests (deploy, flows) when Node-RED runs with adminAuth. */
+  adminToken: string | undefined;
+  /** The admin API's path (httpAdminRoot, no trailing slash), or false when it is off. */
+  private adminRoot: string | false = '';
 
   private constructor(options: Required<Pick<InstanceOptions, 'name' | 'port' | 'userDir'>> & InstanceOptions) {
     this.name = options.name;
@@ -64,12 +69,20 @@ export class NodeRedInstance {
     this.echo = options.echo ?? false;
     this.nodeArgs = options.nodeArgs ?? [];
     mkdirSync(this.userDir, { recursive: true });
+    this.configure(options);
+  }
+
+  /**
+   * Writes settings.js: the test defaults plus `settings` and `settingsCode`. Node-RED reads
+   * it at start, so a running instance must be restarted for new settings to apply.
+   */
+  configure(options: Pick<InstanceOptions, 'settings' | 'settingsCode'>): void {
     const settings = {
       uiHost: '127.0.0.1',
-      uiPort: options.port,
+      uiPort: this.port,
       nodesDir: [PROJECT_ROOT],
       flowFile: 'flows.json',
-      credentialSecret: `rps-test-secret-${options.name}`,
+      credentialSecret: `rps-test-secret-${this.name}`,
       logging: { console: { level: 'info', metrics: false, audit: false } },
       diagnostics: { enabled: false, ui: false },
       telemetry: { enabled: false, updateNotification: false },
@@ -77,8 +90,21 @@ export class NodeRedInstance {
       externalModules: { autoInstall: false, palette: { allowInstall: false } },
       ...options.settings,
     };
+    // httpAdminRoot must be given in `settings` (not settingsCode) for deploy() to find the admin API.
+    const root = options.settings?.httpAdminRoot;
+    this.adminRoot = root === false ? false : typeof root === 'string' ? `/${root}`.replace(/\/+/g, '/').replace(/\/$/, '') : '';
     const code = options.settingsCode ? `Object.assign(${JSON.stringify(settings, null, 2)}, ${options.settingsCode})` : JSON.stringify(settings, null, 2);
     writeFileSync(join(this.userDir, 'settings.js'), `module.exports = ${code};\n`);
+  }
+
+  /** The admin API's base URL (under httpAdminRoot). */
+  get adminUrl(): string {
+    if (this.adminRoot === false) throw new Error(`${this.name} runs without the admin API (httpAdminRoot: false)`);
+    return this.url + this.adminRoot;
+  }
+
+  private adminHeaders(): Record<string, string> {
+    return this.adminToken ? { Authorization: `Bearer ${this.adminToken}` } : {};
   }
 
   static async start(options: InstanceOptions): Promise<NodeRedInstance> {
@@ -163,9 +189,9 @@ export class NodeRedInstance {
     // The admin API answers before the new flows have started; their start is logged.
     const started = this.waitForLine(/Started flows/, 60_000, this.child);
     started.catch(() => undefined);
-    const res = await fetch(`${this.url}/flows`, {
+    const res = await fetch(`${this.adminUrl}/flows`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+      headers: { ...this.adminHeaders(), 'Content-Type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
       body: JSON.stringify({ flows }),
     });
     if (!res.ok) throw new Error(`${this.name}: deploy failed: HTTP ${res.status} ${await res.text()}`);
@@ -173,7 +199,7 @@ export class NodeRedInstance {
   }
 
   async flows(): Promise<FlowNode[]> {
-    const res = await fetch(`${this.url}/flows`, { headers: { 'Node-RED-API-Version': 'v1' } });
+    const res = await fetch(`${this.adminUrl}/flows`, { headers: { ...this.adminHeaders(), 'Node-RED-API-Version': 'v1' } });
     return (await res.json()) as FlowNode[];
   }
 
@@ -201,4 +227,55 @@ export class NodeRedInstance {
   logText(): string {
     return this.log.join('\n');
   }
+}
+
+export interface ShownStatus {
+  text?: string;
+  fill?: string;
+  shape?: string;
+}
+
+/**
+ * Resolves with the first status of node `id` (from the editor's comms websocket) that
+ * `accept` takes. Node statuses are retained, so one shown before the socket subscribed
+ * is delivered too.
+ */
+export function nodeStatus(instance: NodeRedInstance, id: string, accept: (status: ShownStatus) => boolean, timeoutMs: number): Promise<ShownStatus> {
+  return new Promise((res, rej) => {
+    const ws = new WebSocket(`${instance.adminUrl.replace(/^http/, 'ws')}/comms`);
+    const seen: ShownStatus[] = [];
+    const timer = setTimeout(() => {
+      ws.terminate();
+      rej(new Error(`${instance.name}: no matching status of node ${id} within ${timeoutMs} ms; seen: ${JSON.stringify(seen)}`));
+    }, timeoutMs);
+    const subscribe = (): void => ws.send(JSON.stringify({ subscribe: `status/${id}` }));
+    // With adminAuth the socket presents a token first, and may subscribe once it is accepted.
+    ws.on('open', () => (instance.adminToken ? ws.send(JSON.stringify({ auth: instance.adminToken })) : subscribe()));
+    ws.on('error', (err) => {
+      clearTimeout(timer);
+      rej(err);
+    });
+    ws.on('message', (data) => {
+      const parsed = JSON.parse(data.toString()) as { auth?: string } | { topic: string; data: ShownStatus }[];
+      if (!Array.isArray(parsed)) {
+        if (parsed.auth === 'ok') subscribe();
+        else if (parsed.auth) {
+          clearTimeout(timer);
+          ws.terminate();
+          rej(new Error(`${instance.name}: comms refused the admin token`));
+        }
+        return;
+      }
+      const batch = parsed;
+      for (const m of Array.isArray(batch) ? batch : []) {
+        if (m.topic !== `status/${id}`) continue;
+        seen.push(m.data);
+        if (!accept(m.data)) continue;
+        clearTimeout(timer);
+        ws.close();
+        res(m.data);
+        return;
+      }
+    });
+  });
 }

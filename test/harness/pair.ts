@@ -65,11 +65,18 @@ export class Pair {
   }
 }
 
+/** How to reach a sender's `POST /change` when its HTTP nodes are not at `/` or need credentials or headers. */
+export interface ChangeRoute {
+  /** The sender's httpNodeRoot, without the trailing slash (e.g. `/api`). */
+  root?: string;
+  headers?: Record<string, string>;
+}
+
 /** Posts one change to a sender's `POST /change`; resolves with its HTTP status (200 = durably queued). */
-export async function postChange(sender: NodeRedInstance, operation: string, record: Record<string, unknown>): Promise<number> {
-  const res = await fetch(`${sender.url}/change`, {
+export async function postChange(sender: NodeRedInstance, operation: string, record: Record<string, unknown>, route: ChangeRoute = {}): Promise<number> {
+  const res = await fetch(`${sender.url}${route.root ?? ''}/change`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { ...route.headers, 'Content-Type': 'application/json' },
     body: JSON.stringify({ operation, record }),
   });
   await res.arrayBuffer();
