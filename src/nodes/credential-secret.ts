@@ -63,18 +63,37 @@ export function credentialSecretOf(settings: SettingsReader): CredentialSecret {
   return generated ? { kind: 'system', secret: generated } : { kind: 'disabled' };
 }
 
+/** Keys by secret: derived once per process (scrypt takes tens of milliseconds). */
+const derived = new Map<string, Promise<SealKey>>();
+
+function derive(secret: string): Promise<SealKey> {
+  let key = derived.get(secret);
+  if (!key) {
+    key = deriveSealKey(secret);
+    derived.set(secret, key);
+    key.catch(() => derived.delete(secret));
+  }
+  return key;
+}
+
+/**
+ * Starts deriving the keys while Node-RED loads its nodes, so that they are ready when
+ * the flows start: until then a remote system's inbound side answers 503 (starting).
+ * (On the very first start Node-RED generates its secret only when it loads the flows.)
+ */
+export function prepareSealKeys(RED: NodeAPI): void {
+  const found = credentialSecretOf(RED.settings);
+  for (const secret of [found.kind === 'disabled' ? undefined : found.secret, found.previous]) {
+    if (secret !== undefined) derive(secret).catch(() => undefined);
+  }
+}
+
 /**
  * The seal keys of one Node-RED runtime, read from its settings at each use (a project
- * switch changes them) and derived once per secret. Says once, in the log, when the
- * secrets are kept in clear; never logs a secret or a key.
+ * switch changes them). Says once, in the log, when the secrets are kept in clear;
+ * never logs a secret or a key.
  */
 export function sealKeysOf(RED: NodeAPI): () => Promise<SealKeys> {
-  const derived = new Map<string, Promise<SealKey>>();
-  const derive = (secret: string): Promise<SealKey> => {
-    let key = derived.get(secret);
-    if (!key) derived.set(secret, (key = deriveSealKey(secret)));
-    return key;
-  };
   let warned = false;
   return async () => {
     const found = credentialSecretOf(RED.settings);

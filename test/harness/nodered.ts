@@ -55,6 +55,8 @@ export class NodeRedInstance {
   private readonly echo: boolean;
   /** Extra arguments for the node binary; may be changed between launches. */
   nodeArgs: string[];
+  private settings: Record<string, unknown>;
+  private readonly settingsCode: string | undefined;
 
   private constructor(options: Required<Pick<InstanceOptions, 'name' | 'port' | 'userDir'>> & InstanceOptions) {
     this.name = options.name;
@@ -64,7 +66,7 @@ export class NodeRedInstance {
     this.echo = options.echo ?? false;
     this.nodeArgs = options.nodeArgs ?? [];
     mkdirSync(this.userDir, { recursive: true });
-    const settings = {
+    this.settings = {
       uiHost: '127.0.0.1',
       uiPort: options.port,
       nodesDir: [PROJECT_ROOT],
@@ -77,8 +79,26 @@ export class NodeRedInstance {
       externalModules: { autoInstall: false, palette: { allowInstall: false } },
       ...options.settings,
     };
-    const code = options.settingsCode ? `Object.assign(${JSON.stringify(settings, null, 2)}, ${options.settingsCode})` : JSON.stringify(settings, null, 2);
+    this.settingsCode = options.settingsCode;
+    this.writeSettings();
+  }
+
+  private writeSettings(): void {
+    const settings = JSON.stringify(this.settings, null, 2);
+    const code = this.settingsCode ? `Object.assign(${settings}, ${this.settingsCode})` : settings;
     writeFileSync(join(this.userDir, 'settings.js'), `module.exports = ${code};\n`);
+  }
+
+  /** Changes settings for the next launch (e.g. another credentialSecret). */
+  configure(settings: Record<string, unknown>): void {
+    if (this.child) throw new Error(`${this.name} is running: stop it first`);
+    this.settings = { ...this.settings, ...settings };
+    this.writeSettings();
+  }
+
+  /** The credentialSecret in its settings.js (what seals the secrets in its store). */
+  get credentialSecret(): unknown {
+    return this.settings.credentialSecret;
   }
 
   static async start(options: InstanceOptions): Promise<NodeRedInstance> {
