@@ -93,7 +93,7 @@ export class RpsRuntime {
     this.refusals = new RefusalLog(RED);
     const failures = Number(RED.settings.rpsRemoteSystemAuthFailureRate ?? DEFAULT_AUTH_FAILURE_RATE);
     this.secrets = new StoreSecrets(sealKeysOf(RED), {
-      unreadable: (store, name) => RED.log.warn(common(RED, 'warnings.secret-unreadable', { store: this.labelOf(store), name })),
+      unreadable: (store, name) => RED.log.warn(common(RED, 'warnings.secret-unreadable', { store: this.labelOf(store) ?? '(closed)', name })),
     });
     this.receiver = new Receiver({
       limits: () => DEFAULT_LIMITS,
