@@ -10,6 +10,7 @@ import { type BasicCredentials, credentialsMatch, parseBasicAuth, parseBearer } 
 import type { AuthOutcome, HttpLimits, InboundApi, IssuedTokenSet, ReceiveOutcome, RefreshOutcome, Refusal, TokenApi } from '../transport/inbound-http';
 import type { JwksCache } from '../transport/jwks';
 import { type DecodedJwt, type JwtAlgorithm, checkClaims, decodeJwt, verifyWithJwk } from '../transport/jwt';
+import type { StoreSecrets } from './secrets';
 import { ownIssuer, TokenIssuer } from './tokens';
 
 /** Bearer JWTs from an identity provider that identify this remote system. */
@@ -54,6 +55,8 @@ export interface ReceiverOptions {
   /** Failed authentications allowed per client address and second (0: no limit). */
   authFailuresPerSec?: number;
   now?: () => number;
+  /** Seals the key that signs our tokens in the store; without, it is kept in clear (engine tests). */
+  secrets?: StoreSecrets;
 }
 
 /** Client addresses whose failures are remembered at once; the oldest are forgotten first. */
@@ -82,7 +85,7 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
 
   constructor(private readonly o: ReceiverOptions) {
     this.now = o.now ?? Date.now;
-    this.tokens = new TokenIssuer(this.now);
+    this.tokens = new TokenIssuer(this.now, o.secrets);
   }
 
   get size(): number {

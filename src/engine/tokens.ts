@@ -3,7 +3,7 @@
  * instances can use OAuth2 without an identity provider, and the checking of the
  * bearer tokens it issued.
  *
- * - Access tokens are short-lived JWTs signed (HS256) with a key kept in the store:
+ * - Access tokens are short-lived JWTs signed (HS256) with a key kept (sealed) in the store:
  *   only this instance can make or check them, and a restart keeps them valid.
  * - Each token carries a fingerprint of the credential it was issued for; when the
  *   API user or password changes, every token issued before is refused at once.
@@ -13,11 +13,11 @@
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Store } from '../store/types';
+import { SIGNING_KEY, StoreSecrets } from './secrets';
 import { type BasicCredentials } from '../transport/auth';
 import type { IssuedTokenSet as IssuedTokens, RefreshOutcome } from '../transport/inbound-http';
 import { type DecodedJwt, checkClaims, signHs256, verifyHs256 } from '../transport/jwt';
 
-const SIGNING_KEY = 'token-signing-key';
 export const OFFLINE_ACCESS = 'offline_access';
 export const DEFAULT_REFRESH_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
 /** A refresh token used again within this time is a retry, not a replay. */
@@ -49,13 +49,23 @@ export class TokenIssuer {
   private readonly keys = new WeakMap<Store, Promise<Buffer>>();
   private readonly fingerprints = new WeakMap<BasicCredentials, Promise<string>>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly secrets: StoreSecrets = StoreSecrets.clear(),
+  ) {}
 
+  /**
+   * The signing key, made by whichever process needs it first. One that does not open
+   * (Node-RED's credential secret changed) is made anew: the access tokens signed with
+   * the old one are refused (the remote asks for a new one at its next 401), and so are
+   * the refresh tokens issued with it, whose credential fingerprint is keyed with it
+   * (presenting one revokes its family: the remote needs a new grant).
+   */
   key(store: Store): Promise<Buffer> {
     let key = this.keys.get(store);
     if (!key) {
-      key = store
-        .initValue(SIGNING_KEY, randomBytes(32).toString('base64url'), this.now())
+      key = this.secrets
+        .init(store, SIGNING_KEY, () => randomBytes(32).toString('base64url'), this.now())
         .then((text) => Buffer.from(text, 'base64url'));
       // A failed load is not remembered: the next request tries the store again.
       key.catch(() => this.keys.delete(store));

@@ -72,7 +72,13 @@ export interface NodeAPI {
     registerType<N, D>(type: string, ctor: (this: N, def: D) => void, options?: RegisterOptions): void;
     getNode(id: string): unknown;
   };
-  settings: { userDir?: string; httpNodeRoot?: string | false; [key: string]: unknown };
+  settings: {
+    userDir?: string;
+    httpNodeRoot?: string | false;
+    /** Any setting, settings.js or runtime (.config.runtime.json); throws while the runtime settings are not loaded. */
+    get?(name: string): unknown;
+    [key: string]: unknown;
+  };
   httpNode?: HttpRouter;
   httpAdmin?: HttpRouter;
   auth?: { needsPermission(permission: string): RequestHandler };

@@ -12,13 +12,14 @@ import https from 'node:https';
 import { type Activation, loadActivation, saveActivation } from '../engine/activation';
 import type { InboundPeer, InboundState } from '../engine/receiver';
 import { RemoteSystem } from '../engine/remote';
+import { heldTokenPersistence } from '../engine/secrets';
 import type { RemoteState } from '../engine/outbox';
 import { type Check, validationReport } from '../engine/validate';
 import type { Store } from '../store/types';
 import type { OutboundAuth, TlsOptions } from '../transport/client';
 import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';
-import { OAuthTokens } from '../transport/oauth';
+import { OAuthTokens, type TokenPersistence } from '../transport/oauth';
 import { API_PREFIX } from '../core/protocol';
 import { common, errorText, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
@@ -168,7 +169,7 @@ export default function (RED: NodeAPI): void {
         if (!url) throw new Error(RED._('rps-remote-system.errors.bad-url'));
         const timeoutMs = numberSetting(def.timeout, 30, 1) * 1000;
         const tls = url.protocol === 'https:' ? tlsOptionsOf(RED, def.tls) : undefined;
-        const auth = outboundAuthOf(RED, node, def, creds, url, tls, timeoutMs, store);
+        const auth = outboundAuthOf(RED, node, def, creds, url, tls, timeoutMs, heldTokenPersistence(rt.secrets, store, node.id));
         const retryDelay = numberSetting(def.retryDelay, 1, 0.01) * 1000;
         node.remote = new RemoteSystem({
           id: node.id,
@@ -363,7 +364,7 @@ function outboundAuthOf(
   url: URL,
   tls: TlsOptions | undefined,
   timeoutMs: number,
-  store: Store,
+  persistence: TokenPersistence,
 ): OutboundAuth {
   switch (def.authType) {
     case 'basic':
@@ -385,7 +386,6 @@ function outboundAuthOf(
       if (insecure(tokenUrl)) node.warn(RED._('rps-remote-system.warnings.insecure-url', { url: tokenUrl.origin }));
       // The TLS settings are the remote's: they apply to its own token endpoint, not to an identity provider's.
       const agent = tls && tokenUrl.origin === url.origin ? new https.Agent({ keepAlive: true, ...tls }) : undefined;
-      const key = `oauth-token:${node.id}`;
       const tokens = new OAuthTokens({
         grant,
         tokenUrl: tokenUrl.toString(),
@@ -397,7 +397,7 @@ function outboundAuthOf(
         refreshWindowMs: numberSetting(def.refreshWindow, 60, 0) * 1000,
         timeoutMs,
         agent,
-        persistence: { load: () => store.readValue(key), save: (value) => store.writeValue(key, value, Date.now()) },
+        persistence,
       });
       return { type: 'oauth2', tokens };
     }

@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { SCHEMA_NAME } from '../store/postgres';
 import { common, errorText, numberSetting } from './common';
+import { prepareSealKeys } from './credential-secret';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { runtimeOf, type StoreConfig, type StoreLocation } from './runtime';
 
@@ -98,4 +99,6 @@ export default function (RED: NodeAPI): void {
     };
   }
   RED.nodes.registerType('rps-store', RpsStoreNode, { credentials: { pgPassword: { type: 'password' } } });
+  // The key that seals the stores' secrets is ready by the time the flows start.
+  prepareSealKeys(RED);
 }

@@ -15,8 +15,10 @@ import { PostgresStore } from '../store/postgres';
 import { SqliteStore } from '../store/sqlite';
 import type { RetentionPolicy, Store } from '../store/types';
 import { handshakeHandler, type InboundRoute, messagesHandler, tokenHandler } from '../transport/inbound-http';
+import { StoreSecrets } from '../engine/secrets';
 import { AdminRoutes } from './admin';
-import { common } from './common';
+import { common, errorText } from './common';
+import { sealKeysOf } from './credential-secret';
 import { serveFirst } from './routes';
 import type { NodeAPI } from './red';
 
@@ -74,6 +76,8 @@ export class RpsRuntime {
    */
   readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   readonly receiver: Receiver;
+  /** The OAuth2 tokens and signing keys in our stores, sealed with Node-RED's credential secret. */
+  readonly secrets: StoreSecrets;
   private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; config: StoreConfig }>();
   /** The remote systems of this runtime that can send, by config node id. */
   readonly remotes = new Map<string, RemoteSystem>();
@@ -86,7 +90,14 @@ export class RpsRuntime {
   constructor(private readonly RED: NodeAPI) {
     this.refusals = new RefusalLog(RED);
     const failures = Number(RED.settings.rpsRemoteSystemAuthFailureRate ?? DEFAULT_AUTH_FAILURE_RATE);
-    this.receiver = new Receiver({ limits: () => DEFAULT_LIMITS, authFailuresPerSec: Number.isFinite(failures) ? failures : DEFAULT_AUTH_FAILURE_RATE });
+    this.secrets = new StoreSecrets(sealKeysOf(RED), {
+      unreadable: (store, name) => RED.log.warn(common(RED, 'warnings.secret-unreadable', { store: this.labelOf(store) ?? '(closed)', name })),
+    });
+    this.receiver = new Receiver({
+      limits: () => DEFAULT_LIMITS,
+      authFailuresPerSec: Number.isFinite(failures) ? failures : DEFAULT_AUTH_FAILURE_RATE,
+      secrets: this.secrets,
+    });
     this.receiver.onRefused = (status) => this.refusals.count(status);
     this.adminRoutes = new AdminRoutes(RED);
   }
@@ -124,7 +135,28 @@ export class RpsRuntime {
     });
     cleaner.start();
     this.stores.set(key, { store, refs: 1, cleaner, config });
+    this.sealSecrets(store, label);
     return store;
+  }
+
+  /** Once the store is open: secrets found in clear (written by an earlier version) are sealed. */
+  private sealSecrets(store: Store, label: string): void {
+    store
+      .opened(true)
+      .then(() => this.secrets.sealAll(store, Date.now()))
+      .then((n) => {
+        if (n > 0) this.RED.log.info(common(this.RED, 'warnings.secrets-sealed', { store: label, count: n }));
+      })
+      .catch((err: unknown) => {
+        // Closed before it opened: nothing to do. Otherwise they are sealed at the next open.
+        if (this.labelOf(store) !== undefined) this.RED.log.warn(common(this.RED, 'warnings.secrets-not-sealed', { store: label, error: errorText(err) }));
+      });
+  }
+
+  /** How logs name an open store. */
+  private labelOf(store: Store): string | undefined {
+    for (const open of this.stores.values()) if (open.store === store) return storeLabel(open.config.location);
+    return undefined;
   }
 
   /** SQLite opens on the spot; PostgreSQL in the background, trying again while the server cannot be reached. */

@@ -24,7 +24,7 @@ const OPERATIONS = [
   'requeueInbound', 'skipInbound', 'listInbound',
   'addErrorItems', 'failErrorItem', 'takeErrorItems', 'settleErrorItems', 'resetErrorItems', 'countErrorItems',
   'purge', 'findCorrelationByLocal', 'findCorrelationByRemote',
-  'readValue', 'writeValue', 'initValue', 'addRefreshToken', 'rotateRefreshToken',
+  'readValue', 'writeValue', 'initValue', 'listValues', 'replaceValues', 'addRefreshToken', 'rotateRefreshToken',
 ] as const satisfies readonly Operation[];
 
 // Compile-time check that no operation of the interface is left unforwarded.

@@ -45,6 +45,8 @@ import type {
   RetryItem,
   StatusCounts,
   Store,
+  StoredValue,
+  ValueChange,
 } from './types';
 import { correlation, CorrelationRecord, errorItem, ErrorItemRecord, InboundRecord, inboundRow, OutboundRecord, outboundRow, RefreshTokenRecord, issuedRefreshToken, PURGE_PLAN, refusedRotation, runPurge } from './rows';
 import { countsOf } from './types';
@@ -511,6 +513,14 @@ const SQL = {
     INSERT INTO rps_value (key, value, updated_at) VALUES ($1::text, $2::text, $3::bigint)
     ON CONFLICT (key) DO NOTHING
     RETURNING value`,
+  listValues: 'SELECT key, value FROM rps_value WHERE left(key, length($1::text)) = $1::text ORDER BY key',
+  // Compare-and-set in one statement: a row updated by another transaction meanwhile is
+  // checked again in its new version (READ COMMITTED), so it no longer matches `expected`.
+  replaceValues: `
+    UPDATE rps_value v SET value = c.value, updated_at = $4::bigint
+    FROM unnest($1::text[], $2::text[], $3::text[]) AS c(key, expected, value)
+    WHERE v.key = c.key AND v.value = c.expected
+    RETURNING v.key`,
 
   // ---- refresh tokens we issued ----
 
@@ -1087,6 +1097,16 @@ export class PostgresStore implements Store {
     // Another writer was first. Read in a statement of its own: its snapshot is taken
     // after that writer committed, which the insert above waited for.
     return (await this.readValue(key)) ?? (await this.initValue(key, value, now));
+  }
+
+  async listValues(prefix: string): Promise<StoredValue[]> {
+    return rows<StoredValue>(this.pool, 'listValues', [prefix]);
+  }
+
+  async replaceValues(changes: readonly ValueChange[], now: number): Promise<string[]> {
+    if (changes.length === 0) return [];
+    const replaced = await rows<{ key: string }>(this.pool, 'replaceValues', [changes.map((c) => c.key), changes.map((c) => c.expected), changes.map((c) => c.value), now]);
+    return replaced.map((r) => r.key);
   }
 
   async addRefreshToken(t: IssuedRefreshToken, now: number, maxFamilies: number): Promise<void> {

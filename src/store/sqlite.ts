@@ -33,6 +33,8 @@ import type {
   RetryItem,
   StatusCounts,
   Store,
+  StoredValue,
+  ValueChange,
 } from './types';
 import { correlation, CorrelationRecord, errorItem, ErrorItemRecord, InboundRecord, inboundRow, OutboundRecord, outboundRow, RefreshTokenRecord, issuedRefreshToken, PURGE_PLAN, type PurgeStep, refusedRotation, runPurge } from './rows';
 import { countsOf } from './types';
@@ -330,6 +332,10 @@ function statements(db: Db) {
     deleteValue: db.prepare<[string]>('DELETE FROM rps_value WHERE key = ?'),
     // The first writer wins; a second process starting at the same time reads its value.
     initValue: db.prepare<[string, string, number]>('INSERT INTO rps_value (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING'),
+    listValues: db.prepare<[{ prefix: string }], { key: string; value: string }>(
+      'SELECT key, value FROM rps_value WHERE substr(key, 1, length(@prefix)) = @prefix ORDER BY key',
+    ),
+    replaceValue: db.prepare<[string, number, string, string]>('UPDATE rps_value SET value = ?, updated_at = ? WHERE key = ? AND value = ?'),
 
     addRefreshToken: db.prepare<[string, string, string, string, number]>(`
       INSERT INTO rps_refresh_token (hash, remote_system, family, credential, expires_at) VALUES (?, ?, ?, ?, ?)`),
@@ -723,6 +729,30 @@ export class SqliteStore implements Store {
       this.sql.initValue.run(key, value, now);
       return (this.sql.readValue.get(key) as { value: string }).value;
     });
+  }
+
+  async listValues(prefix: string): Promise<StoredValue[]> {
+    return this.sql.listValues.all({ prefix }) as StoredValue[];
+  }
+
+  async replaceValues(changes: readonly ValueChange[], now: number): Promise<string[]> {
+    if (changes.length === 0) return [];
+    // What is replaced here (a token or key in clear, written by an earlier version) must
+    // not stay in the file: secure_delete overwrites the old cells with zeros (for this
+    // transaction only: the queues do not need it), and the checkpoint copies the new
+    // pages into the database file and truncates the write-ahead log, which held the old
+    // ones (a reader of the file, e.g. a backup running, can keep it from finishing; the
+    // log is then overwritten as it is reused).
+    this.db.pragma('secure_delete = ON');
+    let replaced: string[];
+    try {
+      replaced = this.db.transaction(() => changes.filter((c) => this.sql.replaceValue.run(c.value, now, c.key, c.expected).changes === 1).map((c) => c.key))();
+    } finally {
+      this.db.pragma('secure_delete = OFF');
+    }
+    if (replaced.length > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    await this.sync?.flushed();
+    return replaced;
   }
 
   async addRefreshToken(t: IssuedRefreshToken, now: number, maxFamilies: number): Promise<void> {

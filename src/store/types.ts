@@ -207,6 +207,18 @@ export interface IssuedRefreshToken {
   expiresAt: number;
 }
 
+export interface StoredValue {
+  key: string;
+  value: string;
+}
+
+export interface ValueChange {
+  key: string;
+  /** The value it must still hold to be replaced. */
+  expected: string;
+  value: string;
+}
+
 export type RefreshRotation =
   | { status: 'rotated'; previous: IssuedRefreshToken }
   /** Presented again after it was rotated: stolen or replayed, so its whole family is revoked. */
@@ -301,6 +313,16 @@ export interface Store {
   writeValue(key: string, value: string | undefined, now: number): Promise<void>;
   /** Sets the value only when it has none and returns the value stored: two processes agree on one. */
   initValue(key: string, value: string, now: number): Promise<string>;
+  /** The values whose key starts with `prefix`, in key order. */
+  listValues(prefix: string): Promise<StoredValue[]>;
+  /**
+   * Compare-and-set, in one transaction: sets each value that still holds `expected`;
+   * one written meanwhile (a rotated token, another process's key) stays as it is.
+   * Returns the keys that were set. What was replaced is not left readable in the
+   * store's own files (SQLite overwrites it and empties its write-ahead log; PostgreSQL
+   * keeps a dead row version, never dumped, until vacuum).
+   */
+  replaceValues(changes: readonly ValueChange[], now: number): Promise<string[]>;
 
   /** Records a refresh token issued by our token endpoint; the remote system keeps its `maxFamilies` newest grants. */
   addRefreshToken(token: IssuedRefreshToken, now: number, maxFamilies: number): Promise<void>;

@@ -32,6 +32,7 @@ import {
 } from '../harness/fuzz';
 import { type FlowNode, NodeRedInstance } from '../harness/nodered';
 import { OAuthServer } from '../harness/oauth-server';
+import { openSealed, sqliteValue } from '../harness/secrets';
 
 const SEED = process.env.RPS_FUZZ_SEED ? Number(process.env.RPS_FUZZ_SEED) >>> 0 : randomInt(2 ** 31);
 const CONCURRENCY = 8;
@@ -126,15 +127,6 @@ function rowCounts(userDir: string): Record<string, number> {
   }
 }
 
-function storedValue(userDir: string, key: string): string | undefined {
-  const db = new Database(join(userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT value FROM rps_value WHERE key = ?').get(key) as { value: string } | undefined)?.value;
-  } finally {
-    db.close();
-  }
-}
-
 interface CategoryStats {
   sent: number;
   failed: number;
@@ -212,8 +204,8 @@ describe('fuzzing the inbound endpoints of a real Node-RED (guarantee 5)', funct
     const own = await issue();
     const withRefresh = await issue('offline_access');
     assert.ok(withRefresh.refresh_token, 'a refresh token with scope offline_access');
-    const signingKey = storedValue(nr.userDir, 'token-signing-key');
-    assert.ok(signingKey, "the store's token signing key");
+    // The store's token signing key (sealed there with the credential secret).
+    const signingKey = await openSealed(String(nr.credentialSecret), 'token-signing-key', sqliteValue(nr.userDir, 'token-signing-key'));
 
     const jwks = (await (await fetch(as.jwksUrl)).json()) as { keys: Record<string, unknown>[] };
     const providerKey = jwks.keys[0];

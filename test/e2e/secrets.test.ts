@@ -9,7 +9,9 @@
  * token requests fail and are logged); B goes down for a moment; the admin routes
  * (state, Validate and activate) are called. Then none of the secrets, none of the
  * tokens B actually issued, and neither store's signing key may appear in the flow
- * export, any log line of either process, any node status, or the admin answers.
+ * export, any log line of either process, any node status, or the admin answers; nor
+ * may any of them be in clear in either store's file (tokens and keys are sealed there
+ * with the credential secret; test/e2e/secrets-at-rest.test.ts looks at them closer).
  */
 import assert from 'node:assert/strict';
 import { createDecipheriv, createHash } from 'node:crypto';
@@ -20,6 +22,7 @@ import { receiverFlow, senderFlow } from '../harness/flows';
 import { type FlowNode, freePort, NodeRedInstance } from '../harness/nodered';
 import { Pair, queueCounts, untilStores } from '../harness/pair';
 import { RecordsServer } from '../harness/records';
+import { base64Fragments, heldToken, openSealed, sqliteFiles, sqliteValue } from '../harness/secrets';
 
 /** Every credential of both sides: unique, greppable, never a substring of another. */
 const S = {
@@ -106,15 +109,6 @@ function decryptCredentials(userDir: string, secret: string): string {
   return decipher.update(file.$.slice(32), 'base64', 'utf8') + decipher.final('utf8');
 }
 
-function storeValue(userDir: string, key: string): string | undefined {
-  const db = new Database(join(userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT value FROM rps_value WHERE key = ?').get(key) as { value: string } | undefined)?.value;
-  } finally {
-    db.close();
-  }
-}
-
 function tableCount(userDir: string, table: string): number {
   const db = new Database(join(userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
   try {
@@ -122,22 +116,6 @@ function tableCount(userDir: string, table: string): number {
   } finally {
     db.close();
   }
-}
-
-/**
- * Pieces of base64 that any base64 text containing `secret` contains, whatever the
- * alignment (an Authorization header, a base64-encoded body, a JWT).
- */
-function base64Fragments(secret: string): string[] {
-  const out: string[] = [];
-  for (const k of [0, 1, 2]) {
-    for (const alphabet of ['base64', 'base64url'] as const) {
-      const b = Buffer.concat([Buffer.alloc(k, 0x20), Buffer.from(secret, 'utf8')]).toString(alphabet).replace(/=+$/, '');
-      const fragment = b.slice(k === 0 ? 0 : 4, b.length - 4);
-      if (fragment.length >= 12) out.push(fragment);
-    }
-  }
-  return out;
 }
 
 interface Needle {
@@ -167,11 +145,6 @@ async function admin(instance: NodeRedInstance, path: string, method = 'GET'): P
   return { status: res.status, text: await res.text() };
 }
 
-interface HeldToken {
-  accessToken?: string;
-  refreshToken?: string;
-}
-
 describe('secrets stay out of flow JSON, logs, statuses and admin answers (guarantee 5)', function () {
   this.timeout(180_000);
   let a: NodeRedInstance | undefined;
@@ -183,7 +156,7 @@ describe('secrets stay out of flow JSON, logs, statuses and admin answers (guara
     await records?.stop();
   });
 
-  it('with trace logging, OAuth2 against B, token failures and B down for a moment: no secret or token shows anywhere but credentials and the store', async function () {
+  it('with trace logging, OAuth2 against B, token failures and B down for a moment: no secret or token shows anywhere but credentials and (sealed) the store', async function () {
     const started = Date.now();
     records = new RecordsServer();
     await records.start();
@@ -227,18 +200,19 @@ describe('secrets stay out of flow JSON, logs, statuses and admin answers (guara
     const pair = new Pair(A, B, records);
 
     const issued = new Set<string>();
-    const collectTokens = (): void => {
-      const text = storeValue(A.userDir, 'oauth-token:rs');
+    // The store holds them sealed: opened with A's credential secret.
+    const collectTokens = async (): Promise<void> => {
+      const text = sqliteValue(A.userDir, 'oauth-token:rs');
       if (!text) return;
-      const held = JSON.parse(text) as HeldToken;
-      if (held.accessToken) issued.add(held.accessToken);
+      const held = heldToken(await openSealed(S.aCredentialSecret, 'oauth-token:rs', text));
+      issued.add(held.accessToken);
       if (held.refreshToken) issued.add(held.refreshToken);
     };
 
     // 1. Records flow with tokens from B.
     for (let i = 0; i < 20; i++) assert.equal(await pair.change('insert', { id: `s${i}`, name: `first ${i}`, n: i }), 200);
     await records.waitFor(() => records!.applies.length >= 20, 60_000, '20 changes applied on B');
-    collectTokens();
+    await collectTokens();
     assert.ok(issued.size >= 1, "A holds a token from B's /rps/v1/token");
 
     // 2. The admin routes on both sides, for every remote system, and the editor's credentials route.
@@ -278,14 +252,21 @@ describe('secrets stay out of flow JSON, logs, statuses and admin answers (guara
     await B.launch();
     await records.waitFor(() => records!.applies.length >= 40, 90_000, 'all 40 changes applied on B');
     await untilStores("A's outbound rows to B processed", () => (queueCounts(A, 'rps_outbound', "remote_system = 'rs'").processed ?? 0) === 40, 30_000);
-    collectTokens();
+    await collectTokens();
     // B's correlation replies reached A with HTTP basic (A's inbound password for B).
     await untilStores("B's correlation replies delivered", () => (queueCounts(B, 'rps_outbound', "remote_system = 'rs'").processed ?? 0) === 40, 30_000);
 
     // 4. What is to be searched, collected with both processes stopped (every line flushed).
     const flowsA = JSON.stringify(await A.flows());
     const flowsB = JSON.stringify(await B.flows());
-    const signingKeys = [storeValue(A.userDir, 'token-signing-key'), storeValue(B.userDir, 'token-signing-key')].filter((k): k is string => !!k);
+    const signingKeys: string[] = [];
+    for (const [instance, secret] of [
+      [A, S.aCredentialSecret],
+      [B, S.bCredentialSecret],
+    ] as const) {
+      const text = sqliteValue(instance.userDir, 'token-signing-key');
+      if (text) signingKeys.push(await openSealed(secret, 'token-signing-key', text));
+    }
     assert.ok(signingKeys.length >= 1, 'a store holds a token signing key');
     assert.ok(tableCount(B.userDir, 'rps_refresh_token') >= 1, 'B issued refresh tokens (scope offline_access)');
     await Promise.all([A.stop(), B.stop()]);
@@ -327,6 +308,9 @@ describe('secrets stay out of flow JSON, logs, statuses and admin answers (guara
       ...A.log.map((line, i) => ({ where: `log of A, line ${i + 1}`, text: line })),
       ...B.log.map((line, i) => ({ where: `log of B, line ${i + 1}`, text: line })),
       ...answers,
+      // Binary, searched byte for byte (every needle is ASCII).
+      { where: "A's store file", text: sqliteFiles(A.userDir).bytes.toString('latin1') },
+      { where: "B's store file", text: sqliteFiles(B.userDir).bytes.toString('latin1') },
     ];
     const leaks: string[] = [];
     for (const place of places) {

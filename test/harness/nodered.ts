@@ -60,6 +60,8 @@ export class NodeRedInstance {
   adminToken: string | undefined;
   /** The admin API's path (httpAdminRoot, no trailing slash), or false when it is off. */
   private adminRoot: string | false = '';
+  /** The settings last written to settings.js (without settingsCode). */
+  private written: Record<string, unknown> = {};
 
   private constructor(options: Required<Pick<InstanceOptions, 'name' | 'port' | 'userDir'>> & InstanceOptions) {
     this.name = options.name;
@@ -93,8 +95,14 @@ export class NodeRedInstance {
     // httpAdminRoot must be given in `settings` (not settingsCode) for deploy() to find the admin API.
     const root = options.settings?.httpAdminRoot;
     this.adminRoot = root === false ? false : typeof root === 'string' ? `/${root}`.replace(/\/+/g, '/').replace(/\/$/, '') : '';
+    this.written = settings;
     const code = options.settingsCode ? `Object.assign(${JSON.stringify(settings, null, 2)}, ${options.settingsCode})` : JSON.stringify(settings, null, 2);
     writeFileSync(join(this.userDir, 'settings.js'), `module.exports = ${code};\n`);
+  }
+
+  /** The credentialSecret in its settings.js (what seals the secrets in its store). */
+  get credentialSecret(): unknown {
+    return this.written.credentialSecret;
   }
 
   /** The admin API's base URL (under httpAdminRoot). */

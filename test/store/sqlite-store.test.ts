@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/types';
-import { storeContract } from './store-contract';
+import { draft, storeContract } from './store-contract';
 
 function tempFile(): string {
   return join(mkdtempSync(join(tmpdir(), 'rps-store-')), 'store.sqlite');
@@ -31,6 +31,35 @@ describe('SQLite store specifics', () => {
     const second = new SqliteStore(path);
     assert.equal(second.instanceId, id);
     await second.close();
+  });
+
+  it('leaves no copy of a replaced value in the database file or its write-ahead log', async () => {
+    const path = tempFile();
+    const files = (): Buffer => Buffer.concat([path, `${path}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
+    // One value already in the database file (written, then closed: checkpointed), one
+    // still in the write-ahead log, one long enough to take overflow pages.
+    const pieces = Array.from({ length: 150 }, (_, i) => `piece-${i}-of-a-long-one;`);
+    const clear = { old: 'clear-in-db-file-7Hq2', fresh: 'clear-in-wal-9Ks4', long: pieces.join('') };
+    // A value spread over overflow pages is not contiguous in the file: its pieces are looked for.
+    const found = (key: string, text: string): boolean => (key === 'long' ? pieces.some((p) => files().includes(p)) : files().includes(text));
+    let store = new SqliteStore(path);
+    await store.writeValue('old', clear.old, 1);
+    await store.writeValue('long', clear.long, 1);
+    await store.close();
+    store = new SqliteStore(path);
+    await store.writeValue('fresh', clear.fresh, 1);
+    await store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', '1') }], 1);
+    for (const [key, text] of Object.entries(clear)) assert.ok(found(key, text), `${key} is in the files before`);
+    const replaced = await store.replaceValues(
+      Object.entries(clear).map(([key, text]) => ({ key, expected: text, value: `sealed ${key}` })),
+      2,
+    );
+    assert.equal(replaced.length, 3);
+    for (const [key, text] of Object.entries(clear)) assert.ok(!found(key, text), `${key}: no copy left while open`);
+    assert.equal(await store.readValue('long'), 'sealed long');
+    assert.equal((await store.countOutbound('B')).ready, 1);
+    await store.close();
+    for (const [key, text] of Object.entries(clear)) assert.ok(!found(key, text), `${key}: no copy left after close`);
   });
 
   it('keeps what it acknowledged when the process is killed right after (SIGKILL)', async () => {

@@ -473,6 +473,50 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(await store.readValue('k'), undefined);
       });
 
+      it('lists values by key prefix, in key order, taking the prefix literally', async () => {
+        for (const key of ['oauth-token:b', 'oauth-token:a', 'oauth-tokenX', 'other', 'a_b', 'axb', '100%', '1000']) await store.writeValue(key, `v ${key}`, T0);
+        assert.deepEqual(await store.listValues('oauth-token:'), [
+          { key: 'oauth-token:a', value: 'v oauth-token:a' },
+          { key: 'oauth-token:b', value: 'v oauth-token:b' },
+        ]);
+        assert.deepEqual((await store.listValues('a_')).map((v) => v.key), ['a_b'], '_ is no wildcard');
+        assert.deepEqual((await store.listValues('100%')).map((v) => v.key), ['100%'], '% is no wildcard');
+        assert.deepEqual((await store.listValues('other')).map((v) => v.key), ['other'], 'a whole key is its own prefix');
+        assert.deepEqual(await store.listValues('none:'), []);
+      });
+
+      it('replaces values that still hold what was read, in one call, and nothing else (compare-and-set)', async () => {
+        await store.writeValue('s1', 'plain 1', T0);
+        await store.writeValue('s2', 'plain 2', T0);
+        await store.writeValue('s3', 'plain 3', T0);
+        // s2 changed since it was read (a rotated token): it stays; a missing key is not created.
+        await store.writeValue('s2', 'rotated 2', T0);
+        const replaced = await store.replaceValues(
+          [
+            { key: 's1', expected: 'plain 1', value: 'sealed 1' },
+            { key: 's2', expected: 'plain 2', value: 'sealed 2' },
+            { key: 's3', expected: 'plain 3', value: 'sealed 3' },
+            { key: 'gone', expected: 'x', value: 'y' },
+          ],
+          T0,
+        );
+        assert.deepEqual([...replaced].sort(), ['s1', 's3']);
+        assert.deepEqual(await store.replaceValues([], T0), []);
+        store = await factory.reopen(store);
+        assert.deepEqual(await store.listValues('s'), [
+          { key: 's1', value: 'sealed 1' },
+          { key: 's2', value: 'rotated 2' },
+          { key: 's3', value: 'sealed 3' },
+        ]);
+        assert.equal(await store.readValue('gone'), undefined);
+        // Two callers that read the same value: the first one's replacement wins, the second finds it changed.
+        const [first, second] = await Promise.all([
+          store.replaceValues([{ key: 's1', expected: 'sealed 1', value: 'mine' }], T0),
+          store.replaceValues([{ key: 's1', expected: 'sealed 1', value: 'theirs' }], T0),
+        ]);
+        assert.deepEqual([first.length + second.length, await store.readValue('s1')], [1, first.length === 1 ? 'mine' : 'theirs']);
+      });
+
       const presented = (hash: string) => ({ hash, remoteSystem: 'A', credential: 'c1' });
 
       it('rotates a refresh token once; presenting it again revokes the whole family', async () => {
