@@ -110,7 +110,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * the remote was away (or refused our credentials) come back if it answers now.
    */
   async start(): Promise<void> {
-    await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
+    try {
+      await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
+    } catch (err) {
+      // The store is away: sending starts all the same (it tries again by itself), and
+      // those rows come back when their lease ends.
+      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+    }
     this.recover = true;
     if (this.state === 'disabled') return;
     void this.probe();

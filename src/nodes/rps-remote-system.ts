@@ -14,13 +14,14 @@ import type { InboundPeer, InboundState } from '../engine/receiver';
 import { RemoteSystem } from '../engine/remote';
 import type { RemoteState } from '../engine/outbox';
 import { type Check, validationReport } from '../engine/validate';
+import { StoreUnavailableError } from '../store/opening';
 import type { Store } from '../store/types';
 import type { OutboundAuth, TlsOptions } from '../transport/client';
 import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';
 import { OAuthTokens } from '../transport/oauth';
 import { API_PREFIX } from '../core/protocol';
-import { common, errorText, numberSetting } from './common';
+import { common, errorText, logStoreFault, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { storeConfigOf } from './rps-store';
 import { DEFAULT_AUTH_FAILURE_RATE, runtimeOf, type StoreConfig } from './runtime';
@@ -184,7 +185,7 @@ export default function (RED: NodeAPI): void {
       }
     }
     if (node.remote) {
-      node.remote.on('fault', (err) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
+      node.remote.on('fault', (err) => logStoreFault(RED, node, err));
       node.remote.on('failed', (count, error) => node.warn(RED._('rps-remote-system.warnings.failed', { count, error })));
       node.remote.on('requeued', (count) => node.log(RED._('rps-remote-system.warnings.requeued', { count })));
       rt.remotes.set(node.id, node.remote);
@@ -219,24 +220,35 @@ export default function (RED: NodeAPI): void {
     // it held, the key that signs our tokens exists before the first token request (so
     // checking a forged token never writes), and what was activated before is active again.
     let closing = false;
-    store
-      .opened(true)
-      .then(async () => {
-        if (peer?.credentials) await rt.receiver.tokens.key(store);
-        if (activateOnDeploy) {
-          setInbound('active');
-        } else {
-          const saved = await loadActivation(store, node.id, settings);
-          if (saved.outbound) node.remote?.activate();
-          setInbound(saved.inbound ? 'active' : 'disabled');
-        }
-        if (!closing) await node.remote?.start();
-      })
-      .catch((err: unknown) => {
+    let startAgain: NodeJS.Timeout | undefined;
+    const startUp = async (): Promise<void> => {
+      if (peer?.credentials) await rt.receiver.tokens.key(store);
+      if (activateOnDeploy) {
+        setInbound('active');
+      } else {
+        const saved = await loadActivation(store, node.id, settings);
+        if (saved.outbound) node.remote?.activate();
+        setInbound(saved.inbound ? 'active' : 'disabled');
+      }
+      if (!closing) await node.remote?.start();
+    };
+    const failed = (err: unknown): void => {
+      if (closing) return;
+      if (peer?.state === 'loading') setInbound('disabled');
+      node.error(common(RED, 'errors.store', { error: errorText(err) }));
+    };
+    // A server that goes away between the opening and these steps (a restart) is waited
+    // for: inbound calls are answered 503 meanwhile, and the steps run again until they
+    // succeed. Each one may run twice.
+    const tryStartUp = (retryInMs: number): void => {
+      if (closing) return;
+      startUp().catch((err: unknown) => {
         if (closing) return;
-        if (peer?.state === 'loading') setInbound('disabled');
-        node.error(common(RED, 'errors.store', { error: errorText(err) }));
+        if (!(err instanceof StoreUnavailableError)) return failed(err);
+        startAgain = setTimeout(() => tryStartUp(Math.min(30_000, retryInMs * 2)), retryInMs);
       });
+    };
+    store.opened(true).then(() => tryStartUp(1000), failed);
 
     node.validate = async () => {
       const remote = node.remote;
@@ -269,6 +281,7 @@ export default function (RED: NodeAPI): void {
 
     node.on('close', (_removed, done) => {
       closing = true;
+      clearTimeout(startAgain);
       void (async () => {
         try {
           rt.adminRoutes.release();

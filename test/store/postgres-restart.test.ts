@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { StoreUnavailableError } from '../../src/store/opening';
 import { PostgresStore } from '../../src/store/postgres';
+import { isUnreachable } from '../../src/store/postgres-faults';
 import { PgServer } from '../harness/pg-server';
 import { draft, received } from './store-contract';
 
@@ -140,4 +141,32 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
       assert.deepEqual(await store.finishInbound([{ id: row.id, attempt: row.attempts, status: 'processed' }], T0), ['finished']);
     });
   }
+});
+
+describe('which PostgreSQL failures mean "cannot be reached"', () => {
+  const withCode = (message: string, code: string): Error => Object.assign(new Error(message), { code });
+  it('a cut connection, a refused one, a server shutting down or starting: unreachable', () => {
+    for (const err of [
+      new Error('Connection terminated unexpectedly'),
+      new Error('Client has encountered a connection error and is not queryable'),
+      withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'),
+      withCode('read ECONNRESET', 'ECONNRESET'),
+      withCode('terminating connection due to administrator command', '57P01'),
+      withCode('the database system is starting up', '57P03'),
+      withCode('connection failure', '08006'),
+    ]) {
+      assert.equal(isUnreachable(err), true, err.message);
+    }
+  });
+  it('a statement that failed for its own sake: not unreachable', () => {
+    for (const err of [
+      withCode('deadlock detected', '40P01'),
+      withCode('duplicate key value violates unique constraint', '23505'),
+      withCode('syntax error at or near "x"', '42601'),
+      withCode('password authentication failed for user "postgres"', '28P01'),
+      new Error('Cannot use a pool after calling end on the pool'),
+    ]) {
+      assert.equal(isUnreachable(err), false, err.message);
+    }
+  });
 });
