@@ -72,10 +72,11 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-async function until(what: string, done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+/** Polls `done` (a state with no event to wait for) until it holds; fails after `timeoutMs`. */
+export async function until(what: string, done: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`PostgreSQL test server: timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -12,20 +12,13 @@ import { Client } from 'pg';
 import { StoreUnavailableError } from '../../src/store/opening';
 import { PostgresStore } from '../../src/store/postgres';
 import { isUnreachable } from '../../src/store/postgres-faults';
-import { PgServer } from '../harness/pg-server';
+import { PgServer, until } from '../harness/pg-server';
 import { draft, received } from './store-contract';
 
 const T0 = 1_000_000;
 /** The first key of the store's two-key session lock (see Session in src/store/postgres.ts). */
 const SESSION_LOCK = 539_451_502;
 
-async function until(what: string, done: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('PostgreSQL store while its server restarts (a private server)', function () {
   this.timeout(120_000);
@@ -91,10 +84,8 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
       await blocker.query(`SELECT * FROM ${schema}.rps_sequence WHERE record_id = 'x' FOR UPDATE`);
       const inFlight = store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], T0);
       inFlight.catch(() => undefined);
-      await until('the enqueue to wait for the row lock', async () => {
-        const waiting = await blocker.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'postgres'");
-        return (waiting.rowCount ?? 0) > 0;
-      });
+      // (Asked on a connection of its own: one in a transaction sees pg_stat_activity as it was when it first looked.)
+      await until('the enqueue to wait for the row lock', async () => (await server.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).length > 0);
 
       await bringDown();
 
