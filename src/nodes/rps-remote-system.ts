@@ -239,7 +239,7 @@ export default function (RED: NodeAPI): void {
     };
     // A server that goes away between the opening and these steps (a restart) is waited
     // for: inbound calls are answered 503 meanwhile, and the steps run again until they
-    // succeed. Each one may run twice.
+    // succeed (each of them may run more than once: none changes what is there).
     const tryStartUp = (retryInMs: number): void => {
       if (closing) return;
       startUp().catch((err: unknown) => {
