@@ -3,10 +3,16 @@
  * messages into the inbound flow in sequence order, one at a time per record and
  * up to `maxParallel` records at once, and records how each one ended. As with the
  * outbox, the store holds the truth; a new dispatcher resumes from it.
+ *
+ * While the store cannot be reached (its server restarts), every store call that fails
+ * is tried again by a timer: the claims, the expiry check, the adoption at start, and
+ * the outcome of a message the flow finished meanwhile (kept until it is recorded, so
+ * that the message is neither timed out nor emitted again for want of a store).
  */
 import { EventEmitter } from 'node:events';
 import { timerDelay } from '../core/backoff';
 import type { Message } from '../core/protocol';
+import { StoreUnavailableError } from '../store/opening';
 import type { FinishResult, InboundOutcome, InboundRow, Store } from '../store/types';
 import { Batcher } from './batcher';
 
@@ -55,7 +61,12 @@ export class Inbox extends EventEmitter<InboxEvents> {
   private again = false;
   private scheduled = false;
   private gapTimer: NodeJS.Timeout | undefined;
+  private gapAt = Infinity;
   private timeoutTimer: NodeJS.Timeout | undefined;
+  /** The rows an earlier dispatcher left in the flow have been looked up (see adopt). */
+  private adopted = false;
+  /** Outcomes waiting for the store to be reachable again: woken early by stop(). */
+  private readonly waiting = new Set<() => void>();
 
   constructor(private readonly o: InboxOptions) {
     super();
@@ -69,13 +80,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
 
   /** Adopts rows an earlier dispatcher of this process left in the flow, then starts. */
   async start(): Promise<void> {
-    const out = await this.o.store.listInbound({
-      remoteSystem: this.o.remoteSystem,
-      processEvent: this.o.processEvent,
-      statuses: ['processing'],
-      limit: 1_000_000,
-    });
-    for (const row of out) this.inFlight.set(row.id, { attempt: row.attempts, adopted: true });
+    await this.adopt();
     const every = Math.max(50, Math.min(5000, Math.floor(this.o.processingTimeoutMs / 4)));
     this.timeoutTimer = setInterval(() => void this.expire(), every);
     this.timeoutTimer.unref();
@@ -91,17 +96,64 @@ export class Inbox extends EventEmitter<InboxEvents> {
     });
   }
 
+  /**
+   * Looks up the rows an earlier dispatcher of this process left in the flow (see
+   * inFlight). When the store cannot say now, the expiry check asks again: meanwhile
+   * those rows stay `processing` and hold their records, as they would anyway.
+   */
+  private async adopt(): Promise<void> {
+    try {
+      const out = await this.o.store.listInbound({
+        remoteSystem: this.o.remoteSystem,
+        processEvent: this.o.processEvent,
+        statuses: ['processing'],
+        limit: 1_000_000,
+      });
+      // Not those this dispatcher emitted itself since it started.
+      for (const row of out) if (!this.inFlight.has(row.id)) this.inFlight.set(row.id, { attempt: row.attempts, adopted: true });
+      this.adopted = true;
+    } catch (err) {
+      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
   /** Records the end of one message (group-committed with others), then lets the next one of its record go. */
   async finish(outcome: InboundOutcome): Promise<FinishResult> {
-    const result = await this.finisher.add(outcome);
+    const result = await this.record(outcome);
     // A late answer of an earlier attempt must not free the slot of the attempt that is out.
     if (this.inFlight.get(outcome.id)?.attempt === outcome.attempt) this.inFlight.delete(outcome.id);
     this.notify();
     return result;
   }
 
+  /**
+   * Writes an outcome; while the store cannot be reached, waits and writes it again (until
+   * the dispatcher stops). The flow has done its work: the message must not time out, and
+   * be emitted again, only because the store was away when it finished.
+   */
+  private async record(outcome: InboundOutcome): Promise<FinishResult> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await this.finisher.add(outcome);
+      } catch (err) {
+        if (this.stopped || !(err instanceof StoreUnavailableError)) throw err;
+        if (tries === 0) this.emit('fault', err);
+        await new Promise<void>((resolve) => {
+          const wake = (): void => {
+            clearTimeout(timer);
+            this.waiting.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, Math.min(5000, 250 * 2 ** tries));
+          this.waiting.add(wake);
+        });
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const wake of [...this.waiting]) wake();
     if (this.gapTimer) clearTimeout(this.gapTimer);
     if (this.timeoutTimer) clearInterval(this.timeoutTimer);
     await this.finisher.drain();
@@ -144,10 +196,14 @@ export class Inbox extends EventEmitter<InboxEvents> {
     }
   }
 
+  /** Claims again at `at` (a gap-held row may go, or the store failed), or sooner if already armed sooner. */
   private armGap(at: number): void {
-    if (this.stopped || this.gapTimer) return;
+    if (this.stopped || at >= this.gapAt) return;
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gapAt = at;
     this.gapTimer = setTimeout(() => {
       this.gapTimer = undefined;
+      this.gapAt = Infinity;
       this.notify();
     }, timerDelay(at - this.now()));
   }
@@ -160,6 +216,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
    */
   private async expire(): Promise<void> {
     if (this.stopped) return;
+    if (!this.adopted) await this.adopt();
     try {
       const now = this.now();
       const cutoff = now - this.o.processingTimeoutMs;

@@ -111,10 +111,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * sending, or, when not `active` (not validated and activated yet), waits in
    * `disabled` for activate(). A probe runs at once, so rows that an earlier run left in
    * `error` because the remote was away (or refused our credentials) come back if it
-   * answers now. May be called again after a failure (the store was unavailable).
+   * answers now.
    */
   async start(active = true): Promise<void> {
-    await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
+    try {
+      await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
+    } catch (err) {
+      // The store is away: sending starts all the same (it tries again by itself), and
+      // those rows come back when their lease ends.
+      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+    }
     this.recover = true;
     if (this.stopped || this.state !== 'loading') return;
     if (!active) {

@@ -1,6 +1,7 @@
 /**
  * Small helpers shared by the node adapters.
  */
+import { StoreUnavailableError } from '../store/opening';
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from './red';
 
 export const MODULE = '@node-red-rps/remote-process-sync';
@@ -21,6 +22,16 @@ export function errorOf(msg: NodeMessage): string | undefined {
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Logs a fault of the store on a node, except that the store cannot be reached (not yet
+ * open, or its server restarting): the store's own log lines say that once (see the
+ * runtime's store events), while the node's timers try again every second or so.
+ */
+export function logStoreFault(RED: NodeAPI, node: Pick<Node, 'error'>, err: unknown): void {
+  if (err instanceof StoreUnavailableError) return;
+  node.error(common(RED, 'errors.store', { error: errorText(err) }));
 }
 
 /**

@@ -27,13 +27,19 @@ export default function (RED: NodeAPI): void {
       status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-correlate.status.counts', { correlated, uncorrelated }) }));
     };
 
+    /** A lookup whose failure reads, as rps-send's does, as a store error (e.g. its server restarting). */
+    const lookup = <T>(found: Promise<T>): Promise<T> =>
+      found.catch((err: unknown) => {
+        throw new Error(common(RED, 'errors.store', { error: errorText(err) }));
+      });
+
     node.on('input', (msg, send, done) => {
       void (async () => {
         try {
           const inbound = inboundContext(msg);
           if (inbound) {
             const remote = remoteSystemOf(RED, inbound.remoteSystem);
-            const found = await remote.store.findCorrelationByRemote(inbound.remoteSystem, inbound.source.table, inbound.source.id);
+            const found = await lookup(remote.store.findCorrelationByRemote(inbound.remoteSystem, inbound.source.table, inbound.source.id));
             if (found && found.state === 'active') {
               inbound.correlation = { localTable: found.localTable, localId: found.localId, state: found.state };
             } else if (!found && inbound.target) {
@@ -54,7 +60,7 @@ export default function (RED: NodeAPI): void {
           const outbound = outboundContext(msg);
           if (outbound) {
             const remote = remoteSystemOf(RED, def.remoteSystem);
-            const found = await remote.store.findCorrelationByLocal(remote.id, outbound.table, outbound.id);
+            const found = await lookup(remote.store.findCorrelationByLocal(remote.id, outbound.table, outbound.id));
             outbound.correlation =
               found && found.state === 'active'
                 ? { remoteSystem: remote.id, remoteTable: found.remoteTable, remoteId: found.remoteId, state: found.state }

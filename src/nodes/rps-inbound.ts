@@ -8,7 +8,7 @@ import type { InboundDelivery } from '../engine/inbox';
 import { Inbox } from '../engine/inbox';
 import type { InboundState } from '../engine/receiver';
 import type { FinishResult, InboundOutcome } from '../store/types';
-import { common, errorText, numberSetting, ThrottledStatus } from './common';
+import { common, errorText, logStoreFault, numberSetting, ThrottledStatus } from './common';
 import type { InboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
 import { processEventOf } from './rps-process-event';
@@ -110,7 +110,7 @@ export default function (RED: NodeAPI): void {
     });
     inbox.on('fault', (err) => {
       status.now({ fill: 'red', shape: 'ring', text: RED._('rps-inbound.status.store-error') });
-      node.error(common(RED, 'errors.store', { error: errorText(err) }));
+      logStoreFault(RED, node, err);
     });
 
     node.finish = async (outcome) => {

@@ -9,7 +9,7 @@
  */
 import { type QueueName, type RetryAction, RetryScheduler } from '../engine/retry';
 import type { Store } from '../store/types';
-import { common, errorOf, errorText, numberSetting, ThrottledStatus } from './common';
+import { common, errorOf, errorText, logStoreFault, numberSetting, ThrottledStatus } from './common';
 import { messageFromText, messageToText } from './message-text';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
 import { processEventOf } from './rps-process-event';
@@ -118,7 +118,7 @@ export default function (RED: NodeAPI): void {
     });
     scheduler.on('fault', (err) => {
       status.now({ fill: 'red', shape: 'ring', text: RED._('rps-queue-retry.status.store-error') });
-      node.error(common(RED, 'errors.store', { error: errorText(err) }));
+      logStoreFault(RED, node, err);
     });
     // A PostgreSQL store opens in the background: the schedule starts once it is open.
     store

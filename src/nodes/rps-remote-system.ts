@@ -21,7 +21,7 @@ import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';
 import { OAuthTokens, type TokenPersistence } from '../transport/oauth';
 import { API_PREFIX } from '../core/protocol';
-import { common, errorText, numberSetting } from './common';
+import { common, errorText, logStoreFault, numberSetting } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { storeConfigOf } from './rps-store';
 import { DEFAULT_AUTH_FAILURE_RATE, runtimeOf, type StoreConfig } from './runtime';
@@ -194,7 +194,7 @@ export default function (RED: NodeAPI): void {
       }
     }
     if (node.remote) {
-      node.remote.on('fault', (err) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
+      node.remote.on('fault', (err) => logStoreFault(RED, node, err));
       node.remote.on('failed', (count, error) => node.warn(RED._('rps-remote-system.warnings.failed', { count, error })));
       node.remote.on('requeued', (count) => node.log(RED._('rps-remote-system.warnings.requeued', { count })));
       rt.remotes.set(node.id, node.remote);
@@ -252,8 +252,10 @@ export default function (RED: NodeAPI): void {
           return;
         } catch (err) {
           if (closing) return;
-          node.error(common(RED, 'errors.store', { error: errorText(err) }));
-          await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5))).unref());
+          // A store that is away is logged once by the store itself; anything else here.
+          logStoreFault(RED, node, err);
+          // At most 5 s: these are a few small reads, and inbound answers 503 until they succeed.
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** Math.min(attempt, 4))).unref());
         }
       }
     };

@@ -10,7 +10,7 @@ import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { Cleaner, DEFAULT_RETENTION } from '../engine/cleaner';
 import { Receiver } from '../engine/receiver';
 import type { RemoteSystem } from '../engine/remote';
-import { OpeningStore } from '../store/opening';
+import { OpeningStore, StoreUnavailableError } from '../store/opening';
 import { PostgresStore } from '../store/postgres';
 import { SqliteStore } from '../store/sqlite';
 import type { RetentionPolicy, Store } from '../store/types';
@@ -131,7 +131,9 @@ export class RpsRuntime {
         // Said loudly: these messages were never delivered or applied.
         if (n.undelivered > 0) this.RED.log.warn(`rps-store ${label}: ${n.undelivered} of them were never delivered (ready or error past retention)`);
       },
-      onFault: (err) => this.RED.log.warn(`rps-store ${label}: cleaning failed: ${err.message}`),
+      onFault: (err) => {
+        if (!(err instanceof StoreUnavailableError)) this.RED.log.warn(`rps-store ${label}: cleaning failed: ${err.message}`);
+      },
     });
     cleaner.start();
     this.stores.set(key, { store, refs: 1, cleaner, config });
@@ -171,6 +173,9 @@ export class RpsRuntime {
           if (attempts > 1) this.RED.log.info(`rps-store ${label}: open`);
         },
         onFailure: (err, retryInMs) => this.RED.log.warn(`rps-store ${label}: cannot open: ${err.message}; trying again in ${Math.round(retryInMs / 1000)} s`),
+        // One line when the server goes away and one when it is back, whatever the nodes try meanwhile.
+        onUnavailable: (err) => this.RED.log.warn(`rps-store ${label}: ${err.message}; the work waits in the queues and is tried again until it is back`),
+        onAvailable: (failed) => this.RED.log.info(`rps-store ${label}: the server can be reached again (${failed} store calls failed meanwhile)`),
       },
     );
   }

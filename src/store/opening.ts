@@ -8,7 +8,10 @@
  *   (callers already treat store errors as "try again later": the sender keeps its rows,
  *   the receiver answers 503, rps-send reports to Catch nodes), and the opening is tried
  *   again with a growing delay until it succeeds or the store is closed;
- * - once open, every operation goes straight to the real store.
+ * - once open, every operation goes straight to the real store. When the store's server
+ *   cannot be reached any more (a restart), operations fail with StoreUnavailableError
+ *   until it is back, and the store reconnects by itself; that outage is reported once
+ *   when the first operation fails and once when one succeeds again, not per operation.
  */
 import type { Store } from './types';
 
@@ -32,9 +35,10 @@ type Unforwarded = Exclude<Operation, (typeof OPERATIONS)[number] | 'opened' | '
 const everyOperationForwarded: [Unforwarded] extends [never] ? true : Unforwarded = true;
 void everyOperationForwarded;
 
+/** The store cannot be used now (not open yet, or its server cannot be reached): keep the work, try again later. */
 export class StoreUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'StoreUnavailableError';
   }
 }
@@ -44,6 +48,10 @@ export interface OpeningEvents {
   onOpen?(attempts: number): void;
   /** An attempt failed; the next one is in `retryInMs`. */
   onFailure?(err: Error, retryInMs: number): void;
+  /** The open store's server cannot be reached: the first operation that failed since it last could. */
+  onUnavailable?(err: StoreUnavailableError): void;
+  /** An operation succeeded again after `failed` operations failed for want of the server. */
+  onAvailable?(failed: number): void;
 }
 
 export interface OpeningStore extends Pick<Store, (typeof OPERATIONS)[number]> {}
@@ -55,6 +63,8 @@ export class OpeningStore implements Store {
   private attempts = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Operations that failed since the open store's server was last reached (0: it is reachable). */
+  private unreachableFor = 0;
 
   constructor(
     readonly kind: Store['kind'],
@@ -128,6 +138,25 @@ export class OpeningStore implements Store {
     this.attempt = attempt;
   }
 
+  /** Runs an operation of the open store, keeping count of an outage of its server (see OpeningEvents). */
+  async forward<R>(store: Store, operation: () => Promise<R>): Promise<R> {
+    try {
+      const out = await operation();
+      if (this.unreachableFor > 0 && this.store === store) {
+        const failed = this.unreachableFor;
+        this.unreachableFor = 0;
+        this.events.onAvailable?.(failed);
+      }
+      return out;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError && this.store === store && !this.closed) {
+        this.unreachableFor += 1;
+        if (this.unreachableFor === 1) this.events.onUnavailable?.(err);
+      }
+      throw err;
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
@@ -143,7 +172,7 @@ for (const name of OPERATIONS) {
   Object.defineProperty(OpeningStore.prototype, name, {
     async value(this: OpeningStore, ...args: unknown[]): Promise<unknown> {
       const store = await this.current();
-      return (store[name] as (...a: unknown[]) => Promise<unknown>).apply(store, args);
+      return this.forward(store, () => (store[name] as (...a: unknown[]) => Promise<unknown>).apply(store, args));
     },
     writable: true,
     configurable: true,

@@ -15,12 +15,17 @@
  *   store that opens emits again only the rows of sessions that are gone (a process
  *   that died or closed), never those of a live process.
  * - Migrations run under an advisory lock (see migrate).
+ * - The server may restart under a running store. Connections that break are dropped
+ *   and opened again on the next call; calls fail meanwhile with StoreUnavailableError
+ *   (see postgres-faults.ts); no error of a broken connection may go unhandled (an
+ *   unhandled 'error' event ends the process); the session lock is taken again.
  *
  * Times are bigint epoch milliseconds, as in SQLite; int8 values are read as numbers.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { Client, Pool, type PoolClient, type PoolConfig, type QueryResultRow, types } from 'pg';
 import { type Message, type ResultStatus, streamOf } from '../core/protocol';
+import { unreachable } from './postgres-faults';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
 import type {
   Correlation,
@@ -554,8 +559,12 @@ const PLANNED_PER_CALL: ReadonlySet<Statement> = new Set<Statement>(['claimOutbo
 
 async function query<R extends QueryResultRow>(db: Db, name: Statement, values: readonly unknown[] = []): Promise<{ rows: R[]; rowCount: number }> {
   const text = SQL[name];
-  const r = await db.query<R>(PLANNED_PER_CALL.has(name) ? { text, values: values as unknown[] } : { name: `rps_${name}`, text, values: values as unknown[] });
-  return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  try {
+    const r = await db.query<R>(PLANNED_PER_CALL.has(name) ? { text, values: values as unknown[] } : { name: `rps_${name}`, text, values: values as unknown[] });
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  } catch (err) {
+    throw unreachable(err);
+  }
 }
 
 async function rows<R extends QueryResultRow>(db: Db, name: Statement, values: readonly unknown[] = []): Promise<R[]> {
@@ -584,8 +593,17 @@ function sqlState(err: unknown): string | undefined {
 /** Runs `work` in one transaction on one pooled connection; retried when PostgreSQL broke a deadlock by aborting it. */
 async function transaction<T>(pool: Pool, work: (c: PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const c = await pool.connect();
+    const c = await pool.connect().catch((err: unknown) => {
+      throw unreachable(err);
+    });
     let broken: Error | undefined;
+    // A checked-out client has no listener of the pool's, and pg emits 'error' when its
+    // connection ends (a server restart), between statements or during one: unhandled,
+    // that error would end the process. The statement in progress fails by itself.
+    const lost = (err: Error): void => {
+      broken = err;
+    };
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       const out = await work(c);
@@ -593,12 +611,13 @@ async function transaction<T>(pool: Pool, work: (c: PoolClient) => Promise<T>): 
       return out;
     } catch (err) {
       await c.query('ROLLBACK').catch((e: Error) => {
-        broken = e; // the connection is gone: the pool must not hand it out again
+        broken ??= e; // the connection is gone: the pool must not hand it out again
       });
       // 40P01 deadlock_detected: the other transaction went on; this one can run again.
       if (sqlState(err) === '40P01' && attempt < 3) continue;
-      throw err;
+      throw unreachable(err);
     } finally {
+      c.off('error', lost);
       c.release(broken);
     }
   }
@@ -630,12 +649,16 @@ async function migrate(pool: Pool, schema: string | undefined): Promise<string> 
  * This store's session: a connection of its own holding `pg_advisory_lock(SESSION_LOCK,
  * key)` while the store is open. PostgreSQL drops the lock when the connection ends,
  * also when the process is killed, so "the lock is held" means "that store is alive".
- * If the connection is lost, the lock is taken again before the next inbound claim.
+ * If the connection is lost (a server restart), the lock is taken again at once, and
+ * while the server is away every few seconds: until then a store that opens takes this
+ * one's inbound rows for a dead store's and emits them again. The next inbound claim
+ * takes it too, before it stamps rows.
  */
 class Session {
   private client: Client | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
+  private retake: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: PoolConfig,
@@ -648,13 +671,30 @@ class Session {
     this.connecting ??= this.connect().finally(() => {
       this.connecting = undefined;
     });
-    await this.connecting;
+    try {
+      await this.connecting;
+    } catch (err) {
+      throw unreachable(err);
+    }
+  }
+
+  /** Takes the lock again after `delayMs`, and again later while that fails. */
+  private holdAgain(delayMs: number): void {
+    if (this.closed || this.retake) return;
+    this.retake = setTimeout(() => {
+      this.retake = undefined;
+      this.hold().catch(() => this.holdAgain(Math.min(5000, Math.max(250, delayMs * 2))));
+    }, delayMs);
+    this.retake.unref();
   }
 
   private async connect(): Promise<void> {
     const client = new Client({ ...this.config, options: undefined });
+    // The listener also keeps a broken connection's 'error' from ending the process.
     const lost = (): void => {
-      if (this.client === client) this.client = undefined;
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.holdAgain(0);
     };
     client.on('error', lost);
     client.on('end', lost);
@@ -676,6 +716,7 @@ class Session {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retake);
     await this.connecting?.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
@@ -684,6 +725,19 @@ class Session {
     await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * The connection string with the password put into it. pg lets every value of a
+ * connection string override the same option, and it reads a URL without a password as
+ * the password '' (so a `password` option next to such a URL is never used).
+ */
+function withPassword(connectionString: string, password: string | undefined): string {
+  if (password === undefined) return connectionString;
+  const url = new URL(connectionString);
+  // Encoded whole: pg decodes the URL's password with decodeURIComponent.
+  url.password = encodeURIComponent(password);
+  return url.toString();
 }
 
 export interface PostgresStoreOptions {
@@ -717,8 +771,7 @@ export class PostgresStore implements Store {
       throw new Error(`schema "${o.schema}": use lower-case letters, digits and _ (at most 63), starting with a letter or _`);
     }
     const config: PoolConfig = {
-      connectionString: o.connectionString,
-      ...(o.password !== undefined ? { password: o.password } : {}),
+      connectionString: withPassword(o.connectionString, o.password),
       max: o.pool?.max ?? 10,
       types: TYPES,
       // Every pooled connection resolves our unqualified table names in the schema.
@@ -1078,7 +1131,13 @@ export class PostgresStore implements Store {
   }
 
   async purge(policy: RetentionPolicy, now: number, batch: number): Promise<PurgeResult> {
-    return runPurge(PURGES, policy, now, batch, async (p, before) => (await this.pool.query({ name: p.name, text: p.text, values: [before, batch] })).rowCount ?? 0);
+    return runPurge(PURGES, policy, now, batch, async (p, before) => {
+      try {
+        return (await this.pool.query({ name: p.name, text: p.text, values: [before, batch] })).rowCount ?? 0;
+      } catch (err) {
+        throw unreachable(err);
+      }
+    });
   }
 
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, type Message } from '../../src/core/protocol';
-import { type InboundDelivery, Inbox, type InboxOptions } from '../../src/engine/inbox';
+import type { InboundDelivery, Inbox } from '../../src/engine/inbox';
 import { Outbox, type RemoteState } from '../../src/engine/outbox';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
@@ -18,7 +18,7 @@ import type { StatusCounts } from '../../src/store/types';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { draft } from '../store/store-contract';
-import { testOutbox, testPeer, untilOutbox } from './support';
+import { testInbox, testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
 
@@ -330,21 +330,7 @@ describe('engine: inbox', function () {
   });
 
   const message = (id: string, sequence: number): Message => ({ ...draft('t', id), sequence });
-
-  /** The dispatcher of remote 'A', event 'PE' on `store`, with the given options changed. */
-  const inboxFor = (store: SqliteStore, options: Partial<InboxOptions>): Inbox =>
-    new Inbox({
-      store,
-      remoteSystem: 'A',
-      processEvent: 'PE',
-      owner: 'o',
-      maxParallel: 8,
-      processingTimeoutMs: 60_000,
-      gapWaitMs: 60_000,
-      timeoutError: 'timeout',
-      emit: () => undefined,
-      ...options,
-    });
+  const inboxFor = testInbox;
 
   it('emits each record in sequence order, one at a time, many records in parallel', async () => {
     const emitted: InboundDelivery[] = [];

@@ -1,5 +1,5 @@
-import { Outbox, type OutboxOptions } from '../../src/engine/outbox';
-import type { RemoteClient } from '../../src/transport/client';
+import { Inbox, type InboxOptions } from '../../src/engine/inbox';
+import { type DeliveryClient, Outbox, type OutboxOptions } from '../../src/engine/outbox';
 import type { InboundPeer } from '../../src/engine/receiver';
 import type { StatusCounts, Store } from '../../src/store/types';
 
@@ -38,7 +38,7 @@ export async function untilOutbox(store: Store, outbox: Outbox, done: (c: Status
 }
 
 /** A's sender for remote B with quick test timings: 3 tries, 20–200 ms backoff, probe every 50 ms. */
-export function testOutbox(store: Store, client: RemoteClient, overrides: Partial<OutboxOptions> = {}): Outbox {
+export function testOutbox(store: Store, client: DeliveryClient, overrides: Partial<OutboxOptions> = {}): Outbox {
   return new Outbox({
     remoteSystem: 'B',
     store,
@@ -53,5 +53,21 @@ export function testOutbox(store: Store, client: RemoteClient, overrides: Partia
     maxTries: 3,
     probeIntervalMs: 50,
     ...overrides,
+  });
+}
+
+/** B's dispatcher of remote 'A', event 'PE' on `store` (a 60 s processing timeout and gap wait), with the given options changed. */
+export function testInbox(store: Store, options: Partial<InboxOptions> = {}): Inbox {
+  return new Inbox({
+    store,
+    remoteSystem: 'A',
+    processEvent: 'PE',
+    owner: 'o',
+    maxParallel: 8,
+    processingTimeoutMs: 60_000,
+    gapWaitMs: 60_000,
+    timeoutError: 'timeout',
+    emit: () => undefined,
+    ...options,
   });
 }

@@ -77,7 +77,7 @@ function basicRemoteSystem(id: string, o: SideOptions): FlowNode {
   };
 }
 
-/** A: `POST /change {operation, record}` → capture → correlate → map → send → 200 once queued. */
+/** A: `POST /change {operation, record}` → capture → correlate → map → send → 200 once queued, 500 when it could not be. */
 export function senderFlow(o: SideOptions): FlowNode[] {
   const z = 'tab-sender';
   return [
@@ -114,7 +114,9 @@ export function senderFlow(o: SideOptions): FlowNode[] {
       wires: [['snd']],
     },
     { id: 'snd', type: 'rps-send', z, remoteSystem: 'rs', processEvent: 'pe', x: 850, y: 100, wires: [['ok']] },
-    { id: 'ok', type: 'http response', z, statusCode: '200', x: 1000, y: 100, wires: [] },
+    // No fixed status: a fixed one wins over msg.statusCode, and the Catch path's 500 (a
+    // change that could not be queued) would go out as 200, as if it had been.
+    { id: 'ok', type: 'http response', z, statusCode: '', x: 1000, y: 100, wires: [] },
     { id: 'catch', type: 'catch', z, scope: ['unpack', 'cap', 'cor', 'map', 'snd'], x: 100, y: 200, wires: [['fail']] },
     {
       id: 'fail',

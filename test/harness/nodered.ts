@@ -131,6 +131,11 @@ export class NodeRedInstance {
     return this.child?.pid;
   }
 
+  /** Resolves when the running process exits (at once when none runs). */
+  whenExited(): Promise<void> {
+    return this.exited;
+  }
+
   /** Starts the process (again) and resolves once it serves HTTP and its flows have started. */
   async launch(): Promise<void> {
     if (this.child) throw new Error(`${this.name} is already running`);

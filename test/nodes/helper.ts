@@ -136,6 +136,8 @@ export interface SetupOptions {
   storePath?: (tempDir: string) => string;
   /** Extra properties of the rps-store node (e.g. retention days). */
   store?: Record<string, unknown>;
+  /** Credentials of the rps-store node (pgPassword). */
+  storeCredentials?: Record<string, string>;
 }
 
 export interface Rps {
@@ -181,7 +183,8 @@ export async function setup(nodes: FlowNode[], options: SetupOptions = {}): Prom
     red = RED;
   };
   const credentials = options.credentials ?? { user: 'u', password: 'p', inboundUser: INBOUND_USER, inboundPassword: INBOUND_PASSWORD };
-  await helper.load([...modules, probe], structuredClone(flow), { rs: credentials });
+  const allCredentials = { rs: credentials, ...(options.storeCredentials ? { st: options.storeCredentials } : {}) };
+  await helper.load([...modules, probe], structuredClone(flow), allCredentials);
   assert.ok(red, 'the test helper gave our modules a RED object');
   const rt = runtimeOf(red);
   const node = (id: string): TestNode => {
@@ -219,7 +222,7 @@ export async function setup(nodes: FlowNode[], options: SetupOptions = {}): Prom
     },
     async redeploy(edit: (flow: FlowNode[]) => void, type: 'full' | 'flows' | 'nodes' = 'nodes'): Promise<void> {
       edit(flow);
-      await helper.setFlows(structuredClone(flow), type, { rs: credentials });
+      await helper.setFlows(structuredClone(flow), type, allCredentials);
     },
   };
   return rps;

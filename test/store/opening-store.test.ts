@@ -107,4 +107,32 @@ describe('OpeningStore', () => {
     assert.ok(late);
     await assert.rejects(late.countOutbound(), /not open/, 'the late store was closed');
   });
+  it('an open store whose server goes away: reported once when a call first fails, once when one works again, not per call', async () => {
+    const real = track(new SqliteStore(join(dir, 'store.sqlite')));
+    let down = false;
+    // What PostgresStore does while its server restarts: calls fail as unavailable. A
+    // statement that fails for its own sake (readValue here) is no outage.
+    const flaky = new Proxy(real, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (name === 'readValue') return () => Promise.reject(new Error('relation "rps_value" does not exist'));
+        if (name !== 'countOutbound') return value;
+        return (remoteSystem?: string) =>
+          down ? Promise.reject(new StoreUnavailableError('the PostgreSQL server cannot be reached: Connection terminated unexpectedly')) : real.countOutbound(remoteSystem);
+      },
+    });
+    const events: string[] = [];
+    const store = new OpeningStore('sqlite', 'test store', async () => flaky, {
+      onUnavailable: (err) => events.push(`unavailable: ${err.message}`),
+      onAvailable: (failed) => events.push(`available after ${failed} failed`),
+    }, FAST);
+    await store.countOutbound();
+    await assert.rejects(store.readValue('k'), /does not exist/);
+    down = true;
+    for (let i = 0; i < 3; i++) await assert.rejects(store.countOutbound(), StoreUnavailableError);
+    down = false;
+    await store.countOutbound();
+    await store.countOutbound();
+    assert.deepEqual(events, ['unavailable: the PostgreSQL server cannot be reached: Connection terminated unexpectedly', 'available after 3 failed']);
+  });
 });
