@@ -37,4 +37,4 @@ npm pkg set 'devDependencies.node-red=^5.0.0'
 npm install --no-audit --no-fund --loglevel=error
 echo "Node-RED $(node -p "require('node-red/package.json').version") on Node.js $(node --version)"
 
-npx mocha dist/test/e2e/demo.test.js ${RPS_NR5_TESTS:-}
+npx mocha dist/test/e2e/demo.test.js dist/test/e2e/pg-restart.test.js
