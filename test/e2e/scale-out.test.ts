@@ -110,12 +110,13 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
     );
     // (A1 is killed when the store shows it holding rows; it can finish them in the
     // milliseconds before it dies, so a run may end with none orphaned: the checks
-    // above still hold, and most runs take over 1 to 12 rows.)
+    // above still hold. With every post held 1 s on the link, runs take over 7 to 200 rows.)
     assert.equal(takenOver[0].n, heldAtKill.length, 'every row A1 held when it died was taken over and sent again by A2');
     const inbound = queueCounts(b, 'rps_inbound', "kind = 'change'");
     assert.deepEqual(inbound, { processed: 2000 }, "each change once in B's inbound queue (A2's copies recognised as duplicates)");
     // Every message post was held on its way: the slowness the kill relies on was there.
-    assert.ok(link.posts > 0 && link.injected.delay === link.posts, `every message post delayed: ${link.summary()}`);
+    // (2,000 changes in batches of at most 200 take at least 10 posts.)
+    assert.ok(link.posts >= 10 && link.injected.delay === link.posts, `every message post delayed: ${link.summary()}`);
     console.log(`      A1 killed holding ${heldAtKill.length} row(s) in flight; ${takenOver[0].n} of them sent again by A2`);
     console.log(`      link to B: ${link.summary()}`);
   });

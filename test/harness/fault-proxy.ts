@@ -140,10 +140,10 @@ export class FaultProxy {
       upstream.destroy();
       res.destroy();
     };
-    upstream.once('error', cutBy(true));
+    upstream.on('error', cutBy(true));
     res.once('close', () => cutBy(false)(res.writableFinished ? null : new Error('the sender closed the connection')));
     upstream.once('response', (answer) => {
-      answer.once('error', cutBy(true));
+      answer.on('error', cutBy(true));
       if (failAfter && answer.statusCode === 200) {
         answer.resume();
         answer.once('end', () => {
@@ -159,6 +159,7 @@ export class FaultProxy {
   }
 
   private fail(res: ServerResponse): void {
+    if (res.destroyed) return;
     res.writeHead(500, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(INJECTED_ANSWER) });
     res.end(INJECTED_ANSWER);
   }
