@@ -23,8 +23,8 @@ const MIN_FAULTS = 4;
  * What the link does to A's message posts: of every thirty, one answered 500 before B
  * sees it, one answered 500 after B stored it, one reset, one held 5 s before it goes on.
  * Spread by count rather than by chance, so that every run injects them all. (A batches
- * what is ready: 250 to 450 posts carried the 20,000 changes in runs on a loaded and on
- * a quiet machine, so a run injects 8 to 15 of each.)
+ * what is ready: 200 to 450 posts carried the 20,000 changes in runs on a loaded and on
+ * a quiet machine, so a run injects 6 to 15 of each.)
  */
 const FLAKY_LINK: FaultPlan = (n) => {
   switch (n % 30) {
