@@ -2,29 +2,44 @@
  * The error queue and retry promise (DESIGN.md §4, issue 3) under sustained faults,
  * with real Node-RED processes: 20,000 changes over 500 records go from A to B
  * while B is killed and restarted three times, A twice, B is stopped for 60 seconds,
- * B's endpoint answers 500 to 1% of requests and takes 5 s for another 1%, and B's
- * system of record fails 1% of writes and is slow for another 1%. At the end every
- * change is on B exactly once and in order, and every queue row is processed.
+ * the link from A to B (a fault-injecting proxy) answers 500 to one message post of A's in
+ * thirty before it reaches B and to another after B took it (so A sends it again), resets
+ * another and holds another for 5 s, and B's system of record fails 1% of writes and is
+ * slow for another 1%. At the end every change is on B exactly once and in order, and
+ * every queue row is processed.
  */
 import assert from 'node:assert/strict';
+import type { FaultPlan } from '../harness/fault-proxy';
 import { Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
 import { assertRepeatsExplained, type RecordsServer } from '../harness/records';
 
 const RECORDS = 500;
 const PER_RECORD = 40;
 const TOTAL = RECORDS * PER_RECORD;
+/** Fewer faults of a kind than this would leave it barely tested. */
+const MIN_FAULTS = 4;
 
-/** B's endpoint misbehaves on 1% of message posts (500) and is slow on another 1% (5 s). */
-const FLAKY_ENDPOINT = `{
-  httpNodeMiddleware: function (req, res, next) {
-    if (req.method === 'POST' && req.url.indexOf('/rps/v1/messages') === 0) {
-      var r = Math.random();
-      if (r < 0.01) { res.statusCode = 500; res.setHeader('Content-Type', 'application/json'); res.end('{"error":"injected failure"}'); return; }
-      if (r < 0.02) { setTimeout(next, 5000); return; }
-    }
-    next();
+/**
+ * What the link does to A's message posts: of every thirty, one answered 500 before B
+ * sees it, one answered 500 after B stored it, one reset, one held 5 s before it goes on.
+ * Spread by count rather than by chance, so that every run injects them all. (A batches
+ * what is ready: 200 to 450 posts carried the 20,000 changes in runs on a loaded and on
+ * a quiet machine, so a run injects 6 to 15 of each.)
+ */
+const FLAKY_LINK: FaultPlan = (n) => {
+  switch (n % 30) {
+    case 4:
+      return { kind: 'fail-before' };
+    case 11:
+      return { kind: 'fail-after' };
+    case 19:
+      return { kind: 'reset' };
+    case 26:
+      return { kind: 'delay', ms: 5000 };
+    default:
+      return undefined;
   }
-}`;
+};
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -46,9 +61,11 @@ describe('error queue and retry under faults (real Node-RED processes)', functio
     await pair?.stop();
   });
 
-  it(`${TOTAL.toLocaleString('en')} changes over ${RECORDS} records through kills, a 60 s outage and 1% failures: all arrive once, in order`, async () => {
-    pair = await Pair.start({ retryInterval: 1, receiverTimeout: 30, maxParallel: 64, settingsCodeB: FLAKY_ENDPOINT });
+  it(`${TOTAL.toLocaleString('en')} changes over ${RECORDS} records through kills, a 60 s outage, a flaky link and failing writes: all arrive once, in order`, async () => {
+    pair = await Pair.start({ retryInterval: 1, receiverTimeout: 30, maxParallel: 64, faults: FLAKY_LINK });
     const p = pair;
+    const proxy = p.proxy;
+    assert.ok(proxy, 'A reaches B through the fault proxy');
     const records: RecordsServer = p.records;
     records.failWhen = () => Math.random() < 0.01;
     records.delayWhen = () => (Math.random() < 0.01 ? 5000 : 0);
@@ -122,10 +139,17 @@ describe('error queue and retry under faults (real Node-RED processes)', functio
     assert.equal(total(queueCounts(p.a, 'rps_outbound', "kind = 'change'")), TOTAL);
     assert.equal(queueCounts(p.b, 'rps_inbound', "kind = 'change'").processed, TOTAL, 'B holds each change once');
 
+    // The link's faults happened, on our routes: batches lost before B, batches B stored
+    // that A sent again (B held each change once all the same), resets and slow posts.
+    for (const kind of ['fail-before', 'fail-after', 'reset', 'delay'] as const) {
+      assert.ok(proxy.injected[kind] >= MIN_FAULTS, `at least ${MIN_FAULTS} message posts got fault ${kind}: ${proxy.summary()}`);
+    }
+
     console.log(
       [
         `      ${TOTAL} changes over ${RECORDS} records in ${at()}; after the last fault B caught up in ${drainSeconds.toFixed(1)} s`,
         `      faults: B killed 3x, A killed 2x, B stopped 60 s; ${records.failures} writes failed on purpose, ${records.delayed} slowed by 5 s`,
+        `      link A to B: ${proxy.summary()}`,
         `      repeated writes after crashes: ${records.repeats.length}; longest capture-to-apply delay: ${(records.longestDelayMs / 1000).toFixed(1)} s`,
         ...events.map((e) => `        ${e}`),
       ].join('\n'),

@@ -8,25 +8,22 @@
  * change before an earlier one held by the dead process.
  */
 import assert from 'node:assert/strict';
+import { FaultProxy, type FaultPlan } from '../harness/fault-proxy';
 import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../harness/flows';
 import { freePort, NodeRedInstance } from '../harness/nodered';
 import { assertExactlyOnceInOrder, type ChangeTarget, plan, postChange, queueCounts, stream, untilStores } from '../harness/pair';
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
 import { RecordsServer } from '../harness/records';
 
-/** B takes 1 s per message post, so that a sender always has rows in flight, long enough to be caught there. */
-const SLOW_ENDPOINT = `{
-  httpNodeMiddleware: function (req, res, next) {
-    if (req.method === 'POST' && req.url.indexOf('/rps/v1/messages') === 0) { setTimeout(next, 1000); return; }
-    next();
-  }
-}`;
+/** Each message post is held 1 s on its way to B, so that a sender always has rows in flight, long enough to be caught there. */
+const SLOW_LINK: FaultPlan = () => ({ kind: 'delay', ms: 1000 });
 
 describe('two senders sharing one PostgreSQL store (real Node-RED processes)', function () {
   this.timeout(300_000);
   const schemas = new TestSchemas();
   let instances: NodeRedInstance[] = [];
   let records: RecordsServer | undefined;
+  let proxy: FaultProxy | undefined;
 
   before(assertPgReachable);
   afterEach(async function () {
@@ -35,6 +32,7 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
     }
     await Promise.all(instances.map((i) => i.kill()));
     instances = [];
+    await proxy?.stop();
     await records?.stop();
     await schemas.drop();
   });
@@ -46,12 +44,15 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
     const [a1, a2, b] = await Promise.all([
       NodeRedInstance.start({ name: 'A1', port: await freePort() }),
       NodeRedInstance.start({ name: 'A2', port: await freePort() }),
-      NodeRedInstance.start({ name: 'B', port: await freePort(), settingsCode: SLOW_ENDPOINT }),
+      NodeRedInstance.start({ name: 'B', port: await freePort() }),
     ]);
     instances = [a1, a2, b];
+    // Both senders reach B through one slow link.
+    proxy = await FaultProxy.start(b.url, SLOW_LINK);
+    const link = proxy;
     const store = { id: 'st', type: 'rps-store', storeType: 'postgres', pgUrl: TEST_PG_URL, pgSchema: schema, instanceName: 'A' };
     // A short timeout gives a short lease (2 × timeout + 10 s): the survivor takes over sooner.
-    const flow = [...senderFlow({ remoteUrl: b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A, remote: { store: 'st', timeout: '2' } }), store];
+    const flow = [...senderFlow({ remoteUrl: link.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A, remote: { store: 'st', timeout: '2' } }), store];
     // One after the other: the second waits for the first one's migrations anyway.
     await a1.deploy(flow);
     await a2.deploy(flow);
@@ -109,10 +110,14 @@ describe('two senders sharing one PostgreSQL store (real Node-RED processes)', f
     );
     // (A1 is killed when the store shows it holding rows; it can finish them in the
     // milliseconds before it dies, so a run may end with none orphaned: the checks
-    // above still hold, and most runs take over 1 to 12 rows.)
+    // above still hold. With every post held 1 s on the link, runs take over 7 to 200 rows.)
     assert.equal(takenOver[0].n, heldAtKill.length, 'every row A1 held when it died was taken over and sent again by A2');
     const inbound = queueCounts(b, 'rps_inbound', "kind = 'change'");
     assert.deepEqual(inbound, { processed: 2000 }, "each change once in B's inbound queue (A2's copies recognised as duplicates)");
+    // Every message post was held on its way: the slowness the kill relies on was there.
+    // (2,000 changes in batches of at most 200 take at least 10 posts.)
+    assert.ok(link.posts >= 10 && link.injected.delay === link.posts, `every message post delayed: ${link.summary()}`);
     console.log(`      A1 killed holding ${heldAtKill.length} row(s) in flight; ${takenOver[0].n} of them sent again by A2`);
+    console.log(`      link to B: ${link.summary()}`);
   });
 });

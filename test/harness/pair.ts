@@ -4,6 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { FaultProxy, type FaultPlan } from './fault-proxy';
 import { A_TO_B, B_TO_A, receiverFlow, senderFlow, type SideOptions } from './flows';
 import { freePort, NodeRedInstance } from './nodered';
 import assert from 'node:assert/strict';
@@ -15,8 +16,8 @@ export interface PairOptions {
   echo?: boolean;
   /** Seconds between runs of an rps-queue-retry on B's inbound queue; none without. */
   retryInterval?: number;
-  /** settings.js code for B (e.g. an httpNodeMiddleware that injects faults). */
-  settingsCodeB?: string;
+  /** A reaches B through a FaultProxy with this plan (see `Pair.proxy`); directly without. */
+  faults?: FaultPlan;
   /** Remote-system settings of A (for B) and of B (for A): auth modes, activation. */
   remoteA?: SideOptions['remote'];
   remoteB?: SideOptions['remote'];
@@ -27,6 +28,8 @@ export class Pair {
     readonly a: NodeRedInstance,
     readonly b: NodeRedInstance,
     readonly records: RecordsServer,
+    /** Between A and B when the pair was started with `faults`: what it injected. */
+    readonly proxy?: FaultProxy,
   ) {}
 
   static async start(options: PairOptions = {}): Promise<Pair> {
@@ -35,9 +38,10 @@ export class Pair {
     const [portA, portB] = [await freePort(), await freePort()];
     const [a, b] = await Promise.all([
       NodeRedInstance.start({ name: 'A', port: portA, echo: options.echo }),
-      NodeRedInstance.start({ name: 'B', port: portB, echo: options.echo, settingsCode: options.settingsCodeB }),
+      NodeRedInstance.start({ name: 'B', port: portB, echo: options.echo }),
     ]);
-    await a.deploy(senderFlow({ remoteUrl: b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A, remote: options.remoteA }));
+    const proxy = options.faults ? await FaultProxy.start(b.url, options.faults) : undefined;
+    await a.deploy(senderFlow({ remoteUrl: proxy?.url ?? b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A, remote: options.remoteA }));
     await b.deploy(
       receiverFlow({
         remoteUrl: a.url,
@@ -51,11 +55,12 @@ export class Pair {
         remote: options.remoteB,
       }),
     );
-    return new Pair(a, b, records);
+    return new Pair(a, b, records, proxy);
   }
 
   async stop(): Promise<void> {
     await Promise.all([this.a.kill(), this.b.kill()]);
+    await this.proxy?.stop();
     await this.records.stop();
   }
 
