@@ -12,9 +12,9 @@
  *
  * Bodies stream through in both directions; nothing is held beyond a socket's buffers.
  */
-import { once } from 'node:events';
 import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
+import { closeServer, listenOnLoopback } from './http';
 
 export type Fault =
   /** Answer 500 without forwarding: the receiver never sees the batch. */
@@ -75,20 +75,14 @@ export class FaultProxy {
 
   private async listen(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    const address = this.server.address();
-    if (typeof address !== 'object' || !address) throw new Error('no address');
-    this.url = `http://127.0.0.1:${address.port}`;
+    this.url = await listenOnLoopback(this.server);
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
+    await closeServer(server);
     this.agent.destroy();
   }
 

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { listenOnLoopback } from './http';
 
 export interface StoredRecord {
   id: string;
@@ -67,11 +68,7 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 60_000;
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    const address = this.server.address();
-    if (typeof address !== 'object' || !address) throw new Error('no address');
-    this.url = `http://127.0.0.1:${address.port}`;
+    this.url = await listenOnLoopback(this.server);
   }
 
   async stop(): Promise<void> {

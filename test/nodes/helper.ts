@@ -19,6 +19,7 @@ import type { InboundPeer } from '../../src/engine/receiver';
 import type { NodeAPI } from '../../src/nodes/red';
 import { runtimeOf, type RpsRuntime } from '../../src/nodes/runtime';
 import type { ReceiveOutcome } from '../../src/transport/inbound-http';
+import { closeServer } from '../harness/http';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -598,8 +599,6 @@ export class FakeRemote {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
+    await closeServer(server);
   }
 }
