@@ -1,5 +1,5 @@
 /**
- * The capture decision (DESIGN.md §2 "capture"): given a local record change and a
+ * The capture decision: given a local record change and a
  * capture definition, decide whether it must be sent and what it carries. Pure.
  */
 import type { Fields, Operation } from './protocol';

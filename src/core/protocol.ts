@@ -1,5 +1,5 @@
 /**
- * The `rps/1` wire protocol between instances (DESIGN.md §5): message and envelope
+ * The `rps/1` wire protocol between instances (docs/protocol.md): message and envelope
  * types, and the validation every received envelope goes through before anything
  * is written. Pure: no I/O, no Node-RED.
  */

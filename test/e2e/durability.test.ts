@@ -1,5 +1,5 @@
 /**
- * Guarantees 1-3 of DESIGN.md §4 under SIGKILL, with real Node-RED processes:
+ * Guarantees 1-3 of the README's promises under SIGKILL, with real Node-RED processes:
  * nothing accepted is lost, nothing is applied twice, changes of a record keep
  * their order.
  */

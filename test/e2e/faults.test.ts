@@ -1,5 +1,5 @@
 /**
- * The error queue and retry promise (DESIGN.md §4, issue 3) under sustained faults,
+ * The error queue and retry promise (README, "What users are promised") under sustained faults,
  * with real Node-RED processes: 20,000 changes over 500 records go from A to B
  * while B is killed and restarted three times, A twice, B is stopped for 60 seconds,
  * the link from A to B (a fault-injecting proxy) answers 500 to one message post of A's in

@@ -1,5 +1,5 @@
 /**
- * Guarantee 5 of DESIGN.md §4 under fuzzing: thousands of generated bad requests to
+ * Guarantee 5 of the README's promises under fuzzing: thousands of generated bad requests to
  * `POST /rps/v1/messages` and `POST /rps/v1/token` of a real Node-RED with two remote
  * systems (an API user with basic auth and our own tokens; JWTs from a real OAuth2
  * server). Every answer must be a 4xx with a JSON `{error}`, no stack trace and no

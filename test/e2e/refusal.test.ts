@@ -1,5 +1,5 @@
 /**
- * Guarantee 5 of DESIGN.md §4 at the inbound endpoint of a real Node-RED: bad
+ * Guarantee 5 of the README's promises at the inbound endpoint of a real Node-RED: bad
  * requests get a 4xx with a reason, nothing is written, the instance keeps serving.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Guarantee 5 of DESIGN.md §4, second half: secrets live only in Node-RED credentials
+ * Guarantee 5 of the README's promises, second half: secrets live only in Node-RED credentials
  * or the store, never in the flow JSON, logs or status text.
  *
  * Two real Node-RED instances log at trace level (audit on) and sync records; A gets
