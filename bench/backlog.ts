@@ -28,7 +28,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, NodeRedInstance } from '../test/harness/nodered';
+import { freePort, NodeRedInstance } from '../tools/nodered';
 import { latencies, ourReceiver, ourSender } from './e2e';
 
 const STORE_FILE = 'rps-store.sqlite';

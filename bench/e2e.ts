@@ -10,9 +10,9 @@
  * per system and phase. Run with `npm run bench`; set RPS_BENCH_CHANGES /
  * RPS_BENCH_RECORDS to change the size (defaults 50,000 changes over 5,000 records).
  */
-import { A_TO_B, B_TO_A } from '../test/harness/flows';
-import { pgQuery, TEST_PG_URL } from '../test/harness/pg';
-import { type FlowNode, NodeRedInstance } from '../test/harness/nodered';
+import { A_TO_B, B_TO_A } from '../tools/flows';
+import { pgQuery, TEST_PG_URL } from '../tools/pg';
+import { type FlowNode, NodeRedInstance } from '../tools/nodered';
 
 const FIELDS = Array.from({ length: 10 }, (_, i) => `f${i}`);
 

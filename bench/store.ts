@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pgQuery, TEST_PG_URL } from '../test/harness/pg';
+import { pgQuery, TEST_PG_URL } from '../tools/pg';
 import { changeDraft } from '../src/core/message';
 import type { Fields, MessageDraft } from '../src/core/protocol';
 import { PostgresStore } from '../src/store/postgres';

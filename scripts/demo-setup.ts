@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DESK_A, DESK_B, desk, type DeskSpec } from './examples';
-import { type FlowNode, NodeRedInstance } from '../test/harness/nodered';
+import { type FlowNode, NodeRedInstance } from '../tools/nodered';
 
 export interface Desk {
   spec: DeskSpec;

@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../test/harness/nodered';
+import { PROJECT_ROOT } from '../tools/nodered';
 import { startDemo } from './demo-setup';
 
 function portFree(port: number): Promise<boolean> {

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXAMPLES, EXAMPLES_DIR, exampleText } from '../scripts/examples';
 import { MODULE } from '../src/nodes/common';
-import { PROJECT_ROOT } from './harness/nodered';
+import { PROJECT_ROOT } from '../tools/nodered';
 
 interface Pkg {
   name: string;

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page, type Response } from 'playwright-core';
-import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../harness/flows';
-import { PROJECT_ROOT } from '../harness/nodered';
+import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../../tools/flows';
+import { PROJECT_ROOT } from '../../tools/nodered';
 import { Pair } from '../harness/pair';
 
 const CHROMIUM = '/usr/bin/chromium';

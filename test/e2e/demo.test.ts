@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { startDemo, type Desk } from '../../scripts/demo-setup';
-import { freePort } from '../harness/nodered';
+import { freePort } from '../../tools/nodered';
 import { queueCounts } from '../harness/pair';
 
 type Row = Record<string, unknown> & { id: string };

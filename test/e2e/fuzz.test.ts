@@ -30,7 +30,7 @@ import {
   TOKEN_CATEGORIES,
   type Answer,
 } from '../harness/fuzz';
-import { type FlowNode, NodeRedInstance } from '../harness/nodered';
+import { type FlowNode, NodeRedInstance } from '../../tools/nodered';
 import { OAuthServer } from '../harness/oauth-server';
 import { openSealed, sqliteValue } from '../harness/secrets';
 

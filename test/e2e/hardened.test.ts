@@ -12,8 +12,9 @@
  * checks all that was sent so far: each change applied once, in order.
  */
 import assert from 'node:assert/strict';
-import { A_TO_B, B_TO_A, duplexFlow, type SideOptions } from '../harness/flows';
-import { type FlowNode, NodeRedInstance, nodeStatus } from '../harness/nodered';
+import { A_TO_B, B_TO_A, duplexFlow, type SideOptions } from '../../tools/flows';
+import { type FlowNode, NodeRedInstance } from '../../tools/nodered';
+import { nodeStatus } from '../harness/status';
 import { assertExactlyOnceInOrder, type ChangeRoute, plan, type PlannedChange, postChange, stream } from '../harness/pair';
 import { RecordsServer } from '../harness/records';
 

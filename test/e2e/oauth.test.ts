@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { OAuthServer } from '../harness/oauth-server';
-import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../harness/flows';
+import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../../tools/flows';
 import { assertExactlyOnceInOrder, Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
 
 const AUDIENCE = 'urn:rps:desk-b';

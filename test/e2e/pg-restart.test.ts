@@ -9,8 +9,8 @@
  * a retry node stepping in.
  */
 import assert from 'node:assert/strict';
-import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../harness/flows';
-import { type FlowNode, freePort, NodeRedInstance } from '../harness/nodered';
+import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../../tools/flows';
+import { type FlowNode, freePort, NodeRedInstance } from '../../tools/nodered';
 import { assertExactlyOnceInOrder, type ChangeTarget, plan, stream, untilStores } from '../harness/pair';
 import { PgServer } from '../harness/pg-server';
 import { RecordsServer } from '../harness/records';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { A_TO_B, PROCESS_EVENT } from '../harness/flows';
+import { A_TO_B, PROCESS_EVENT } from '../../tools/flows';
 import { Pair, queueCounts } from '../harness/pair';
 
 function basic(user: string, password: string): string {

@@ -9,10 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { FaultProxy, type FaultPlan } from '../harness/fault-proxy';
-import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../harness/flows';
-import { freePort, NodeRedInstance } from '../harness/nodered';
+import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../../tools/flows';
+import { freePort, NodeRedInstance } from '../../tools/nodered';
 import { assertExactlyOnceInOrder, type ChangeTarget, plan, postChange, queueCounts, stream, untilStores } from '../harness/pair';
-import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
+import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { RecordsServer } from '../harness/records';
 
 /** Each message post is held 1 s on its way to B, so that a sender always has rows in flight, long enough to be caught there. */

@@ -20,10 +20,10 @@ import { oauthTokenName, SIGNING_KEY } from '../../src/engine/secrets';
 import { DEFAULT_STORE_FILE } from '../../src/nodes/runtime';
 import { SqliteStore } from '../../src/store/sqlite';
 import { decodeJwt, verifyHs256 } from '../../src/transport/jwt';
-import { A_TO_B, B_TO_A, type Credentials, mutualOAuthRemote, receiverFlow, senderFlow } from '../harness/flows';
-import { freePort, NodeRedInstance } from '../harness/nodered';
+import { A_TO_B, B_TO_A, type Credentials, mutualOAuthRemote, receiverFlow, senderFlow } from '../../tools/flows';
+import { freePort, NodeRedInstance } from '../../tools/nodered';
 import { assertExactlyOnceInOrder, Pair, plan, postChange, queueCounts, stream, untilStores } from '../harness/pair';
-import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
+import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { RecordsServer } from '../harness/records';
 import {
   type ByteNeedle,

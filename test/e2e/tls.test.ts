@@ -11,9 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../harness/flows';
+import { A_TO_B, B_TO_A, receiverFlow, senderFlow } from '../../tools/flows';
 import { makeTestCerts, type TestCerts } from '../harness/certs';
-import { type FlowNode, NodeRedInstance, nodeStatus } from '../harness/nodered';
+import { type FlowNode, NodeRedInstance } from '../../tools/nodered';
+import { nodeStatus } from '../harness/status';
 import { assertExactlyOnceInOrder, Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
 import { RecordsServer } from '../harness/records';
 

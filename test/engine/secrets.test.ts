@@ -17,7 +17,7 @@ import { PostgresStore } from '../../src/store/postgres';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/types';
 import { decodeJwt } from '../../src/transport/jwt';
-import { assertPgReachable, TEST_PG_URL, TestSchemas } from '../harness/pg';
+import { assertPgReachable, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 
 const T0 = 1_000_000;
 const TOKEN = oauthTokenName('rs');

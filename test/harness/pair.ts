@@ -5,8 +5,8 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { FaultProxy, type FaultPlan } from './fault-proxy';
-import { A_TO_B, B_TO_A, receiverFlow, senderFlow, type SideOptions } from './flows';
-import { freePort, NodeRedInstance } from './nodered';
+import { A_TO_B, B_TO_A, receiverFlow, senderFlow, type SideOptions } from '../../tools/flows';
+import { freePort, NodeRedInstance } from '../../tools/nodered';
 import assert from 'node:assert/strict';
 import { assertRepeatsExplained, RecordsServer } from './records';
 

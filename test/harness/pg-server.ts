@@ -1,7 +1,7 @@
 /**
  * A private PostgreSQL server for tests that stop, kill and restart it: `initdb` into a
  * temporary folder, a free loopback port, its socket in that folder, password
- * authentication over TCP. Never the machine's shared server (test/harness/pg.ts),
+ * authentication over TCP. Never the machine's shared server (tools/pg.ts),
  * which other tests and other people use.
  *
  * PostgreSQL refuses to run as root: as root, the server runs as the `postgres` OS
@@ -18,7 +18,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { freePort } from './nodered';
+import { freePort } from '../../tools/nodered';
 
 const run = promisify(execFile);
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { deriveSealKey, isSealed, unseal } from '../../src/core/seal';
 import { DEFAULT_STORE_FILE } from '../../src/nodes/runtime';
-import { TEST_PG_URL } from './pg';
+import { TEST_PG_URL } from '../../tools/pg';
 
 /** A value of a store, as stored (sealed or not); undefined when there is none. */
 export function sqliteValue(userDir: string, name: string): string | undefined {

@@ -1,12 +1,12 @@
 /**
- * rps-store set to PostgreSQL (a real server, see test/harness/pg.ts): the remote
+ * rps-store set to PostgreSQL (a real server, see tools/pg.ts): the remote
  * system's queues live there, the password is a credential and never part of the URL,
  * and a server that cannot be reached at start is reported, not fatal. The remote is a
  * stand-in HTTP server (FakeRemote); the end-to-end tests use real Node-REDs.
  */
 import assert from 'node:assert/strict';
 import type { RemoteSystemNode } from '../../src/nodes/rps-remote-system';
-import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
+import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { callsOf, caughtError, change, envelopeIds, FakeRemote, type FlowNode, guard, helper, isStatus, outboundRps, setup, textOf, useNodeRed } from './helper';
 
 const schemas = new TestSchemas();

@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL store against a real server (see test/harness/pg.ts): the shared store
+ * The PostgreSQL store against a real server (see tools/pg.ts): the shared store
  * contract, then what only a store shared by several processes must do.
  */
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PostgresStore } from '../../src/store/postgres';
 import type { OutboundRow, Store } from '../../src/store/types';
-import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
+import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { draft, received, storeContract } from './store-contract';
 
 const T0 = 1_000_000;

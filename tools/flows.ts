@@ -1,5 +1,5 @@
 /**
- * Flows for end-to-end tests: a sender that captures changes posted to
+ * Flows for end-to-end tests and benchmarks: a sender that captures changes posted to
  * `POST /change` and a receiver that writes them into a RecordsServer, both built
  * only from this package's nodes and Node-RED core nodes, as a user would wire them.
  */

@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL server the tests use: RPS_TEST_PG_URL (set by .ci/run), else a local
+ * The PostgreSQL server the tests and benchmarks use: RPS_TEST_PG_URL (set by .ci/run), else a local
  * one with trust authentication. Every test works in a schema of its own
  * (rps_test_<random>), dropped afterwards, so that runs never see each other's rows.
  * The user must be allowed to create schemas. Without a server the tests fail: they do
