@@ -64,6 +64,30 @@
             };
         },
 
+        /**
+         * Brings the open form of an old node to today's settings with the runtime's own
+         * config migrations (RpsRules.migrate, from resources/rps-rules.js): a setting the
+         * node lacks (its input is empty) shows what the runtime makes of it, and is saved
+         * as such with Done.
+         */
+        migrateForm: function (node, type, form) {
+            var inputs = {};
+            var values = {};
+            Object.keys(node._def.defaults).forEach(function (prop) {
+                var input = form.find('#node-config-input-' + prop + ', #node-input-' + prop).first();
+                if (input.length) {
+                    inputs[prop] = input;
+                    values[prop] = input.val();
+                }
+            });
+            var migrated = window.RpsRules.migrate(type, $.extend({}, values));
+            Object.keys(inputs).forEach(function (prop) {
+                if (migrated[prop] !== values[prop] && migrated[prop] !== undefined) {
+                    inputs[prop].val(String(migrated[prop]));
+                }
+            });
+        },
+
         /** Whether `text` is an absolute http:// or https:// URL. */
         isHttpUrl: function (text) {
             try {

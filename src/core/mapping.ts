@@ -85,7 +85,7 @@ export interface MappingRow {
 
 export class MappingError extends Error {}
 
-function parseFixed(row: MappingRow): FieldValue {
+export function parseFixed(row: MappingRow): FieldValue {
   const text = row.value;
   switch (row.valueType ?? 'str') {
     case 'str':

@@ -77,9 +77,4 @@ export class ThrottledStatus {
   }
 }
 
-/** Reads a number setting from the editor, which stores numbers as text; falls back when empty or invalid. */
-export function numberSetting(value: unknown, fallback: number, min: number): number {
-  const n = typeof value === 'number' ? value : Number(String(value ?? '').trim());
-  if (String(value ?? '').trim() === '' || !Number.isFinite(n)) return fallback;
-  return Math.max(min, n);
-}
+export { numberSetting } from '../core/settings';

@@ -21,7 +21,9 @@ import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';
 import { OAuthTokens, type TokenPersistence } from '../transport/oauth';
 import { API_PREFIX } from '../core/protocol';
-import { common, errorText, logStoreFault, numberSetting } from './common';
+import { checkRemoteUrl, REMOTE_SYSTEM_NUMBERS, ruledNumber } from '../core/settings';
+import { migrateConfig } from '../core/config-migrations';
+import { common, errorText, logStoreFault } from './common';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { storeConfigOf } from './rps-store';
 import { DEFAULT_AUTH_FAILURE_RATE, runtimeOf, type StoreConfig } from './runtime';
@@ -105,19 +107,6 @@ export interface RemoteSystemNode extends Node<RemoteCredentials> {
   validate(): Promise<ValidationAnswer>;
 }
 
-/** Accepts http(s) URLs only, and refuses ones that carry credentials (they belong in the credential fields). */
-export function checkRemoteUrl(text: string): URL | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  if (url.username || url.password) return undefined;
-  return url;
-}
-
 /** The TLS settings of a Node-RED tls-config node (CA, client certificate, verification). */
 function tlsOptionsOf(RED: NodeAPI, id: string | undefined): TlsOptions | undefined {
   if (!id) return undefined;
@@ -136,6 +125,7 @@ function tlsOptionsOf(RED: NodeAPI, id: string | undefined): TlsOptions | undefi
 
 export default function (RED: NodeAPI): void {
   function RpsRemoteSystemNode(this: RemoteSystemNode, def: RemoteSystemDef): void {
+    def = migrateConfig('rps-remote-system', def);
     RED.nodes.createNode(this, def);
     const node = this;
     const rt = runtimeOf(RED);
@@ -167,22 +157,22 @@ export default function (RED: NodeAPI): void {
       const url = checkRemoteUrl(urlText);
       try {
         if (!url) throw new Error(RED._('rps-remote-system.errors.bad-url'));
-        const timeoutMs = numberSetting(def.timeout, 30, 1) * 1000;
+        const timeoutMs = ruledNumber(REMOTE_SYSTEM_NUMBERS.timeout, def.timeout) * 1000;
         const tls = url.protocol === 'https:' ? tlsOptionsOf(RED, def.tls) : undefined;
         const auth = outboundAuthOf(RED, node, def, creds, url, tls, timeoutMs, heldTokenPersistence(rt.secrets, store, node.id));
-        const retryDelay = numberSetting(def.retryDelay, 1, 0.01) * 1000;
+        const retryDelay = ruledNumber(REMOTE_SYSTEM_NUMBERS.retryDelay, def.retryDelay) * 1000;
         node.remote = new RemoteSystem({
           id: node.id,
           url: url.toString(),
           auth,
           tls,
           timeoutMs,
-          batchSize: Math.floor(numberSetting(def.batchSize, 200, 1)),
-          maxInFlight: Math.floor(numberSetting(def.maxInFlight, 2, 1)),
-          lingerMs: numberSetting(def.linger, 5, 0),
-          backoff: { baseMs: retryDelay, maxMs: Math.max(retryDelay, numberSetting(def.retryMaxDelay, 60, 0.01) * 1000) },
-          maxTries: Math.floor(numberSetting(def.maxTries, 3, 1)),
-          probeIntervalMs: numberSetting(def.probeInterval, 30, 0.01) * 1000,
+          batchSize: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.batchSize, def.batchSize)),
+          maxInFlight: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxInFlight, def.maxInFlight)),
+          lingerMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.linger, def.linger),
+          backoff: { baseMs: retryDelay, maxMs: Math.max(retryDelay, ruledNumber(REMOTE_SYSTEM_NUMBERS.retryMaxDelay, def.retryMaxDelay) * 1000) },
+          maxTries: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxTries, def.maxTries)),
+          probeIntervalMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.probeInterval, def.probeInterval) * 1000,
           store,
           senderName: storeConfig.instanceName,
           owner: rt.owner,
@@ -396,7 +386,7 @@ function outboundAuthOf(
         scope: (def.scope ?? '').trim() || undefined,
         authMethod: def.tokenAuthMethod === 'body' ? 'body' : 'header',
         refreshToken: grant === 'refresh_token' ? creds.refreshToken : undefined,
-        refreshWindowMs: numberSetting(def.refreshWindow, 60, 0) * 1000,
+        refreshWindowMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.refreshWindow, def.refreshWindow) * 1000,
         timeoutMs,
         agent,
         persistence,
@@ -422,9 +412,9 @@ function inboundPeerOf(
     name: node.systemName,
     store,
     instanceName: storeConfig.instanceName,
-    tokenLifetimeSec: Math.floor(numberSetting(def.tokenLifetime, 300, 10)),
-    ratePerSec: numberSetting(def.inboundRate, 50, 0),
-    maxBodyBytes: Math.floor(numberSetting(def.maxBody, 10, 0.001) * 1024 * 1024),
+    tokenLifetimeSec: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.tokenLifetime, def.tokenLifetime)),
+    ratePerSec: ruledNumber(REMOTE_SYSTEM_NUMBERS.inboundRate, def.inboundRate),
+    maxBodyBytes: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxBody, def.maxBody) * 1024 * 1024),
     // Active (or not) once the store is open and the activation is read.
     state: 'loading' as InboundState,
   };
@@ -433,7 +423,7 @@ function inboundPeerOf(
     const audience = (def.jwtAudience ?? '').trim();
     const subject = (def.jwtSubject ?? '').trim();
     const jwksUrl = checkRemoteUrl((def.jwksUrl ?? '').trim());
-    const algorithms = parseAlgorithms(def.jwtAlgorithms ?? 'RS256, ES256');
+    const algorithms = parseAlgorithms(def.jwtAlgorithms ?? '');
     const problem = !issuer ? 'issuer' : !audience ? 'audience' : !subject ? 'subject' : !jwksUrl ? 'JWKS URL' : typeof algorithms === 'string' ? algorithms : undefined;
     if (problem || typeof algorithms === 'string' || !jwksUrl) throw new Error(RED._('rps-remote-system.errors.bad-jwt-config', { error: problem ?? '' }));
     if (insecure(jwksUrl)) node.warn(RED._('rps-remote-system.warnings.insecure-url', { url: jwksUrl.origin }));

@@ -13,13 +13,13 @@
  * Decoding is strict and total (it never throws) because it runs on unauthenticated
  * input; error reasons never repeat token content, which may end up in logs.
  */
+import { JWT_ALGORITHMS } from '../core/settings';
 import { createHmac, createPublicKey, constants, timingSafeEqual, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
 
-export const ASYMMETRIC_ALGORITHMS: readonly JwtAlgorithm[] = Object.freeze([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
-] as const);
+/** The algorithms an external provider's tokens may use (the editor offers the same list). */
+export const ASYMMETRIC_ALGORITHMS: readonly JwtAlgorithm[] = JWT_ALGORITHMS;
 
 /** A public key as published in a JWKS. */
 export type Jwk = JsonWebKey & { kid?: string; alg?: string; use?: string };

@@ -293,6 +293,17 @@ describe('rps-remote-system node', function () {
     }
   });
 
+  describe('a node saved by an older version (config migrations)', () => {
+    it('without the settings added since: activates at deploy, and an empty algorithm list means the default list', async () => {
+      const jwt = { inboundAuth: 'jwt', jwtIssuer: 'https://idp', jwtAudience: 'aud', jwksUrl: 'https://idp.example.com/jwks', jwtSubject: 'desk-a', jwtAlgorithms: '' };
+      const rps = await setup(sendFlow(), { remote: jwt });
+      assert.deepEqual(callsOf(rps.node('rs'), 'error').map((args) => textOf(args[0])), []);
+      assert.equal(rps.rt.receiver.size, 1, 'callers with the provider\'s tokens are let in');
+      const state = await helper.request().get('/rps-remote-system/rs/state');
+      assert.notEqual((state.body as { outbound: string }).outbound, 'disabled', 'active at deploy, as before the activation setting');
+    });
+  });
+
   describe('states and the admin routes of the form', () => {
     it('after "Validate and activate" only: starts disabled; messages wait in the queue, nothing is sent', async () => {
       const remote = new FakeRemote({ status: 200 });

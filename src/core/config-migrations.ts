@@ -1,0 +1,54 @@
+/**
+ * Config-node property migrations: how a node saved by an older version of this package
+ * becomes one of today's shape. Per node type, an ordered list of small named steps; each
+ * step only fills in or moves what is missing, so applying them again changes nothing
+ * (a flow carries no version number). The runtime applies them at the top of each node
+ * constructor, the editor when a form opens an old node (resources/rps-rules.js), so both
+ * read the same properties. Pure and data-only, so that the editor can run the same code.
+ */
+import { DEFAULT_JWT_ALGORITHMS } from './settings';
+
+export interface Migration {
+  /** What changed, for readers and tests. */
+  readonly name: string;
+  /** Properties introduced later: the value that gives an old node its old behaviour. */
+  readonly added?: Readonly<Record<string, string | number | boolean>>;
+  /** Properties renamed: old name → new name (the old one is removed). */
+  readonly renamed?: Readonly<Record<string, string>>;
+}
+
+export const MIGRATIONS: Readonly<Record<string, readonly Migration[]>> = Object.freeze({
+  'rps-remote-system': Object.freeze<Migration[]>([
+    // Before the inbound JWT and OAuth2 settings, a remote system called with basic
+    // authentication or none, and accepted basic authentication.
+    { name: 'auth-settings', added: { authType: 'none', inboundAuth: 'basic', tokenAuthMethod: 'header' } },
+    { name: 'jwt-algorithms', added: { jwtAlgorithms: DEFAULT_JWT_ALGORITHMS } },
+    // Before the activation setting, a remote system became active at deploy.
+    { name: 'activation-setting', added: { activation: 'deploy' } },
+  ]),
+});
+
+/**
+ * Applies the migrations of `type` to `config` in place and returns it. Written without
+ * anything from outside its body: the editor's script carries its source text.
+ */
+export function applyMigrations<T extends object>(migrations: Readonly<Record<string, readonly Migration[]>>, type: string, config: T): T {
+  const props = config as Record<string, unknown>;
+  const steps = Object.prototype.hasOwnProperty.call(migrations, type) ? migrations[type] : [];
+  for (const step of steps) {
+    for (const [from, to] of Object.entries(step.renamed ?? {})) {
+      if (props[from] === undefined) continue;
+      if (props[to] === undefined) props[to] = props[from];
+      delete props[from];
+    }
+    for (const [name, value] of Object.entries(step.added ?? {})) {
+      if (props[name] === undefined || props[name] === null || props[name] === '') props[name] = value;
+    }
+  }
+  return config;
+}
+
+/** Today's shape of a node's config, as a copy (Node-RED's own copy of the flow stays as deployed): what each node constructor calls first. */
+export function migrateConfig<T extends object>(type: string, config: T): T {
+  return applyMigrations(MIGRATIONS, type, { ...config });
+}
