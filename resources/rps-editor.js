@@ -50,21 +50,6 @@
         },
 
         /**
-         * A validator: empty, or a number greater than `min` (an integer when `integer`):
-         * for settings that must be positive, such as a size limit.
-         */
-        numberAbove: function (min, integer) {
-            return function (v) {
-                var text = v === undefined || v === null ? '' : String(v).trim();
-                if (text === '') {
-                    return true;
-                }
-                var n = Number(text);
-                return isFinite(n) && n > min && (!integer || Math.floor(n) === n);
-            };
-        },
-
-        /**
          * Brings the open form of an old node to today's settings with the runtime's own
          * config migrations (RpsRules.migrate, from resources/rps-rules.js): a setting the
          * node lacks (its input is empty) shows what the runtime makes of it, and is saved
