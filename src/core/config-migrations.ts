@@ -48,7 +48,13 @@ export function applyMigrations<T extends object>(migrations: Readonly<Record<st
   return config;
 }
 
-/** Today's shape of a node's config, as a copy (Node-RED's own copy of the flow stays as deployed): what each node constructor calls first. */
+/**
+ * Today's shape of a node's config: what each node constructor calls first. Works on a
+ * copy, so that Node-RED's own copy of the flow stays as deployed; the copy keeps every
+ * property as it is defined, non-enumerable ones too (Node-RED links a node to its flow
+ * through a hidden `_flow`, which the node needs to log).
+ */
 export function migrateConfig<T extends object>(type: string, config: T): T {
-  return applyMigrations(MIGRATIONS, type, { ...config });
+  const copy = Object.create(Object.getPrototypeOf(config) as object | null, Object.getOwnPropertyDescriptors(config)) as T;
+  return applyMigrations(MIGRATIONS, type, copy);
 }

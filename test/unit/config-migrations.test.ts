@@ -25,6 +25,16 @@ describe('config migrations', () => {
     assert.deepEqual(migrateConfig('rps-remote-system', once), once);
   });
 
+  it('keep the hidden properties Node-RED puts on a config (its _flow)', () => {
+    const flow = {};
+    const config: Record<string, unknown> = { id: 'rs' };
+    Object.defineProperty(config, '_flow', { value: flow, enumerable: false, writable: true });
+    const migrated = migrateConfig('rps-remote-system', config);
+    assert.equal(migrated._flow, flow);
+    assert.equal(Object.keys(migrated).includes('_flow'), false, 'still hidden');
+    assert.equal(config.activation, undefined, 'the given config is left as it is');
+  });
+
   it('leave the nodes of other types alone', () => {
     assert.deepEqual(migrateConfig('rps-map', { mappings: [] }), { mappings: [] });
     assert.deepEqual(migrateConfig('toString', {}), {});
