@@ -67,8 +67,23 @@ export interface RemoteCredentials {
   inboundPassword: string;
 }
 
+/** The settings that are text, as the form holds them (trimmed here). */
+export interface RemoteTextSettings {
+  authType?: string;
+  tokenUrl?: string;
+  clientId?: string;
+  scope?: string;
+  tokenAuthMethod?: string;
+  inboundAuth?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  jwksUrl?: string;
+  jwtAlgorithms?: string;
+  jwtSubject?: string;
+}
+
 /** A remote system's settings, as plain data (numbers already in their units). */
-export interface RemoteLinkSettings {
+export interface RemoteLinkSettings extends RemoteTextSettings {
   id: string;
   name: string;
   /** Trimmed; empty: the remote can call us, we cannot call it. */
@@ -77,11 +92,6 @@ export interface RemoteLinkSettings {
   tls: () => TlsOptions | undefined;
   /** Part of the activation fingerprint: which TLS settings were validated. */
   tlsId?: string;
-  authType?: string;
-  tokenUrl?: string;
-  clientId?: string;
-  scope?: string;
-  tokenAuthMethod?: string;
   refreshWindowMs: number;
   timeoutMs: number;
   batchSize: number;
@@ -91,12 +101,6 @@ export interface RemoteLinkSettings {
   retryMaxDelayMs: number;
   maxTries: number;
   probeIntervalMs: number;
-  inboundAuth?: string;
-  jwtIssuer?: string;
-  jwtAudience?: string;
-  jwksUrl?: string;
-  jwtAlgorithms?: string;
-  jwtSubject?: string;
   tokenLifetimeSec: number;
   ratePerSec: number;
   maxBodyBytes: number;

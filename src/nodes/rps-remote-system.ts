@@ -13,6 +13,7 @@ import {
   type RemoteCredentials,
   RemoteLink,
   type RemoteStates,
+  type RemoteTextSettings,
   StateNotLoadedError,
   type TlsOptions,
   type ValidationAnswer,
@@ -28,22 +29,11 @@ import { DEFAULT_AUTH_FAILURE_RATE, runtimeOf, type StoreConfig } from './runtim
 
 export type { RemoteStates, ValidationAnswer };
 
-interface RemoteSystemDef extends NodeDef {
+interface RemoteSystemDef extends NodeDef, RemoteTextSettings {
   url?: string;
   store?: string;
   tls?: string;
-  authType?: string;
-  tokenUrl?: string;
-  clientId?: string;
-  scope?: string;
-  tokenAuthMethod?: string;
   refreshWindow?: string | number;
-  inboundAuth?: string;
-  jwtIssuer?: string;
-  jwtAudience?: string;
-  jwksUrl?: string;
-  jwtAlgorithms?: string;
-  jwtSubject?: string;
   tokenLifetime?: string | number;
   inboundRate?: string | number;
   maxBody?: string | number;
@@ -77,7 +67,7 @@ export interface RemoteSystemNode extends AdminRemote {
 function tlsOptionsOf(RED: NodeAPI, id: string | undefined): TlsOptions | undefined {
   if (!id) return undefined;
   const tls = RED.nodes.getNode(id) as { addTLSOptions?(opts: Record<string, unknown>): Record<string, unknown> } | null;
-  if (!tls?.addTLSOptions) throw new Error(RED._('rps-remote-system.errors.bad-tls', { error: 'TLS configuration node not found' }));
+  if (!tls?.addTLSOptions) throw new Error(RED._('rps-remote-system.errors.bad-tls', { error: RED._('rps-remote-system.errors.no-tls-node') }));
   const opts = tls.addTLSOptions({});
   const out: TlsOptions = {};
   if (opts.ca !== undefined) out.ca = opts.ca as string;
