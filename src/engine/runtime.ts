@@ -62,9 +62,8 @@ export class EngineRuntime {
 
   constructor(options: RuntimeOptions) {
     this.report = options.report;
-    const store = (code: string, params: RuntimeEvent['params'], level: RuntimeEvent['level'] = 'warn'): void => this.report({ topic: 'rps-store', level, code, params });
     this.secrets = new StoreSecrets(options.sealKeys, {
-      unreadable: (s, name) => store('secret-unreadable', { store: this.labelOf(s) ?? '(closed)', name }),
+      unreadable: (store, name) => this.storeEvent('secret-unreadable', this.labelOf(store) ?? '(closed)', { name }),
     });
     this.receiver = new Receiver({
       limits: () => DEFAULT_LIMITS,
