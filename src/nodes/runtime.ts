@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DEFAULT_RETENTION } from '../engine/cleaner';
 import { DEFAULT_AUTH_FAILURE_RATE, EngineRuntime, type RuntimeEvent, type StoreConfig } from '../engine/runtime';
 import { AdminRoutes } from './admin/routes';
-import { common } from './common';
+import { common, MODULE } from './common';
 import { sealKeysOf } from './credential-secret';
 import { serveFirst } from './routes';
 import type { NodeAPI } from './red';
@@ -19,9 +19,12 @@ export { DEFAULT_AUTH_FAILURE_RATE };
 
 export const DEFAULT_STORE_FILE = 'rps-store.sqlite';
 
-/** An engine event as a log line: `<topic>.log.<code>` from the locale files. */
+/**
+ * An engine event as a log line: `<topic>.log.<code>` from the topic node's catalog
+ * (named in full: the runtime is shared, its RED is whichever node set came first).
+ */
 export function logEvent(RED: NodeAPI, event: RuntimeEvent): void {
-  RED.log[event.level](RED._(`${event.topic}.log.${event.code}`, event.params));
+  RED.log[event.level](RED._(`${MODULE}/${event.topic}:${event.topic}.log.${event.code}`, event.params));
 }
 
 /**
