@@ -15,6 +15,12 @@ export interface Check {
   detail: string;
 }
 
+/**
+ * What a check found, as data: a code with parameters (the node words it as
+ * `validate.<code>`), or an error met on the way (the handshake's or a setting's).
+ */
+export type CheckDetail = { code: string; params?: Record<string, string | number> } | { error: Error | string };
+
 /** More skew than this and tokens from one side look expired or not yet valid to the other. */
 export const MAX_CLOCK_SKEW_MS = 10_000;
 
@@ -45,13 +51,13 @@ function skewOf(handshake: Handshake, sentAt: number, receivedAt: number): numbe
 }
 
 /** The report of one validation, in the order a person would fix things. */
-export function validationReport(v: ValidationInput): Validation {
+export function validationReport(v: ValidationInput, describe: (detail: CheckDetail) => string): Validation {
   const checks: Check[] = [];
   let outboundOk = false;
   if (v.url === undefined || v.outcome === undefined) {
-    checks.push({ name: 'url', ok: true, detail: 'no URL: inbound only, nothing is sent to this remote' });
+    checks.push({ name: 'url', ok: true, detail: describe({ code: 'no-url' }) });
   } else {
-    checks.push({ name: 'url', ok: true, detail: v.url });
+    checks.push({ name: 'url', ok: true, detail: describe({ code: 'url', params: { url: v.url } }) });
     const o = v.outcome;
     const failedAt = o.ok ? undefined : o.stage;
     const order: HandshakeStage[] = ['connection', ...(v.https ? (['tls'] as const) : []), ...(v.usesToken ? (['token'] as const) : []), 'auth', 'protocol'];
@@ -59,53 +65,38 @@ export function validationReport(v: ValidationInput): Validation {
     if (failedAt !== undefined && !order.includes(failedAt)) order.splice(1, 0, failedAt);
     for (const stage of order) {
       if (failedAt === stage) {
-        checks.push({ name: stage, ok: false, detail: (o as { error: string }).error });
+        checks.push({ name: stage, ok: false, detail: describe({ error: (o as { error: string }).error }) });
         break;
       }
-      checks.push({ name: stage, ok: true, detail: stageDetail(stage) });
+      checks.push({ name: stage, ok: true, detail: describe({ code: stage }) });
     }
     if (o.ok) {
       outboundOk = true;
       const known = new Set(o.handshake.processEvents);
       const missing = v.localEvents.filter((e) => !known.has(e));
-      const list = o.handshake.processEvents.length ? o.handshake.processEvents.join(', ') : 'none';
+      const list = o.handshake.processEvents.join(', ');
       checks.push({
         name: 'events',
         ok: missing.length === 0,
-        detail: missing.length ? `the remote knows: ${list}; not: ${missing.join(', ')}` : `the remote knows: ${list}`,
+        detail: describe({ code: `${list ? 'events' : 'events-none'}${missing.length ? '-missing' : ''}`, params: { list, missing: missing.join(', ') } }),
       });
       const skew = skewOf(o.handshake, o.sentAt, o.receivedAt);
-      if (skew === undefined) checks.push({ name: 'clock', ok: true, detail: 'the remote does not tell its time' });
+      if (skew === undefined) checks.push({ name: 'clock', ok: true, detail: describe({ code: 'clock-unknown' }) });
       else {
         const seconds = Math.round(skew / 100) / 10;
-        checks.push({ name: 'clock', ok: Math.abs(skew) <= MAX_CLOCK_SKEW_MS, detail: `the remote's clock is ${seconds} s ${skew >= 0 ? 'ahead' : 'behind'}` });
+        checks.push({ name: 'clock', ok: Math.abs(skew) <= MAX_CLOCK_SKEW_MS, detail: describe({ code: skew >= 0 ? 'clock-ahead' : 'clock-behind', params: { seconds } }) });
       }
       checks.push(
         o.handshake.inboundState === 'disabled'
-          ? { name: 'activation', ok: false, detail: 'the remote has not activated us yet: validate there too' }
-          : { name: 'activation', ok: true, detail: 'the remote takes our messages' },
+          ? { name: 'activation', ok: false, detail: describe({ code: 'remote-not-activated' }) }
+          : { name: 'activation', ok: true, detail: describe({ code: 'remote-activated' }) },
       );
     }
   }
   checks.push({
     name: 'inbound',
     ok: true,
-    detail: v.inboundConfigured ? 'the remote may call us' : 'no API user or identity provider: the remote cannot call us',
+    detail: describe({ code: v.inboundConfigured ? 'inbound' : 'no-inbound' }),
   });
   return { checks, outboundOk };
-}
-
-function stageDetail(stage: HandshakeStage): string {
-  switch (stage) {
-    case 'connection':
-      return 'the remote answers';
-    case 'tls':
-      return 'certificate accepted';
-    case 'token':
-      return 'access token obtained';
-    case 'auth':
-      return 'our credentials are accepted';
-    case 'protocol':
-      return 'speaks rps/1';
-  }
 }

@@ -1,7 +1,7 @@
 /**
  * Small helpers shared by the node adapters.
  */
-import { StoreUnavailableError } from '../store/opening';
+import { StoreUnavailableError } from '../engine/stores';
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from './red';
 
 export const MODULE = '@node-red-rps/remote-process-sync';

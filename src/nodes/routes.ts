@@ -1,4 +1,4 @@
-import { type InboundRoute, inboundRouter } from '../transport/inbound-http';
+import type { ApiHandler, RouteMatching } from '../engine/runtime';
 import type { HttpRouter, RequestHandler } from './red';
 
 /** Express 4 has no route removal; like the core http-in node, take the layers out of the stack. */
@@ -31,10 +31,10 @@ export function removeRoutes(app: HttpRouter, paths: readonly string[]): void {
  * that mounts it later, the layer goes first in RED.httpNode itself, as routes there
  * would. Returns the way to take it out again.
  */
-export function serveFirst(httpNode: HttpRouter, routes: readonly InboundRoute[]): () => void {
+export function serveFirst(httpNode: HttpRouter, api: (matching: RouteMatching) => ApiHandler): () => void {
   let top = httpNode;
   while (top.parent) top = top.parent;
-  const serve = inboundRouter(routes, {
+  const serve = api({
     prefix: (httpNode.path?.() ?? '').replace(/\/+$/, ''),
     caseSensitive: httpNode.enabled?.('case sensitive routing') ?? false,
     strict: httpNode.enabled?.('strict routing') ?? false,

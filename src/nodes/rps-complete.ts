@@ -5,9 +5,7 @@
  * the remote so its later changes arrive as updates. With `msg.error` (a Catch node
  * sets it) the message is `error` and holds back later changes of its record.
  */
-import { randomUUID } from 'node:crypto';
-import { correlationDraft } from '../core/message';
-import type { InboundOutcome } from '../store/types';
+import { completionOutcome } from '../engine/complete';
 import { common, errorOf, errorText, ThrottledStatus } from './common';
 import { inboundContext } from './context';
 import type { Node, NodeAPI, NodeDef } from './red';
@@ -44,37 +42,31 @@ export default function (RED: NodeAPI): void {
           const inbound = RED.nodes.getNode(ctx.inboundNode) as InboundNode | null;
           if (!inbound?.finish) throw new Error(RED._('rps-complete.errors.no-inbound'));
           const flowError = errorOf(msg);
-          let outcome: InboundOutcome;
-          if (flowError !== undefined) {
-            outcome = { id: ctx.queueId, attempt: ctx.attempt, status: 'error', error: flowError };
-          } else {
-            const fromMsg = idText(RED.util.evaluateNodeProperty(idProperty, idType, node, msg));
-            const localId = fromMsg ?? ctx.localId ?? ctx.correlation?.localId;
-            const localTable = (def.localTable ?? '').trim() || ctx.localTable || ctx.correlation?.localTable || ctx.source.table;
-            if (localId === undefined && ctx.operation !== 'delete') {
-              // Without the id, later changes of this record would create a second twin.
-              const reason = RED._('rps-complete.errors.no-local-id', { property: idProperty });
-              outcome = { id: ctx.queueId, attempt: ctx.attempt, status: 'error', error: reason };
-            } else {
-              outcome = { id: ctx.queueId, attempt: ctx.attempt, status: 'processed' };
-              if (localId !== undefined) {
-                const remote = remoteSystemOf(RED, ctx.remoteSystem);
-                outcome.local = { table: localTable, id: localId };
-                outcome.deactivate = ctx.operation === 'delete';
-                // Only a remote we can call gets the link back (without a URL the queue would only
-                // grow), and a deleted record needs no link.
-                if (remote.remote && !outcome.deactivate) outcome.reply = correlationDraft({
-                  id: randomUUID(),
-                  processEvent: ctx.processEvent,
-                  instanceId: remote.store.instanceId,
-                  local: outcome.local,
-                  remote: { table: ctx.source.table, id: ctx.source.id },
-                  now: new Date(),
-                });
-                ctx.localId = localId;
-                ctx.localTable = localTable;
-              }
-            }
+          let localId: string | undefined;
+          let localTable = '';
+          if (flowError === undefined) {
+            localId = idText(RED.util.evaluateNodeProperty(idProperty, idType, node, msg)) ?? ctx.localId ?? ctx.correlation?.localId;
+            localTable = (def.localTable ?? '').trim() || ctx.localTable || ctx.correlation?.localTable || ctx.source.table;
+          }
+          const outcome = completionOutcome({
+            queueId: ctx.queueId,
+            attempt: ctx.attempt,
+            flowError,
+            localId,
+            localTable,
+            operation: ctx.operation,
+            processEvent: ctx.processEvent,
+            source: ctx.source,
+            noLocalId: () => RED._('rps-complete.errors.no-local-id', { property: idProperty }),
+            replyFrom: () => {
+              const remote = remoteSystemOf(RED, ctx.remoteSystem);
+              return remote.remote ? remote.store : undefined;
+            },
+            now: new Date(),
+          });
+          if (outcome.local) {
+            ctx.localId = outcome.local.id;
+            ctx.localTable = outcome.local.table;
           }
           const result = await inbound.finish(outcome);
           if (result === 'stale') {

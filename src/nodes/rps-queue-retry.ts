@@ -8,7 +8,7 @@
  * until it goes through or has had its retries.
  */
 import { type QueueName, type RetryAction, RetryScheduler } from '../engine/retry';
-import type { Store } from '../store/types';
+import type { Store } from '../engine/stores';
 import { common, errorOf, errorText, logStoreFault, numberSetting, ThrottledStatus } from './common';
 import { messageFromText, messageToText } from './message-text';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';

@@ -7,43 +7,35 @@
  * `disabled` until "Validate and activate" (or on deploy, as configured).
  */
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
-import https from 'node:https';
-import { type Activation, loadActivation, saveActivation } from '../engine/activation';
-import type { InboundPeer, InboundState } from '../engine/receiver';
-import { RemoteSystem } from '../engine/remote';
-import { heldTokenPersistence } from '../engine/secrets';
-import type { RemoteState } from '../engine/outbox';
-import { type Check, validationReport } from '../engine/validate';
-import type { Store } from '../store/types';
-import type { OutboundAuth, TlsOptions } from '../transport/client';
-import { JwksCache } from '../transport/jwks';
-import { parseAlgorithms } from '../transport/jwt';
-import { OAuthTokens, type TokenPersistence } from '../transport/oauth';
-import { API_PREFIX } from '../core/protocol';
-import { checkRemoteUrl, REMOTE_SYSTEM_NUMBERS, ruledNumber } from '../core/settings';
+import {
+  ConfigError,
+  type InboundState,
+  type RemoteCredentials,
+  RemoteLink,
+  type RemoteStates,
+  type RemoteTextSettings,
+  StateNotLoadedError,
+  type TlsOptions,
+  type ValidationAnswer,
+} from '../engine/remote-link';
+import type { RemoteSystem } from '../engine/remote';
+import type { Store } from '../engine/stores';
+import type { CheckDetail } from '../engine/validate';
+import type { AdminRemote } from './admin/routes';
+import { REMOTE_SYSTEM_NUMBERS, ruledNumber } from '../core/settings';
 import { migrateConfig } from '../core/config-migrations';
 import { common, errorText, logStoreFault } from './common';
-import type { Node, NodeAPI, NodeDef } from './red';
+import type { NodeAPI, NodeDef } from './red';
 import { storeConfigOf } from './rps-store';
 import { DEFAULT_AUTH_FAILURE_RATE, runtimeOf, type StoreConfig } from './runtime';
 
-interface RemoteSystemDef extends NodeDef {
+export type { RemoteStates, ValidationAnswer };
+
+interface RemoteSystemDef extends NodeDef, RemoteTextSettings {
   url?: string;
   store?: string;
   tls?: string;
-  authType?: string;
-  tokenUrl?: string;
-  clientId?: string;
-  scope?: string;
-  tokenAuthMethod?: string;
   refreshWindow?: string | number;
-  inboundAuth?: string;
-  jwtIssuer?: string;
-  jwtAudience?: string;
-  jwksUrl?: string;
-  jwtAlgorithms?: string;
-  jwtSubject?: string;
   tokenLifetime?: string | number;
   inboundRate?: string | number;
   maxBody?: string | number;
@@ -58,38 +50,8 @@ interface RemoteSystemDef extends NodeDef {
   probeInterval?: string | number;
 }
 
-interface RemoteCredentials {
-  user: string;
-  password: string;
-  token: string;
-  clientSecret: string;
-  refreshToken: string;
-  inboundUser: string;
-  inboundPassword: string;
-}
-
-/** Both directions' states, as the form and the flow nodes show them; `loading` until they are read from the store. */
-export interface RemoteStates {
-  outbound: RemoteState;
-  inbound: InboundState;
-  outboundError?: string;
-}
-
-/** How long "Validate and activate" (and a state request that asks to) waits for the states to be read. */
-export const LOAD_WAIT_MS = 10_000;
-
-/** Validation asked for before the states were read from the store (it is not open yet). */
-export class StateNotLoadedError extends Error {
-  override readonly name = 'StateNotLoadedError';
-}
-
-export interface ValidationAnswer {
-  ok: boolean;
-  checks: Check[];
-  states: RemoteStates;
-}
-
-export interface RemoteSystemNode extends Node<RemoteCredentials> {
+export interface RemoteSystemNode extends AdminRemote {
+  credentials: Partial<RemoteCredentials>;
   systemName: string;
   /** Undefined when the store could not be opened (the node logged why). */
   store: Store | undefined;
@@ -101,17 +63,13 @@ export interface RemoteSystemNode extends Node<RemoteCredentials> {
   /** Emits 'inbound' (InboundState) when the inbound state changes, for rps-inbound's status. */
   inboundEvents: EventEmitter<{ inbound: [state: InboundState] }>;
   inboundState(): InboundState;
-  states(): RemoteStates;
-  /** Resolves true once the states are read from the store, false when `timeoutMs` passed first. */
-  whenLoaded(timeoutMs: number): Promise<boolean>;
-  validate(): Promise<ValidationAnswer>;
 }
 
 /** The TLS settings of a Node-RED tls-config node (CA, client certificate, verification). */
 function tlsOptionsOf(RED: NodeAPI, id: string | undefined): TlsOptions | undefined {
   if (!id) return undefined;
   const tls = RED.nodes.getNode(id) as { addTLSOptions?(opts: Record<string, unknown>): Record<string, unknown> } | null;
-  if (!tls?.addTLSOptions) throw new Error(RED._('rps-remote-system.errors.bad-tls', { error: 'TLS configuration node not found' }));
+  if (!tls?.addTLSOptions) throw new Error(RED._('rps-remote-system.errors.bad-tls', { error: RED._('rps-remote-system.errors.no-tls-node') }));
   const opts = tls.addTLSOptions({});
   const out: TlsOptions = {};
   if (opts.ca !== undefined) out.ca = opts.ca as string;
@@ -133,7 +91,6 @@ export default function (RED: NodeAPI): void {
     node.store = undefined;
     node.remote = undefined;
     node.outboundError = RED._('rps-remote-system.errors.no-url');
-    let peer: InboundPeer | undefined;
 
     let storeConfig: StoreConfig;
     node.storeConfig = undefined;
@@ -147,166 +104,84 @@ export default function (RED: NodeAPI): void {
       return;
     }
     const store = node.store;
-    const creds = node.credentials ?? {};
-    const activateOnDeploy = def.activation !== 'validate';
-    const settings = activationSettings(def, creds);
     node.inboundEvents = new EventEmitter();
-
-    const urlText = (def.url ?? '').trim();
-    if (urlText !== '') {
-      const url = checkRemoteUrl(urlText);
-      try {
-        if (!url) throw new Error(RED._('rps-remote-system.errors.bad-url'));
-        const timeoutMs = ruledNumber(REMOTE_SYSTEM_NUMBERS.timeout, def.timeout) * 1000;
-        const tls = url.protocol === 'https:' ? tlsOptionsOf(RED, def.tls) : undefined;
-        const auth = outboundAuthOf(RED, node, def, creds, url, tls, timeoutMs, heldTokenPersistence(rt.secrets, store, node.id));
-        const retryDelay = ruledNumber(REMOTE_SYSTEM_NUMBERS.retryDelay, def.retryDelay) * 1000;
-        node.remote = new RemoteSystem({
-          id: node.id,
-          url: url.toString(),
-          auth,
-          tls,
-          timeoutMs,
-          batchSize: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.batchSize, def.batchSize)),
-          maxInFlight: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxInFlight, def.maxInFlight)),
-          lingerMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.linger, def.linger),
-          backoff: { baseMs: retryDelay, maxMs: Math.max(retryDelay, ruledNumber(REMOTE_SYSTEM_NUMBERS.retryMaxDelay, def.retryMaxDelay) * 1000) },
-          maxTries: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxTries, def.maxTries)),
-          probeIntervalMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.probeInterval, def.probeInterval) * 1000,
-          store,
-          senderName: storeConfig.instanceName,
-          owner: rt.owner,
-        });
-        node.outboundError = undefined;
-      } catch (err) {
-        node.outboundError = errorText(err);
-        node.error(node.outboundError);
-      }
-    }
-    if (node.remote) {
-      node.remote.on('fault', (err) => logStoreFault(RED, node, err));
-      node.remote.on('failed', (count, error) => node.warn(RED._('rps-remote-system.warnings.failed', { count, error })));
-      node.remote.on('requeued', (count) => node.log(RED._('rps-remote-system.warnings.requeued', { count })));
-      rt.remotes.set(node.id, node.remote);
-    }
-
-    try {
-      peer = inboundPeerOf(RED, node, def, creds, store, storeConfig);
-    } catch (err) {
-      node.error(errorText(err));
-    }
-    if (peer) {
-      rt.receiver.addPeer(peer);
-      rt.updateRoutes();
-    }
+    const url = (def.url ?? '').trim();
+    const retryDelayMs = ruledNumber(REMOTE_SYSTEM_NUMBERS.retryDelay, def.retryDelay) * 1000;
+    const link = new RemoteLink(
+      rt,
+      {
+        id: node.id,
+        name: node.systemName,
+        url,
+        tls: () => tlsOptionsOf(RED, def.tls),
+        tlsId: def.tls,
+        authType: def.authType,
+        tokenUrl: def.tokenUrl,
+        clientId: def.clientId,
+        scope: def.scope,
+        tokenAuthMethod: def.tokenAuthMethod,
+        refreshWindowMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.refreshWindow, def.refreshWindow) * 1000,
+        timeoutMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.timeout, def.timeout) * 1000,
+        batchSize: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.batchSize, def.batchSize)),
+        maxInFlight: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxInFlight, def.maxInFlight)),
+        lingerMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.linger, def.linger),
+        retryDelayMs,
+        retryMaxDelayMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.retryMaxDelay, def.retryMaxDelay) * 1000,
+        maxTries: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxTries, def.maxTries)),
+        probeIntervalMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.probeInterval, def.probeInterval) * 1000,
+        inboundAuth: def.inboundAuth,
+        jwtIssuer: def.jwtIssuer,
+        jwtAudience: def.jwtAudience,
+        jwksUrl: def.jwksUrl,
+        jwtAlgorithms: def.jwtAlgorithms,
+        jwtSubject: def.jwtSubject,
+        tokenLifetimeSec: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.tokenLifetime, def.tokenLifetime)),
+        ratePerSec: ruledNumber(REMOTE_SYSTEM_NUMBERS.inboundRate, def.inboundRate),
+        maxBodyBytes: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxBody, def.maxBody) * 1024 * 1024),
+        activateOnDeploy: def.activation !== 'validate',
+      },
+      node.credentials ?? {},
+      store,
+      storeConfig,
+      (level, code, params) => node[level](RED._(`rps-remote-system.warnings.${code}`, params)),
+    );
+    /** A setting's problem, worded. */
+    const describeError = (err: Error): string => (err instanceof ConfigError ? RED._(`rps-remote-system.errors.${err.code}`, err.params) : err.message);
+    /** A validation check's finding, worded. */
+    const describe = (detail: CheckDetail): string => {
+      if ('code' in detail) return RED._(`rps-remote-system.validate.${detail.code}`, detail.params);
+      return typeof detail.error === 'string' ? detail.error : describeError(detail.error);
+    };
+    node.remote = link.remote;
+    node.outboundError = link.outboundError && describeError(link.outboundError);
+    if (url !== '' && node.outboundError) node.error(node.outboundError);
+    if (link.inboundError) node.error(describeError(link.inboundError));
+    link.on('fault', (err) => logStoreFault(RED, node, err));
+    link.on('inbound', (state) => node.inboundEvents.emit('inbound', state));
+    link.start();
+    if (link.callable) rt.updateRoutes();
     rt.adminRoutes.acquire();
 
-    const setInbound = (state: InboundState): void => {
-      if (!peer || peer.state === state) return;
-      peer.state = state;
-      node.inboundEvents.emit('inbound', state);
-    };
-    node.inboundState = () => peer?.state ?? 'disabled';
-    node.states = () => {
-      const outbound = node.remote?.state ?? (loaded ? 'disabled' : 'loading');
-      const states: RemoteStates = { outbound, inbound: peer?.state ?? (loaded ? 'disabled' : 'loading') };
-      const error = node.remote?.lastError ?? node.outboundError;
-      if (error) states.outboundError = error;
-      return states;
-    };
-
-    // Until the store is open (PostgreSQL opens in the background) and the activation is
-    // read, both states are `loading`: inbound calls are answered 503, the sender sends
-    // nothing, and the editor shows "loading", never a state that was not read. Then the
-    // sender takes back what it held, the key that signs our tokens exists before the
-    // first token request (so checking a forged token never writes), and what was
-    // activated before is active again. A store that fails meanwhile (a database restart)
-    // is tried again, with a growing delay, until it answers or the node closes.
-    let closing = false;
-    let loaded = false;
-    const loadedEvents = new EventEmitter<{ loaded: [] }>();
-    const load = async (): Promise<void> => {
-      await store.opened(true);
-      if (peer?.credentials) await rt.receiver.tokens.key(store);
-      const saved = activateOnDeploy ? { outbound: true, inbound: true } : await loadActivation(store, node.id, settings);
-      if (closing) return;
-      await node.remote?.start(saved.outbound);
-      setInbound(saved.inbound ? 'active' : 'disabled');
-      loaded = true;
-      loadedEvents.emit('loaded');
-    };
-    const loadUntilDone = async (): Promise<void> => {
-      for (let attempt = 0; !closing; attempt++) {
-        try {
-          await load();
-          return;
-        } catch (err) {
-          if (closing) return;
-          // A store that is away is logged once by the store itself; anything else here.
-          logStoreFault(RED, node, err);
-          // At most 5 s: these are a few small reads, and inbound answers 503 until they succeed.
-          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** Math.min(attempt, 4))).unref());
-        }
-      }
-    };
-    void loadUntilDone();
-    node.whenLoaded = (timeoutMs) =>
-      new Promise((resolve) => {
-        if (loaded || closing) {
-          resolve(loaded);
-          return;
-        }
-        const done = (): void => {
-          clearTimeout(timer);
-          loadedEvents.off('loaded', done);
-          resolve(loaded);
-        };
-        const timer = setTimeout(done, timeoutMs);
-        loadedEvents.once('loaded', done);
-      });
-
+    node.inboundState = () => link.inboundState();
+    node.states = () => link.states(describeError);
+    node.whenLoaded = (timeoutMs) => link.whenLoaded(timeoutMs);
     node.validate = async () => {
-      // What validation activates must not be overwritten by the activation read at start.
-      if (!(await node.whenLoaded(LOAD_WAIT_MS))) throw new StateNotLoadedError(RED._('rps-remote-system.errors.still-loading'));
-      const remote = node.remote;
-      const outcome = remote ? await remote.handshake() : undefined;
-      const report = validationReport({
-        url: remote ? urlText : undefined,
-        https: remote?.url.startsWith('https:') ?? false,
-        usesToken: def.authType === 'oauth2-client' || def.authType === 'oauth2-refresh',
-        outcome,
-        localEvents: rt.receiver.processEventNames(),
-        inboundConfigured: peer !== undefined,
-      });
-      if (urlText !== '' && node.outboundError) report.checks.unshift({ name: 'url', ok: false, detail: node.outboundError });
-      const ok = report.checks.every((c) => c.ok);
-      // Inbound is activated with a validation that reached the remote (or of a remote we never call).
-      const activation: Activation = { outbound: report.outboundOk, inbound: peer !== undefined && (report.outboundOk || !remote) };
-      if (activation.outbound || activation.inbound) {
-        // Remembered first, so that what is active now is active after a restart too.
-        const saved = await loadActivation(store, node.id, settings);
-        await saveActivation(store, node.id, settings, { outbound: saved.outbound || activation.outbound, inbound: saved.inbound || activation.inbound }, Date.now());
-        if (activation.outbound) remote?.activate();
-        if (activation.inbound) setInbound('active');
-        const states = node.states();
-        node.log(RED._('rps-remote-system.warnings.activated', { outbound: states.outbound, inbound: states.inbound }));
-      } else {
-        node.warn(RED._('rps-remote-system.warnings.validation-failed', { error: report.checks.find((c) => !c.ok)?.detail ?? '' }));
+      try {
+        return await link.validate(describe);
+      } catch (err) {
+        if (err instanceof StateNotLoadedError) throw new StateNotLoadedError(RED._('rps-remote-system.errors.still-loading'));
+        throw err;
       }
-      return { ok, checks: report.checks, states: node.states() };
     };
 
     node.on('close', (_removed, done) => {
-      closing = true;
       void (async () => {
         try {
           rt.adminRoutes.release();
-          if (peer) {
-            rt.receiver.removePeer(node.id, peer);
-            rt.updateRoutes();
-          }
-          if (node.remote && rt.remotes.get(node.id) === node.remote) rt.remotes.delete(node.id);
-          await node.remote?.stop();
+          const callable = link.callable;
+          const closing = link.close();
+          if (callable) rt.updateRoutes();
+          await closing;
           await rt.releaseStore(store);
         } catch (err) {
           node.error(common(RED, 'errors.store', { error: errorText(err) }));
@@ -329,112 +204,6 @@ export default function (RED: NodeAPI): void {
       inboundPassword: { type: 'password' },
     },
   });
-}
-
-/**
- * Fingerprint of the settings an activation holds for: where we send, how we and they
- * authenticate. Changing any of them needs a new Validate and activate.
- */
-function activationSettings(def: RemoteSystemDef, creds: Partial<RemoteCredentials>): string {
-  const parts = [def.url, def.tls, def.authType, def.tokenUrl, def.clientId, creds.user, def.inboundAuth, creds.inboundUser, def.jwtIssuer, def.jwtSubject, def.jwksUrl];
-  return createHash('sha256')
-    .update(JSON.stringify(parts.map((p) => (p ?? '').trim())))
-    .digest('base64url');
-}
-
-/** Plain http to another host: tokens, secrets or signing keys could be read or swapped on the way. */
-function insecure(url: URL): boolean {
-  return url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-}
-
-/** How we authenticate to the remote; throws an i18n'd error for settings that cannot work. */
-function outboundAuthOf(
-  RED: NodeAPI,
-  node: RemoteSystemNode,
-  def: RemoteSystemDef,
-  creds: Partial<RemoteCredentials>,
-  url: URL,
-  tls: TlsOptions | undefined,
-  timeoutMs: number,
-  persistence: TokenPersistence,
-): OutboundAuth {
-  switch (def.authType) {
-    case 'basic':
-      return { type: 'basic', user: creds.user ?? '', password: creds.password ?? '' };
-    case 'bearer':
-      if (!creds.token) throw new Error(RED._('rps-remote-system.errors.no-bearer-token'));
-      return { type: 'bearer', token: creds.token };
-    case 'oauth2-client':
-    case 'oauth2-refresh': {
-      // Empty: the remote Node-RED's own token endpoint.
-      const tokenText = (def.tokenUrl ?? '').trim() || `${url.toString().replace(/\/+$/, '')}${API_PREFIX}/token`;
-      const tokenUrl = checkRemoteUrl(tokenText);
-      if (!tokenUrl) throw new Error(RED._('rps-remote-system.errors.bad-token-url'));
-      const clientId = (def.clientId ?? '').trim();
-      if (!clientId) throw new Error(RED._('rps-remote-system.errors.no-client-id'));
-      if (!creds.clientSecret) throw new Error(RED._('rps-remote-system.errors.no-client-secret'));
-      const grant = def.authType === 'oauth2-refresh' ? 'refresh_token' : 'client_credentials';
-      if (grant === 'refresh_token' && !creds.refreshToken) throw new Error(RED._('rps-remote-system.errors.no-refresh-token'));
-      if (insecure(tokenUrl)) node.warn(RED._('rps-remote-system.warnings.insecure-url', { url: tokenUrl.origin }));
-      // The TLS settings are the remote's: they apply to its own token endpoint, not to an identity provider's.
-      const agent = tls && tokenUrl.origin === url.origin ? new https.Agent({ keepAlive: true, ...tls }) : undefined;
-      const tokens = new OAuthTokens({
-        grant,
-        tokenUrl: tokenUrl.toString(),
-        clientId,
-        clientSecret: creds.clientSecret,
-        scope: (def.scope ?? '').trim() || undefined,
-        authMethod: def.tokenAuthMethod === 'body' ? 'body' : 'header',
-        refreshToken: grant === 'refresh_token' ? creds.refreshToken : undefined,
-        refreshWindowMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.refreshWindow, def.refreshWindow) * 1000,
-        timeoutMs,
-        agent,
-        persistence,
-      });
-      return { type: 'oauth2', tokens };
-    }
-    default:
-      return { type: 'none' };
-  }
-}
-
-/** Who may call us as this remote system, and within which limits; undefined when nobody may. */
-function inboundPeerOf(
-  RED: NodeAPI,
-  node: RemoteSystemNode,
-  def: RemoteSystemDef,
-  creds: Partial<RemoteCredentials>,
-  store: Store,
-  storeConfig: StoreConfig,
-): InboundPeer | undefined {
-  const base = {
-    id: node.id,
-    name: node.systemName,
-    store,
-    instanceName: storeConfig.instanceName,
-    tokenLifetimeSec: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.tokenLifetime, def.tokenLifetime)),
-    ratePerSec: ruledNumber(REMOTE_SYSTEM_NUMBERS.inboundRate, def.inboundRate),
-    maxBodyBytes: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxBody, def.maxBody) * 1024 * 1024),
-    // Active (or not) once the store is open and the activation is read.
-    state: 'loading' as InboundState,
-  };
-  if (def.inboundAuth === 'jwt') {
-    const issuer = (def.jwtIssuer ?? '').trim();
-    const audience = (def.jwtAudience ?? '').trim();
-    const subject = (def.jwtSubject ?? '').trim();
-    const jwksUrl = checkRemoteUrl((def.jwksUrl ?? '').trim());
-    const algorithms = parseAlgorithms(def.jwtAlgorithms ?? '');
-    const problem = !issuer ? 'issuer' : !audience ? 'audience' : !subject ? 'subject' : !jwksUrl ? 'JWKS URL' : typeof algorithms === 'string' ? algorithms : undefined;
-    if (problem || typeof algorithms === 'string' || !jwksUrl) throw new Error(RED._('rps-remote-system.errors.bad-jwt-config', { error: problem ?? '' }));
-    if (insecure(jwksUrl)) node.warn(RED._('rps-remote-system.warnings.insecure-url', { url: jwksUrl.origin }));
-    return { ...base, credentials: undefined, jwt: { issuer, audience, subject, algorithms, jwks: new JwksCache({ url: jwksUrl.toString() }) } };
-  }
-  if (creds.inboundUser && !creds.inboundPassword) {
-    // A user name alone is no secret: without a password nobody may call us as this system.
-    throw new Error(RED._('rps-remote-system.errors.no-inbound-password'));
-  }
-  if (!creds.inboundUser || !creds.inboundPassword) return undefined;
-  return { ...base, credentials: { user: creds.inboundUser, password: creds.inboundPassword } };
 }
 
 /** The remote system a node refers to, or an error naming what is missing. */

@@ -4,7 +4,7 @@
  * several Node-RED processes share.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { SCHEMA_NAME } from '../store/postgres';
+import { SCHEMA_NAME } from '../engine/stores';
 import { common, errorText, numberSetting } from './common';
 import { prepareSealKeys } from './credential-secret';
 import type { Node, NodeAPI, NodeDef } from './red';

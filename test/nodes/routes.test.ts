@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { HttpRouter, RequestHandler } from '../../src/nodes/red';
 import { serveFirst } from '../../src/nodes/routes';
-import type { InboundRoute } from '../../src/transport/inbound-http';
+import { type InboundRoute, inboundRouter } from '../../src/transport/inbound-http';
 
 /** The part of an Express 4 app these tests use (express has no types installed here). */
 interface ExpressApp extends HttpRouter {
@@ -94,7 +94,7 @@ describe('serveFirst: the rps/1 routes ahead of httpNodeAuth and the admin parse
   });
 
   it('serves our routes under the HTTP nodes root before the gate and the body parser; every other path goes on as before', async () => {
-    serveFirst(nodeApp, ROUTES);
+    serveFirst(nodeApp, (matching) => inboundRouter(ROUTES, matching));
     assert.deepEqual(await call('GET', '/api/rps/v1/handshake'), { status: 200, text: 'handshake GET', allow: null });
     assert.deepEqual(await call('POST', '/api/rps/v1/messages', '{"unread":true}'), { status: 200, text: 'messages {"unread":true}', allow: null });
     assert.equal((await call('GET', '/api/mine')).text, 'gate', "the user's routes still pass the gate");
@@ -103,7 +103,7 @@ describe('serveFirst: the rps/1 routes ahead of httpNodeAuth and the admin parse
   });
 
   it('matches as Express does by default: any case, one trailing slash, a query', async () => {
-    serveFirst(nodeApp, ROUTES);
+    serveFirst(nodeApp, (matching) => inboundRouter(ROUTES, matching));
     for (const path of ['/API/RPS/V1/Handshake', '/api/rps/v1/handshake/', '/api/rps/v1/handshake?x=1', '/api/rps/v1/handshake/?x=1']) {
       assert.equal((await call('GET', path)).text, 'handshake GET', path);
     }
@@ -113,14 +113,14 @@ describe('serveFirst: the rps/1 routes ahead of httpNodeAuth and the admin parse
   it("follows RED.httpNode's strict and case-sensitive routing when they are set", async () => {
     nodeApp.set('strict routing', true);
     nodeApp.set('case sensitive routing', true);
-    serveFirst(nodeApp, ROUTES);
+    serveFirst(nodeApp, (matching) => inboundRouter(ROUTES, matching));
     assert.equal((await call('GET', '/api/rps/v1/handshake')).text, 'handshake GET');
     assert.equal((await call('GET', '/api/rps/v1/handshake/')).text, 'gate');
     assert.equal((await call('GET', '/api/RPS/v1/handshake')).text, 'gate');
   });
 
   it('HEAD is served by the GET route; OPTIONS answers 204 with Allow; other methods 405 with Allow and a reason', async () => {
-    serveFirst(nodeApp, ROUTES);
+    serveFirst(nodeApp, (matching) => inboundRouter(ROUTES, matching));
     assert.deepEqual(await call('HEAD', '/api/rps/v1/handshake'), { status: 200, text: '', allow: null });
     assert.deepEqual(await call('OPTIONS', '/api/rps/v1/messages'), { status: 204, text: '', allow: 'POST' });
     assert.deepEqual(await call('OPTIONS', '/api/rps/v1/handshake'), { status: 204, text: '', allow: 'GET, HEAD' });
@@ -134,25 +134,25 @@ describe('serveFirst: the rps/1 routes ahead of httpNodeAuth and the admin parse
   it('taken out, leaves the stack as it was: the gate answers again, and serving again adds one layer', async () => {
     const stack = (): number => top._router?.stack.length ?? 0;
     const before = stack();
-    const remove = serveFirst(nodeApp, ROUTES);
+    const remove = serveFirst(nodeApp, (matching) => inboundRouter(ROUTES, matching));
     assert.equal(stack(), before + 1);
     remove();
     assert.equal(stack(), before);
     assert.equal((await call('GET', '/api/rps/v1/handshake')).text, 'gate');
     remove();
     assert.equal(stack(), before, 'removing twice takes nothing else');
-    serveFirst(nodeApp, ROUTES)();
+    serveFirst(nodeApp, (matching) => inboundRouter(ROUTES, matching))();
     assert.equal(stack(), before);
   });
 
   it('at the root (httpNodeRoot "/"), and in RED.httpNode itself while it is not mounted', async () => {
     mountLikeNodeRed('/');
-    serveFirst(nodeApp, ROUTES);
+    serveFirst(nodeApp, (matching) => inboundRouter(ROUTES, matching));
     assert.equal((await call('GET', '/rps/v1/handshake')).text, 'handshake GET');
     assert.equal((await call('GET', '/mine')).text, 'gate');
 
     const lone = express();
-    serveFirst(lone, ROUTES);
+    serveFirst(lone, (matching) => inboundRouter(ROUTES, matching));
     top = lone;
     assert.equal((await call('GET', '/rps/v1/handshake')).text, 'handshake GET');
   });

@@ -1,50 +1,124 @@
 /**
- * Product code never depends on test code: nothing under src/, scripts/, bench/ or
- * tools/ imports a module under test/ (tools/ holds what the demo, the benchmarks and
- * the end-to-end tests share). Read from the TypeScript sources, so that a type-only
- * import counts too.
+ * The one-way layering nodes → engine → store/transport → core, read from the
+ * TypeScript sources: which layer may import which, a pure core, and no import cycle.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
 
-const ROOT = resolve(__dirname, '..', '..', '..');
-const PRODUCT_DIRS = ['src', 'scripts', 'bench', 'tools'];
-const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm;
+/** The repository root, from dist/test/unit (compiled) or test/unit (ts-node). */
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+
+const ROOT = repoRoot();
+const SRC = join(ROOT, 'src');
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sources(path);
-    return /\.[cm]?[jt]s$/.test(entry.name) ? [path] : [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sources(path);
+    return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [path] : [];
   });
 }
 
-/** The relative module specifiers of one source file. */
-export function relativeImports(text: string): string[] {
-  return [...text.matchAll(SPECIFIER)].map((m) => m[1]).filter((s) => s.startsWith('.'));
+/** Module specifiers of `import … from '…'`, `export … from '…'`, `import '…'` and `require('…')`. */
+function specifiers(text: string): string[] {
+  const found: string[] = [];
+  const pattern = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*'([^']+)'|(?:^|\n)\s*import\s*'([^']+)'|\brequire\(\s*'([^']+)'\s*\)/g;
+  for (const m of text.matchAll(pattern)) found.push(m[1] ?? m[2] ?? m[3]);
+  return found;
 }
 
-describe('layering: product code never imports test code', () => {
-  it('finds import, export-from, dynamic import and require specifiers', () => {
-    const text = "import a from './a';\nexport { b } from '../b';\nconst c = require('./c');\nvoid import('../d');\nimport './e';\nimport x from 'node:fs';";
-    assert.deepEqual(relativeImports(text), ['./a', '../b', './c', '../d', './e']);
+/** The source file a relative specifier names, as a path relative to src/ (without .ts). */
+function target(from: string, spec: string): string | undefined {
+  if (!spec.startsWith('.')) return undefined;
+  const base = resolve(dirname(from), spec);
+  const file = [`${base}.ts`, join(base, 'index.ts')].find((f) => existsSync(f));
+  return file ? relative(SRC, file).replace(/\.ts$/, '') : relative(SRC, base);
+}
+
+interface Module {
+  name: string;
+  /** Our modules it imports (relative to src/). */
+  ours: string[];
+  /** Packages and Node.js modules it imports. */
+  external: string[];
+}
+
+const modules: Module[] = sources(SRC).map((file) => {
+  const specs = specifiers(readFileSync(file, 'utf8'));
+  return {
+    name: relative(SRC, file).replace(/\.ts$/, ''),
+    ours: specs.map((s) => target(file, s)).filter((t): t is string => t !== undefined),
+    external: specs.filter((s) => !s.startsWith('.')),
+  };
+});
+
+const layerOf = (name: string): string => name.split('/')[0];
+
+/** Node.js modules that reach the world outside the process (files, network, processes, threads). */
+const IO_MODULES = new Set(['fs', 'fs/promises', 'net', 'http', 'https', 'http2', 'tls', 'dgram', 'dns', 'dns/promises', 'child_process', 'cluster', 'worker_threads', 'os', 'readline', 'repl', 'inspector', 'vm']);
+
+function violations(from: string, forbidden: (to: string) => boolean): string[] {
+  return modules.filter((m) => layerOf(m.name) === from).flatMap((m) => m.ours.filter(forbidden).map((to) => `${m.name} → ${to}`));
+}
+
+describe('layering of src/', () => {
+  it('finds the sources', () => {
+    assert.ok(modules.length > 20, `only ${modules.length} modules under ${SRC}`);
+    for (const layer of ['core', 'engine', 'nodes', 'store', 'transport']) assert.ok(modules.some((m) => layerOf(m.name) === layer), layer);
   });
 
-  it('no file under src/, scripts/, bench/ or tools/ imports from test/', () => {
-    const testDir = join(ROOT, 'test') + sep;
-    const offending: string[] = [];
-    let files = 0;
-    for (const dir of PRODUCT_DIRS) {
-      for (const file of sources(join(ROOT, dir))) {
-        files++;
-        for (const spec of relativeImports(readFileSync(file, 'utf8'))) {
-          const target = resolve(dirname(file), spec);
-          if ((target + sep).startsWith(testDir)) offending.push(`${relative(ROOT, file)} imports ${spec}`);
-        }
+  it('nodes talk to the engine (and pure core helpers) only, never to store or transport', () => {
+    assert.deepEqual(
+      violations('nodes', (to) => ['store', 'transport'].includes(layerOf(to))),
+      [],
+    );
+  });
+
+  it('core imports nothing of ours outside core and no Node.js I/O module', () => {
+    assert.deepEqual(
+      violations('core', (to) => layerOf(to) !== 'core'),
+      [],
+    );
+    const io = modules
+      .filter((m) => layerOf(m.name) === 'core')
+      .flatMap((m) =>
+        m.external
+          .map((s) => s.replace(/^node:/, ''))
+          .filter((s) => IO_MODULES.has(s) || !builtinModules.includes(s))
+          .map((s) => `${m.name} → ${s}`),
+      );
+    assert.deepEqual(io, []);
+  });
+
+  it('engine, store and transport never import nodes; store and transport never import the engine', () => {
+    for (const layer of ['engine', 'store', 'transport']) assert.deepEqual(violations(layer, (to) => layerOf(to) === 'nodes'), [], layer);
+    for (const layer of ['store', 'transport']) assert.deepEqual(violations(layer, (to) => layerOf(to) === 'engine'), [], layer);
+  });
+
+  it('has no import cycle among src/ modules', () => {
+    const edges = new Map(modules.map((m) => [m.name, m.ours]));
+    const done = new Set<string>();
+    const path: string[] = [];
+    const cycles: string[] = [];
+    const visit = (name: string): void => {
+      const at = path.indexOf(name);
+      if (at >= 0) {
+        cycles.push([...path.slice(at), name].join(' → '));
+        return;
       }
-    }
-    assert.ok(files > 20, `expected the product sources, found ${files} files`);
-    assert.deepEqual(offending, []);
+      if (done.has(name)) return;
+      path.push(name);
+      for (const next of edges.get(name) ?? []) visit(next);
+      path.pop();
+      done.add(name);
+    };
+    for (const m of modules) visit(m.name);
+    assert.deepEqual(cycles, []);
   });
 });

@@ -5,9 +5,17 @@
  * with the last one.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { NodeAPI, RequestHandler } from './red';
-import { LOAD_WAIT_MS, type RemoteSystemNode, StateNotLoadedError } from './rps-remote-system';
-import { removeRoutes } from './routes';
+import { LOAD_WAIT_MS, StateNotLoadedError, type ValidationAnswer, type RemoteStates } from '../../engine/remote-link';
+import type { Node, NodeAPI, RequestHandler } from '../red';
+import { removeRoutes } from '../routes';
+
+/** What these routes need of a deployed remote-system node (see rps-remote-system). */
+export interface AdminRemote extends Node {
+  states(): RemoteStates;
+  /** Resolves true once the states are read from the store, false when `timeoutMs` passed first. */
+  whenLoaded(timeoutMs: number): Promise<boolean>;
+  validate(): Promise<ValidationAnswer>;
+}
 
 const STATE = '/rps-remote-system/:id/state';
 const VALIDATE = '/rps-remote-system/:id/validate';
@@ -25,9 +33,9 @@ export class AdminRoutes {
 
   constructor(private readonly RED: NodeAPI) {}
 
-  private remoteOf(req: AdminRequest, res: ServerResponse): RemoteSystemNode | undefined {
+  private remoteOf(req: AdminRequest, res: ServerResponse): AdminRemote | undefined {
     const id = req.params?.id ?? '';
-    const node = this.RED.nodes.getNode(id) as RemoteSystemNode | null;
+    const node = this.RED.nodes.getNode(id) as AdminRemote | null;
     if (!node || node.type !== 'rps-remote-system' || typeof node.validate !== 'function') {
       reply(res, 404, { error: this.RED._('rps-remote-system.errors.not-deployed') });
       return undefined;

@@ -1,0 +1,409 @@
+/**
+ * One remote system, as the engine runs it: from its settings and credentials it builds
+ * how we authenticate to the remote (OAuth2 tokens with their own HTTPS agent), the
+ * sender of its outbound queue, who may call us as this remote (API user or an identity
+ * provider's JWTs with their JWKS cache), and the activation of both directions, read
+ * from the store and changed by "Validate and activate". Settings that cannot work are
+ * reported as codes with parameters (ConfigError), never as text: the node words them.
+ */
+import { checkRemoteUrl } from '../core/settings';
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import https from 'node:https';
+import { API_PREFIX } from '../core/protocol';
+import type { OutboundAuth, TlsOptions } from '../transport/client';
+import { JwksCache } from '../transport/jwks';
+import { parseAlgorithms } from '../transport/jwt';
+import { OAuthTokens } from '../transport/oauth';
+import { type Activation, loadActivation, saveActivation } from './activation';
+import type { RemoteState } from './outbox';
+import type { InboundPeer, InboundState } from './receiver';
+import { RemoteSystem } from './remote';
+import type { EngineRuntime, StoreConfig } from './runtime';
+import { heldTokenPersistence } from './secrets';
+import type { Store } from './stores';
+import { type Check, type CheckDetail, validationReport } from './validate';
+
+export type { InboundState, RemoteState, TlsOptions };
+
+/** How long "Validate and activate" (and a state request that asks to) waits for the states to be read. */
+export const LOAD_WAIT_MS = 10_000;
+
+/** Validation asked for before the states were read from the store (it is not open yet). */
+export class StateNotLoadedError extends Error {
+  override readonly name = 'StateNotLoadedError';
+}
+
+/** A setting that cannot work: `code` names the text (errors.<code>), `params` fill it in. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly code: string,
+    readonly params: Record<string, string> = {},
+  ) {
+    super(code);
+  }
+}
+
+/** Both directions' states, as the form and the flow nodes show them; `loading` until they are read from the store. */
+export interface RemoteStates {
+  outbound: RemoteState;
+  inbound: InboundState;
+  outboundError?: string;
+}
+
+export interface ValidationAnswer {
+  ok: boolean;
+  checks: Check[];
+  states: RemoteStates;
+}
+
+export interface RemoteCredentials {
+  user: string;
+  password: string;
+  token: string;
+  clientSecret: string;
+  refreshToken: string;
+  inboundUser: string;
+  inboundPassword: string;
+}
+
+/** The settings that are text, as the form holds them (trimmed here). */
+export interface RemoteTextSettings {
+  authType?: string;
+  tokenUrl?: string;
+  clientId?: string;
+  scope?: string;
+  tokenAuthMethod?: string;
+  inboundAuth?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  jwksUrl?: string;
+  jwtAlgorithms?: string;
+  jwtSubject?: string;
+}
+
+/** A remote system's settings, as plain data (numbers already in their units). */
+export interface RemoteLinkSettings extends RemoteTextSettings {
+  id: string;
+  name: string;
+  /** Trimmed; empty: the remote can call us, we cannot call it. */
+  url: string;
+  /** The TLS settings for an https URL (asked for only then; may throw). */
+  tls: () => TlsOptions | undefined;
+  /** Part of the activation fingerprint: which TLS settings were validated. */
+  tlsId?: string;
+  refreshWindowMs: number;
+  timeoutMs: number;
+  batchSize: number;
+  maxInFlight: number;
+  lingerMs: number;
+  retryDelayMs: number;
+  retryMaxDelayMs: number;
+  maxTries: number;
+  probeIntervalMs: number;
+  tokenLifetimeSec: number;
+  ratePerSec: number;
+  maxBodyBytes: number;
+  /** Active on deploy, or only once validated. */
+  activateOnDeploy: boolean;
+}
+
+/** A log line for the node to word: `code` names the text (warnings.<code>), `params` fill it in. */
+export type Notice = (level: 'warn' | 'log', code: string, params: Record<string, string | number>) => void;
+
+/** What the link reports. */
+export interface RemoteLinkEvents {
+  /** A store or sender fault. */
+  fault: [err: unknown];
+  inbound: [state: InboundState];
+  loaded: [];
+}
+
+/** Plain http to another host: tokens, secrets or signing keys could be read or swapped on the way. */
+function insecure(url: URL): boolean {
+  return url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
+export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
+  /** Undefined when no URL is set (the remote can call us, we cannot call it) or the settings are invalid. */
+  readonly remote: RemoteSystem | undefined;
+  /** Why this remote system cannot be used outbound, when it cannot. */
+  readonly outboundError: Error | undefined;
+  /** Why nobody may call us as this remote system although someone was meant to. */
+  readonly inboundError: Error | undefined;
+  private readonly peer: InboundPeer | undefined;
+  private readonly fingerprint: string;
+  private closing = false;
+  private loaded = false;
+
+  constructor(
+    private readonly rt: EngineRuntime,
+    private readonly s: RemoteLinkSettings,
+    creds: Partial<RemoteCredentials>,
+    readonly store: Store,
+    storeConfig: StoreConfig,
+    private readonly notice: Notice,
+  ) {
+    super();
+    this.fingerprint = activationSettings(s, creds);
+    this.outboundError = new ConfigError('no-url');
+    if (s.url !== '') {
+      try {
+        this.remote = this.remoteOf(creds, storeConfig);
+        this.outboundError = undefined;
+      } catch (err) {
+        this.outboundError = err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    try {
+      this.peer = this.peerOf(creds, storeConfig);
+    } catch (err) {
+      this.inboundError = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /** Starts sending and answering once the store is open and the activation is read. */
+  start(): void {
+    if (this.remote) {
+      this.remote.on('fault', (err) => this.emit('fault', err));
+      this.remote.on('failed', (count, error) => this.notice('warn', 'failed', { count, error }));
+      this.remote.on('requeued', (count) => this.notice('log', 'requeued', { count }));
+      this.rt.remotes.set(this.s.id, this.remote);
+    }
+    if (this.peer) this.rt.receiver.addPeer(this.peer);
+    void this.loadUntilDone();
+  }
+
+  /** Whether remotes may call us as this remote system (then the runtime serves the rps/1 routes). */
+  get callable(): boolean {
+    return this.peer !== undefined;
+  }
+
+  inboundState(): InboundState {
+    return this.peer?.state ?? 'disabled';
+  }
+
+  /** The states; `outboundError` worded by `describe`. */
+  states(describe: (err: Error) => string): RemoteStates {
+    const outbound = this.remote?.state ?? (this.loaded ? 'disabled' : 'loading');
+    const states: RemoteStates = { outbound, inbound: this.peer?.state ?? (this.loaded ? 'disabled' : 'loading') };
+    const error = this.remote?.lastError ?? (this.outboundError && describe(this.outboundError));
+    if (error) states.outboundError = error;
+    return states;
+  }
+
+  private setInbound(state: InboundState): void {
+    if (!this.peer || this.peer.state === state) return;
+    this.peer.state = state;
+    this.emit('inbound', state);
+  }
+
+  // Until the store is open (PostgreSQL opens in the background) and the activation is
+  // read, both states are `loading`: inbound calls are answered 503, the sender sends
+  // nothing, and the editor shows "loading", never a state that was not read. Then the
+  // sender takes back what it held, the key that signs our tokens exists before the
+  // first token request (so checking a forged token never writes), and what was
+  // activated before is active again. A store that fails meanwhile (a database restart)
+  // is tried again, with a growing delay, until it answers or the link closes.
+  private async load(): Promise<void> {
+    await this.store.opened(true);
+    if (this.peer?.credentials) await this.rt.receiver.tokens.key(this.store);
+    const saved = this.s.activateOnDeploy ? { outbound: true, inbound: true } : await loadActivation(this.store, this.s.id, this.fingerprint);
+    if (this.closing) return;
+    await this.remote?.start(saved.outbound);
+    this.setInbound(saved.inbound ? 'active' : 'disabled');
+    this.loaded = true;
+    this.emit('loaded');
+  }
+
+  private async loadUntilDone(): Promise<void> {
+    for (let attempt = 0; !this.closing; attempt++) {
+      try {
+        await this.load();
+        return;
+      } catch (err) {
+        if (this.closing) return;
+        // A store that is away is logged once by the store itself; anything else by the node.
+        this.emit('fault', err);
+        // At most 5 s: these are a few small reads, and inbound answers 503 until they succeed.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** Math.min(attempt, 4))).unref());
+      }
+    }
+  }
+
+  /** Resolves true once the states are read from the store, false when `timeoutMs` passed first. */
+  whenLoaded(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.loaded || this.closing) {
+        resolve(this.loaded);
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('loaded', done);
+        resolve(this.loaded);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.once('loaded', done);
+    });
+  }
+
+  /**
+   * "Validate and activate": the handshake, line by line, and what it allows activated
+   * (and remembered for the next start). `describe` words each check's detail.
+   */
+  async validate(describe: (detail: CheckDetail) => string): Promise<ValidationAnswer> {
+    // What validation activates must not be overwritten by the activation read at start.
+    if (!(await this.whenLoaded(LOAD_WAIT_MS))) throw new StateNotLoadedError('still-loading');
+    const remote = this.remote;
+    const outcome = remote ? await remote.handshake() : undefined;
+    const report = validationReport(
+      {
+        url: remote ? this.s.url : undefined,
+        https: remote?.url.startsWith('https:') ?? false,
+        usesToken: this.s.authType === 'oauth2-client' || this.s.authType === 'oauth2-refresh',
+        outcome,
+        localEvents: this.rt.receiver.processEventNames(),
+        inboundConfigured: this.peer !== undefined,
+      },
+      describe,
+    );
+    if (this.s.url !== '' && this.outboundError) report.checks.unshift({ name: 'url', ok: false, detail: describe({ error: this.outboundError }) });
+    const ok = report.checks.every((c) => c.ok);
+    // Inbound is activated with a validation that reached the remote (or of a remote we never call).
+    const activation: Activation = { outbound: report.outboundOk, inbound: this.peer !== undefined && (report.outboundOk || !remote) };
+    if (activation.outbound || activation.inbound) {
+      // Remembered first, so that what is active now is active after a restart too.
+      const saved = await loadActivation(this.store, this.s.id, this.fingerprint);
+      const merged = { outbound: saved.outbound || activation.outbound, inbound: saved.inbound || activation.inbound };
+      await saveActivation(this.store, this.s.id, this.fingerprint, merged, Date.now());
+      if (activation.outbound) remote?.activate();
+      if (activation.inbound) this.setInbound('active');
+      const states = this.states((err) => describe({ error: err }));
+      this.notice('log', 'activated', { outbound: states.outbound, inbound: states.inbound });
+    } else {
+      this.notice('warn', 'validation-failed', { error: report.checks.find((c) => !c.ok)?.detail ?? '' });
+    }
+    return { ok, checks: report.checks, states: this.states((err) => describe({ error: err })) };
+  }
+
+  /** Stops sending and answering; the store stays the node's to release. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.peer) this.rt.receiver.removePeer(this.s.id, this.peer);
+    if (this.remote && this.rt.remotes.get(this.s.id) === this.remote) this.rt.remotes.delete(this.s.id);
+    await this.remote?.stop();
+  }
+
+  private remoteOf(creds: Partial<RemoteCredentials>, storeConfig: StoreConfig): RemoteSystem {
+    const s = this.s;
+    const url = checkRemoteUrl(s.url);
+    if (!url) throw new ConfigError('bad-url');
+    const tls = url.protocol === 'https:' ? s.tls() : undefined;
+    const auth = this.outboundAuthOf(creds, url, tls);
+    return new RemoteSystem({
+      id: s.id,
+      url: url.toString(),
+      auth,
+      tls,
+      timeoutMs: s.timeoutMs,
+      batchSize: s.batchSize,
+      maxInFlight: s.maxInFlight,
+      lingerMs: s.lingerMs,
+      backoff: { baseMs: s.retryDelayMs, maxMs: Math.max(s.retryDelayMs, s.retryMaxDelayMs) },
+      maxTries: s.maxTries,
+      probeIntervalMs: s.probeIntervalMs,
+      store: this.store,
+      senderName: storeConfig.instanceName,
+      owner: this.rt.owner,
+    });
+  }
+
+  /** How we authenticate to the remote; throws a ConfigError for settings that cannot work. */
+  private outboundAuthOf(creds: Partial<RemoteCredentials>, url: URL, tls: TlsOptions | undefined): OutboundAuth {
+    const s = this.s;
+    switch (s.authType) {
+      case 'basic':
+        return { type: 'basic', user: creds.user ?? '', password: creds.password ?? '' };
+      case 'bearer':
+        if (!creds.token) throw new ConfigError('no-bearer-token');
+        return { type: 'bearer', token: creds.token };
+      case 'oauth2-client':
+      case 'oauth2-refresh': {
+        // Empty: the remote Node-RED's own token endpoint.
+        const tokenText = (s.tokenUrl ?? '').trim() || `${url.toString().replace(/\/+$/, '')}${API_PREFIX}/token`;
+        const tokenUrl = checkRemoteUrl(tokenText);
+        if (!tokenUrl) throw new ConfigError('bad-token-url');
+        const clientId = (s.clientId ?? '').trim();
+        if (!clientId) throw new ConfigError('no-client-id');
+        if (!creds.clientSecret) throw new ConfigError('no-client-secret');
+        const grant = s.authType === 'oauth2-refresh' ? 'refresh_token' : 'client_credentials';
+        if (grant === 'refresh_token' && !creds.refreshToken) throw new ConfigError('no-refresh-token');
+        if (insecure(tokenUrl)) this.notice('warn', 'insecure-url', { url: tokenUrl.origin });
+        // The TLS settings are the remote's: they apply to its own token endpoint, not to an identity provider's.
+        const agent = tls && tokenUrl.origin === url.origin ? new https.Agent({ keepAlive: true, ...tls }) : undefined;
+        const tokens = new OAuthTokens({
+          grant,
+          tokenUrl: tokenUrl.toString(),
+          clientId,
+          clientSecret: creds.clientSecret,
+          scope: (s.scope ?? '').trim() || undefined,
+          authMethod: s.tokenAuthMethod === 'body' ? 'body' : 'header',
+          refreshToken: grant === 'refresh_token' ? creds.refreshToken : undefined,
+          refreshWindowMs: s.refreshWindowMs,
+          timeoutMs: s.timeoutMs,
+          agent,
+          persistence: heldTokenPersistence(this.rt.secrets, this.store, s.id),
+        });
+        return { type: 'oauth2', tokens };
+      }
+      default:
+        return { type: 'none' };
+    }
+  }
+
+  /** Who may call us as this remote system, and within which limits; undefined when nobody may. */
+  private peerOf(creds: Partial<RemoteCredentials>, storeConfig: StoreConfig): InboundPeer | undefined {
+    const s = this.s;
+    const base = {
+      id: s.id,
+      name: s.name,
+      store: this.store,
+      instanceName: storeConfig.instanceName,
+      tokenLifetimeSec: s.tokenLifetimeSec,
+      ratePerSec: s.ratePerSec,
+      maxBodyBytes: s.maxBodyBytes,
+      // Active (or not) once the store is open and the activation is read.
+      state: 'loading' as InboundState,
+    };
+    if (s.inboundAuth === 'jwt') {
+      const issuer = (s.jwtIssuer ?? '').trim();
+      const audience = (s.jwtAudience ?? '').trim();
+      const subject = (s.jwtSubject ?? '').trim();
+      const jwksUrl = checkRemoteUrl((s.jwksUrl ?? '').trim());
+      const algorithms = parseAlgorithms(s.jwtAlgorithms ?? 'RS256, ES256');
+      const problem = !issuer ? 'issuer' : !audience ? 'audience' : !subject ? 'subject' : !jwksUrl ? 'JWKS URL' : typeof algorithms === 'string' ? algorithms : undefined;
+      if (problem || typeof algorithms === 'string' || !jwksUrl) throw new ConfigError('bad-jwt-config', { error: problem ?? '' });
+      if (insecure(jwksUrl)) this.notice('warn', 'insecure-url', { url: jwksUrl.origin });
+      return { ...base, credentials: undefined, jwt: { issuer, audience, subject, algorithms, jwks: new JwksCache({ url: jwksUrl.toString() }) } };
+    }
+    if (creds.inboundUser && !creds.inboundPassword) {
+      // A user name alone is no secret: without a password nobody may call us as this system.
+      throw new ConfigError('no-inbound-password');
+    }
+    if (!creds.inboundUser || !creds.inboundPassword) return undefined;
+    return { ...base, credentials: { user: creds.inboundUser, password: creds.inboundPassword } };
+  }
+}
+
+/**
+ * Fingerprint of the settings an activation holds for: where we send, how we and they
+ * authenticate. Changing any of them needs a new Validate and activate.
+ */
+function activationSettings(s: RemoteLinkSettings, creds: Partial<RemoteCredentials>): string {
+  const parts = [s.url, s.tlsId, s.authType, s.tokenUrl, s.clientId, creds.user, s.inboundAuth, creds.inboundUser, s.jwtIssuer, s.jwtSubject, s.jwksUrl];
+  return createHash('sha256')
+    .update(JSON.stringify(parts.map((p) => (p ?? '').trim())))
+    .digest('base64url');
+}

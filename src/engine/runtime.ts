@@ -1,0 +1,177 @@
+/**
+ * What all remote systems of one Node-RED runtime share, without Node-RED: open stores
+ * (reference-counted, so a redeploy that keeps a store keeps it open, each with its
+ * cleaner), the receiver that answers remotes' calls, the senders by remote system, and
+ * the id this process writes into the rows it claims. What happens is reported as codes
+ * with parameters (the node layer words them in the user's language).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
+import { handshakeHandler, type InboundRoute, inboundRouter, messagesHandler, type RouteMatching, tokenHandler } from '../transport/inbound-http';
+import { Cleaner } from './cleaner';
+import { Receiver } from './receiver';
+import type { RemoteSystem } from './remote';
+import { type SealKeys, StoreSecrets } from './secrets';
+import { openStore, type RetentionPolicy, type Store, type StoreLocation, storeKey, storeLabel, StoreUnavailableError } from './stores';
+
+export interface StoreConfig {
+  location: StoreLocation;
+  /** This instance's name, as remotes see it in handshakes and envelopes. */
+  instanceName: string;
+  retention: RetentionPolicy;
+}
+
+/** Failed authentications per client address and second before 429 (settings.js: rpsRemoteSystemAuthFailureRate). */
+export const DEFAULT_AUTH_FAILURE_RATE = 5;
+
+/** Something worth a log line: `code` names the text (per `topic`), `params` fill it in. */
+export interface RuntimeEvent {
+  /** Whose texts: the store's or the remote system's. */
+  topic: 'rps-store' | 'rps-remote-system';
+  level: 'info' | 'warn';
+  code: string;
+  params: Record<string, string | number>;
+}
+
+export interface RuntimeOptions {
+  /** The keys that seal the secrets in our stores. */
+  sealKeys: () => Promise<SealKeys>;
+  authFailuresPerSec: number;
+  report: (event: RuntimeEvent) => void;
+}
+
+/** Serves the rps/1 API: answers a request on one of its routes (returns true) or leaves it (false). */
+export type ApiHandler = ReturnType<typeof inboundRouter>;
+export type { RouteMatching };
+
+export class EngineRuntime {
+  /**
+   * Distinguishes this process's claims from those of a process that died. Host and pid
+   * first, so that whoever reads a shared store's `locked_by` sees which process holds a
+   * row; the random part tells a restarted process with the same pid from its predecessor.
+   */
+  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  readonly receiver: Receiver;
+  /** The OAuth2 tokens and signing keys in our stores, sealed with the credential secret. */
+  readonly secrets: StoreSecrets;
+  private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; config: StoreConfig }>();
+  /** The remote systems of this runtime that can send, by config node id. */
+  readonly remotes = new Map<string, RemoteSystem>();
+  protected readonly report: (event: RuntimeEvent) => void;
+
+  constructor(options: RuntimeOptions) {
+    this.report = options.report;
+    this.secrets = new StoreSecrets(options.sealKeys, {
+      unreadable: (store, name) => this.storeEvent('secret-unreadable', this.labelOf(store) ?? '(closed)', { name }),
+    });
+    this.receiver = new Receiver({
+      limits: () => DEFAULT_LIMITS,
+      authFailuresPerSec: Number.isFinite(options.authFailuresPerSec) ? options.authFailuresPerSec : DEFAULT_AUTH_FAILURE_RATE,
+      secrets: this.secrets,
+    });
+  }
+
+  private storeEvent(code: string, label: string, params: RuntimeEvent['params'] = {}, level: RuntimeEvent['level'] = 'warn'): void {
+    this.report({ topic: 'rps-store', level, code, params: { store: label, ...params } });
+  }
+
+  /** Opens (or shares) the store at `config.location`; each call must be paired with releaseStore. */
+  acquireStore(config: StoreConfig): Store {
+    const key = storeKey(config.location);
+    const label = storeLabel(config.location);
+    const open = this.stores.get(key);
+    if (open) {
+      open.refs += 1;
+      if (JSON.stringify(open.config) !== JSON.stringify(config)) this.storeEvent('opened-again', label);
+      return open.store;
+    }
+    const store = openStore(config.location, {
+      onOpen: (attempts) => {
+        if (attempts > 1) this.storeEvent('open', label, {}, 'info');
+      },
+      onFailure: (err, retryInMs) => this.storeEvent('open-failed', label, { error: err.message, seconds: Math.round(retryInMs / 1000) }),
+      // One line when the server goes away and one when it is back, whatever the nodes try meanwhile.
+      onUnavailable: (err) => this.storeEvent('unavailable', label, { error: err.message }),
+      onAvailable: (failed) => this.storeEvent('available', label, { failed }, 'info'),
+    });
+    const cleaner = new Cleaner({
+      store,
+      policy: config.retention,
+      intervalMs: 60 * 60 * 1000,
+      firstRunMs: 60 * 1000,
+      batch: 1000,
+      onPurged: (n) => {
+        this.storeEvent('purged', label, { outbound: n.outbound, inbound: n.inbound, errorQueue: n.errorQueue }, 'info');
+        // Said loudly: these messages were never delivered or applied.
+        if (n.undelivered > 0) this.storeEvent('purged-undelivered', label, { count: n.undelivered });
+      },
+      onFault: (err) => {
+        if (!(err instanceof StoreUnavailableError)) this.storeEvent('clean-failed', label, { error: err.message });
+      },
+    });
+    cleaner.start();
+    this.stores.set(key, { store, refs: 1, cleaner, config });
+    this.sealSecrets(store, label);
+    return store;
+  }
+
+  /** Once the store is open: secrets found in clear (written by an earlier version) are sealed. */
+  private sealSecrets(store: Store, label: string): void {
+    store
+      .opened(true)
+      .then(() => this.secrets.sealAll(store, Date.now()))
+      .then((n) => {
+        if (n > 0) this.storeEvent('secrets-sealed', label, { count: n }, 'info');
+      })
+      .catch((err: unknown) => {
+        // Closed before it opened: nothing to do. Otherwise they are sealed at the next open.
+        if (this.labelOf(store) !== undefined) this.storeEvent('secrets-not-sealed', label, { error: err instanceof Error ? err.message : String(err) });
+      });
+  }
+
+  /** How logs name an open store. */
+  private labelOf(store: Store): string | undefined {
+    for (const open of this.stores.values()) if (open.store === store) return storeLabel(open.config.location);
+    return undefined;
+  }
+
+  /** The cleaner of an open store (to run it now). */
+  cleanerOf(store: Store): Cleaner | undefined {
+    for (const open of this.stores.values()) if (open.store === store) return open.cleaner;
+    return undefined;
+  }
+
+  /** Rows of these remote systems' outbound queues were put back to ready: try them now. */
+  notifyOutbound(remoteSystem?: string): void {
+    for (const [id, remote] of this.remotes) if (remoteSystem === undefined || remoteSystem === id) remote.outbox.retryNow();
+  }
+
+  /** Rows of these inbound queues may be ready to emit again. */
+  notifyInbound(remoteSystem?: string, processEvent?: string): void {
+    this.receiver.notifyEndpoints(remoteSystem, processEvent);
+  }
+
+  async releaseStore(store: Store): Promise<void> {
+    for (const [key, open] of this.stores) {
+      if (open.store !== store) continue;
+      open.refs -= 1;
+      if (open.refs === 0) {
+        this.stores.delete(key);
+        await open.cleaner.stop();
+        await store.close();
+      }
+      return;
+    }
+  }
+
+  /** The rps/1 API of the receiver (messages, handshake, token), matched as `options` say. */
+  apiHandler(options: RouteMatching): ApiHandler {
+    const routes: InboundRoute[] = [
+      { path: `${API_PREFIX}/messages`, method: 'POST', handle: messagesHandler(this.receiver) },
+      { path: `${API_PREFIX}/handshake`, method: 'GET', handle: handshakeHandler(this.receiver) },
+      { path: `${API_PREFIX}/token`, method: 'POST', handle: tokenHandler(this.receiver) },
+    ];
+    return inboundRouter(routes, options);
+  }
+}
