@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { correlationDraft } from '../core/message';
-import type { InboundOutcome } from '../store/types';
+import type { InboundOutcome } from '../store/store';
 import { common, errorOf, errorText, ThrottledStatus } from './common';
 import { inboundContext } from './context';
 import type { Node, NodeAPI, NodeDef } from './red';

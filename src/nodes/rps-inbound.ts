@@ -7,7 +7,7 @@
 import type { InboundDelivery } from '../engine/inbox';
 import { Inbox } from '../engine/inbox';
 import type { InboundState } from '../engine/receiver';
-import type { FinishResult, InboundOutcome } from '../store/types';
+import type { FinishResult, InboundOutcome } from '../store/store';
 import { common, errorText, logStoreFault, numberSetting, ThrottledStatus } from './common';
 import type { InboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';

@@ -8,7 +8,7 @@
  * until it goes through or has had its retries.
  */
 import { type QueueName, type RetryAction, RetryScheduler } from '../engine/retry';
-import type { Store } from '../store/types';
+import type { Store } from '../store/store';
 import { common, errorOf, errorText, logStoreFault, numberSetting, ThrottledStatus } from './common';
 import { messageFromText, messageToText } from './message-text';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
@@ -85,7 +85,7 @@ export default function (RED: NodeAPI): void {
     const show = (): void => {
       status.set(() => ({ fill: 'grey', shape: 'dot', text: RED._('rps-queue-retry.status.counting') }));
       store
-        .countErrorItems(node.id)
+        .errorQueue.count(node.id)
         .then((held) =>
           status.set(() => ({
             fill: held.error + held.failed > 0 ? 'yellow' : 'green',

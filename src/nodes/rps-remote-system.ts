@@ -15,7 +15,7 @@ import { RemoteSystem } from '../engine/remote';
 import { heldTokenPersistence } from '../engine/secrets';
 import type { RemoteState } from '../engine/outbox';
 import { type Check, validationReport } from '../engine/validate';
-import type { Store } from '../store/types';
+import type { Store } from '../store/store';
 import type { OutboundAuth, TlsOptions } from '../transport/client';
 import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';

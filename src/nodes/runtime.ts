@@ -13,7 +13,7 @@ import type { RemoteSystem } from '../engine/remote';
 import { OpeningStore, StoreUnavailableError } from '../store/opening';
 import { PostgresStore } from '../store/postgres';
 import { SqliteStore } from '../store/sqlite';
-import type { RetentionPolicy, Store } from '../store/types';
+import type { RetentionPolicy, Store } from '../store/store';
 import { handshakeHandler, type InboundRoute, messagesHandler, tokenHandler } from '../transport/inbound-http';
 import { StoreSecrets } from '../engine/secrets';
 import { AdminRoutes } from './admin';

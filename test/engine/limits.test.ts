@@ -70,10 +70,10 @@ describe('receiver limits per remote system', () => {
   });
 
   it('answers 413 past the remote system\'s size limit and stores nothing', async () => {
-    const before = await store.countInbound();
+    const before = await store.inbound.count();
     const res = await post(1, 3000);
     assert.equal(res.status, 413);
-    assert.deepEqual(await store.countInbound(), before);
+    assert.deepEqual(await store.inbound.count(), before);
   });
 
   it('while disabled: 403 for messages, but the handshake is answered (and says so)', async () => {
