@@ -17,7 +17,7 @@ import { SqliteStore } from '../../src/store/sqlite';
 import type { StatusCounts } from '../../src/store/store';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
-import { draft } from '../store/store-contract';
+import { draft } from '../store/contract';
 import { testInbox, testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };

@@ -15,7 +15,7 @@ import { DEFAULT_LIMITS, PROTOCOL } from '../../src/core/protocol';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
-import { received } from '../store/store-contract';
+import { received } from '../store/contract';
 import { testPeer } from './support';
 
 const USER = { user: 'a-calls-b', password: 'limits-pw-51' };

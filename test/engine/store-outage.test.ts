@@ -17,7 +17,7 @@ import type { DeliveryClient, Outbox } from '../../src/engine/outbox';
 import { StoreUnavailableError } from '../../src/store/opening';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/store';
-import { draft } from '../store/store-contract';
+import { draft } from '../store/contract';
 import { testInbox, testOutbox, untilOutbox } from './support';
 
 /** A store whose every call fails as "unreachable" while `down` is set, and counts those calls. */

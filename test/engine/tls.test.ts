@@ -21,7 +21,7 @@ import type { StatusCounts } from '../../src/store/store';
 import { RemoteClient, type TlsOptions } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { makeTestCerts, type TestCerts } from '../harness/certs';
-import { draft } from '../store/store-contract';
+import { draft } from '../store/contract';
 import { testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };

@@ -19,7 +19,7 @@ import { SqliteStore } from '../../src/store/sqlite';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler, tokenHandler } from '../../src/transport/inbound-http';
 import { heldRefreshToken, OAuthTokens, type OAuthOptions, type TokenPersistence } from '../../src/transport/oauth';
-import { received } from '../store/store-contract';
+import { received } from '../store/contract';
 import { testPeer } from './support';
 
 const CLIENT = { user: 'desk-a', password: 'token-secret-7f3a9c' };

@@ -13,7 +13,7 @@ import { StoreUnavailableError } from '../../src/store/opening';
 import { PostgresStore } from '../../src/store/postgres';
 import { isUnreachable } from '../../src/store/postgres/faults';
 import { PgServer, until } from '../harness/pg-server';
-import { draft, received } from './store-contract';
+import { draft, received } from './contract';
 
 const T0 = 1_000_000;
 /** The first key of the store's two-key session lock (see Session in src/store/postgres.ts). */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PostgresStore } from '../../src/store/postgres';
 import type { OutboundRow, Store } from '../../src/store/store';
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../harness/pg';
-import { draft, received, storeContract } from './store-contract';
+import { draft, received, storeContract } from './contract';
 
 const T0 = 1_000_000;
 const schemas = new TestSchemas();

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/store';
-import { draft, storeContract } from './store-contract';
+import { draft, storeContract } from './contract';
 
 function tempFile(): string {
   return join(mkdtempSync(join(tmpdir(), 'rps-store-')), 'store.sqlite');
