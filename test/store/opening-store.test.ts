@@ -112,7 +112,7 @@ describe('OpeningStore', () => {
     const real = track(new SqliteStore(join(dir, 'store.sqlite')));
     let down = false;
     // What PostgresStore does while its server restarts: calls fail as unavailable. A
-    // statement that fails for its own sake (readValue here) is no outage.
+    // statement that fails for its own sake (values.read here) is no outage.
     const flaky = withOperations(real, {
       values: { read: () => Promise.reject(new Error('relation "rps_value" does not exist')) },
       outbound: {

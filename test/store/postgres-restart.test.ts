@@ -16,7 +16,7 @@ import { PgServer, until } from '../harness/pg-server';
 import { draft, received } from './contract';
 
 const T0 = 1_000_000;
-/** The first key of the store's two-key session lock (see Session in src/store/postgres.ts). */
+/** The first key of the store's two-key session lock (see Session in src/store/postgres/session.ts). */
 const SESSION_LOCK = 539_451_502;
 
 

@@ -3,14 +3,14 @@ import type { PgContext } from '../postgres/context';
 import { type Db, query, rows, sql } from '../postgres/db';
 import { correlation, type Correlation, type CorrelationRecord, type Correlations, type RecordRef } from './types';
 
-const BY_LOCAL = sql('correlationByLocal', 'SELECT * FROM rps_correlation WHERE remote_system = $1::text AND local_table = $2::text AND local_id = $3::text');
+const BY_LOCAL = sql('correlation_by_local', 'SELECT * FROM rps_correlation WHERE remote_system = $1::text AND local_table = $2::text AND local_id = $3::text');
 
-const BY_REMOTE = sql('correlationByRemote', 'SELECT * FROM rps_correlation WHERE remote_system = $1::text AND remote_table = $2::text AND remote_id = $3::text');
+const BY_REMOTE = sql('correlation_by_remote', 'SELECT * FROM rps_correlation WHERE remote_system = $1::text AND remote_table = $2::text AND remote_id = $3::text');
 
 // A link replaces any older link of either of its two records (one local record has
 // one twin per remote, and one remote record has one twin here); the local record's
 // link keeps its creation time.
-const LINK = sql('link', `
+const LINK = sql('correlation_link', `
   WITH unlinked AS (
     DELETE FROM rps_correlation
     WHERE remote_system = $1::text
@@ -20,7 +20,7 @@ const LINK = sql('link', `
   SELECT $1, $2, $3, $4, $5, 'active',
          coalesce((SELECT created_at FROM unlinked WHERE local_table = $2 AND local_id = $3), $6::bigint), $6`);
 
-const DEACTIVATE = sql('deactivateCorrelation', `
+const DEACTIVATE = sql('correlation_deactivate', `
   UPDATE rps_correlation SET state = 'inactive', updated_at = $1::bigint
   WHERE remote_system = $2::text AND remote_table = $3::text AND remote_id = $4::text`);
 export async function link(db: Db, remoteSystem: string, local: RecordRef, remote: RecordRef, now: number): Promise<void> {

@@ -3,7 +3,7 @@ import type { PgContext } from '../postgres/context';
 import { byId, query, rows, sql } from '../postgres/db';
 import { errorCounts, errorItem, type ErrorItem, type ErrorItemRecord, type ErrorItemStatus, type ErrorQueue, type NewErrorItem } from './types';
 
-const ADD = sql('addErrorItems', `
+const ADD = sql('error_queue_add', `
   INSERT INTO rps_error_queue (owner, message, error, status, created_at, updated_at)
   SELECT o, m, e, 'error', $4::bigint, $4::bigint
   FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u (o, m, e, ord)
@@ -11,14 +11,14 @@ const ADD = sql('addErrorItems', `
   RETURNING id`);
 
 // A held message that failed again: its tries so far decide whether it gets another.
-const FAIL = sql('failErrorItem', `
+const FAIL = sql('error_queue_fail', `
   UPDATE rps_error_queue
   SET error = $1::text, status = CASE WHEN retries >= $2::integer THEN 'failed' ELSE 'error' END, updated_at = $3::bigint
   WHERE id = $4::bigint AND owner = $5::text
   RETURNING status`);
 
 // Two processes running the same retry node take different items.
-const TAKE = sql('takeErrorItems', `
+const TAKE = sql('error_queue_take', `
   WITH due AS (
     SELECT id FROM rps_error_queue
     WHERE owner = $1::text AND status = 'error' AND retries < $2::integer
@@ -30,14 +30,14 @@ const TAKE = sql('takeErrorItems', `
   WHERE e.id = due.id
   RETURNING e.*`);
 
-const SETTLE = sql('settleErrorItems', `
+const SETTLE = sql('error_queue_settle', `
   UPDATE rps_error_queue SET status = 'processed', updated_at = $1::bigint
   WHERE owner = $2::text AND status = 'retrying' AND updated_at < $3::bigint`);
 
-const RESET = sql('resetErrorItems', `
+const RESET = sql('error_queue_reset', `
   UPDATE rps_error_queue SET status = 'error', updated_at = $1::bigint WHERE owner = $2::text AND status = 'retrying'`);
 
-const COUNT = sql('countErrorItems', 'SELECT status, count(*) AS n FROM rps_error_queue WHERE owner = $1::text GROUP BY status');
+const COUNT = sql('error_queue_count', 'SELECT status, count(*) AS n FROM rps_error_queue WHERE owner = $1::text GROUP BY status');
 export class PostgresErrorQueue implements ErrorQueue {
   constructor(private readonly p: PgContext) {}
 

@@ -22,7 +22,7 @@ import { type Done, doneOf, type InboundClaim, type InboundClaimOptions, type In
 // A received batch in one statement. A message id seen before from this remote (in an
 // earlier batch or earlier in this one) is left out: it is a duplicate. A correlation
 // message needs no flow: it is stored as processed and applied in the same transaction.
-const INSERT = sql('insertInbound', `
+const INSERT = sql('inbound_insert', `
   INSERT INTO rps_inbound (message_id, remote_system, process_event, kind, operation, stream, source_table, source_id,
                            sequence, status, payload, received_at, processed_at)
   SELECT m, $1::text, e, k, op, st, t, i, s,
@@ -58,7 +58,7 @@ const INSERT = sql('insertInbound', `
 // a range of (status, sequence) in rps_inbound_record): statistics taken when the
 // queue was empty say a partial index is empty, and the planner then takes it for
 // free, reads it whole for each candidate, and sorts.
-const CLAIM = sql('claimInbound', `
+const CLAIM = sql('inbound_claim', `
   WITH RECURSIVE walk (id, applied, n) AS (
     SELECT 0::bigint, 0::bigint, 0
     UNION ALL
@@ -107,7 +107,7 @@ const CLAIM = sql('claimInbound', `
   RETURNING i.*, h.applied`, { perCall: true });
 
 // When the first head held by a gap may go ahead (for the dispatcher's timer).
-const GAP_HELD = sql('gapHeld', `
+const GAP_HELD = sql('inbound_gap_held', `
   SELECT min(i.received_at) AS at
   FROM rps_inbound i
   LEFT JOIN rps_sequence c
@@ -123,14 +123,14 @@ const GAP_HELD = sql('gapHeld', `
 
 // The rows a batch of outcomes finishes, locked (in id order: no deadlock between two
 // finishers) so that a late answer and a timeout cannot both finish one row.
-const LOCK = sql('lockInbound', 'SELECT * FROM rps_inbound WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE');
+const LOCK = sql('inbound_lock', 'SELECT * FROM rps_inbound WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE');
 
-const PROCESSED = sql('inboundProcessed', `
+const PROCESSED = sql('inbound_processed', `
   UPDATE rps_inbound
   SET status = 'processed', processed_at = $2::bigint, last_error = NULL, error_kind = NULL, locked_by = NULL, locked_session = NULL
   WHERE id = ANY ($1::bigint[])`);
 
-const ERROR = sql('inboundError', `
+const ERROR = sql('inbound_error', `
   UPDATE rps_inbound i
   SET status = 'error', last_error = u.error, error_kind = u.kind, locked_by = NULL, locked_session = NULL
   FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, error, kind)
@@ -143,7 +143,7 @@ const ERROR = sql('inboundError', `
 // still waiting), then on over messages already done out of turn. The cursor rows are
 // locked and read as committed now, so two advances of one record take turns; it only
 // ever moves forward.
-const ADVANCE = sql('advance', `
+const ADVANCE = sql('inbound_advance', `
   WITH RECURSIVE done AS (
     SELECT st, t, i, max(s) AS s
     FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS u (st, t, i, s)
@@ -174,14 +174,14 @@ const ADVANCE = sql('advance', `
   ON CONFLICT (remote_system, direction, stream, record_table, record_id)
   DO UPDATE SET last_sequence = greatest(rps_sequence.last_sequence, excluded.last_sequence)`);
 
-const EXPIRE = sql('expireInbound', `
+const EXPIRE = sql('inbound_expire', `
   WITH expired AS (
     UPDATE rps_inbound SET status = 'error', last_error = $1::text, error_kind = 'timeout', locked_by = NULL, locked_session = NULL
     WHERE remote_system = $2::text AND process_event = $3::text AND status = 'processing' AND started_at < $4::bigint
     RETURNING *)
   SELECT * FROM expired ORDER BY id`);
 
-const RECLAIM = sql('reclaimInbound', `
+const RECLAIM = sql('inbound_reclaim', `
   WITH reclaimed AS (
     UPDATE rps_inbound SET status = 'ready', locked_by = NULL, locked_session = NULL
     WHERE id = ANY ($1::bigint[]) AND status = 'processing' AND started_at < $2::bigint
@@ -192,7 +192,7 @@ const RECLAIM = sql('reclaimInbound', `
 // nobody will complete them, so they are emitted again, as SQLite does at a restart.
 // A store holds its session lock for as long as it is open, so no live process's
 // rows are touched. (Rows without a session are from no live store either.)
-const RELEASE_GONE_SESSIONS = sql('releaseInboundOfGoneSessions', `
+const RELEASE_GONE_SESSIONS = sql('inbound_release_gone_sessions', `
   UPDATE rps_inbound i SET status = 'ready', locked_by = NULL, locked_session = NULL
   WHERE i.status = 'processing'
     AND NOT EXISTS (
@@ -201,27 +201,27 @@ const RELEASE_GONE_SESSIONS = sql('releaseInboundOfGoneSessions', `
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         AND l.classid = $1::integer::oid AND l.objid = i.locked_session::oid)`);
 
-const REQUEUE = sql('inboundRequeue', `
+const REQUEUE = sql('inbound_requeue', `
   WITH requeued AS (
     UPDATE rps_inbound SET status = 'ready', retries = retries + $6::integer, error_kind = NULL
     WHERE status = 'error' AND ${FILTER}
     RETURNING id)
   SELECT id FROM requeued ORDER BY id`);
 
-const SKIP = sql('inboundSkip', `
+const SKIP = sql('inbound_skip', `
   WITH skipped AS (
     UPDATE rps_inbound SET status = 'skipped', processed_at = $6::bigint, locked_by = NULL, locked_session = NULL
     WHERE (status = 'error' OR ($3::bigint[] IS NOT NULL AND status = 'ready')) AND ${FILTER}
     RETURNING *)
   SELECT * FROM skipped ORDER BY id`);
 
-const LIST_ROWS = sql('listInbound', `SELECT * FROM rps_inbound WHERE ${LIST}`);
+const LIST_ROWS = sql('inbound_list_rows', `SELECT * FROM rps_inbound WHERE ${LIST}`);
 
-const COUNT = sql('countInbound', 'SELECT status, count(*) AS n FROM rps_inbound GROUP BY status');
+const COUNT = sql('inbound_count', 'SELECT status, count(*) AS n FROM rps_inbound GROUP BY status');
 
-const COUNT_FOR = sql('countInboundFor', 'SELECT status, count(*) AS n FROM rps_inbound WHERE remote_system = $1::text GROUP BY status');
+const COUNT_FOR = sql('inbound_count_for', 'SELECT status, count(*) AS n FROM rps_inbound WHERE remote_system = $1::text GROUP BY status');
 
-const GET = sql('getInbound', 'SELECT * FROM rps_inbound WHERE id = $1::bigint');
+const GET = sql('inbound_get', 'SELECT * FROM rps_inbound WHERE id = $1::bigint');
 /** See ADVANCE; `done` are sequences of records of one remote. */
 async function advance(db: Db, remoteSystem: string, done: readonly Done[], inTurn: boolean): Promise<void> {
   if (done.length === 0) return;

@@ -24,7 +24,7 @@ import {
 // rows are taken in a fixed order, so two enqueues of the same records cannot
 // deadlock; and the row lock serialises the enqueues of one record until commit, so
 // a record's later rows always get higher ids.
-const RESERVE_SEQUENCES = sql('reserveSequences', `
+const RESERVE_SEQUENCES = sql('outbound_reserve_sequences', `
   INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
   SELECT r, 'out', '', t, i, n
   FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u (r, t, i, n)
@@ -34,7 +34,7 @@ const RESERVE_SEQUENCES = sql('reserveSequences', `
   RETURNING remote_system, record_table, record_id, last_sequence`);
 
 // A whole batch in one statement, inserted in its own order: ids follow the batch.
-const INSERT = sql('insertOutbound', `
+const INSERT = sql('outbound_insert', `
   INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
                             sequence, status, payload, next_attempt_at, created_at)
   SELECT m, r, e, k, op, t, i, s, 'ready', p, $10::bigint, $10::bigint
@@ -73,7 +73,7 @@ const INSERT = sql('insertOutbound', `
 //   the same reason as the step: the primary key cannot return that order, so no
 //   plan walks back through the record's history.
 // Rows that do not go are never locked.
-const CLAIM = sql('claimOutbound', `
+const CLAIM = sql('outbound_claim', `
   WITH RECURSIVE walk (id, n, taken) AS (
     SELECT 0::bigint, 0, ARRAY[]::bigint[]
     UNION ALL
@@ -105,30 +105,30 @@ const CLAIM = sql('claimOutbound', `
   WHERE o.id = t.id
   RETURNING o.*`, { perCall: true });
 
-const PROCESSED = sql('outboundProcessed', `
+const PROCESSED = sql('outbound_processed', `
   UPDATE rps_outbound
   SET status = 'processed', processed_at = $2::bigint, last_error = NULL, error_kind = NULL, locked_by = NULL, locked_until = NULL
   WHERE id = ANY ($1::bigint[]) AND status = 'processing'`);
 
-const RETRY = sql('outboundRetry', `
+const RETRY = sql('outbound_retry', `
   UPDATE rps_outbound o
   SET status = 'ready', next_attempt_at = u.at, last_error = u.error, tries = o.tries + u.counted,
       locked_by = NULL, locked_until = NULL
   FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[]) AS u (id, at, error, counted)
   WHERE o.id = u.id AND o.status = 'processing'`);
 
-const FAIL = sql('outboundFail', `
+const FAIL = sql('outbound_fail', `
   UPDATE rps_outbound o
   SET status = 'error', last_error = u.error, error_kind = u.kind, tries = o.tries + 1, locked_by = NULL, locked_until = NULL
   FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, error, kind)
   WHERE o.id = u.id AND o.status = 'processing'`);
 
 // Only the owner's own rows: the others' are in flight in live processes.
-const RELEASE = sql('outboundRelease', `
+const RELEASE = sql('outbound_release', `
   UPDATE rps_outbound SET status = 'ready', next_attempt_at = $1::bigint, locked_by = NULL, locked_until = NULL
   WHERE remote_system = $2::text AND status = 'processing' AND locked_by = $3::text`);
 
-const REQUEUE = sql('outboundRequeue', `
+const REQUEUE = sql('outbound_requeue', `
   WITH requeued AS (
     UPDATE rps_outbound
     SET status = 'ready', tries = 0, retries = retries + $6::integer, next_attempt_at = $7::bigint, error_kind = NULL
@@ -137,28 +137,28 @@ const REQUEUE = sql('outboundRequeue', `
   SELECT id FROM requeued ORDER BY id`);
 
 // Without ids only `error` rows are skipped: skipping what is merely waiting takes a person naming it.
-const SKIP = sql('outboundSkip', `
+const SKIP = sql('outbound_skip', `
   WITH skipped AS (
     UPDATE rps_outbound SET status = 'skipped', processed_at = $6::bigint, locked_by = NULL, locked_until = NULL
     WHERE (status = 'error' OR ($3::bigint[] IS NOT NULL AND status = 'ready')) AND ${FILTER}
     RETURNING id)
   SELECT id FROM skipped ORDER BY id`);
 
-const LIST_ROWS = sql('listOutbound', `SELECT * FROM rps_outbound WHERE ${LIST}`);
+const LIST_ROWS = sql('outbound_list_rows', `SELECT * FROM rps_outbound WHERE ${LIST}`);
 
 // The next retry time, or the end of a lease: a row left processing (a store fault
 // while recording its answer, or a worker that died) is taken again then.
-const NEXT_ATTEMPT = sql('nextOutboundAttempt', `
+const NEXT_ATTEMPT = sql('outbound_next_attempt', `
   SELECT min(CASE status WHEN 'ready' THEN next_attempt_at ELSE locked_until END) AS at
   FROM rps_outbound
   WHERE remote_system = $1::text AND status IN ('ready', 'processing')
     AND ((status = 'ready' AND next_attempt_at > $2::bigint) OR (status = 'processing' AND locked_until > $2::bigint))`);
 
-const COUNT = sql('countOutbound', 'SELECT status, count(*) AS n FROM rps_outbound GROUP BY status');
+const COUNT = sql('outbound_count', 'SELECT status, count(*) AS n FROM rps_outbound GROUP BY status');
 
-const COUNT_FOR = sql('countOutboundFor', 'SELECT status, count(*) AS n FROM rps_outbound WHERE remote_system = $1::text GROUP BY status');
+const COUNT_FOR = sql('outbound_count_for', 'SELECT status, count(*) AS n FROM rps_outbound WHERE remote_system = $1::text GROUP BY status');
 
-const GET = sql('getOutbound', 'SELECT * FROM rps_outbound WHERE id = $1::bigint');
+const GET = sql('outbound_get', 'SELECT * FROM rps_outbound WHERE id = $1::bigint');
 /**
  * Gives each item its per-record sequence and inserts the batch: two statements, whatever
  * its size, in the caller's transaction (an enqueue, or the finish of inbound rows that

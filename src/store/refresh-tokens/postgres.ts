@@ -3,26 +3,26 @@ import type { PgContext } from '../postgres/context';
 import { query, rows, sql, transaction } from '../postgres/db';
 import { type IssuedRefreshToken, issuedRefreshToken, type PresentedToken, type RefreshRotation, type RefreshTokenRecord, type RefreshTokens, refusedRotation } from './types';
 
-const ADD = sql('addRefreshToken', `
+const ADD = sql('refresh_token_add', `
   INSERT INTO rps_refresh_token (hash, remote_system, family, credential, expires_at)
   VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint)`);
 
 // Expired tokens are of no use, not even to detect a replay (it would be refused as unknown).
-const DROP_EXPIRED = sql('dropExpiredRefreshTokens', 'DELETE FROM rps_refresh_token WHERE expires_at <= $1::bigint');
+const DROP_EXPIRED = sql('refresh_token_drop_expired', 'DELETE FROM rps_refresh_token WHERE expires_at <= $1::bigint');
 
 // A remote system keeps its newest grants only: one that asks for grant after grant
 // cannot fill the store.
-const DROP_OLD_FAMILIES = sql('dropOldRefreshFamilies', `
+const DROP_OLD_FAMILIES = sql('refresh_token_drop_old_families', `
   DELETE FROM rps_refresh_token WHERE remote_system = $1::text AND family IN (
     SELECT family FROM rps_refresh_token WHERE remote_system = $1
     GROUP BY family ORDER BY max(expires_at) DESC OFFSET $2::integer)`);
 
 // Locked: two workers rotating one token take turns, and the second sees it used.
-const LOCK = sql('lockRefreshToken', 'SELECT * FROM rps_refresh_token WHERE hash = $1::text FOR UPDATE');
+const LOCK = sql('refresh_token_lock', 'SELECT * FROM rps_refresh_token WHERE hash = $1::text FOR UPDATE');
 
-const USE = sql('useRefreshToken', 'UPDATE rps_refresh_token SET used_at = $1::bigint WHERE hash = $2::text AND used_at IS NULL');
+const USE = sql('refresh_token_use', 'UPDATE rps_refresh_token SET used_at = $1::bigint WHERE hash = $2::text AND used_at IS NULL');
 
-const REVOKE_FAMILY = sql('revokeRefreshFamily', 'DELETE FROM rps_refresh_token WHERE family = $1::text');
+const REVOKE_FAMILY = sql('refresh_token_revoke_family', 'DELETE FROM rps_refresh_token WHERE family = $1::text');
 export class PostgresRefreshTokens implements RefreshTokens {
   constructor(private readonly p: PgContext) {}
 

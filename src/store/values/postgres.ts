@@ -3,25 +3,25 @@ import type { PgContext } from '../postgres/context';
 import { query, rows, sql } from '../postgres/db';
 import type { StoredValue, ValueChange, Values } from './types';
 
-const READ = sql('readValue', 'SELECT value FROM rps_value WHERE key = $1::text');
+const READ = sql('value_read', 'SELECT value FROM rps_value WHERE key = $1::text');
 
-const WRITE = sql('writeValue', `
+const WRITE = sql('value_write', `
   INSERT INTO rps_value (key, value, updated_at) VALUES ($1::text, $2::text, $3::bigint)
   ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`);
 
-const DELETE = sql('deleteValue', 'DELETE FROM rps_value WHERE key = $1::text');
+const DELETE = sql('value_delete', 'DELETE FROM rps_value WHERE key = $1::text');
 
 // The first writer wins; nothing comes back when the key has a value already.
-const INIT = sql('initValue', `
+const INIT = sql('value_init', `
   INSERT INTO rps_value (key, value, updated_at) VALUES ($1::text, $2::text, $3::bigint)
   ON CONFLICT (key) DO NOTHING
   RETURNING value`);
 
-const LIST = sql('listValues', 'SELECT key, value FROM rps_value WHERE left(key, length($1::text)) = $1::text ORDER BY key');
+const LIST = sql('value_list', 'SELECT key, value FROM rps_value WHERE left(key, length($1::text)) = $1::text ORDER BY key');
 
 // Compare-and-set in one statement: a row updated by another transaction meanwhile is
 // checked again in its new version (READ COMMITTED), so it no longer matches `expected`.
-const REPLACE = sql('replaceValues', `
+const REPLACE = sql('value_replace', `
   UPDATE rps_value v SET value = c.value, updated_at = $4::bigint
   FROM unnest($1::text[], $2::text[], $3::text[]) AS c(key, expected, value)
   WHERE v.key = c.key AND v.value = c.expected

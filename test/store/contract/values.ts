@@ -13,7 +13,7 @@ export function valuesContract(factory: StoreFactory): void {
       await store.close();
     });
 
-    it('keeps values across a restart, and the first initValue wins', async () => {
+    it('keeps values across a restart, and the first init wins', async () => {
       assert.equal(await store.values.read('k'), undefined);
       await store.values.write('k', 'v1', T0);
       await store.values.write('k', 'v2', T0);

@@ -74,7 +74,7 @@ export const migration: Migration = {
         last_error     text,
         error_kind     text,
         locked_by      text,
-        -- The store (its session lock, see postgres.ts) that emitted a processing row: when
+        -- The store (its session lock, see postgres/session.ts) that emitted a processing row: when
         -- that session is gone, its process died and the row may be emitted again.
         locked_session integer,
         -- Applied once: a message id seen before from the same remote is a duplicate.

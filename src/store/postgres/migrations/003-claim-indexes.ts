@@ -26,7 +26,7 @@ export const migration: Migration = {
       CREATE INDEX rps_inbound_purge_done ON rps_inbound (status, processed_at) WHERE status IN ('processed', 'skipped');
       CREATE INDEX rps_inbound_purge_error ON rps_inbound ((coalesce(started_at, received_at))) WHERE status = 'error';
       CREATE INDEX rps_inbound_purge_ready ON rps_inbound (received_at) WHERE status = 'ready';
-      -- The dispatcher's timeout check (expireInbound), every few seconds: the rows in the
+      -- The dispatcher's timeout check (inbound.expire), every few seconds: the rows in the
       -- flow only, not the whole backlog of one process event.
       CREATE INDEX rps_inbound_processing ON rps_inbound (remote_system, process_event, started_at) WHERE status = 'processing';
 
