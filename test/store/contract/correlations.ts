@@ -1,17 +1,12 @@
 /** The correlations contract: what both stores must do. */
 import assert from 'node:assert/strict';
 import type { Store } from '../../../src/store/store';
-import { draft, received, type StoreFactory, T0 } from './support';
+import { draft, eachStore, received, type StoreFactory, T0 } from './support';
 
 export function correlationsContract(factory: StoreFactory): void {
   describe('correlations', () => {
     let store: Store;
-    beforeEach(async () => {
-      store = await factory.create();
-    });
-    afterEach(async () => {
-      await store.close();
-    });
+    eachStore(factory, (s) => (store = s), () => store);
 
     it('processing creates the correlation and queues one reply; a delete deactivates it', async () => {
       await store.inbound.accept('A', [received('inc', 'r1', 1), received('inc', 'r1', 2)], T0);

@@ -1,17 +1,12 @@
 /** The error queue contract: what both stores must do. */
 import assert from 'node:assert/strict';
 import type { Store } from '../../../src/store/store';
-import { type StoreFactory, T0 } from './support';
+import { eachStore, type StoreFactory, T0 } from './support';
 
 export function errorQueueContract(factory: StoreFactory): void {
   describe('error queue', () => {
     let store: Store;
-    beforeEach(async () => {
-      store = await factory.create();
-    });
-    afterEach(async () => {
-      await store.close();
-    });
+    eachStore(factory, (s) => (store = s), () => store);
 
     it('holds messages for a retry node: take, fail again, give up after the retries, settle', async () => {
       const [a, b] = await store.errorQueue.add(

@@ -1,17 +1,12 @@
 /** The inbound queue contract: what both stores must do. */
 import assert from 'node:assert/strict';
 import type { Store } from '../../../src/store/store';
-import { received, type StoreFactory, T0 } from './support';
+import { eachStore, received, type StoreFactory, T0 } from './support';
 
 export function inboundContract(factory: StoreFactory): void {
   describe('inbound queue', () => {
     let store: Store;
-    beforeEach(async () => {
-      store = await factory.create();
-    });
-    afterEach(async () => {
-      await store.close();
-    });
+    eachStore(factory, (s) => (store = s), () => store);
 
     it('a skipped inbound message lets the next one of its record go at once', async () => {
       await store.inbound.accept('A', [received('t', 'x', 1), received('t', 'x', 2)], T0);

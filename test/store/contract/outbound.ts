@@ -2,17 +2,12 @@
 import assert from 'node:assert/strict';
 import type { Message } from '../../../src/core/protocol';
 import type { Store } from '../../../src/store/store';
-import { draft, type StoreFactory, T0 } from './support';
+import { draft, eachStore, type StoreFactory, T0 } from './support';
 
 export function outboundContract(factory: StoreFactory): void {
   describe('outbound queue', () => {
     let store: Store;
-    beforeEach(async () => {
-      store = await factory.create();
-    });
-    afterEach(async () => {
-      await store.close();
-    });
+    eachStore(factory, (s) => (store = s), () => store);
 
     const failAll = async (remote: string, n: number, kind: 'connection' | 'refused'): Promise<number[]> => {
       const q = await store.outbound.enqueue(

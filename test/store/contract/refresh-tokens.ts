@@ -1,17 +1,12 @@
 /** The issued refresh tokens contract: what both stores must do. */
 import assert from 'node:assert/strict';
 import type { Store } from '../../../src/store/store';
-import { type StoreFactory, T0 } from './support';
+import { eachStore, type StoreFactory, T0 } from './support';
 
 export function refreshTokensContract(factory: StoreFactory): void {
   describe('issued refresh tokens', () => {
     let store: Store;
-    beforeEach(async () => {
-      store = await factory.create();
-    });
-    afterEach(async () => {
-      await store.close();
-    });
+    eachStore(factory, (s) => (store = s), () => store);
     const presented = (hash: string) => ({ hash, remoteSystem: 'A', credential: 'c1' });
 
     it('rotates a refresh token once; presenting it again revokes the whole family', async () => {

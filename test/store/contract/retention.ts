@@ -1,17 +1,12 @@
 /** The retention contract: what both stores must do. */
 import assert from 'node:assert/strict';
 import type { Store } from '../../../src/store/store';
-import { draft, type StoreFactory, T0 } from './support';
+import { draft, eachStore, type StoreFactory, T0 } from './support';
 
 export function retentionContract(factory: StoreFactory): void {
   describe('retention', () => {
     let store: Store;
-    beforeEach(async () => {
-      store = await factory.create();
-    });
-    afterEach(async () => {
-      await store.close();
-    });
+    eachStore(factory, (s) => (store = s), () => store);
 
     it('purges by status and age in bounded batches, never what is in flight, and keeps for ever on 0', async () => {
       const DAY = 86_400_000;

@@ -35,3 +35,13 @@ export function received(table: string, id: string, sequence: number, overrides:
 /** The clock of the contract suites. */
 export const T0 = 1_000_000;
 
+
+/** A new store for each test of the suite, closed after it (the one a test reopened, if it did). */
+export function eachStore(factory: StoreFactory, set: (store: Store) => void, get: () => Store): void {
+  beforeEach(async () => {
+    set(await factory.create());
+  });
+  afterEach(async () => {
+    await get().close();
+  });
+}

@@ -1,17 +1,12 @@
 /** The values contract: what both stores must do. */
 import assert from 'node:assert/strict';
 import type { Store } from '../../../src/store/store';
-import { type StoreFactory, T0 } from './support';
+import { eachStore, type StoreFactory, T0 } from './support';
 
 export function valuesContract(factory: StoreFactory): void {
   describe('values', () => {
     let store: Store;
-    beforeEach(async () => {
-      store = await factory.create();
-    });
-    afterEach(async () => {
-      await store.close();
-    });
+    eachStore(factory, (s) => (store = s), () => store);
 
     it('keeps values across a restart, and the first init wins', async () => {
       assert.equal(await store.values.read('k'), undefined);
