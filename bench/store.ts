@@ -1,5 +1,5 @@
 /**
- * Store micro-benchmark (DESIGN.md §6): what the outbound queue costs in the store
+ * Store micro-benchmark: what the outbound queue costs in the store
  * alone, without HTTP or Node-RED, for the SQLite store (a temp file, WAL as the store
  * sets it) and the PostgreSQL store (a schema of its own, dropped at the end).
  *

@@ -15,7 +15,6 @@
  */
 import type { Concern, Store, StoreConcerns } from './store';
 
-
 type Operation = (...args: unknown[]) => Promise<unknown>;
 
 /** The store cannot be used now (not open yet, or its server cannot be reached): keep the work, try again later. */
@@ -46,6 +45,7 @@ export class OpeningStore implements Store {
   private closed = false;
   /** Operations that failed since the open store's server was last reached (0: it is reachable). */
   private unreachableFor = 0;
+  // Every concern, forwarded as a whole (`implements Store`: the compiler says if one is missing).
   readonly outbound = this.forwarding('outbound');
   readonly inbound = this.forwarding('inbound');
   readonly errorQueue = this.forwarding('errorQueue');
