@@ -109,6 +109,67 @@ export function correlationStep(current: CurrentLink | undefined, o: InboundOutc
   return { link, reply: link ? o.reply : undefined, deactivate: o.deactivate === true };
 }
 
+/** A record of one side of a link. */
+export interface RecordKey {
+  table: string;
+  id: string;
+}
+
+/** One processed message as the correlation plan needs it: its outcome, its source record, and that record's link as read before the batch. */
+export interface ProcessedMessage {
+  outcome: InboundOutcome;
+  remoteSystem: string;
+  source: RecordKey;
+  current: CurrentLink | undefined;
+}
+
+export type CorrelationWrite =
+  | { kind: 'link'; remoteSystem: string; local: RecordKey; source: RecordKey }
+  | { kind: 'deactivate'; remoteSystem: string; source: RecordKey };
+
+export interface CorrelationPlan {
+  /** In order: each as if the ones before it were applied. */
+  writes: CorrelationWrite[];
+  /** Correlation replies to queue, in order. */
+  replies: { remoteSystem: string; message: MessageDraft }[];
+}
+
+/**
+ * The correlation steps of a batch of processed messages, in order, from the links read
+ * once before the batch: an outcome sees the links of the ones before it (a link takes
+ * the place of every older link of either of its records; a deactivation marks its
+ * source's link inactive), so a store reads the links in one statement, not one per message.
+ */
+export function planCorrelations(processed: readonly ProcessedMessage[]): CorrelationPlan {
+  const key = (remote: string, r: RecordKey): string => JSON.stringify([remote, r.table, r.id]);
+  // The link of each source record of the batch, as the writes so far leave it.
+  const links = new Map<string, { remoteSystem: string; link: CurrentLink | undefined }>();
+  for (const p of processed) {
+    const k = key(p.remoteSystem, p.source);
+    if (!links.has(k)) links.set(k, { remoteSystem: p.remoteSystem, link: p.current });
+  }
+  const plan: CorrelationPlan = { writes: [], replies: [] };
+  for (const p of processed) {
+    const k = key(p.remoteSystem, p.source);
+    const step = correlationStep(links.get(k)?.link, p.outcome);
+    if (step.link && p.outcome.local) {
+      const local = p.outcome.local;
+      for (const entry of links.values()) {
+        if (entry.remoteSystem === p.remoteSystem && entry.link?.localTable === local.table && entry.link.localId === local.id) entry.link = undefined;
+      }
+      links.set(k, { remoteSystem: p.remoteSystem, link: { localTable: local.table, localId: local.id, state: 'active' } });
+      plan.writes.push({ kind: 'link', remoteSystem: p.remoteSystem, local, source: p.source });
+    }
+    if (step.reply) plan.replies.push({ remoteSystem: p.remoteSystem, message: step.reply });
+    if (step.deactivate) {
+      const entry = links.get(k);
+      if (entry?.link) entry.link = { ...entry.link, state: 'inactive' };
+      plan.writes.push({ kind: 'deactivate', remoteSystem: p.remoteSystem, source: p.source });
+    }
+  }
+  return plan;
+}
+
 /**
  * The reason recorded on a message skipped as stale (its sequence at or below the one
  * applied), in parts: a store that builds it in SQL joins the parts with the sequence

@@ -7,17 +7,16 @@
  * correlations and queues correlation replies: each in one transaction, through the
  * other concerns' statement-level functions.
  */
-import { correlationStep, type FinishResult, type InboundOutcome, planFinish, STALE_REASON } from '../../core/inbound-finish';
+import { type FinishResult, type InboundOutcome, planCorrelations, planFinish, STALE_REASON } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
-import { deactivate, link, recordByRemote } from '../correlations/postgres';
-import { currentLink } from '../correlations/types';
+import { deactivate, link } from '../correlations/postgres';
 import { enqueueIn } from '../outbound/postgres';
 import type { PgContext } from '../postgres/context';
 import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
 import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
 import { SESSION_LOCK } from '../postgres/session';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type Done, doneOf, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow } from './types';
+import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, processedMessage } from './types';
 
 // A received batch in one statement. A message id seen before from this remote (in an
 // earlier batch or earlier in this one) is left out: it is a duplicate. A correlation
@@ -122,8 +121,13 @@ const GAP_HELD = sql('inbound_gap_held', `
         AND (p.status IN ('processing', 'error') OR (p.status = 'ready' AND p.sequence < i.sequence)))`);
 
 // The rows a batch of outcomes finishes, locked (in id order: no deadlock between two
-// finishers) so that a late answer and a timeout cannot both finish one row.
-const LOCK = sql('inbound_lock', 'SELECT * FROM rps_inbound WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE');
+// finishers) so that a late answer and a timeout cannot both finish one row; each with the
+// link of its source record, for the correlation plan.
+const LOCK = sql('inbound_lock', `
+  SELECT i.*, ${LINK_COLUMNS}
+  WHERE i.id = ANY ($1::bigint[])
+  ORDER BY i.id
+  FOR UPDATE OF i`);
 
 const PROCESSED = sql('inbound_processed', `
   UPDATE rps_inbound
@@ -310,7 +314,7 @@ export class PostgresInbound implements InboundQueue {
   async finish(outcomes: readonly InboundOutcome[], now: number): Promise<FinishResult[]> {
     if (outcomes.length === 0) return [];
     return transaction(this.p.pool, async (c) => {
-      const locked = new Map((await rows<InboundRecord>(c, LOCK, [[...new Set(outcomes.map((o) => o.id))]])).map((r) => [r.id, r]));
+      const locked = new Map((await rows<FinishRecord>(c, LOCK, [[...new Set(outcomes.map((o) => o.id))]])).map((r) => [r.id, r]));
       const plan = planFinish(outcomes, locked);
       const { errors, processed } = plan;
       if (errors.length > 0) await query(c, ERROR, [errors.map((e) => e.id), errors.map((e) => e.error), errors.map((e) => e.kind)]);
@@ -320,15 +324,13 @@ export class PostgresInbound implements InboundQueue {
       const byRemote = new Map<string, Done[]>();
       for (const { row } of processed) byRemote.set(row.remote_system, [...(byRemote.get(row.remote_system) ?? []), doneOf(row)]);
       for (const [remote, done] of byRemote) await advance(c, remote, done, false);
-      // Correlations, in the order of the outcomes: each may see the link of the one before.
-      for (const { outcome, row } of processed) {
-        const source = { table: row.source_table, id: row.source_id };
-        if (!outcome.local && !outcome.deactivate) continue;
-        const step = correlationStep(outcome.local ? currentLink(await recordByRemote(c, row.remote_system, source)) : undefined, outcome);
-        if (step.link && outcome.local) await link(c, row.remote_system, outcome.local, source, now);
-        if (step.reply) await enqueueIn(c, this.p.instanceId, [{ remoteSystem: row.remote_system, message: step.reply }], now);
-        if (step.deactivate) await deactivate(c, row.remote_system, source, now);
+      // Correlations: only the links that change are written (none for a change of a linked record).
+      const links = planCorrelations(processed.map((p) => processedMessage(p.outcome, p.row)));
+      for (const w of links.writes) {
+        if (w.kind === 'link') await link(c, w.remoteSystem, w.local, w.source, now);
+        else await deactivate(c, w.remoteSystem, w.source, now);
       }
+      await enqueueIn(c, this.p.instanceId, links.replies, now);
       return plan.results;
     });
   }

@@ -3,15 +3,14 @@
  * finishing rows updates correlations and queues correlation replies: each in the one
  * transaction of the call, through the other concerns' statement-level functions.
  */
-import { correlationStep, type FinishResult, type InboundOutcome, planFinish, staleReason } from '../../core/inbound-finish';
+import { type FinishResult, type InboundOutcome, planCorrelations, planFinish, staleReason } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
-import { currentLink } from '../correlations/types';
 import type { SqliteCorrelations } from '../correlations/sqlite';
 import type { SqliteOutbound } from '../outbound/sqlite';
 import type { SqliteDb } from '../sqlite/database';
 import { FILTER, filterParams, LIST, listParams, type Params } from '../sqlite/filter';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type Done, doneOf, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow } from './types';
+import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, processedMessage } from './types';
 
 type Head = InboundRecord & { applied: number };
 
@@ -86,8 +85,10 @@ function statements(db: SqliteDb['db']) {
       WHERE id = ? AND status = 'ready'
       RETURNING *`),
     get: db.prepare<[number], InboundRecord>('SELECT * FROM rps_inbound WHERE id = ?'),
-    // The rows a batch of outcomes finishes, in one statement.
-    rows: db.prepare<[string], InboundRecord>('SELECT * FROM rps_inbound WHERE id IN (SELECT value FROM json_each(?))'),
+    // The rows a batch of outcomes finishes, with the links of their source records, in one statement.
+    rows: db.prepare<[string], FinishRecord>(`
+      SELECT i.*, ${LINK_COLUMNS}
+      WHERE i.id IN (SELECT value FROM json_each(?))`),
     processed: db.prepare<[{ now: number; ids: string }]>(`
       UPDATE rps_inbound SET status = 'processed', processed_at = @now, last_error = NULL, error_kind = NULL, locked_by = NULL
       WHERE id IN (SELECT value FROM json_each(@ids))`),
@@ -221,15 +222,13 @@ export class SqliteInbound implements InboundQueue {
       if (plan.processed.length === 0) return plan.results;
       this.sql.processed.run({ now, ids: JSON.stringify(plan.processed.map((p) => p.row.id)) });
       for (const { row } of plan.processed) this.advance(row.remote_system, doneOf(row), false);
-      // Correlations, in the order of the outcomes: each may see the link of the one before.
-      for (const { outcome, row } of plan.processed) {
-        const source = { table: row.source_table, id: row.source_id };
-        const current = outcome.local ? currentLink(this.correlations.recordByRemote(row.remote_system, source)) : undefined;
-        const step = correlationStep(current, outcome);
-        if (step.link && outcome.local) this.correlations.link(row.remote_system, outcome.local, source, now);
-        if (step.reply) this.outbound.insert({ remoteSystem: row.remote_system, message: step.reply }, now);
-        if (step.deactivate) this.correlations.deactivate(row.remote_system, source, now);
+      // Correlations: only the links that change are written (none for a change of a linked record).
+      const links = planCorrelations(plan.processed.map((p) => processedMessage(p.outcome, p.row)));
+      for (const w of links.writes) {
+        if (w.kind === 'link') this.correlations.link(w.remoteSystem, w.local, w.source, now);
+        else this.correlations.deactivate(w.remoteSystem, w.source, now);
       }
+      for (const reply of links.replies) this.outbound.insert(reply, now);
       return plan.results;
     });
   }

@@ -1,5 +1,5 @@
 /** The inbound queue: messages received from remote systems, emitted to flows in per-record order. */
-import type { FinishResult, InboundOutcome } from '../../core/inbound-finish';
+import type { CurrentLink, FinishResult, InboundOutcome, ProcessedMessage } from '../../core/inbound-finish';
 import type { Message, ResultStatus } from '../../core/protocol';
 import type { ErrorKind, ListFilter, QueueFilter, QueueStatus, StatusCounts } from '../shared/queue';
 
@@ -125,4 +125,22 @@ export interface Done {
 
 export function doneOf(r: InboundRecord): Done {
   return { stream: r.stream, table: r.source_table, id: r.source_id, sequence: r.sequence };
+}
+
+/** A row to finish, read with the link of its source record (null columns: none). */
+export interface FinishRecord extends InboundRecord {
+  link_local_table: string | null;
+  link_local_id: string | null;
+  link_state: CurrentLink['state'] | null;
+}
+
+/** The columns of FinishRecord's link, joined to the rows a finish reads (`i`: rps_inbound). */
+export const LINK_COLUMNS = `c.local_table AS link_local_table, c.local_id AS link_local_id, c.state AS link_state
+  FROM rps_inbound i
+  LEFT JOIN rps_correlation c ON c.remote_system = i.remote_system AND c.remote_table = i.source_table AND c.remote_id = i.source_id`;
+
+/** A processed row as core's correlation plan takes it. */
+export function processedMessage(outcome: InboundOutcome, r: FinishRecord): ProcessedMessage {
+  const current = r.link_local_table === null || r.link_local_id === null || r.link_state === null ? undefined : { localTable: r.link_local_table, localId: r.link_local_id, state: r.link_state };
+  return { outcome, remoteSystem: r.remote_system, source: { table: r.source_table, id: r.source_id }, current };
 }
