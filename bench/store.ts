@@ -1,5 +1,5 @@
 /**
- * Store micro-benchmark (DESIGN.md §6): what the outbound queue costs in the store
+ * Store micro-benchmark: what the outbound queue costs in the store
  * alone, without HTTP or Node-RED, for the SQLite store (a temp file, WAL as the store
  * sets it) and the PostgreSQL store (a schema of its own, dropped at the end).
  *
@@ -22,7 +22,7 @@ import { changeDraft } from '../src/core/message';
 import type { Fields, MessageDraft } from '../src/core/protocol';
 import { PostgresStore } from '../src/store/postgres';
 import { SqliteStore } from '../src/store/sqlite';
-import type { EnqueueItem, Store } from '../src/store/types';
+import type { EnqueueItem, Store } from '../src/store/store';
 
 const RECORDS = 10_000;
 /** The sender's default batch size (rps-remote-system), for enqueues and claims alike. */
@@ -125,7 +125,7 @@ async function enqueue(store: Store, remoteSystem: string, total: number, batch:
   for (let from = 0; from < total; from += batch) {
     const at = now();
     const chunk = items(remoteSystem, from, Math.min(batch, total - from), store.instanceId, at);
-    const queued = await calls.time(() => store.enqueueOutbound(chunk, at));
+    const queued = await calls.time(() => store.outbound.enqueue(chunk, at));
     if (queued.length !== chunk.length) throw new Error(`enqueue: ${queued.length} of ${chunk.length} queued`);
   }
   return calls;
@@ -150,10 +150,10 @@ async function drain(store: Store, remoteSystem: string, owner: string): Promise
   let rows = 0;
   const start = process.hrtime.bigint();
   for (;;) {
-    const claimed = await claims.time(() => store.claimOutbound(remoteSystem, BATCH, now(), owner, LEASE_MS));
+    const claimed = await claims.time(() => store.outbound.claim(remoteSystem, BATCH, now(), owner, LEASE_MS));
     if (claimed.length === 0) break;
     const ids = claimed.map((r) => r.id);
-    await completes.time(() => store.markOutboundProcessed(ids, now()));
+    await completes.time(() => store.outbound.markProcessed(ids, now()));
     rows += ids.length;
   }
   return { rows, claims, completes, wallMs: Number(process.hrtime.bigint() - start) / 1e6 };
@@ -169,7 +169,7 @@ async function benchQueue(store: Store, n: number, owner: string): Promise<Resul
   out.push(result(store.kind, 'enqueue', BATCH, n, enqueued.totalMs, { ...common, msPerCall: enqueued.summary() }));
 
   const d = await drain(store, 'bench', owner);
-  const counts = await store.countOutbound('bench');
+  const counts = await store.outbound.count('bench');
   if (d.rows !== n || counts.processed !== n) {
     throw new Error(`${store.kind}: drained ${d.rows} rows, ${counts.processed} processed, of ${n} enqueued`);
   }
@@ -226,7 +226,7 @@ async function benchPair(first: Store, second: Store, n: number): Promise<Result
   const worker = async (store: Store, owner: string): Promise<number> => {
     let mine = 0;
     while (done < n) {
-      const claimed = await store.claimOutbound('bench-pair', BATCH, now(), owner, LEASE_MS);
+      const claimed = await store.outbound.claim('bench-pair', BATCH, now(), owner, LEASE_MS);
       if (claimed.length === 0) {
         emptyClaims += 1;
         // A stuck queue would otherwise spin here for ever.
@@ -234,7 +234,7 @@ async function benchPair(first: Store, second: Store, n: number): Promise<Result
         await new Promise((resolve) => setTimeout(resolve, 1));
         continue;
       }
-      await store.markOutboundProcessed(
+      await store.outbound.markProcessed(
         claimed.map((r) => r.id),
         now(),
       );

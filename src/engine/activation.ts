@@ -4,7 +4,7 @@
  * activates it, and that is remembered in the store (Node-RED cannot change a
  * deployed node's configuration from the runtime).
  */
-import type { Store } from '../store/types';
+import type { Store } from '../store/store';
 
 export type Direction = 'outbound' | 'inbound';
 export type Activation = Record<Direction, boolean>;
@@ -18,7 +18,7 @@ const key = (remoteSystem: string): string => `activation:${remoteSystem}`;
 
 /** What was activated with these settings (nothing, for other settings). */
 export async function loadActivation(store: Store, remoteSystem: string, settings: string): Promise<Activation> {
-  const text = await store.readValue(key(remoteSystem));
+  const text = await store.values.read(key(remoteSystem));
   let saved: Saved = {};
   try {
     saved = text ? (JSON.parse(text) as Saved) : {};
@@ -31,5 +31,5 @@ export async function loadActivation(store: Store, remoteSystem: string, setting
 
 export async function saveActivation(store: Store, remoteSystem: string, settings: string, activation: Activation, now: number): Promise<void> {
   const saved: Saved = { ...activation, settings };
-  await store.writeValue(key(remoteSystem), JSON.stringify(saved), now);
+  await store.values.write(key(remoteSystem), JSON.stringify(saved), now);
 }

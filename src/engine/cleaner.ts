@@ -2,7 +2,7 @@
  * Retention: deletes old queue rows by status and age, in bounded batches with a
  * pause between them, so delivery never waits long behind a large delete.
  */
-import type { PurgeResult, RetentionPolicy, Store } from '../store/types';
+import type { PurgeResult, RetentionPolicy, Store } from '../store/store';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -61,7 +61,7 @@ export class Cleaner {
   private async clean(): Promise<PurgeResult> {
     const total: PurgeResult = { outbound: 0, inbound: 0, errorQueue: 0, undelivered: 0, more: false };
     for (;;) {
-      const r = await this.o.store.purge(this.o.policy, (this.o.now ?? Date.now)(), this.o.batch);
+      const r = await this.o.store.retention.purge(this.o.policy, (this.o.now ?? Date.now)(), this.o.batch);
       total.outbound += r.outbound;
       total.inbound += r.inbound;
       total.errorQueue += r.errorQueue;

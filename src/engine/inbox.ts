@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { timerDelay } from '../core/backoff';
 import type { Message } from '../core/protocol';
 import { StoreUnavailableError } from '../store/opening';
-import type { FinishResult, InboundOutcome, InboundRow, Store } from '../store/types';
+import type { FinishResult, InboundOutcome, InboundRow, Store } from '../store/store';
 import { Batcher } from './batcher';
 
 export interface InboundDelivery {
@@ -71,7 +71,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
   constructor(private readonly o: InboxOptions) {
     super();
     this.now = o.now ?? Date.now;
-    this.finisher = new Batcher((outcomes) => this.o.store.finishInbound(outcomes, this.now()));
+    this.finisher = new Batcher((outcomes) => this.o.store.inbound.finish(outcomes, this.now()));
   }
 
   get active(): number {
@@ -103,7 +103,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
    */
   private async adopt(): Promise<void> {
     try {
-      const out = await this.o.store.listInbound({
+      const out = await this.o.store.inbound.list({
         remoteSystem: this.o.remoteSystem,
         processEvent: this.o.processEvent,
         statuses: ['processing'],
@@ -170,7 +170,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
       do {
         this.again = false;
         while (!this.stopped && this.inFlight.size < this.o.maxParallel) {
-          const claim = await this.o.store.claimInbound({
+          const claim = await this.o.store.inbound.claim({
             remoteSystem: this.o.remoteSystem,
             processEvent: this.o.processEvent,
             limit: this.o.maxParallel - this.inFlight.size,
@@ -221,9 +221,9 @@ export class Inbox extends EventEmitter<InboxEvents> {
       const now = this.now();
       const cutoff = now - this.o.processingTimeoutMs;
       const adopted = [...this.inFlight].filter(([, f]) => f.adopted).map(([id]) => id);
-      const reclaimed = await this.o.store.reclaimInbound(adopted, cutoff, now);
+      const reclaimed = await this.o.store.inbound.reclaim(adopted, cutoff, now);
       for (const id of reclaimed) this.inFlight.delete(id);
-      const rows = await this.o.store.expireInbound(this.o.remoteSystem, this.o.processEvent, cutoff, this.o.timeoutError, now);
+      const rows = await this.o.store.inbound.expire(this.o.remoteSystem, this.o.processEvent, cutoff, this.o.timeoutError, now);
       for (const row of rows) this.inFlight.delete(row.id);
       if (rows.length > 0) this.emit('timeout', rows);
       if (reclaimed.length + rows.length > 0) this.notify();

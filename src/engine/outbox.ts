@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffPolicy, timerDelay } from '../core/backoff';
 import { PROTOCOL, recordKey, type Sender } from '../core/protocol';
-import type { OutboundRow, Store } from '../store/types';
+import type { OutboundRow, Store } from '../store/store';
 import type { DeliveryResult, ProbeResult } from '../transport/client';
 
 /**
@@ -115,7 +115,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    */
   async start(active = true): Promise<void> {
     try {
-      await this.o.store.releaseOutbound(this.o.remoteSystem, this.o.owner, this.now());
+      await this.o.store.outbound.release(this.o.remoteSystem, this.o.owner, this.now());
     } catch (err) {
       // The store is away: sending starts all the same (it tries again by itself), and
       // those rows come back when their lease ends.
@@ -223,16 +223,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           }
           // While requests are failing, one at a time finds out whether the remote is back.
           if (this.failures > 0 && this.inFlight.size > 0) break;
-          const rows = await this.o.store.claimOutbound(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
+          const rows = await this.o.store.outbound.claim(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
           if (this.stopped) {
             // Stopped while claiming: hand the rows straight back.
-            await this.o.store.retryOutbound(rows.map((r) => ({ id: r.id, error: 'sender stopped', nextAttemptAt: now, countTry: false })), now);
+            await this.o.store.outbound.retry(rows.map((r) => ({ id: r.id, error: 'sender stopped', nextAttemptAt: now, countTry: false })), now);
             break;
           }
           if (rows.length === 0) {
             // Only future retries need a timer: a due row that could not be claimed waits
             // behind an earlier row of its record, whose outcome calls notify().
-            const next = await this.o.store.nextOutboundAttempt(this.o.remoteSystem, now);
+            const next = await this.o.store.outbound.nextAttempt(this.o.remoteSystem, now);
             if (next !== null) this.arm(next);
             break;
           }
@@ -285,7 +285,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.recover = false;
     try {
       const now = this.now();
-      const ids = await this.o.store.requeueOutbound({ remoteSystem: this.o.remoteSystem, kinds: ['connection', 'auth'] }, false, now);
+      const ids = await this.o.store.outbound.requeue({ remoteSystem: this.o.remoteSystem, kinds: ['connection', 'auth'] }, false, now);
       if (ids.length > 0) this.emit('requeued', ids.length);
     } catch (err) {
       this.emit('fault', err instanceof Error ? err : new Error(String(err)));
@@ -328,11 +328,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           if (!r) missing.push(row);
           else if (r.status === 'rejected') {
             const error = r.error ?? 'rejected by the remote';
-            await store.failOutbound([{ id: row.id, error, kind: 'refused' }], now);
+            await store.outbound.fail([{ id: row.id, error, kind: 'refused' }], now);
             this.emit('failed', [row], error);
           } else done.push(row.id);
         }
-        await store.markOutboundProcessed(done, now);
+        await store.outbound.markProcessed(done, now);
         // Not answered for: like a failed request, for those rows only.
         await this.attemptFailed(missing, 'the remote did not answer for this message', 0, now);
         this.failures = 0;
@@ -344,14 +344,14 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       case 'transient': {
         if (this.stopped) {
           // Not the remote's fault: we cut the request short. The rows go back as they were.
-          await store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now, countTry: false })), now);
+          await store.outbound.retry(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now, countTry: false })), now);
           return;
         }
         if (result.status === 429) {
           // Rate limited: the remote is there and will take the rows later; no attempt is spent.
           const wait = result.retryAfterMs ?? backoffDelay(this.o.backoff, 1, this.o.random);
           this.pausedUntil = now + wait;
-          await store.retryOutbound(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now + wait, countTry: false })), now);
+          await store.outbound.retry(rows.map((r) => ({ id: r.id, error: result.error, nextAttemptAt: now + wait, countTry: false })), now);
           return;
         }
         this.failures += 1;
@@ -364,7 +364,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         if (result.status === 401 || result.status === 403) {
           // Our credentials are not accepted: every message would fail the same way. The rows
           // go to error, and come back by themselves when the probe is let in again.
-          await store.failOutbound(rows.map((r) => ({ id: r.id, error: result.error, kind: 'auth' })), now);
+          await store.outbound.fail(rows.map((r) => ({ id: r.id, error: result.error, kind: 'auth' })), now);
           this.emit('failed', rows, result.error);
           this.recover = true;
           this.failures = this.o.maxTries;
@@ -372,7 +372,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           return;
         }
         if (rows.length === 1) {
-          await store.failOutbound([{ id: rows[0].id, error: result.error, kind: 'refused' }], now);
+          await store.outbound.fail([{ id: rows[0].id, error: result.error, kind: 'refused' }], now);
           this.emit('failed', rows, result.error);
           return;
         }
@@ -391,9 +391,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (rows.length === 0) return;
     const spent = rows.filter((r) => r.tries + 1 >= this.o.maxTries);
     const again = rows.filter((r) => r.tries + 1 < this.o.maxTries);
-    await this.o.store.failOutbound(spent.map((r) => ({ id: r.id, error, kind: 'connection' })), now);
+    await this.o.store.outbound.fail(spent.map((r) => ({ id: r.id, error, kind: 'connection' })), now);
     const delay = (r: OutboundRow): number => Math.max(atLeastMs, backoffDelay(this.o.backoff, r.tries + 1, this.o.random));
-    await this.o.store.retryOutbound(again.map((r) => ({ id: r.id, error, nextAttemptAt: now + delay(r), countTry: true })), now);
+    await this.o.store.outbound.retry(again.map((r) => ({ id: r.id, error, nextAttemptAt: now + delay(r), countTry: true })), now);
     if (spent.length > 0) {
       this.recover = true;
       this.armProbe();
@@ -411,7 +411,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const queue: OutboundRow[][] = [rows.slice(0, rows.length >> 1), rows.slice(rows.length >> 1)];
     const putBack = async (back: OutboundRow[], error: string, now: number): Promise<void> => {
       if (back.length === 0) return;
-      await this.o.store.retryOutbound(back.map((r) => ({ id: r.id, error, nextAttemptAt: now, countTry: false })), now);
+      await this.o.store.outbound.retry(back.map((r) => ({ id: r.id, error, nextAttemptAt: now, countTry: false })), now);
     };
     while (queue.length > 0) {
       const part = queue.shift() as OutboundRow[];
@@ -428,7 +428,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       if (result.kind === 'refused' && result.status !== 401 && result.status !== 403) {
         if (send.length === 1) {
           failedRecords.add(recordKey(send[0].recordTable, send[0].recordId));
-          await this.o.store.failOutbound([{ id: send[0].id, error: result.error, kind: 'refused' }], now);
+          await this.o.store.outbound.fail([{ id: send[0].id, error: result.error, kind: 'refused' }], now);
           this.emit('failed', send, result.error);
         } else {
           queue.unshift(send.slice(0, send.length >> 1), send.slice(send.length >> 1));

@@ -5,7 +5,7 @@
  */
 import { type Envelope, type Handshake, PROTOCOL, UNKNOWN_PROCESS_EVENT } from '../core/protocol';
 import { TokenBucket } from '../core/rate';
-import type { Store } from '../store/types';
+import type { Store } from '../store/store';
 import { type BasicCredentials, credentialsMatch, parseBasicAuth, parseBearer } from '../transport/auth';
 import type { AuthOutcome, HttpLimits, InboundApi, IssuedTokenSet, ReceiveOutcome, RefreshOutcome, Refusal, TokenApi } from '../transport/inbound-http';
 import type { JwksCache } from '../transport/jwks';
@@ -280,7 +280,7 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
     }
     let statuses;
     try {
-      statuses = await peer.store.acceptInbound(peer.id, envelope.messages, this.now());
+      statuses = await peer.store.inbound.accept(peer.id, envelope.messages, this.now());
     } catch {
       return { status: 503, code: 'store-unavailable', error: 'store unavailable, try again later' };
     }

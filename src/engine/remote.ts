@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { BackoffPolicy } from '../core/backoff';
 import type { MessageDraft } from '../core/protocol';
-import type { Enqueued, Store } from '../store/types';
+import type { Enqueued, Store } from '../store/store';
 import { type HandshakeOutcome, type OutboundAuth, RemoteClient, type TlsOptions } from '../transport/client';
 import { Batcher } from './batcher';
 import { Outbox, type RemoteState } from './outbox';
@@ -64,7 +64,7 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     this.outbox.on('fault', (err) => this.emit('fault', err));
     this.enqueuer = new Batcher(async (drafts) => {
       const now = Date.now();
-      return this.o.store.enqueueOutbound(
+      return this.o.store.outbound.enqueue(
         drafts.map((message) => ({ remoteSystem: this.o.id, message })),
         now,
       );

@@ -6,7 +6,7 @@
  * emitted again on the schedule until it goes through or has had its retries.
  */
 import { EventEmitter } from 'node:events';
-import type { ErrorItem, ErrorKind, QueueFilter, Store } from '../store/types';
+import type { ErrorItem, ErrorKind, QueueFilter, Store } from '../store/store';
 
 export type QueueName = 'outbound' | 'inbound';
 
@@ -59,7 +59,7 @@ export class RetryScheduler extends EventEmitter<RetryEvents> {
   /** Runs the schedule once now (after a restart, held messages in flight are taken back first), then every interval. */
   async start(): Promise<void> {
     try {
-      await this.o.store.resetErrorItems(this.o.owner, this.now());
+      await this.o.store.errorQueue.reset(this.o.owner, this.now());
     } catch (err) {
       // The schedule still starts: the store may be back by its first run.
       this.emit('fault', err instanceof Error ? err : new Error(String(err)));
@@ -100,9 +100,9 @@ export class RetryScheduler extends EventEmitter<RetryEvents> {
     const store = this.o.store;
     const now = this.now();
     const result: ActionResult = { action, queue, ids: [], resent: 0 };
-    const requeue = queue === 'outbound' ? store.requeueOutbound.bind(store) : store.requeueInbound.bind(store);
+    const requeue = queue === 'outbound' ? store.outbound.requeue.bind(store.outbound) : store.inbound.requeue.bind(store.inbound);
     if (action === 'skip') {
-      result.ids = queue === 'outbound' ? await store.skipOutbound(this.filter(ids), now) : await store.skipInbound(this.filter(ids), now);
+      result.ids = queue === 'outbound' ? await store.outbound.skip(this.filter(ids), now) : await store.inbound.skip(this.filter(ids), now);
       // A skipped row no longer holds back its record.
       if (result.ids.length > 0) this.emit('requeued', queue, []);
       return result;
@@ -115,8 +115,8 @@ export class RetryScheduler extends EventEmitter<RetryEvents> {
     result.ids = await requeue(filter, true, now);
     if (result.ids.length > 0) this.emit('requeued', queue, result.ids);
     if (action === 'retry' && ids === undefined) {
-      await store.settleErrorItems(this.o.owner, now - this.o.settleMs, now);
-      const items = await store.takeErrorItems(this.o.owner, this.o.maxRetries, 1000, now);
+      await store.errorQueue.settle(this.o.owner, now - this.o.settleMs, now);
+      const items = await store.errorQueue.take(this.o.owner, this.o.maxRetries, 1000, now);
       for (const item of items) this.emit('resend', item);
       result.resent = items.length;
     }
@@ -125,17 +125,17 @@ export class RetryScheduler extends EventEmitter<RetryEvents> {
 
   /** Holds a message (JSON text) with its error until the schedule emits it again. */
   async hold(message: string, error: string): Promise<number> {
-    const [id] = await this.o.store.addErrorItems([{ owner: this.o.owner, message, error }], this.now());
+    const [id] = await this.o.store.errorQueue.add([{ owner: this.o.owner, message, error }], this.now());
     return id;
   }
 
   /** A held message failed again when emitted: it waits for the next turn, or is `failed` when out of retries. */
   async failedAgain(id: number, error: string): Promise<string | undefined> {
-    return this.o.store.failErrorItem(this.o.owner, id, error, this.o.maxRetries, this.now());
+    return this.o.store.errorQueue.fail(this.o.owner, id, error, this.o.maxRetries, this.now());
   }
 
   /** A held message that cannot be emitted (it cannot be read back): `failed` at once. */
   async giveUp(id: number, error: string): Promise<void> {
-    await this.o.store.failErrorItem(this.o.owner, id, error, 0, this.now());
+    await this.o.store.errorQueue.fail(this.o.owner, id, error, 0, this.now());
   }
 }

@@ -16,7 +16,7 @@
  *   Node-RED then keeps its own credentials.
  */
 import { isSealed, seal, type SealKey, unseal } from '../core/seal';
-import type { Store, ValueChange } from '../store/types';
+import type { Store, ValueChange } from '../store/store';
 import type { TokenPersistence } from '../transport/oauth';
 
 /** The key that signs the access tokens we issue. */
@@ -60,14 +60,14 @@ export class StoreSecrets {
   }
 
   async read(store: Store, name: string): Promise<string | undefined> {
-    const text = await store.readValue(name);
+    const text = await store.values.read(name);
     return text === undefined ? undefined : this.open(store, name, text, await this.keys());
   }
 
   /** Sets (or, with undefined, deletes) a secret. */
   async write(store: Store, name: string, value: string | undefined, now: number): Promise<void> {
     const keys = await this.keys();
-    await store.writeValue(name, value === undefined ? undefined : this.close(name, value, keys), now);
+    await store.values.write(name, value === undefined ? undefined : this.close(name, value, keys), now);
   }
 
   /**
@@ -80,12 +80,12 @@ export class StoreSecrets {
     const fresh = make();
     const mine = this.close(name, fresh, keys);
     for (let attempt = 0; attempt < INIT_ATTEMPTS; attempt++) {
-      const stored = await store.initValue(name, mine, now);
+      const stored = await store.values.init(name, mine, now);
       if (stored === mine) return fresh;
       const opened = this.open(store, name, stored, keys);
       if (opened !== undefined) return opened;
       // Replaced only if it still holds what did not open: another process may have been first.
-      const replaced = await store.replaceValues([{ key: name, expected: stored, value: mine }], now);
+      const replaced = await store.values.replace([{ key: name, expected: stored, value: mine }], now);
       if (replaced.length === 1) return fresh;
     }
     throw new Error(`the stored ${name} keeps being replaced by a process with another credential secret`);
@@ -102,12 +102,12 @@ export class StoreSecrets {
     const keys = await this.keys();
     const changes: ValueChange[] = [];
     for (const prefix of SECRET_NAMES) {
-      for (const { key, value } of await store.listValues(prefix)) {
+      for (const { key, value } of await store.values.list(prefix)) {
         const rewritten = this.rewrite(store, key, value, keys);
         if (rewritten !== undefined) changes.push({ key, expected: value, value: rewritten });
       }
     }
-    return (await store.replaceValues(changes, now)).length;
+    return (await store.values.replace(changes, now)).length;
   }
 
   /** What `text` should be stored as with the current key, or undefined when it is right as it is (or cannot be opened). */

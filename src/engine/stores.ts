@@ -6,7 +6,7 @@
 import { OpeningStore, type OpeningEvents, StoreUnavailableError } from '../store/opening';
 import { PostgresStore, SCHEMA_NAME } from '../store/postgres';
 import { SqliteStore } from '../store/sqlite';
-import type { FinishResult, InboundOutcome, RetentionPolicy, Store } from '../store/types';
+import type { FinishResult, InboundOutcome, RetentionPolicy, Store } from '../store/store';
 
 export { SCHEMA_NAME, StoreUnavailableError };
 export type { FinishResult, InboundOutcome, OpeningEvents, RetentionPolicy, Store };

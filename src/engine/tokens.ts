@@ -12,7 +12,7 @@
  *   revokes its whole family (RFC 6819 §5.2.2.3).
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import type { Store } from '../store/types';
+import type { Store } from '../store/store';
 import { SIGNING_KEY, StoreSecrets } from './secrets';
 import { type BasicCredentials } from '../transport/auth';
 import type { IssuedTokenSet as IssuedTokens, RefreshOutcome } from '../transport/inbound-http';
@@ -104,7 +104,7 @@ export class TokenIssuer {
     if (scope.length > 0) tokens.scope = scope.join(' ');
     if (scope.includes(OFFLINE_ACCESS) && refreshFamily === undefined) {
       const refresh = randomBytes(32).toString('base64url');
-      await subject.store.addRefreshToken(
+      await subject.store.refreshTokens.add(
         { hash: hashToken(refresh), remoteSystem: subject.id, family: randomUUID(), credential: cfp, expiresAt: this.now() + DEFAULT_REFRESH_LIFETIME_MS },
         this.now(),
         MAX_REFRESH_FAMILIES,
@@ -117,7 +117,7 @@ export class TokenIssuer {
   /** The refresh_token grant: a new access token and the refresh token's successor. */
   async refresh(subject: TokenSubject, refreshToken: string): Promise<RefreshOutcome> {
     const next = randomBytes(32).toString('base64url');
-    const rotation = await subject.store.rotateRefreshToken(
+    const rotation = await subject.store.refreshTokens.rotate(
       { hash: hashToken(refreshToken), remoteSystem: subject.id, credential: await this.fingerprint(subject) },
       { hash: hashToken(next), expiresAt: this.now() + DEFAULT_REFRESH_LIFETIME_MS },
       this.now(),

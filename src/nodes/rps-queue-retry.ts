@@ -84,8 +84,8 @@ export default function (RED: NodeAPI): void {
 
     const show = (): void => {
       status.set(() => ({ fill: 'grey', shape: 'dot', text: RED._('rps-queue-retry.status.counting') }));
-      store
-        .countErrorItems(node.id)
+      store.errorQueue
+        .count(node.id)
         .then((held) =>
           status.set(() => ({
             fill: held.error + held.failed > 0 ? 'yellow' : 'green',

@@ -13,27 +13,9 @@
  *   until it is back, and the store reconnects by itself; that outage is reported once
  *   when the first operation fails and once when one succeeds again, not per operation.
  */
-import type { Store } from './types';
+import type { Concern, Store, StoreConcerns } from './store';
 
-/** The Store methods that return a promise: each one waits for the opening. */
-type Operation = {
-  [K in keyof Store]: Store[K] extends (...args: never[]) => Promise<unknown> ? K : never;
-}[keyof Store];
-
-const OPERATIONS = [
-  'enqueueOutbound', 'claimOutbound', 'markOutboundProcessed', 'retryOutbound', 'failOutbound', 'requeueOutbound',
-  'skipOutbound', 'listOutbound', 'releaseOutbound', 'nextOutboundAttempt', 'countOutbound', 'getOutbound',
-  'acceptInbound', 'claimInbound', 'finishInbound', 'expireInbound', 'reclaimInbound', 'countInbound', 'getInbound',
-  'requeueInbound', 'skipInbound', 'listInbound',
-  'addErrorItems', 'failErrorItem', 'takeErrorItems', 'settleErrorItems', 'resetErrorItems', 'countErrorItems',
-  'purge', 'findCorrelationByLocal', 'findCorrelationByRemote',
-  'readValue', 'writeValue', 'initValue', 'listValues', 'replaceValues', 'addRefreshToken', 'rotateRefreshToken',
-] as const satisfies readonly Operation[];
-
-// Compile-time check that no operation of the interface is left unforwarded.
-type Unforwarded = Exclude<Operation, (typeof OPERATIONS)[number] | 'opened' | 'close'>;
-const everyOperationForwarded: [Unforwarded] extends [never] ? true : Unforwarded = true;
-void everyOperationForwarded;
+type Operation = (...args: unknown[]) => Promise<unknown>;
 
 /** The store cannot be used now (not open yet, or its server cannot be reached): keep the work, try again later. */
 export class StoreUnavailableError extends Error {
@@ -54,8 +36,6 @@ export interface OpeningEvents {
   onAvailable?(failed: number): void;
 }
 
-export interface OpeningStore extends Pick<Store, (typeof OPERATIONS)[number]> {}
-
 export class OpeningStore implements Store {
   private store: Store | undefined;
   private attempt: Promise<Store> | undefined;
@@ -65,6 +45,14 @@ export class OpeningStore implements Store {
   private closed = false;
   /** Operations that failed since the open store's server was last reached (0: it is reachable). */
   private unreachableFor = 0;
+  // Every concern, forwarded as a whole (`implements Store`: the compiler says if one is missing).
+  readonly outbound = this.forwarding('outbound');
+  readonly inbound = this.forwarding('inbound');
+  readonly errorQueue = this.forwarding('errorQueue');
+  readonly correlations = this.forwarding('correlations');
+  readonly values = this.forwarding('values');
+  readonly refreshTokens = this.forwarding('refreshTokens');
+  readonly retention = this.forwarding('retention');
 
   constructor(
     readonly kind: Store['kind'],
@@ -157,6 +145,30 @@ export class OpeningStore implements Store {
     }
   }
 
+  /**
+   * A concern whose every operation waits for the opening and then runs on the open
+   * store's concern (see forward). Generic: a new operation or concern needs nothing here.
+   */
+  private forwarding<C extends Concern>(concern: C): StoreConcerns[C] {
+    const operations = new Map<string, Operation>();
+    return new Proxy({} as StoreConcerns[C], {
+      get: (_target, name) => {
+        // Not a thenable, and no symbol-keyed operations.
+        if (typeof name !== 'string' || name === 'then') return undefined;
+        let op = operations.get(name);
+        if (!op) {
+          op = async (...args: unknown[]) => {
+            const store = await this.current();
+            const target = store[concern] as unknown as Record<string, Operation>;
+            return this.forward(store, () => target[name](...args));
+          };
+          operations.set(name, op);
+        }
+        return op;
+      },
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
@@ -166,15 +178,4 @@ export class OpeningStore implements Store {
     this.store = undefined;
     await store?.close();
   }
-}
-
-for (const name of OPERATIONS) {
-  Object.defineProperty(OpeningStore.prototype, name, {
-    async value(this: OpeningStore, ...args: unknown[]): Promise<unknown> {
-      const store = await this.current();
-      return this.forward(store, () => (store[name] as (...a: unknown[]) => Promise<unknown>).apply(store, args));
-    },
-    writable: true,
-    configurable: true,
-  });
 }

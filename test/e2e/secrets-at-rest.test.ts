@@ -222,7 +222,7 @@ describe('secrets at rest: no token or key in clear in a store file or a databas
     // As the earlier version left it: the signing key in the database file (closed
     // cleanly), two tokens still in the write-ahead log (the process was killed).
     const old = new SqliteStore(path);
-    await old.writeValue(SIGNING_KEY, clear.signingKey, 1);
+    await old.values.write(SIGNING_KEY, clear.signingKey, 1);
     await old.close();
     const script = `
       const db = new (require(${JSON.stringify(require.resolve('better-sqlite3'))}))(${JSON.stringify(path)});

@@ -14,10 +14,10 @@ import type { InboundDelivery, Inbox } from '../../src/engine/inbox';
 import { Outbox, type RemoteState } from '../../src/engine/outbox';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
-import type { StatusCounts } from '../../src/store/types';
+import type { StatusCounts } from '../../src/store/store';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
-import { draft } from '../store/store-contract';
+import { draft } from '../store/contract';
 import { testInbox, testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
@@ -125,15 +125,15 @@ describe('engine: outbox → HTTP → receiver', function () {
   it('delivers 1,000 messages in batches, each accepted once', async () => {
     b = new ReceivingSide();
     await b.listen();
-    await a.enqueueOutbound(
+    await a.outbound.enqueue(
       Array.from({ length: 1000 }, (_, i) => ({ remoteSystem: 'B', message: draft('t', `r${i % 100}`) })),
       Date.now(),
     );
     ({ outbox, client } = outboxFor(a, b.port, { batchSize: 100 }));
     await outbox.start();
     await drained(a, outbox);
-    assert.deepEqual(await a.countOutbound('B'), { ready: 0, processing: 0, processed: 1000, error: 0, skipped: 0 });
-    assert.equal((await b.store.countInbound('peer-A')).ready, 1000);
+    assert.deepEqual(await a.outbound.count('B'), { ready: 0, processing: 0, processed: 1000, error: 0, skipped: 0 });
+    assert.equal((await b.store.inbound.count('peer-A')).ready, 1000);
     assert.ok(b.requests <= 12, `batched: ${b.requests} requests for 1,000 messages`);
   });
 
@@ -143,7 +143,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     const rows = Array.from({ length: 9 }, (_, i) => draft('t', `r${i}`));
     rows[4] = draft('t', 'r4', { fields: { text: 'x'.repeat(60) } });
     const later = draft('t', 'r4');
-    const q = await a.enqueueOutbound(
+    const q = await a.outbound.enqueue(
       [...rows, later].map((message) => ({ remoteSystem: 'B', message })),
       Date.now(),
     );
@@ -158,25 +158,25 @@ describe('engine: outbox → HTTP → receiver', function () {
     assert.match(reason, /HTTP 400: messages\[0\]\.fields\.text: longer than 50 characters/);
     const counts = await untilOutbox(a, outbox, (c) => c.processed === 8);
     assert.deepEqual([counts.processed, counts.error, counts.ready], [8, 1, 1], JSON.stringify(counts));
-    assert.equal((await a.getOutbound(q[9].id))?.status, 'ready', 'the later change of r4 waits behind the error');
+    assert.equal((await a.outbound.get(q[9].id))?.status, 'ready', 'the later change of r4 waits behind the error');
   });
 
   it('a process event defined on the receiver but without an inbound flow: accepted and kept in its inbound queue', async () => {
     b = new ReceivingSide();
     b.receiver.addProcessEvent('Not wired yet');
     await b.listen();
-    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x', { processEvent: 'Not wired yet' }) }], Date.now());
+    await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x', { processEvent: 'Not wired yet' }) }], Date.now());
     ({ outbox, client } = outboxFor(a, b.port));
     await outbox.start();
     await drained(a, outbox);
-    assert.equal((await a.countOutbound('B')).processed, 1);
-    assert.equal((await b.store.countInbound('peer-A')).ready, 1, 'waiting for an inbound flow');
+    assert.equal((await a.outbound.count('B')).processed, 1);
+    assert.equal((await b.store.inbound.count('peer-A')).ready, 1, 'waiting for an inbound flow');
   });
 
   it('an unknown process event is refused for that message only (404 with its code), the others are delivered', async () => {
     b = new ReceivingSide();
     await b.listen();
-    await a.enqueueOutbound(
+    await a.outbound.enqueue(
       [draft('t', 'x'), draft('t', 'y', { processEvent: 'No such event' }), draft('t', 'z')].map((message) => ({ remoteSystem: 'B', message })),
       Date.now(),
     );
@@ -195,7 +195,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     await b.listen();
     const port = b.port;
     await b.close();
-    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     ({ outbox, client } = outboxFor(a, port));
     const states: RemoteState[] = [];
     outbox.on('state', (s) => states.push(s));
@@ -204,7 +204,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     await down;
     assert.equal(outbox.state, 'error');
     assert.match(outbox.lastError ?? '', /ECONNREFUSED/);
-    const row = await a.getOutbound(1);
+    const row = await a.outbound.get(1);
     assert.equal(row?.status, 'error', 'three quick attempts, then error');
     assert.equal(row?.errorKind, 'connection');
     assert.equal(row?.attempts, 3);
@@ -212,19 +212,19 @@ describe('engine: outbox → HTTP → receiver', function () {
     await b.listen(port);
     await once(outbox, 'delivered');
     assert.deepEqual(states, ['active', 'error', 'active'], 'started, then down, then back');
-    assert.equal((await a.countOutbound('B')).processed, 1);
+    assert.equal((await a.outbound.count('B')).processed, 1);
   });
 
   it('429 with Retry-After: the rows wait that long and spend no attempt', async () => {
     b = new ReceivingSide();
     b.refuseNext = { count: 1, status: 429, headers: { 'Retry-After': '1' } };
     await b.listen();
-    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     ({ outbox, client } = outboxFor(a, b.port));
     const started = Date.now();
     await outbox.start();
     await untilOutbox(a, outbox, (c) => c.processed === 1);
-    const [row] = await a.listOutbound({ limit: 1 });
+    const [row] = await a.outbound.list({ limit: 1 });
     assert.equal(row.tries, 0, 'the 429 cost no attempt');
     assert.equal(row.attempts, 2);
     assert.ok((row.processedAt ?? 0) - started >= 1000, 'it waited for Retry-After');
@@ -235,7 +235,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     b = new ReceivingSide();
     b.refuseNext = { count: 3, status: 503 };
     await b.listen();
-    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }, { remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }, { remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     ({ outbox, client } = outboxFor(a, b.port));
     const requeued = once(outbox, 'requeued');
     await outbox.start();
@@ -246,7 +246,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     const counts = await untilOutbox(a, outbox, (c) => c.processed === 2);
     assert.equal(counts.error, 0);
     assert.equal(outbox.state, 'active');
-    const rows = await a.listOutbound({ limit: 2 });
+    const rows = await a.outbound.list({ limit: 2 });
     assert.deepEqual(
       rows.map((r) => [r.sequence, r.retries]),
       [
@@ -263,11 +263,11 @@ describe('engine: outbox → HTTP → receiver', function () {
     b = new ReceivingSide();
     b.refuseNext = { count: 1, status: 200 };
     await b.listen();
-    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     ({ outbox, client } = outboxFor(a, b.port));
     await outbox.start();
     await untilOutbox(a, outbox, (c) => c.processed === 1);
-    const [row] = await a.listOutbound({ limit: 1 });
+    const [row] = await a.outbound.list({ limit: 1 });
     assert.equal(row.attempts, 2, 'sent again after the answer that was not one');
   });
 
@@ -279,7 +279,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     const downPort = down.port;
     await down.close();
     await down.store.close();
-    await a.enqueueOutbound(
+    await a.outbound.enqueue(
       [
         ...Array.from({ length: 50 }, (_, i) => ({ remoteSystem: 'C', message: draft('t', `c${i}`) })),
         ...Array.from({ length: 50 }, (_, i) => ({ remoteSystem: 'B', message: draft('t', `b${i}`) })),
@@ -292,8 +292,8 @@ describe('engine: outbox → HTTP → receiver', function () {
       await c.outbox.start();
       await outbox.start();
       await drained(a, outbox);
-      assert.equal((await a.countOutbound('B')).processed, 50);
-      assert.equal((await a.countOutbound('C')).processed, 0);
+      assert.equal((await a.outbound.count('B')).processed, 50);
+      assert.equal((await a.outbound.count('C')).processed, 0);
     } finally {
       await c.outbox.stop();
       c.client.close();
@@ -303,7 +303,7 @@ describe('engine: outbox → HTTP → receiver', function () {
   it('wrong credentials: the remote state is error and the batch waits in error (kind auth) for the remote to let us in', async () => {
     b = new ReceivingSide();
     await b.listen();
-    await a.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     ({ outbox, client } = outboxFor(a, b.port, { password: 'wrong' }));
     const state = untilState(outbox, 'error');
     await outbox.start();
@@ -312,7 +312,7 @@ describe('engine: outbox → HTTP → receiver', function () {
     assert.match(outbox.lastError ?? '', /HTTP 401: credentials not accepted/);
     assert.doesNotMatch(outbox.lastError ?? '', /wrong|pw-/, 'no secret in the error');
     await outbox.stop();
-    const [row] = await a.listOutbound({ limit: 10 });
+    const [row] = await a.outbound.list({ limit: 10 });
     assert.deepEqual([row.status, row.errorKind], ['error', 'auth']);
   });
 });
@@ -341,7 +341,7 @@ describe('engine: inbox', function () {
         wake?.();
       },
     });
-    await store.acceptInbound('A', [message('x', 2), message('y', 1), message('x', 1), message('y', 2)], Date.now());
+    await store.inbound.accept('A', [message('x', 2), message('y', 1), message('x', 1), message('y', 2)], Date.now());
     const next = (n: number): Promise<void> =>
       new Promise((res) => {
         wake = () => emitted.length >= n && res();
@@ -363,11 +363,11 @@ describe('engine: inbox', function () {
 
   it('a message whose flow never finishes becomes error after the processing timeout', async () => {
     inbox = inboxFor(store, { processingTimeoutMs: 100, gapWaitMs: 0, timeoutError: 'processing timeout' });
-    await store.acceptInbound('A', [message('x', 1)], Date.now());
+    await store.inbound.accept('A', [message('x', 1)], Date.now());
     const timedOut = once(inbox, 'timeout');
     await inbox.start();
     const [rows] = (await timedOut) as [{ id: number }[]];
-    const row = await store.getInbound(rows[0].id);
+    const row = await store.inbound.get(rows[0].id);
     assert.equal(row?.status, 'error');
     assert.equal(row?.lastError, 'processing timeout');
   });

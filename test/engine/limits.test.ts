@@ -15,7 +15,7 @@ import { DEFAULT_LIMITS, PROTOCOL } from '../../src/core/protocol';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
-import { received } from '../store/store-contract';
+import { received } from '../store/contract';
 import { testPeer } from './support';
 
 const USER = { user: 'a-calls-b', password: 'limits-pw-51' };
@@ -70,10 +70,10 @@ describe('receiver limits per remote system', () => {
   });
 
   it('answers 413 past the remote system\'s size limit and stores nothing', async () => {
-    const before = await store.countInbound();
+    const before = await store.inbound.count();
     const res = await post(1, 3000);
     assert.equal(res.status, 413);
-    assert.deepEqual(await store.countInbound(), before);
+    assert.deepEqual(await store.inbound.count(), before);
   });
 
   it('while disabled: 403 for messages, but the handshake is answered (and says so)', async () => {

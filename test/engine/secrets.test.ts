@@ -15,9 +15,10 @@ import { oauthTokenName, type SealKeys, SIGNING_KEY, StoreSecrets } from '../../
 import { TokenIssuer, type TokenSubject } from '../../src/engine/tokens';
 import { PostgresStore } from '../../src/store/postgres';
 import { SqliteStore } from '../../src/store/sqlite';
-import type { Store } from '../../src/store/types';
+import type { Store } from '../../src/store/store';
 import { decodeJwt } from '../../src/transport/jwt';
 import { assertPgReachable, TEST_PG_URL, TestSchemas } from '../../tools/pg';
+import { withOperations } from '../store/with-operations';
 
 const T0 = 1_000_000;
 const TOKEN = oauthTokenName('rs');
@@ -56,27 +57,27 @@ describe('secrets in the store (sealed with the credential secret)', function ()
     const secrets = secretsWith(one);
     const value = JSON.stringify({ v: 1, accessToken: 'access-7Gd2', refreshToken: 'refresh-4Kp9' });
     await secrets.write(store, TOKEN, value, T0);
-    const raw = (await store.readValue(TOKEN))!;
+    const raw = (await store.values.read(TOKEN))!;
     assert.ok(isSealed(raw) && !raw.includes('access-7Gd2') && !raw.includes('refresh-4Kp9'));
     assert.equal(unseal(one, TOKEN, raw), value);
     assert.equal(await secrets.read(store, TOKEN), value);
     await secrets.write(store, TOKEN, undefined, T0);
-    assert.equal(await store.readValue(TOKEN), undefined);
+    assert.equal(await store.values.read(TOKEN), undefined);
     assert.deepEqual(secrets.unreadable, []);
   });
 
   it('reads values in clear from an earlier version, and sealAll seals every secret (and only secrets), once', async () => {
     const store = track(sqlite());
-    await store.writeValue(TOKEN, '{"v":1,"accessToken":"old-clear"}', T0);
-    await store.writeValue(oauthTokenName('other'), '{"v":1,"accessToken":"other-clear"}', T0);
-    await store.writeValue(SIGNING_KEY, 'c2lnbmluZy1rZXktaW4tY2xlYXI', T0);
-    await store.writeValue('activation:rs', '{"outbound":true}', T0);
+    await store.values.write(TOKEN, '{"v":1,"accessToken":"old-clear"}', T0);
+    await store.values.write(oauthTokenName('other'), '{"v":1,"accessToken":"other-clear"}', T0);
+    await store.values.write(SIGNING_KEY, 'c2lnbmluZy1rZXktaW4tY2xlYXI', T0);
+    await store.values.write('activation:rs', '{"outbound":true}', T0);
     const secrets = secretsWith(one);
     assert.equal(await secrets.read(store, TOKEN), '{"v":1,"accessToken":"old-clear"}', 'usable before it is sealed');
 
     assert.equal(await secrets.sealAll(store, T0), 3);
-    for (const name of [TOKEN, oauthTokenName('other'), SIGNING_KEY]) assert.ok(isSealed((await store.readValue(name))!), name);
-    assert.equal(await store.readValue('activation:rs'), '{"outbound":true}', 'not a secret: left as it is');
+    for (const name of [TOKEN, oauthTokenName('other'), SIGNING_KEY]) assert.ok(isSealed((await store.values.read(name))!), name);
+    assert.equal(await store.values.read('activation:rs'), '{"outbound":true}', 'not a secret: left as it is');
     assert.equal(await secrets.read(store, TOKEN), '{"v":1,"accessToken":"old-clear"}');
     assert.equal(await secrets.read(store, SIGNING_KEY), 'c2lnbmluZy1rZXktaW4tY2xlYXI');
     assert.equal(await secrets.sealAll(store, T0), 0, 'nothing left to do at the next open');
@@ -85,20 +86,16 @@ describe('secrets in the store (sealed with the credential secret)', function ()
 
   it('sealAll never overwrites a value written after it was read (a token rotated meanwhile)', async () => {
     const base = track(sqlite());
-    await base.writeValue(TOKEN, '{"refreshToken":"r1"}', T0);
-    await base.writeValue(SIGNING_KEY, 'a2V5', T0);
+    await base.values.write(TOKEN, '{"refreshToken":"r1"}', T0);
+    await base.values.write(SIGNING_KEY, 'a2V5', T0);
     const secrets = secretsWith(one);
     // Between the read of the values and their replacement, the token source saves a rotated token.
-    const racing = new Proxy(base, {
-      get(target, prop, receiver) {
-        if (prop === 'replaceValues') {
-          return async (...args: Parameters<Store['replaceValues']>) => {
-            await secrets.write(target, TOKEN, '{"refreshToken":"r2"}', T0);
-            return target.replaceValues(...args);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
+    const racing = withOperations(base, {
+      values: {
+        replace: async (...args: Parameters<Store['values']['replace']>) => {
+          await secrets.write(base, TOKEN, '{"refreshToken":"r2"}', T0);
+          return base.values.replace(...args);
+        },
       },
     });
     assert.equal(await secrets.sealAll(racing, T0), 1, 'the signing key only');
@@ -109,12 +106,12 @@ describe('secrets in the store (sealed with the credential secret)', function ()
   it('a value sealed with another credential secret is absent (reported once), left alone by sealAll, replaced when written', async () => {
     const store = track(sqlite());
     await secretsWith(one).write(store, TOKEN, 'held with secret one', T0);
-    const before = await store.readValue(TOKEN);
+    const before = await store.values.read(TOKEN);
     const secrets = secretsWith(two);
     assert.equal(await secrets.read(store, TOKEN), undefined);
     assert.equal(await secrets.read(store, TOKEN), undefined);
     assert.equal(await secrets.sealAll(store, T0), 0);
-    assert.equal(await store.readValue(TOKEN), before, 'kept: it may still be of use to whoever has secret one');
+    assert.equal(await store.values.read(TOKEN), before, 'kept: it may still be of use to whoever has secret one');
     assert.deepEqual(secrets.unreadable, [TOKEN], 'told once, whatever the number of reads');
     await secrets.write(store, TOKEN, 'obtained again', T0);
     assert.equal(await secrets.read(store, TOKEN), 'obtained again');
@@ -126,7 +123,7 @@ describe('secrets in the store (sealed with the credential secret)', function ()
     const moving = secretsWith(two, [one]);
     assert.equal(await moving.read(store, TOKEN), 'sealed with the generated secret');
     assert.equal(await moving.sealAll(store, T0), 1);
-    assert.equal(unseal(two, TOKEN, (await store.readValue(TOKEN))!), 'sealed with the generated secret');
+    assert.equal(unseal(two, TOKEN, (await store.values.read(TOKEN))!), 'sealed with the generated secret');
     // Once Node-RED has forgotten the generated secret, the value still opens.
     assert.equal(await secretsWith(two).read(store, TOKEN), 'sealed with the generated secret');
     assert.deepEqual(moving.unreadable, []);
@@ -138,10 +135,10 @@ describe('secrets in the store (sealed with the credential secret)', function ()
     await secretsWith(two).write(store, oauthTokenName('b'), 'sealed with a secret long gone', T0);
     const clear = secretsWith(undefined, [one]);
     await clear.write(store, TOKEN, 'in clear', T0);
-    assert.equal(await store.readValue(TOKEN), 'in clear');
+    assert.equal(await store.values.read(TOKEN), 'in clear');
     assert.equal(await clear.read(store, oauthTokenName('a')), 'sealed before');
     assert.equal(await clear.sealAll(store, T0), 1, 'what the previous secret sealed is written in clear');
-    assert.equal(await store.readValue(oauthTokenName('a')), 'sealed before');
+    assert.equal(await store.values.read(oauthTokenName('a')), 'sealed before');
     assert.equal(await clear.read(store, oauthTokenName('b')), undefined);
     assert.deepEqual(clear.unreadable, [oauthTokenName('b')]);
   });
@@ -155,7 +152,7 @@ describe('secrets in the store (sealed with the credential secret)', function ()
       const clock = T0 * 1000;
       const before = new TokenIssuer(() => clock, secretsWith(one));
       const key = await before.key(store);
-      const raw = (await store.readValue(SIGNING_KEY))!;
+      const raw = (await store.values.read(SIGNING_KEY))!;
       assert.ok(isSealed(raw) && !raw.includes(key.toString('base64url')));
       assert.deepEqual(await new TokenIssuer(() => clock, secretsWith(one)).key(store), key, 'the same key after a restart');
       const issued = await before.issue(subjectOf(store), ['offline_access']);
@@ -166,7 +163,7 @@ describe('secrets in the store (sealed with the credential secret)', function ()
       const newKey = await after.key(store);
       assert.notDeepEqual(newKey, key);
       assert.deepEqual(secrets.unreadable, [SIGNING_KEY]);
-      assert.equal(unseal(two, SIGNING_KEY, (await store.readValue(SIGNING_KEY))!), newKey.toString('base64url'));
+      assert.equal(unseal(two, SIGNING_KEY, (await store.values.read(SIGNING_KEY))!), newKey.toString('base64url'));
       // The access token signed with the old key: refused (the remote asks for a new one at its 401).
       assert.equal(await after.check(decodeJwt(issued.access_token)!, subjectOf(store)), 'bad signature');
       // The refresh token: its credential fingerprint was keyed with the old key, so it is revoked.
@@ -192,13 +189,13 @@ describe('secrets in the store (sealed with the credential secret)', function ()
         const distinct = new Set(keys.map((k) => k.toString('hex')));
         assert.equal(distinct.size, 1, 'one key for all');
         assert.notDeepEqual(keys[0], old);
-        assert.equal(unseal(two, SIGNING_KEY, (await first.readValue(SIGNING_KEY))!), keys[0].toString('base64url'), 'and it is the stored one');
+        assert.equal(unseal(two, SIGNING_KEY, (await first.values.read(SIGNING_KEY))!), keys[0].toString('base64url'), 'and it is the stored one');
       });
 
       it('processes sealing the same values in clear at once: each value is sealed once, and reads the same for all', async () => {
         const schema = schemas.next();
         const first = await open(schema);
-        for (let i = 0; i < 20; i++) await first.writeValue(oauthTokenName(`rs${i}`), `{"accessToken":"clear-${i}"}`, T0);
+        for (let i = 0; i < 20; i++) await first.values.write(oauthTokenName(`rs${i}`), `{"accessToken":"clear-${i}"}`, T0);
         const processes = await Promise.all(Array.from({ length: 3 }, () => open(schema)));
         const counts = await Promise.all(processes.map((store) => secretsWith(one).sealAll(store, T0)));
         assert.equal(

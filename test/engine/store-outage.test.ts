@@ -16,26 +16,30 @@ import type { InboundDelivery, Inbox, InboxOptions } from '../../src/engine/inbo
 import type { DeliveryClient, Outbox } from '../../src/engine/outbox';
 import { StoreUnavailableError } from '../../src/store/opening';
 import { SqliteStore } from '../../src/store/sqlite';
-import type { Store } from '../../src/store/types';
-import { draft } from '../store/store-contract';
+import type { Store } from '../../src/store/store';
+import { draft } from '../store/contract';
 import { testInbox, testOutbox, untilOutbox } from './support';
 
 /** A store whose every call fails as "unreachable" while `down` is set, and counts those calls. */
 function switchable(store: Store): { store: Store; down: boolean; failedCalls: number } {
   const state = { store, down: false, failedCalls: 0 };
-  state.store = new Proxy(store, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver) as unknown;
-      if (typeof value !== 'function' || name === 'close') return value;
-      return (...args: unknown[]) => {
-        if (state.down) {
-          state.failedCalls += 1;
-          return Promise.reject(new StoreUnavailableError('the PostgreSQL server cannot be reached: connect ECONNREFUSED'));
-        }
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+  const failing = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(t, name, receiver) {
+        const value = Reflect.get(t, name, receiver) as unknown;
+        // A concern (store.outbound, store.inbound, ...): its operations fail too.
+        if (typeof value === 'object' && value !== null && t === store) return failing(value);
+        if (typeof value !== 'function' || name === 'close') return value;
+        return (...args: unknown[]) => {
+          if (state.down) {
+            state.failedCalls += 1;
+            return Promise.reject(new StoreUnavailableError('the PostgreSQL server cannot be reached: connect ECONNREFUSED'));
+          }
+          return (value as (...a: unknown[]) => unknown).apply(t, args);
+        };
+      },
+    });
+  state.store = failing(store);
   return state;
 }
 
@@ -77,7 +81,7 @@ describe('engine while the store cannot be reached', function () {
   const inboxFor = (store: Store, options: Partial<InboxOptions>): Inbox => testInbox(store, { gapWaitMs: 0, timeoutError: 'processing timeout', ...options });
 
   it('a sender started while the store is away sends, once it is back, what waited in the queue', async () => {
-    await sqlite.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    await sqlite.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
     const s = switchable(sqlite);
     s.down = true;
     outbox = testOutbox(s.store, accepting);
@@ -93,7 +97,7 @@ describe('engine while the store cannot be reached', function () {
   });
 
   it('a dispatcher started while the store is away emits, once it is back, and still times out a flow that never finishes', async () => {
-    await sqlite.acceptInbound('A', [message('x', 1), message('y', 1)], Date.now());
+    await sqlite.inbound.accept('A', [message('x', 1), message('y', 1)], Date.now());
     const s = switchable(sqlite);
     s.down = true;
     const emitted: InboundDelivery[] = [];
@@ -121,11 +125,11 @@ describe('engine while the store cannot be reached', function () {
       [emitted.find((d) => d.message.source.id === 'y')?.row.id],
       'the processing timeout is enforced',
     );
-    assert.equal((await sqlite.getInbound(x.row.id))?.status, 'processed');
+    assert.equal((await sqlite.inbound.get(x.row.id))?.status, 'processed');
   });
 
   it('a message finished while the store is away is recorded once it is back: not timed out, not emitted again', async () => {
-    await sqlite.acceptInbound('A', [message('x', 1), message('x', 2)], Date.now());
+    await sqlite.inbound.accept('A', [message('x', 1), message('x', 2)], Date.now());
     const s = switchable(sqlite);
     const emitted: InboundDelivery[] = [];
     let wake = (): void => undefined;
@@ -156,7 +160,7 @@ describe('engine while the store cannot be reached', function () {
       ],
       'x#1 is not emitted again; x#2 follows',
     );
-    const row = await sqlite.getInbound(d1.row.id);
+    const row = await sqlite.inbound.get(d1.row.id);
     assert.equal(row?.status, 'processed');
     assert.equal(row?.attempts, 1);
   });

@@ -1,7 +1,7 @@
 import { Inbox, type InboxOptions } from '../../src/engine/inbox';
 import { type DeliveryClient, Outbox, type OutboxOptions } from '../../src/engine/outbox';
 import type { InboundPeer } from '../../src/engine/receiver';
-import type { StatusCounts, Store } from '../../src/store/types';
+import type { StatusCounts, Store } from '../../src/store/store';
 
 /** Remote system A as instance B's receiver knows it: active, no rate limit, with an API user. */
 export function testPeer(store: Store, credentials: { user: string; password: string }, overrides: Partial<InboundPeer> = {}): InboundPeer {
@@ -28,7 +28,7 @@ export async function untilOutbox(store: Store, outbox: Outbox, done: (c: Status
     const events = ['delivered', 'failed', 'state'] as const;
     for (const e of events) outbox.on(e, wake);
     try {
-      const c = await store.countOutbound('B');
+      const c = await store.outbound.count('B');
       if (done(c)) return c;
       await woken;
     } finally {

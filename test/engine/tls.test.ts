@@ -17,11 +17,11 @@ import { DEFAULT_LIMITS } from '../../src/core/protocol';
 import { Outbox } from '../../src/engine/outbox';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
-import type { StatusCounts } from '../../src/store/types';
+import type { StatusCounts } from '../../src/store/store';
 import { RemoteClient, type TlsOptions } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { makeTestCerts, type TestCerts } from '../harness/certs';
-import { draft } from '../store/store-contract';
+import { draft } from '../store/contract';
 import { testOutbox, testPeer, untilOutbox } from './support';
 
 const USER = { user: 'a-calls-b', password: 'pw-0123456789' };
@@ -104,7 +104,7 @@ describe('engine: the client over TLS (real https server, throw-away CA)', funct
   /** Queues `n` messages on a new store A and delivers them to B with `client`; resolves with A's counts. */
   const deliver = async (client: RemoteClient, n: number): Promise<StatusCounts> => {
     a = tempStore();
-    await a.enqueueOutbound(
+    await a.outbound.enqueue(
       Array.from({ length: n }, (_, i) => ({ remoteSystem: 'B', message: draft('t', `r${i}`) })),
       Date.now(),
     );
@@ -152,7 +152,7 @@ describe('engine: the client over TLS (real https server, throw-away CA)', funct
     assert.deepEqual(hs.handshake.processEvents, ['PE']);
     const counts = await deliver(client, 25);
     assert.deepEqual(counts, { ready: 0, processing: 0, processed: 25, error: 0, skipped: 0 });
-    assert.equal((await b.store.countInbound('peer-A')).ready, 25);
+    assert.equal((await b.store.inbound.count('peer-A')).ready, 25);
     assert.ok(b.requests.filter((r) => r.url === '/rps/v1/messages').length >= 3, 'in batches of 10');
   });
 
@@ -178,7 +178,7 @@ describe('engine: the client over TLS (real https server, throw-away CA)', funct
       assert.ok(hs.ok, hs.ok ? '' : `${hs.stage}: ${hs.error}`);
       const counts = await deliver(client, 5);
       assert.equal(counts.processed, 5);
-      assert.equal((await b.store.countInbound('peer-A')).ready, 5);
+      assert.equal((await b.store.inbound.count('peer-A')).ready, 5);
       assert.ok(b.requests.length >= 2);
       assert.ok(
         b.requests.every((r) => r.clientCN === 'rps-test-client'),
@@ -195,6 +195,6 @@ describe('engine: the client over TLS (real https server, throw-away CA)', funct
     assert.ok(hs.ok, hs.ok ? '' : `${hs.stage}: ${hs.error}`);
     const counts = await deliver(client, 3);
     assert.equal(counts.processed, 3);
-    assert.equal((await b.store.countInbound('peer-A')).ready, 3);
+    assert.equal((await b.store.inbound.count('peer-A')).ready, 3);
   });
 });

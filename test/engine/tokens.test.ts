@@ -19,7 +19,7 @@ import { SqliteStore } from '../../src/store/sqlite';
 import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler, tokenHandler } from '../../src/transport/inbound-http';
 import { heldRefreshToken, OAuthTokens, type OAuthOptions, type TokenPersistence } from '../../src/transport/oauth';
-import { received } from '../store/store-contract';
+import { received } from '../store/contract';
 import { testPeer } from './support';
 
 const CLIENT = { user: 'desk-a', password: 'token-secret-7f3a9c' };
@@ -167,7 +167,7 @@ describe('OAuth2: our token endpoint and the client that uses it', () => {
     assert.equal(result.kind, 'transient');
     assert.match((result as { error: string }).error, /token endpoint .*HTTP 401 invalid_client/);
     assert.doesNotMatch((result as { error: string }).error, new RegExp(CLIENT.password));
-    assert.equal(await server.store.countInbound().then((n) => n.ready), 1, 'only the first message was accepted');
+    assert.equal(await server.store.inbound.count().then((n) => n.ready), 1, 'only the first message was accepted');
     c.close();
   });
 
@@ -217,7 +217,7 @@ describe('OAuth2: our token endpoint and the client that uses it', () => {
 
   it('answers bad token requests with OAuth2 errors and writes nothing', async () => {
     await server.receiver.tokens.key(server.store); // as the remote-system node does at start
-    const before = await server.store.readValue('token-signing-key');
+    const before = await server.store.values.read('token-signing-key');
     assert.ok(before);
     const cases: [Record<string, string>, typeof CLIENT, number, string][] = [
       [{ grant_type: 'client_credentials' }, { user: CLIENT.user, password: 'wrong' }, 401, 'invalid_client'],
@@ -238,6 +238,6 @@ describe('OAuth2: our token endpoint and the client that uses it', () => {
       body: '{"grant_type":"client_credentials"}',
     });
     assert.equal(both.status, 400);
-    assert.equal(await server.store.readValue('token-signing-key'), before);
+    assert.equal(await server.store.values.read('token-signing-key'), before);
   });
 });

@@ -475,7 +475,7 @@ export interface ErrorQueueRecord {
   updated_at: number;
 }
 
-export type { CorrelationRecord } from '../../src/store/rows';
+export type { CorrelationRecord } from '../../src/store/correlations/types';
 
 /** An outbound context as rps-capture makes it, for tests that start after capture. */
 export function outboundRps(table: string, id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

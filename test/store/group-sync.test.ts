@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { changeDraft } from '../../src/core/message';
-import { GroupSync } from '../../src/store/group-sync';
+import { GroupSync } from '../../src/store/sqlite/group-sync';
 import { SqliteStore } from '../../src/store/sqlite';
 
 describe('GroupSync (SQLite group commit)', () => {
@@ -23,11 +23,11 @@ describe('GroupSync (SQLite group commit)', () => {
     const path = join(dir, 'store.sqlite');
     const store = new SqliteStore(path);
     try {
-      const sync = (store as unknown as { sync: GroupSync }).sync;
+      const sync = (store as unknown as { s: { sync: GroupSync } }).s.sync;
       const before = sync.flushes;
       const draft = (i: number) =>
         changeDraft({ id: `m${i}`, processEvent: 'E', instanceId: store.instanceId, table: 'item', recordId: `r${i % 10}`, operation: 'update', capturedAt: new Date(0).toISOString(), interactive: true, fields: { n: i }, changedFields: ['n'] });
-      const queued = await Promise.all(Array.from({ length: 100 }, (_, i) => store.enqueueOutbound([{ remoteSystem: 'B', message: draft(i) }], i)));
+      const queued = await Promise.all(Array.from({ length: 100 }, (_, i) => store.outbound.enqueue([{ remoteSystem: 'B', message: draft(i) }], i)));
       assert.equal(queued.length, 100);
       const used = sync.flushes - before;
       assert.ok(used >= 1 && used <= 2, `100 commits made at once were flushed ${used} time(s): the first flush, and one for all that came while it ran`);

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpeningStore, StoreUnavailableError } from '../../src/store/opening';
 import { SqliteStore } from '../../src/store/sqlite';
-import type { Store } from '../../src/store/types';
+import { withOperations } from './with-operations';
+import type { Store } from '../../src/store/store';
 
 const FAST = { baseMs: 5, maxMs: 20 };
 
@@ -45,7 +46,7 @@ describe('OpeningStore', () => {
     const o = opener(0);
     const store = track(new OpeningStore('sqlite', 'test store', o.open, {}, FAST));
     assert.throws(() => store.instanceId, StoreUnavailableError, 'not known before the store is open');
-    const counts = await store.countOutbound();
+    const counts = await store.outbound.count();
     assert.equal(counts.ready, 0);
     await store.opened();
     assert.match(store.instanceId, /^[0-9a-f-]{36}$/);
@@ -65,9 +66,9 @@ describe('OpeningStore', () => {
       }, FAST),
     );
     // The first attempt is in progress: this waits for it and shares its failure.
-    await assert.rejects(store.enqueueOutbound([], 1), (err: Error) => err instanceof StoreUnavailableError && /not open: connect ECONNREFUSED \(attempt 1\)/.test(err.message));
+    await assert.rejects(store.outbound.enqueue([], 1), (err: Error) => err instanceof StoreUnavailableError && /not open: connect ECONNREFUSED \(attempt 1\)/.test(err.message));
     // Between attempts: at once, with the last reason.
-    await assert.rejects(store.readValue('k'), StoreUnavailableError);
+    await assert.rejects(store.values.read('k'), StoreUnavailableError);
     await assert.rejects(store.opened(), StoreUnavailableError);
     // With untilOpen, through every failed attempt.
     await store.opened(true);
@@ -77,8 +78,8 @@ describe('OpeningStore', () => {
       [5, 10, 20],
       'the delay doubles up to the maximum',
     );
-    await store.writeValue('k', 'v', 1);
-    assert.equal(await store.readValue('k'), 'v');
+    await store.values.write('k', 'v', 1);
+    assert.equal(await store.values.read('k'), 'v');
   });
 
   it('closed before it opened: waiters are told, and a store that opens late is closed again', async () => {
@@ -103,22 +104,20 @@ describe('OpeningStore', () => {
     release();
     await closing;
     await assert.rejects(waiting, /closed/);
-    await assert.rejects(store.countInbound(), /closed/);
+    await assert.rejects(store.inbound.count(), /closed/);
     assert.ok(late);
-    await assert.rejects(late.countOutbound(), /not open/, 'the late store was closed');
+    await assert.rejects(late.outbound.count(), /not open/, 'the late store was closed');
   });
   it('an open store whose server goes away: reported once when a call first fails, once when one works again, not per call', async () => {
     const real = track(new SqliteStore(join(dir, 'store.sqlite')));
     let down = false;
     // What PostgresStore does while its server restarts: calls fail as unavailable. A
-    // statement that fails for its own sake (readValue here) is no outage.
-    const flaky = new Proxy(real, {
-      get(target, name, receiver) {
-        const value = Reflect.get(target, name, receiver) as unknown;
-        if (name === 'readValue') return () => Promise.reject(new Error('relation "rps_value" does not exist'));
-        if (name !== 'countOutbound') return value;
-        return (remoteSystem?: string) =>
-          down ? Promise.reject(new StoreUnavailableError('the PostgreSQL server cannot be reached: Connection terminated unexpectedly')) : real.countOutbound(remoteSystem);
+    // statement that fails for its own sake (values.read here) is no outage.
+    const flaky = withOperations(real, {
+      values: { read: () => Promise.reject(new Error('relation "rps_value" does not exist')) },
+      outbound: {
+        count: (remoteSystem?: string) =>
+          down ? Promise.reject(new StoreUnavailableError('the PostgreSQL server cannot be reached: Connection terminated unexpectedly')) : real.outbound.count(remoteSystem),
       },
     });
     const events: string[] = [];
@@ -126,13 +125,13 @@ describe('OpeningStore', () => {
       onUnavailable: (err) => events.push(`unavailable: ${err.message}`),
       onAvailable: (failed) => events.push(`available after ${failed} failed`),
     }, FAST);
-    await store.countOutbound();
-    await assert.rejects(store.readValue('k'), /does not exist/);
+    await store.outbound.count();
+    await assert.rejects(store.values.read('k'), /does not exist/);
     down = true;
-    for (let i = 0; i < 3; i++) await assert.rejects(store.countOutbound(), StoreUnavailableError);
+    for (let i = 0; i < 3; i++) await assert.rejects(store.outbound.count(), StoreUnavailableError);
     down = false;
-    await store.countOutbound();
-    await store.countOutbound();
+    await store.outbound.count();
+    await store.outbound.count();
     assert.deepEqual(events, ['unavailable: the PostgreSQL server cannot be reached: Connection terminated unexpectedly', 'available after 3 failed']);
   });
 });

@@ -11,12 +11,12 @@ import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { StoreUnavailableError } from '../../src/store/opening';
 import { PostgresStore } from '../../src/store/postgres';
-import { isUnreachable } from '../../src/store/postgres-faults';
+import { isUnreachable } from '../../src/store/postgres/faults';
 import { PgServer, until } from '../harness/pg-server';
-import { draft, received } from './store-contract';
+import { draft, received } from './contract';
 
 const T0 = 1_000_000;
-/** The first key of the store's two-key session lock (see Session in src/store/postgres.ts). */
+/** The first key of the store's two-key session lock (see Session in src/store/postgres/session.ts). */
 const SESSION_LOCK = 539_451_502;
 
 
@@ -73,8 +73,8 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
       const schema = `rps_restart_${how.startsWith('stopped') ? 'stop' : 'kill'}`;
       const store = await open(schema);
       // Connections in the pool: several calls at once each take one.
-      await store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], T0);
-      await Promise.all(Array.from({ length: 4 }, () => store.countOutbound('B')));
+      await store.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], T0);
+      await Promise.all(Array.from({ length: 4 }, () => store.outbound.count('B')));
       assert.equal((await sessionLockHolders()).length, 1, 'the store holds its session lock');
 
       // A transaction in flight: the next enqueue of record x waits for the lock another
@@ -82,7 +82,7 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
       const blocker = await connect();
       await blocker.query('BEGIN');
       await blocker.query(`SELECT * FROM ${schema}.rps_sequence WHERE record_id = 'x' FOR UPDATE`);
-      const inFlight = store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'x') }], T0);
+      const inFlight = store.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], T0);
       inFlight.catch(() => undefined);
       // (Asked on a connection of its own: one in a transaction sees pg_stat_activity as it was when it first looked.)
       await until('the enqueue to wait for the row lock', async () => (await server.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).length > 0);
@@ -90,9 +90,9 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
       await bringDown();
 
       await assert.rejects(inFlight, StoreUnavailableError, 'the transaction in flight fails as "unavailable"');
-      await assert.rejects(store.countOutbound(), StoreUnavailableError, 'a call while the server is away fails as "unavailable"');
+      await assert.rejects(store.outbound.count(), StoreUnavailableError, 'a call while the server is away fails as "unavailable"');
       await assert.rejects(
-        store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'me', gapWaitMs: 0 }),
+        store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'me', gapWaitMs: 0 }),
         StoreUnavailableError,
         'a claim that needs the session lock too',
       );
@@ -103,8 +103,8 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
       await until('the session lock to be held again', async () => (await sessionLockHolders()).length === 1);
 
       // Outbound: what was committed before is there; enqueue, claim and complete work again.
-      await store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', 'y') }], T0);
-      const claimed = await store.claimOutbound('B', 10, T0, 'me', 60_000);
+      await store.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'y') }], T0);
+      const claimed = await store.outbound.claim('B', 10, T0, 'me', 60_000);
       assert.deepEqual(
         claimed.map((r) => [r.recordId, r.sequence]),
         [
@@ -113,15 +113,15 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
         ],
         'the committed rows, and not the enqueue that failed',
       );
-      await store.markOutboundProcessed(
+      await store.outbound.markProcessed(
         claimed.map((r) => r.id),
         T0,
       );
-      assert.deepEqual(await store.countOutbound('B'), { ready: 0, processing: 0, processed: 2, error: 0, skipped: 0 });
+      assert.deepEqual(await store.outbound.count('B'), { ready: 0, processing: 0, processed: 2, error: 0, skipped: 0 });
 
       // Inbound: a claimed row is stamped with a session whose lock is held.
-      await store.acceptInbound('A', [received('t', 'r', 1)], T0);
-      const [row] = (await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'me', gapWaitMs: 0 })).rows;
+      await store.inbound.accept('A', [received('t', 'r', 1)], T0);
+      const [row] = (await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'me', gapWaitMs: 0 })).rows;
       assert.ok(row, 'the received row is claimed');
       const stamped = await server.query(
         `SELECT 1 FROM ${schema}.rps_inbound i JOIN pg_locks l ON l.locktype = 'advisory' AND l.classid = $1 AND l.objid = i.locked_session::oid AND l.objsubid = 2
@@ -129,7 +129,7 @@ describe('PostgreSQL store while its server restarts (a private server)', functi
         [SESSION_LOCK, row.id],
       );
       assert.equal(stamped.length, 1, "the claimed row's session lock is held");
-      assert.deepEqual(await store.finishInbound([{ id: row.id, attempt: row.attempts, status: 'processed' }], T0), ['finished']);
+      assert.deepEqual(await store.inbound.finish([{ id: row.id, attempt: row.attempts, status: 'processed' }], T0), ['finished']);
     });
   }
 });

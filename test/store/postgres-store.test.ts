@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PostgresStore } from '../../src/store/postgres';
-import type { OutboundRow, Store } from '../../src/store/types';
+import type { OutboundRow, Store } from '../../src/store/store';
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
-import { draft, received, storeContract } from './store-contract';
+import { draft, received, storeContract } from './contract';
 
 const T0 = 1_000_000;
 const schemas = new TestSchemas();
@@ -76,7 +76,7 @@ describe('PostgreSQL store', function () {
       for (let n = 0; n < perRecord; n++) {
         for (let r = 0; r < records; r++) items.push({ remoteSystem: 'B', message: draft('t', `r${r}`) });
       }
-      await a.enqueueOutbound(items, T0);
+      await a.outbound.enqueue(items, T0);
       const total = records * perRecord;
 
       const claimedBy = new Map<number, string>();
@@ -88,7 +88,7 @@ describe('PostgreSQL store', function () {
       const worker = async (store: Store, owner: string): Promise<number> => {
         let claims = 0;
         while (processed < total) {
-          const rows: OutboundRow[] = await store.claimOutbound('B', 1 + Math.floor(Math.random() * 8), T0, owner, 600_000);
+          const rows: OutboundRow[] = await store.outbound.claim('B', 1 + Math.floor(Math.random() * 8), T0, owner, 600_000);
           if (rows.length === 0) {
             await new Promise((r) => setTimeout(r, 2));
             continue;
@@ -108,7 +108,7 @@ describe('PostgreSQL store', function () {
           await new Promise((r) => setTimeout(r, Math.random() * 5));
           // Free in our books before the store: it cannot be claimed before it is done there.
           for (const row of rows) busy.delete(row.recordId);
-          await store.markOutboundProcessed(
+          await store.outbound.markProcessed(
             rows.map((r) => r.id),
             T0,
           );
@@ -119,47 +119,47 @@ describe('PostgreSQL store', function () {
       const [ca, cb] = await Promise.all([worker(a, 'w1'), worker(b, 'w2')]);
       assert.deepEqual(violations, []);
       assert.equal(claimedBy.size, total);
-      assert.deepEqual(await a.countOutbound('B'), { ready: 0, processing: 0, processed: total, error: 0, skipped: 0 });
+      assert.deepEqual(await a.outbound.count('B'), { ready: 0, processing: 0, processed: total, error: 0, skipped: 0 });
       assert.ok(ca > 0 && cb > 0, `both workers worked (${ca}, ${cb})`);
     });
 
     it('an expired lease is taken over by another owner, an unexpired one is not, and the record keeps its order', async () => {
       const schema = newSchema();
       const [a, b] = [track(await open(schema)), track(await open(schema))];
-      const q = await a.enqueueOutbound(
+      const q = await a.outbound.enqueue(
         ['x', 'x', 'y'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })),
         T0,
       );
-      const [x1] = await a.claimOutbound('B', 1, T0, 'w1', 1000);
+      const [x1] = await a.outbound.claim('B', 1, T0, 'w1', 1000);
       assert.equal(x1.id, q[0].id);
-      const during = await b.claimOutbound('B', 10, T0 + 999, 'w2', 1000);
+      const during = await b.outbound.claim('B', 10, T0 + 999, 'w2', 1000);
       assert.deepEqual(
         during.map((r) => r.recordId),
         ['y'],
         'x#1 is leased until T0+1000 (its end not included): x#2 waits behind it',
       );
-      const after = await b.claimOutbound('B', 10, T0 + 1000, 'w2', 1000);
+      const after = await b.outbound.claim('B', 10, T0 + 1000, 'w2', 1000);
       assert.deepEqual(
         after.map((r) => r.id),
         [q[0].id, q[1].id],
         'taken over, in order',
       );
       assert.equal(after[0].attempts, 2);
-      assert.equal(await a.releaseOutbound('B', 'w1', T0 + 1000), 0, 'the first owner holds nothing any more');
+      assert.equal(await a.outbound.release('B', 'w1', T0 + 1000), 0, 'the first owner holds nothing any more');
     });
 
     it('opening a store takes back the inbound rows of a killed process, not those of a live one', async () => {
       const schema = newSchema();
       const live = track(await open(schema));
-      await live.acceptInbound('A', [received('t', 'live', 1), received('t', 'dead', 1)], T0);
-      const [mine] = (await live.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'live', gapWaitMs: 0 })).rows;
+      await live.inbound.accept('A', [received('t', 'live', 1), received('t', 'dead', 1)], T0);
+      const [mine] = (await live.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'live', gapWaitMs: 0 })).rows;
       assert.equal(mine.sourceId, 'live');
 
       // Another process claims the other row and is killed (SIGKILL: no close, no goodbye).
       const script = `
-        const { PostgresStore } = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'store', 'postgres.js'))});
+        const { PostgresStore } = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'store', 'postgres', 'index.js'))});
         PostgresStore.open({ connectionString: ${JSON.stringify(TEST_PG_URL)}, schema: ${JSON.stringify(schema)} }).then(async (s) => {
-          const c = await s.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: ${T0}, owner: 'doomed', gapWaitMs: 0 });
+          const c = await s.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: ${T0}, owner: 'doomed', gapWaitMs: 0 });
           process.stdout.write(c.rows.map((r) => r.sourceId).join(','));
           process.kill(process.pid, 'SIGKILL');
         });
@@ -183,13 +183,13 @@ describe('PostgreSQL store', function () {
       }
 
       const restarted = track(await open(schema));
-      assert.equal((await restarted.getInbound(mine.id))?.status, 'processing', "the live store's row stays with it");
-      const again = await restarted.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'new', gapWaitMs: 0 });
+      assert.equal((await restarted.inbound.get(mine.id))?.status, 'processing', "the live store's row stays with it");
+      const again = await restarted.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 5, now: T0, owner: 'new', gapWaitMs: 0 });
       assert.deepEqual(
         again.rows.map((r) => [r.sourceId, r.attempts]),
         [['dead', 2]],
       );
-      assert.deepEqual(await live.finishInbound([{ id: mine.id, attempt: 1, status: 'processed' }], T0), ['finished']);
+      assert.deepEqual(await live.inbound.finish([{ id: mine.id, attempt: 1, status: 'processed' }], T0), ['finished']);
     });
 
     it('two dispatchers never have two messages of one record out at once', async () => {
@@ -197,14 +197,14 @@ describe('PostgreSQL store', function () {
       const [a, b] = [track(await open(schema)), track(await open(schema))];
       const msgs = [];
       for (let s = 1; s <= 10; s++) for (let r = 0; r < 8; r++) msgs.push(received('t', `r${r}`, s));
-      await a.acceptInbound('A', msgs, T0);
+      await a.inbound.accept('A', msgs, T0);
       const out = new Map<string, number>();
       const last = new Map<string, number>();
       const violations: string[] = [];
       let done = 0;
       const dispatcher = async (store: Store, owner: string): Promise<void> => {
         while (done < msgs.length) {
-          const c = await store.claimInbound({ remoteSystem: 'A', processEvent: 'PE', limit: 3, now: T0, owner, gapWaitMs: 60_000 });
+          const c = await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 3, now: T0, owner, gapWaitMs: 60_000 });
           if (c.rows.length === 0) {
             await new Promise((r) => setTimeout(r, 2));
             continue;
@@ -219,7 +219,7 @@ describe('PostgreSQL store', function () {
             out.delete(row.sourceId);
             last.set(row.sourceId, row.sequence);
           }
-          await store.finishInbound(
+          await store.inbound.finish(
             c.rows.map((row) => ({ id: row.id, attempt: row.attempts, status: 'processed' as const })),
             T0,
           );
@@ -228,7 +228,7 @@ describe('PostgreSQL store', function () {
       };
       await Promise.all([dispatcher(a, 'd1'), dispatcher(b, 'd2')]);
       assert.deepEqual(violations, []);
-      assert.deepEqual(await a.countInbound('A'), { ready: 0, processing: 0, processed: msgs.length, error: 0, skipped: 0 });
+      assert.deepEqual(await a.inbound.count('A'), { ready: 0, processing: 0, processed: msgs.length, error: 0, skipped: 0 });
     });
   });
 });

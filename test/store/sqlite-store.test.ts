@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite';
-import type { Store } from '../../src/store/types';
-import { draft, storeContract } from './store-contract';
+import type { Store } from '../../src/store/store';
+import { draft, storeContract } from './contract';
 
 function tempFile(): string {
   return join(mkdtempSync(join(tmpdir(), 'rps-store-')), 'store.sqlite');
@@ -43,21 +43,21 @@ describe('SQLite store specifics', () => {
     // A value spread over overflow pages is not contiguous in the file: its pieces are looked for.
     const found = (key: string, text: string): boolean => (key === 'long' ? pieces.some((p) => files().includes(p)) : files().includes(text));
     let store = new SqliteStore(path);
-    await store.writeValue('old', clear.old, 1);
-    await store.writeValue('long', clear.long, 1);
+    await store.values.write('old', clear.old, 1);
+    await store.values.write('long', clear.long, 1);
     await store.close();
     store = new SqliteStore(path);
-    await store.writeValue('fresh', clear.fresh, 1);
-    await store.enqueueOutbound([{ remoteSystem: 'B', message: draft('t', '1') }], 1);
+    await store.values.write('fresh', clear.fresh, 1);
+    await store.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', '1') }], 1);
     for (const [key, text] of Object.entries(clear)) assert.ok(found(key, text), `${key} is in the files before`);
-    const replaced = await store.replaceValues(
+    const replaced = await store.values.replace(
       Object.entries(clear).map(([key, text]) => ({ key, expected: text, value: `sealed ${key}` })),
       2,
     );
     assert.equal(replaced.length, 3);
     for (const [key, text] of Object.entries(clear)) assert.ok(!found(key, text), `${key}: no copy left while open`);
-    assert.equal(await store.readValue('long'), 'sealed long');
-    assert.equal((await store.countOutbound('B')).ready, 1);
+    assert.equal(await store.values.read('long'), 'sealed long');
+    assert.equal((await store.outbound.count('B')).ready, 1);
     await store.close();
     for (const [key, text] of Object.entries(clear)) assert.ok(!found(key, text), `${key}: no copy left after close`);
   });
@@ -66,19 +66,19 @@ describe('SQLite store specifics', () => {
     const path = tempFile();
     // A child process enqueues, reports, and kills itself with SIGKILL: no close, no flush.
     const script = `
-      const { SqliteStore } = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'store', 'sqlite.js'))});
+      const { SqliteStore } = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'store', 'sqlite', 'index.js'))});
       const s = new SqliteStore(${JSON.stringify(path)});
       const drafts = Array.from({ length: 500 }, (_, i) => ({ remoteSystem: 'B', message: {
         id: 'm' + i, kind: 'change', processEvent: 'PE', source: { instanceId: 'x', table: 't', id: 'r' + (i % 50) },
         operation: 'update', capturedAt: new Date().toISOString(), interactive: true, fields: { i }, changedFields: ['i'], journal: [], attachments: [] } }));
-      s.enqueueOutbound(drafts, Date.now()).then(() => { process.stdout.write('acknowledged'); process.kill(process.pid, 'SIGKILL'); });
+      s.outbound.enqueue(drafts, Date.now()).then(() => { process.stdout.write('acknowledged'); process.kill(process.pid, 'SIGKILL'); });
     `;
     const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
     assert.equal(child.signal, 'SIGKILL');
     assert.equal(child.stdout, 'acknowledged');
     const store = new SqliteStore(path);
     try {
-      assert.equal((await store.countOutbound('B')).ready, 500);
+      assert.equal((await store.outbound.count('B')).ready, 500);
     } finally {
       await store.close();
     }

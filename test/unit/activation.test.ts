@@ -10,7 +10,7 @@ describe('remembered activation', () => {
     assert.deepEqual(await loadActivation(store, 'rs', 'settings-1'), { outbound: true, inbound: true });
     assert.deepEqual(await loadActivation(store, 'rs', 'settings-2'), { outbound: false, inbound: false });
     assert.deepEqual(await loadActivation(store, 'other', 'settings-1'), { outbound: false, inbound: false });
-    await store.writeValue('activation:rs', '{not json', 0);
+    await store.values.write('activation:rs', '{not json', 0);
     assert.deepEqual(await loadActivation(store, 'rs', 'settings-1'), { outbound: false, inbound: false });
     await store.close();
   });

@@ -1,28 +1,19 @@
 /**
- * Numbered schema migrations of the SQLite store. Each runs once, in order, inside
- * the same IMMEDIATE transaction that records it in `rps_migrations`, so two
- * processes opening a new file at once cannot both apply it. Never edit a migration
- * that has shipped: add the next number.
+ * SQLite migration 4: the status checks PostgreSQL has had from migration 1. SQLite
+ * cannot add a CHECK to a table, so each table is rebuilt: created anew with the check,
+ * filled from the old one (ids kept), the old one dropped, the new one renamed, its
+ * indexes made again. It runs inside the migration's IMMEDIATE transaction: a failure
+ * (a row whose status the check refuses) leaves the file as it was.
  */
-export interface Migration {
-  id: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from '../../shared/migration';
 
-export const SQLITE_MIGRATIONS: readonly Migration[] = [
-  {
-    id: 1,
-    name: 'queues, correlations, sequences',
-    sql: `
-      CREATE TABLE rps_meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-      ) WITHOUT ROWID;
+const QUEUE_STATUS = "CHECK (status IN ('ready', 'processing', 'processed', 'error', 'skipped'))";
 
-      -- One row per (message, remote system). The rowid orders the queue: a later
-      -- change of a record always has a higher id than an earlier one.
-      CREATE TABLE rps_outbound (
+export const migration: Migration = {
+  id: 4,
+  name: 'status checks, as in PostgreSQL',
+  sql: `
+      CREATE TABLE rps_outbound_new (
         id               INTEGER PRIMARY KEY,
         message_id       TEXT    NOT NULL,
         remote_system    TEXT    NOT NULL,
@@ -32,7 +23,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         record_table     TEXT    NOT NULL,
         record_id        TEXT    NOT NULL,
         sequence         INTEGER NOT NULL,
-        status           TEXT    NOT NULL,
+        status           TEXT    NOT NULL ${QUEUE_STATUS},
         payload          TEXT    NOT NULL,
         attempts         INTEGER NOT NULL DEFAULT 0,
         tries            INTEGER NOT NULL DEFAULT 0,
@@ -48,27 +39,32 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         locked_until     INTEGER,
         UNIQUE (remote_system, message_id)
       );
-      -- The claim walks the ready rows of one remote in id order.
+      INSERT INTO rps_outbound_new (id, message_id, remote_system, process_event, kind, operation, record_table, record_id,
+                                    sequence, status, payload, attempts, tries, retries, next_attempt_at, last_error, error_kind,
+                                    created_at, first_attempt_at, last_attempt_at, processed_at, locked_by, locked_until)
+        SELECT id, message_id, remote_system, process_event, kind, operation, record_table, record_id,
+               sequence, status, payload, attempts, tries, retries, next_attempt_at, last_error, error_kind,
+               created_at, first_attempt_at, last_attempt_at, processed_at, locked_by, locked_until
+        FROM rps_outbound;
+      DROP TABLE rps_outbound;
+      ALTER TABLE rps_outbound_new RENAME TO rps_outbound;
       CREATE INDEX rps_outbound_claim ON rps_outbound (remote_system, status, id);
-      -- The order check asks "does this record have an earlier row that is not done?".
       CREATE INDEX rps_outbound_record ON rps_outbound (remote_system, record_table, record_id, status, id);
-      -- The cleaner looks for old rows of one status.
       CREATE INDEX rps_outbound_done_age ON rps_outbound (status, processed_at);
       CREATE INDEX rps_outbound_age ON rps_outbound (status, created_at);
 
-      CREATE TABLE rps_inbound (
+      CREATE TABLE rps_inbound_new (
         id            INTEGER PRIMARY KEY,
         message_id    TEXT    NOT NULL,
         remote_system TEXT    NOT NULL,
         process_event TEXT    NOT NULL,
         kind          TEXT    NOT NULL,
         operation     TEXT    NOT NULL,
-        -- The sender's sequence stream: sequences count per (stream, record).
         stream        TEXT    NOT NULL,
         source_table  TEXT    NOT NULL,
         source_id     TEXT    NOT NULL,
         sequence      INTEGER NOT NULL,
-        status        TEXT    NOT NULL,
+        status        TEXT    NOT NULL ${QUEUE_STATUS},
         payload       TEXT    NOT NULL,
         attempts      INTEGER NOT NULL DEFAULT 0,
         retries       INTEGER NOT NULL DEFAULT 0,
@@ -78,80 +74,57 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         last_error    TEXT,
         error_kind    TEXT,
         locked_by     TEXT,
-        -- Applied once: a message id seen before from the same remote is a duplicate.
         UNIQUE (remote_system, message_id)
       );
+      INSERT INTO rps_inbound_new (id, message_id, remote_system, process_event, kind, operation, stream, source_table, source_id,
+                                   sequence, status, payload, attempts, retries, received_at, started_at, processed_at,
+                                   last_error, error_kind, locked_by)
+        SELECT id, message_id, remote_system, process_event, kind, operation, stream, source_table, source_id,
+               sequence, status, payload, attempts, retries, received_at, started_at, processed_at,
+               last_error, error_kind, locked_by
+        FROM rps_inbound;
+      DROP TABLE rps_inbound;
+      ALTER TABLE rps_inbound_new RENAME TO rps_inbound;
       CREATE INDEX rps_inbound_claim ON rps_inbound (remote_system, process_event, status, id);
       CREATE INDEX rps_inbound_record ON rps_inbound (remote_system, stream, source_table, source_id, status, sequence);
       CREATE INDEX rps_inbound_done_age ON rps_inbound (status, processed_at);
       CREATE INDEX rps_inbound_age ON rps_inbound (status, received_at);
 
-      CREATE TABLE rps_correlation (
+      CREATE TABLE rps_correlation_new (
         id            INTEGER PRIMARY KEY,
         remote_system TEXT    NOT NULL,
         local_table   TEXT    NOT NULL,
         local_id      TEXT    NOT NULL,
         remote_table  TEXT    NOT NULL,
         remote_id     TEXT    NOT NULL,
-        state         TEXT    NOT NULL,
+        state         TEXT    NOT NULL CHECK (state IN ('active', 'inactive')),
         created_at    INTEGER NOT NULL,
         updated_at    INTEGER NOT NULL,
         UNIQUE (remote_system, local_table, local_id),
         UNIQUE (remote_system, remote_table, remote_id)
       );
+      INSERT INTO rps_correlation_new (id, remote_system, local_table, local_id, remote_table, remote_id, state, created_at, updated_at)
+        SELECT id, remote_system, local_table, local_id, remote_table, remote_id, state, created_at, updated_at
+        FROM rps_correlation;
+      DROP TABLE rps_correlation;
+      ALTER TABLE rps_correlation_new RENAME TO rps_correlation;
 
-      -- Per-record, per-remote counters: direction 'out' is the last sequence given
-      -- to a message of our record (stream ''); 'in' is the last sequence applied of
-      -- theirs, per sender stream.
-      CREATE TABLE rps_sequence (
-        remote_system TEXT    NOT NULL,
-        direction     TEXT    NOT NULL,
-        stream        TEXT    NOT NULL,
-        record_table  TEXT    NOT NULL,
-        record_id     TEXT    NOT NULL,
-        last_sequence INTEGER NOT NULL,
-        PRIMARY KEY (remote_system, direction, stream, record_table, record_id)
-      ) WITHOUT ROWID;
-
-      -- Messages held by rps-queue-retry nodes (e.g. caught errors of a flow), with their
-      -- error and how often they were tried again.
-      CREATE TABLE rps_error_queue (
+      CREATE TABLE rps_error_queue_new (
         id         INTEGER PRIMARY KEY,
         owner      TEXT    NOT NULL,
         message    TEXT    NOT NULL,
         error      TEXT    NOT NULL,
         retries    INTEGER NOT NULL DEFAULT 0,
-        status     TEXT    NOT NULL,
+        status     TEXT    NOT NULL CHECK (status IN ('error', 'retrying', 'processed', 'failed')),
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
       );
+      INSERT INTO rps_error_queue_new (id, owner, message, error, retries, status, created_at, updated_at)
+        SELECT id, owner, message, error, retries, status, created_at, updated_at
+        FROM rps_error_queue;
+      DROP TABLE rps_error_queue;
+      ALTER TABLE rps_error_queue_new RENAME TO rps_error_queue;
       CREATE INDEX rps_error_queue_owner ON rps_error_queue (owner, status, id);
       CREATE INDEX rps_error_queue_age ON rps_error_queue (status, updated_at);
-    `,
-  },
-  {
-    id: 2,
-    name: 'values and issued refresh tokens',
-    sql: `
-      -- Named values that must outlive the process (OAuth2 tokens we hold, states, keys).
-      CREATE TABLE rps_value (
-        key        TEXT    PRIMARY KEY,
-        value      TEXT    NOT NULL,
-        updated_at INTEGER NOT NULL
-      ) WITHOUT ROWID;
-
-      -- Refresh tokens our /rps/v1/token issued, by hash. A used one stays (used_at set)
-      -- until it expires, so that presenting it again is recognised as a replay.
-      CREATE TABLE rps_refresh_token (
-        hash          TEXT    PRIMARY KEY,
-        remote_system TEXT    NOT NULL,
-        family        TEXT    NOT NULL,
-        credential    TEXT    NOT NULL,
-        expires_at    INTEGER NOT NULL,
-        used_at       INTEGER
-      ) WITHOUT ROWID;
-      CREATE INDEX rps_refresh_token_family ON rps_refresh_token (family);
-      CREATE INDEX rps_refresh_token_expiry ON rps_refresh_token (expires_at);
-    `,
-  },
-];
+  `,
+};

@@ -1,23 +1,10 @@
-/**
- * Numbered schema migrations of the PostgreSQL store: the same tables and meaning as
- * the SQLite store's (sqlite-migrations.ts), in PostgreSQL types. Ids are bigserial;
- * times stay bigint epoch milliseconds, as in SQLite, so the Store interface is the
- * same for both. Payloads stay `text`: a payload is the message exactly as it is sent,
- * and jsonb would re-order and re-space it.
- *
- * They run at open in one transaction that holds `pg_advisory_xact_lock(MIGRATION_LOCK)`
- * (see postgres.ts), so several processes starting at once apply each one once. Never
- * edit a migration that has shipped: add the next number. The numbers follow SQLite's
- * so that one change to the schema has one number in both stores; 3 (claim and purge
- * indexes fit for several workers) is PostgreSQL's only, so SQLite's next one is 4.
- */
-import type { Migration } from './sqlite-migrations';
+/** PostgreSQL migration 1. Shipped: never edit it; add the next number. */
+import type { Migration } from '../../shared/migration';
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [
-  {
-    id: 1,
-    name: 'queues, correlations, sequences',
-    sql: `
+export const migration: Migration = {
+  id: 1,
+  name: 'queues, correlations, sequences',
+  sql: `
       CREATE TABLE rps_meta (
         key   text PRIMARY KEY,
         value text NOT NULL
@@ -87,7 +74,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         last_error     text,
         error_kind     text,
         locked_by      text,
-        -- The store (its session lock, see postgres.ts) that emitted a processing row: when
+        -- The store (its session lock, see postgres/session.ts) that emitted a processing row: when
         -- that session is gone, its process died and the row may be emitted again.
         locked_session integer,
         -- Applied once: a message id seen before from the same remote is a duplicate.
@@ -141,68 +128,4 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rps_error_queue_owner ON rps_error_queue (owner, status, id);
       CREATE INDEX rps_error_queue_age ON rps_error_queue (status, updated_at);
     `,
-  },
-  {
-    id: 2,
-    name: 'values and issued refresh tokens',
-    sql: `
-      -- Named values that must outlive the process (OAuth2 tokens we hold, states, keys).
-      CREATE TABLE rps_value (
-        key        text   PRIMARY KEY,
-        value      text   NOT NULL,
-        updated_at bigint NOT NULL
-      );
-
-      -- Refresh tokens our /rps/v1/token issued, by hash. A used one stays (used_at set)
-      -- until it expires, so that presenting it again is recognised as a replay.
-      CREATE TABLE rps_refresh_token (
-        hash          text   PRIMARY KEY,
-        remote_system text   NOT NULL,
-        family        text   NOT NULL,
-        credential    text   NOT NULL,
-        expires_at    bigint NOT NULL,
-        used_at       bigint
-      );
-      CREATE INDEX rps_refresh_token_family ON rps_refresh_token (family);
-      CREATE INDEX rps_refresh_token_expiry ON rps_refresh_token (expires_at);
-    `,
-  },
-  {
-    id: 3,
-    name: 'queue indexes: claims walk the claim index whatever the statistics',
-    sql: `
-      -- The claims walk rps_outbound_claim / rps_inbound_claim one row at a time and probe
-      -- the record indexes (see claimOutbound and claimInbound in postgres.ts). The
-      -- cleaner's indexes of migration 1 held every row under a leading status, which
-      -- cost twice: every claim and every completion wrote two more index entries per
-      -- row; and the planner could answer a claim's status test from them, so with
-      -- statistics that said "nothing processing" it read every in-flight row once per
-      -- candidate. Now each status the cleaner deletes by has a partial index of its own,
-      -- and a row in flight is in none of them. (The purge statements name their status,
-      -- so that these predicates match.) PostgreSQL only: SQLite's next migration takes
-      -- number 4, so that the numbers keep meaning one change in both stores.
-      DROP INDEX rps_outbound_done_age;
-      DROP INDEX rps_outbound_age;
-      CREATE INDEX rps_outbound_purge_done ON rps_outbound (status, processed_at) WHERE status IN ('processed', 'skipped');
-      CREATE INDEX rps_outbound_purge_error ON rps_outbound ((coalesce(last_attempt_at, created_at))) WHERE status = 'error';
-      CREATE INDEX rps_outbound_purge_ready ON rps_outbound (created_at) WHERE status = 'ready';
-
-      DROP INDEX rps_inbound_done_age;
-      DROP INDEX rps_inbound_age;
-      CREATE INDEX rps_inbound_purge_done ON rps_inbound (status, processed_at) WHERE status IN ('processed', 'skipped');
-      CREATE INDEX rps_inbound_purge_error ON rps_inbound ((coalesce(started_at, received_at))) WHERE status = 'error';
-      CREATE INDEX rps_inbound_purge_ready ON rps_inbound (received_at) WHERE status = 'ready';
-      -- The dispatcher's timeout check (expireInbound), every few seconds: the rows in the
-      -- flow only, not the whole backlog of one process event.
-      CREATE INDEX rps_inbound_processing ON rps_inbound (remote_system, process_event, started_at) WHERE status = 'processing';
-
-      -- Every row of the queues is updated twice (claimed, then finished): the default
-      -- thresholds (a fifth of the table changed before a vacuum, a tenth before an analyze)
-      -- let a large history leave the claim and record indexes full of dead entries that
-      -- each claim steps over. Vacuum and analyze the queues after far less change. (The
-      -- claims' plans do not depend on the statistics; the other statements' do.)
-      ALTER TABLE rps_outbound SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
-      ALTER TABLE rps_inbound SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
-    `,
-  },
-];
+};

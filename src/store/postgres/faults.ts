@@ -4,7 +4,7 @@
  * that failed. Those become StoreUnavailableError: the callers' sign to keep the work
  * and try again later (see OpeningStore), never a reason to give anything up.
  */
-import { StoreUnavailableError } from './opening';
+import { StoreUnavailableError } from '../opening';
 
 /**
  * SQLSTATEs of a server going away or not ready: admin_shutdown (also "unexpected

@@ -1,0 +1,55 @@
+/** Correlations: which local record is the twin of which record of a remote system. */
+import type { CurrentLink } from '../../core/inbound-finish';
+
+export type CorrelationState = 'active' | 'inactive';
+
+export interface Correlation {
+  remoteSystem: string;
+  localTable: string;
+  localId: string;
+  remoteTable: string;
+  remoteId: string;
+  state: CorrelationState;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Correlations {
+  byLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
+  byRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
+}
+
+/** A record of one side of a link. */
+export interface RecordRef {
+  table: string;
+  id: string;
+}
+
+export interface CorrelationRecord {
+  remote_system: string;
+  local_table: string;
+  local_id: string;
+  remote_table: string;
+  remote_id: string;
+  state: CorrelationState;
+  created_at: number;
+  updated_at: number;
+}
+
+export function correlation(r: CorrelationRecord): Correlation {
+  return {
+    remoteSystem: r.remote_system,
+    localTable: r.local_table,
+    localId: r.local_id,
+    remoteTable: r.remote_table,
+    remoteId: r.remote_id,
+    state: r.state,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The link as the finishing rules see it (core/inbound-finish.ts). */
+export function currentLink(r: CorrelationRecord | undefined): CurrentLink | undefined {
+  return r && { localTable: r.local_table, localId: r.local_id, state: r.state };
+}

@@ -1,0 +1,146 @@
+/** The inbound queue: messages received from remote systems, emitted to flows in per-record order. */
+import type { CurrentLink, FinishResult, InboundOutcome, ProcessedMessage } from '../../core/inbound-finish';
+import type { Message, ResultStatus } from '../../core/protocol';
+import type { ErrorKind, ListFilter, QueueFilter, QueueStatus, StatusCounts } from '../shared/queue';
+
+export type { FinishResult, InboundOutcome } from '../../core/inbound-finish';
+
+export interface InboundRow {
+  id: number;
+  messageId: string;
+  remoteSystem: string;
+  processEvent: string;
+  /** The sender's sequence stream (see Message.stream). */
+  stream: string;
+  sourceTable: string;
+  sourceId: string;
+  sequence: number;
+  status: QueueStatus;
+  payload: string;
+  attempts: number;
+  retries: number;
+  receivedAt: number;
+  startedAt: number | null;
+  processedAt: number | null;
+  lastError: string | null;
+  errorKind: ErrorKind | null;
+}
+
+export interface InboundClaimOptions {
+  remoteSystem: string;
+  processEvent: string;
+  limit: number;
+  now: number;
+  owner: string;
+  /** A row whose earlier sequence has not arrived waits this long, then is processed anyway. */
+  gapWaitMs: number;
+}
+
+export interface InboundClaim {
+  rows: InboundRow[];
+  /** Rows marked `skipped` because their sequence is at or below the last one applied. */
+  stale: InboundRow[];
+  /** When a row held back by a sequence gap may go ahead, if any is waiting. */
+  waitingUntil?: number;
+  /** Claimed rows that went ahead after the gap wait with earlier sequences missing. */
+  gaps: { row: InboundRow; applied: number }[];
+}
+
+export interface InboundQueue {
+  /**
+   * Persists a received batch in one transaction and says, per message, whether it
+   * was new (`accepted`) or already known (`duplicate`). Correlation messages are
+   * applied on the spot.
+   */
+  accept(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]>;
+  /** Takes the next message of each record that may be processed now, in sequence order. */
+  claim(options: InboundClaimOptions): Promise<InboundClaim>;
+  /** Finishes rows in one transaction (see core/inbound-finish.ts for the rules). */
+  finish(outcomes: readonly InboundOutcome[], now: number): Promise<FinishResult[]>;
+  /** Rows `processing` since before `startedBefore` become `error` with `error` as their reason. */
+  expire(remoteSystem: string, processEvent: string, startedBefore: number, error: string, now: number): Promise<InboundRow[]>;
+  /** Of these rows, those still `processing` since before `startedBefore` become `ready` again; returns their ids. */
+  reclaim(ids: readonly number[], startedBefore: number, now: number): Promise<number[]>;
+  count(remoteSystem?: string): Promise<StatusCounts>;
+  get(id: number): Promise<InboundRow | undefined>;
+  /** `error` rows back to `ready`, counted in `retries` when `countRetry`. Returns their ids. */
+  requeue(filter: QueueFilter, countRetry: boolean, now: number): Promise<number[]>;
+  /**
+   * `error` or `ready` rows to `skipped`. A skipped message counts as applied for the
+   * order of its record: the next one goes ahead without waiting for a gap.
+   */
+  skip(filter: QueueFilter, now: number): Promise<number[]>;
+  list(filter: ListFilter): Promise<InboundRow[]>;
+}
+
+export interface InboundRecord {
+  id: number;
+  message_id: string;
+  remote_system: string;
+  process_event: string;
+  stream: string;
+  source_table: string;
+  source_id: string;
+  sequence: number;
+  status: QueueStatus;
+  payload: string;
+  attempts: number;
+  retries: number;
+  received_at: number;
+  started_at: number | null;
+  processed_at: number | null;
+  last_error: string | null;
+  error_kind: ErrorKind | null;
+}
+
+export function inboundRow(r: InboundRecord): InboundRow {
+  return {
+    id: r.id,
+    messageId: r.message_id,
+    remoteSystem: r.remote_system,
+    processEvent: r.process_event,
+    stream: r.stream,
+    sourceTable: r.source_table,
+    sourceId: r.source_id,
+    sequence: r.sequence,
+    status: r.status,
+    payload: r.payload,
+    attempts: r.attempts,
+    retries: r.retries,
+    receivedAt: r.received_at,
+    startedAt: r.started_at,
+    processedAt: r.processed_at,
+    lastError: r.last_error,
+    errorKind: r.error_kind,
+  };
+}
+
+/** A sequence of a sender's record that is done (processed or skipped), for the applied cursor. */
+export interface Done {
+  stream: string;
+  table: string;
+  id: string;
+  sequence: number;
+}
+
+export function doneOf(r: InboundRecord): Done {
+  return { stream: r.stream, table: r.source_table, id: r.source_id, sequence: r.sequence };
+}
+
+/** A row to finish, read with the link of its source record (null columns: none). */
+export interface FinishRecord extends InboundRecord {
+  link_local_table: string | null;
+  link_local_id: string | null;
+  link_state: CurrentLink['state'] | null;
+}
+
+/** The columns of FinishRecord's link, joined to the rows a finish reads (`i`: rps_inbound). */
+export const LINK_COLUMNS = `c.local_table AS link_local_table, c.local_id AS link_local_id, c.state AS link_state
+  FROM rps_inbound i
+  LEFT JOIN rps_correlation c ON c.remote_system = i.remote_system AND c.remote_table = i.source_table AND c.remote_id = i.source_id`;
+
+/** A processed row as core's correlation plan takes it. */
+export function processedMessage(outcome: InboundOutcome, r: FinishRecord): ProcessedMessage {
+  const current = r.link_local_table === null || r.link_local_id === null || r.link_state === null ? undefined : { localTable: r.link_local_table, localId: r.link_local_id, state: r.link_state };
+  return { outcome, remoteSystem: r.remote_system, source: { table: r.source_table, id: r.source_id }, current };
+}

@@ -1,0 +1,277 @@
+/**
+ * The outbound queue in PostgreSQL: one statement per call (two for an enqueue, in one
+ * transaction), whatever the batch size. Several processes share the queue: rows are
+ * claimed with `FOR UPDATE SKIP LOCKED` and a lease (`locked_by`, `locked_until`), and
+ * a row whose lease has run out (its worker died) is taken over by the next claim.
+ */
+import type { PgContext } from '../postgres/context';
+import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
+import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
+import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
+import {
+  type Enqueued,
+  type EnqueueItem,
+  type FailItem,
+  type OutboundQueue,
+  type OutboundRecord,
+  type OutboundRow,
+  outboundPayload,
+  outboundRow,
+  type RetryItem,
+} from './types';
+
+// Reserves n sequences for each record in one upsert and returns the last one. The
+// rows are taken in a fixed order, so two enqueues of the same records cannot
+// deadlock; and the row lock serialises the enqueues of one record until commit, so
+// a record's later rows always get higher ids.
+const RESERVE_SEQUENCES = sql('outbound_reserve_sequences', `
+  INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
+  SELECT r, 'out', '', t, i, n
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u (r, t, i, n)
+  ORDER BY r, t, i
+  ON CONFLICT (remote_system, direction, stream, record_table, record_id)
+  DO UPDATE SET last_sequence = rps_sequence.last_sequence + excluded.last_sequence
+  RETURNING remote_system, record_table, record_id, last_sequence`);
+
+// A whole batch in one statement, inserted in its own order: ids follow the batch.
+const INSERT = sql('outbound_insert', `
+  INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
+                            sequence, status, payload, next_attempt_at, created_at)
+  SELECT m, r, e, k, op, t, i, s, 'ready', p, $10::bigint, $10::bigint
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])
+       WITH ORDINALITY AS u (m, r, e, k, op, t, i, s, p, ord)
+  ORDER BY ord
+  RETURNING id, remote_system, message_id`);
+
+// Takes the oldest sendable rows of one remote ($1) at $2, at most $3, for owner $4
+// and a lease of $5 ms. Sendable, as in SQLite: ready and due, or processing with a
+// lease that has run out (its worker died); and no earlier row of the record in
+// flight, failed, or waiting for its own retry time.
+//
+// A walk, one row per step (a recursive CTE): each step takes the next sendable row
+// after the one before, in id order, and locks it; the walk ends after $3 rows or at
+// the end of the remote's live rows. So a claim costs what it takes, whatever the
+// queue holds. It is written so that no statistics (none after a bulk enqueue, stale
+// ones that say "all ready" or "nothing live", fresh ones) can change that plan:
+// - step: a LIMIT 1 over the keyset (remote_system, id) > ($1, previous id), ordered
+//   by (remote_system, id). Only rps_outbound_claim (live rows only) returns rows in
+//   that order; any other plan must read and sort every candidate first, and for one
+//   row that always costs more. (With `remote_system = $1 ORDER BY id` the primary
+//   key returns id order too, and statistics that say "all ready" let the planner
+//   walk it, through the whole history of processed rows.) The due test is a CASE so
+//   that its estimate is a constant, not read from statistics of next_attempt_at.
+// - SKIP LOCKED: a row another claim holds is passed over, never waited for. A row
+//   that another claim took and committed since this statement's snapshot is dropped
+//   when PostgreSQL re-checks it under the lock.
+// - order across workers: a row goes only when its record's nearest earlier
+//   unfinished row (ready, processing or error), if any, was taken by an earlier step
+//   (in `taken`); that row's own step checked the one before it, so every earlier
+//   unfinished row is in this batch. One that is not was in flight, failed, not yet
+//   due, or held or taken by another claim: the record waits. (The snapshot can only
+//   err towards waiting: a finished row never becomes unfinished again.) That nearest
+//   row is one backward probe of rps_outbound_record, ordered by (record_id, id) for
+//   the same reason as the step: the primary key cannot return that order, so no
+//   plan walks back through the record's history.
+// Rows that do not go are never locked.
+const CLAIM = sql('outbound_claim', `
+  WITH RECURSIVE walk (id, n, taken) AS (
+    SELECT 0::bigint, 0, ARRAY[]::bigint[]
+    UNION ALL
+    SELECT step.id, w.n + 1, w.taken || step.id
+    FROM walk w
+    CROSS JOIN LATERAL (
+      SELECT o.id
+      FROM rps_outbound o
+      WHERE (o.remote_system, o.id) > ($1::text, w.id) AND o.remote_system <= $1::text
+        AND o.status IN ('ready', 'processing')
+        AND CASE o.status WHEN 'ready' THEN o.next_attempt_at <= $2::bigint ELSE o.locked_until <= $2::bigint END
+        AND coalesce((
+          SELECT p.id = ANY (w.taken)
+          FROM rps_outbound p
+          WHERE p.remote_system = o.remote_system AND p.record_table = o.record_table
+            AND (p.record_id, p.id) < (o.record_id, o.id) AND p.record_id >= o.record_id
+            AND p.status IN ('ready', 'processing', 'error')
+          ORDER BY p.record_id DESC, p.id DESC
+          LIMIT 1), true)
+      ORDER BY o.remote_system, o.id
+      LIMIT 1
+      FOR UPDATE OF o SKIP LOCKED) step
+    WHERE w.n < $3::integer
+  )
+  UPDATE rps_outbound o
+  SET status = 'processing', attempts = o.attempts + 1, locked_by = $4::text, locked_until = $2::bigint + $5::bigint,
+      first_attempt_at = coalesce(o.first_attempt_at, $2::bigint), last_attempt_at = $2::bigint
+  FROM walk t
+  WHERE o.id = t.id
+  RETURNING o.*`, { perCall: true });
+
+const PROCESSED = sql('outbound_processed', `
+  UPDATE rps_outbound
+  SET status = 'processed', processed_at = $2::bigint, last_error = NULL, error_kind = NULL, locked_by = NULL, locked_until = NULL
+  WHERE id = ANY ($1::bigint[]) AND status = 'processing'`);
+
+const RETRY = sql('outbound_retry', `
+  UPDATE rps_outbound o
+  SET status = 'ready', next_attempt_at = u.at, last_error = u.error, tries = o.tries + u.counted,
+      locked_by = NULL, locked_until = NULL
+  FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::integer[]) AS u (id, at, error, counted)
+  WHERE o.id = u.id AND o.status = 'processing'`);
+
+const FAIL = sql('outbound_fail', `
+  UPDATE rps_outbound o
+  SET status = 'error', last_error = u.error, error_kind = u.kind, tries = o.tries + 1, locked_by = NULL, locked_until = NULL
+  FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, error, kind)
+  WHERE o.id = u.id AND o.status = 'processing'`);
+
+// Only the owner's own rows: the others' are in flight in live processes.
+const RELEASE = sql('outbound_release', `
+  UPDATE rps_outbound SET status = 'ready', next_attempt_at = $1::bigint, locked_by = NULL, locked_until = NULL
+  WHERE remote_system = $2::text AND status = 'processing' AND locked_by = $3::text`);
+
+const REQUEUE = sql('outbound_requeue', `
+  WITH requeued AS (
+    UPDATE rps_outbound
+    SET status = 'ready', tries = 0, retries = retries + $6::integer, next_attempt_at = $7::bigint, error_kind = NULL
+    WHERE status = 'error' AND ${FILTER}
+    RETURNING id)
+  SELECT id FROM requeued ORDER BY id`);
+
+// Without ids only `error` rows are skipped: skipping what is merely waiting takes a person naming it.
+const SKIP = sql('outbound_skip', `
+  WITH skipped AS (
+    UPDATE rps_outbound SET status = 'skipped', processed_at = $6::bigint, locked_by = NULL, locked_until = NULL
+    WHERE (status = 'error' OR ($3::bigint[] IS NOT NULL AND status = 'ready')) AND ${FILTER}
+    RETURNING id)
+  SELECT id FROM skipped ORDER BY id`);
+
+const LIST_ROWS = sql('outbound_list_rows', `SELECT * FROM rps_outbound WHERE ${LIST}`);
+
+// The next retry time, or the end of a lease: a row left processing (a store fault
+// while recording its answer, or a worker that died) is taken again then.
+const NEXT_ATTEMPT = sql('outbound_next_attempt', `
+  SELECT min(CASE status WHEN 'ready' THEN next_attempt_at ELSE locked_until END) AS at
+  FROM rps_outbound
+  WHERE remote_system = $1::text AND status IN ('ready', 'processing')
+    AND ((status = 'ready' AND next_attempt_at > $2::bigint) OR (status = 'processing' AND locked_until > $2::bigint))`);
+
+const COUNT = sql('outbound_count', 'SELECT status, count(*) AS n FROM rps_outbound GROUP BY status');
+
+const COUNT_FOR = sql('outbound_count_for', 'SELECT status, count(*) AS n FROM rps_outbound WHERE remote_system = $1::text GROUP BY status');
+
+const GET = sql('outbound_get', 'SELECT * FROM rps_outbound WHERE id = $1::bigint');
+/**
+ * Gives each item its per-record sequence and inserts the batch: two statements, whatever
+ * its size, in the caller's transaction (an enqueue, or the finish of inbound rows that
+ * queues correlation replies).
+ */
+export async function enqueueIn(db: Db, instanceId: string, items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
+  if (items.length === 0) return [];
+  const key = (remote: string, table: string, id: string): string => JSON.stringify([remote, table, id]);
+  const counts = new Map<string, { remote: string; table: string; id: string; n: number }>();
+  for (const { remoteSystem, message } of items) {
+    const k = key(remoteSystem, message.source.table, message.source.id);
+    const c = counts.get(k);
+    if (c) c.n += 1;
+    else counts.set(k, { remote: remoteSystem, table: message.source.table, id: message.source.id, n: 1 });
+  }
+  const cs = [...counts.values()];
+  const reserved = await rows<{ remote_system: string; record_table: string; record_id: string; last_sequence: number }>(db, RESERVE_SEQUENCES, [
+    cs.map((c) => c.remote),
+    cs.map((c) => c.table),
+    cs.map((c) => c.id),
+    cs.map((c) => c.n),
+  ]);
+  // The next sequence to hand out per record: the first of the n just reserved.
+  const next = new Map<string, number>();
+  for (const r of reserved) {
+    const k = key(r.remote_system, r.record_table, r.record_id);
+    next.set(k, r.last_sequence - (counts.get(k)?.n ?? 0) + 1);
+  }
+  const sequences = items.map(({ remoteSystem, message }) => {
+    const k = key(remoteSystem, message.source.table, message.source.id);
+    const s = next.get(k) ?? 1;
+    next.set(k, s + 1);
+    return s;
+  });
+  const inserted = await rows<{ id: number; remote_system: string; message_id: string }>(db, INSERT, [
+    items.map((i) => i.message.id),
+    items.map((i) => i.remoteSystem),
+    items.map((i) => i.message.processEvent),
+    items.map((i) => i.message.kind),
+    items.map((i) => i.message.operation),
+    items.map((i) => i.message.source.table),
+    items.map((i) => i.message.source.id),
+    sequences,
+    items.map((i, n) => outboundPayload(instanceId, i, sequences[n])),
+    now,
+  ]);
+  const ids = new Map(inserted.map((r) => [JSON.stringify([r.remote_system, r.message_id]), r.id]));
+  return items.map((i, n) => ({
+    id: ids.get(JSON.stringify([i.remoteSystem, i.message.id])) ?? 0,
+    messageId: i.message.id,
+    sequence: sequences[n],
+  }));
+}
+
+export class PostgresOutbound implements OutboundQueue {
+  constructor(private readonly p: PgContext) {}
+
+  async enqueue(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
+    if (items.length === 0) return [];
+    return transaction(this.p.pool, (c) => enqueueIn(c, this.p.instanceId, items, now));
+  }
+
+  async claim(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]> {
+    return byId(await rows<OutboundRecord>(this.p.pool, CLAIM, [remoteSystem, now, limit, owner, leaseMs])).map(outboundRow);
+  }
+
+  async markProcessed(ids: readonly number[], now: number): Promise<void> {
+    if (ids.length === 0) return;
+    await query(this.p.pool, PROCESSED, [[...ids], now]);
+  }
+
+  async retry(items: readonly RetryItem[], _now: number): Promise<void> {
+    if (items.length === 0) return;
+    await query(this.p.pool, RETRY, [
+      items.map((i) => i.id),
+      items.map((i) => i.nextAttemptAt),
+      items.map((i) => i.error),
+      items.map((i) => (i.countTry ? 1 : 0)),
+    ]);
+  }
+
+  async fail(items: readonly FailItem[], _now: number): Promise<void> {
+    if (items.length === 0) return;
+    await query(this.p.pool, FAIL, [items.map((i) => i.id), items.map((i) => i.error), items.map((i) => i.kind)]);
+  }
+
+  async requeue(filter: QueueFilter, countRetry: boolean, now: number): Promise<number[]> {
+    return (await rows<{ id: number }>(this.p.pool, REQUEUE, [...filterParams(filter), countRetry ? 1 : 0, now])).map((x) => x.id);
+  }
+
+  async skip(filter: QueueFilter, now: number): Promise<number[]> {
+    return (await rows<{ id: number }>(this.p.pool, SKIP, [...filterParams(filter), now])).map((x) => x.id);
+  }
+
+  async list(filter: ListFilter): Promise<OutboundRow[]> {
+    return (await rows<OutboundRecord>(this.p.pool, LIST_ROWS, listParams(filter))).map(outboundRow);
+  }
+
+  async release(remoteSystem: string, owner: string, now: number): Promise<number> {
+    return (await query(this.p.pool, RELEASE, [now, remoteSystem, owner])).rowCount;
+  }
+
+  async nextAttempt(remoteSystem: string, now: number): Promise<number | null> {
+    return (await rows<{ at: number | null }>(this.p.pool, NEXT_ATTEMPT, [remoteSystem, now]))[0].at;
+  }
+
+  async count(remoteSystem?: string): Promise<StatusCounts> {
+    type Counted = { status: QueueStatus; n: number };
+    return countsOf(remoteSystem === undefined ? await rows<Counted>(this.p.pool, COUNT) : await rows<Counted>(this.p.pool, COUNT_FOR, [remoteSystem]));
+  }
+
+  async get(id: number): Promise<OutboundRow | undefined> {
+    const [r] = await rows<OutboundRecord>(this.p.pool, GET, [id]);
+    return r && outboundRow(r);
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * The PostgreSQL store's migrations, in order: the same tables and meaning as SQLite's,
+ * in PostgreSQL types. Ids are bigserial; times stay bigint epoch milliseconds, as in
+ * SQLite, so the interfaces are the same for both. Payloads stay `text`: a payload is
+ * the message exactly as it is sent, and jsonb would re-order and re-space it.
+ *
+ * They run at open in one transaction that holds the migration lock (see ../migrate.ts),
+ * so several processes starting at once apply each one once. The numbers follow
+ * SQLite's; 3 (claim and purge indexes fit for several workers) is PostgreSQL's only,
+ * and 4 (status checks) is SQLite's only: PostgreSQL had them from the start.
+ */
+import type { Migration } from '../../shared/migration';
+import { migration as m1 } from './001-queues';
+import { migration as m2 } from './002-values';
+import { migration as m3 } from './003-claim-indexes';
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [m1, m2, m3];

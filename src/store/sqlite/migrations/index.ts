@@ -1,0 +1,11 @@
+/**
+ * The SQLite store's migrations, in order. Each runs once, inside the same IMMEDIATE
+ * transaction that records it in `rps_migrations` (see ../migrate.ts), so two processes
+ * opening a new file at once cannot both apply it. Number 3 is PostgreSQL's only.
+ */
+import type { Migration } from '../../shared/migration';
+import { migration as m1 } from './001-queues';
+import { migration as m2 } from './002-values';
+import { migration as m4 } from './004-status-checks';
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [m1, m2, m4];

@@ -1,0 +1,52 @@
+/**
+ * The store: where every durable piece of state lives, one interface per concern
+ * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
+ * retention). Each concern has a folder with its types and its SQLite and PostgreSQL
+ * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
+ * concern is a new folder plus one line in `Store` (and one in each composition).
+ * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
+ */
+import type { Correlations } from './correlations/types';
+import type { ErrorQueue } from './error-queue/types';
+import type { InboundQueue } from './inbound/types';
+import type { OutboundQueue } from './outbound/types';
+import type { RefreshTokens } from './refresh-tokens/types';
+import type { Retention } from './retention/types';
+import type { Values } from './values/types';
+
+export type * from './shared/queue';
+export { countsOf, emptyCounts } from './shared/queue';
+export type * from './outbound/types';
+export type * from './inbound/types';
+export type * from './error-queue/types';
+export type * from './correlations/types';
+export type * from './values/types';
+export type * from './refresh-tokens/types';
+export type * from './retention/types';
+
+/** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
+export interface StoreConcerns {
+  outbound: OutboundQueue;
+  inbound: InboundQueue;
+  errorQueue: ErrorQueue;
+  correlations: Correlations;
+  values: Values;
+  refreshTokens: RefreshTokens;
+  retention: Retention;
+}
+
+export type Concern = keyof StoreConcerns;
+
+export interface Store extends Readonly<StoreConcerns> {
+  readonly kind: 'sqlite' | 'postgres';
+  /** This instance's id: generated once, when the store is created. */
+  readonly instanceId: string;
+  /**
+   * Resolves once the store can be used; read `instanceId` only after this. A PostgreSQL
+   * store chosen on rps-store opens in the background and tries again while the server
+   * cannot be reached (see OpeningStore): this rejects when the attempt in progress
+   * fails, or, with `untilOpen`, only when the store is closed before it opened.
+   */
+  opened(untilOpen?: boolean): Promise<void>;
+  close(): Promise<void>;
+}
