@@ -88,7 +88,9 @@ interface States {
 
 /** A remote-system admin route (state or validate) of `instance`, as the user of `token` (none: anonymous). */
 async function adminCall(instance: NodeRedInstance, route: 'state' | 'validate', token?: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(`${instance.adminUrl}/rps-remote-system/rs/${route}`, {
+  // The state waits until it is read from the store (right after a deploy it is `loading`).
+  const query = route === 'state' ? '?wait=10000' : '';
+  const res = await fetch(`${instance.adminUrl}/rps-remote-system/rs/${route}${query}`, {
     method: route === 'state' ? 'GET' : 'POST',
     headers: token ? { Authorization: `Bearer ${token}` } : {},
   });
