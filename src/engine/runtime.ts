@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { handshakeHandler, type InboundRoute, inboundRouter, messagesHandler, type RouteMatching, tokenHandler } from '../transport/inbound-http';
 import { Cleaner } from './cleaner';
+import { CorrelationLookup } from './correlation-lookup';
 import { Receiver } from './receiver';
 import type { RemoteSystem } from './remote';
 import { type SealKeys, StoreSecrets } from './secrets';
@@ -55,7 +56,7 @@ export class EngineRuntime {
   readonly receiver: Receiver;
   /** The OAuth2 tokens and signing keys in our stores, sealed with the credential secret. */
   readonly secrets: StoreSecrets;
-  private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; config: StoreConfig }>();
+  private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; lookup: CorrelationLookup; config: StoreConfig }>();
   /** The remote systems of this runtime that can send, by config node id. */
   readonly remotes = new Map<string, RemoteSystem>();
   protected readonly report: (event: RuntimeEvent) => void;
@@ -111,7 +112,7 @@ export class EngineRuntime {
       },
     });
     cleaner.start();
-    this.stores.set(key, { store, refs: 1, cleaner, config });
+    this.stores.set(key, { store, refs: 1, cleaner, lookup: new CorrelationLookup(store.correlations), config });
     this.sealSecrets(store, label);
     return store;
   }
@@ -139,6 +140,12 @@ export class EngineRuntime {
   /** The cleaner of an open store (to run it now). */
   cleanerOf(store: Store): Cleaner | undefined {
     for (const open of this.stores.values()) if (open.store === store) return open.cleaner;
+    return undefined;
+  }
+
+  /** The correlation lookups of an open store, shared by every node that uses it (so they go in batches). */
+  lookupOf(store: Store): CorrelationLookup | undefined {
+    for (const open of this.stores.values()) if (open.store === store) return open.lookup;
     return undefined;
   }
 

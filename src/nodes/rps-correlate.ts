@@ -39,7 +39,7 @@ export default function (RED: NodeAPI): void {
           const inbound = inboundContext(msg);
           if (inbound) {
             const remote = remoteSystemOf(RED, inbound.remoteSystem);
-            const found = await lookup(remote.store.correlations.byRemote(inbound.remoteSystem, inbound.source.table, inbound.source.id));
+            const found = await lookup(remote.correlations.byRemote(inbound.remoteSystem, inbound.source));
             if (found && found.state === 'active') {
               inbound.correlation = { localTable: found.localTable, localId: found.localId, state: found.state };
             } else if (!found && inbound.target) {
@@ -60,7 +60,7 @@ export default function (RED: NodeAPI): void {
           const outbound = outboundContext(msg);
           if (outbound) {
             const remote = remoteSystemOf(RED, def.remoteSystem);
-            const found = await lookup(remote.store.correlations.byLocal(remote.id, outbound.table, outbound.id));
+            const found = await lookup(remote.correlations.byLocal(remote.id, outbound));
             outbound.correlation =
               found && found.state === 'active'
                 ? { remoteSystem: remote.id, remoteTable: found.remoteTable, remoteId: found.remoteId, state: found.state }

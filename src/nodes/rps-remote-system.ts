@@ -18,6 +18,7 @@ import {
   type TlsOptions,
   type ValidationAnswer,
 } from '../engine/remote-link';
+import type { CorrelationLookup } from '../engine/correlation-lookup';
 import type { RemoteSystem } from '../engine/remote';
 import type { Store } from '../engine/stores';
 import type { CheckDetail } from '../engine/validate';
@@ -55,6 +56,8 @@ export interface RemoteSystemNode extends AdminRemote {
   systemName: string;
   /** Undefined when the store could not be opened (the node logged why). */
   store: Store | undefined;
+  /** The store's correlation lookups (batched across nodes); undefined with the store. */
+  correlations: CorrelationLookup | undefined;
   /** Undefined when no URL is set (the remote can call us, we cannot call it) or the settings are invalid. */
   remote: RemoteSystem | undefined;
   /** Why this remote system cannot be used outbound, when it cannot. */
@@ -89,6 +92,7 @@ export default function (RED: NodeAPI): void {
     const rt = runtimeOf(RED);
     node.systemName = def.name || def.id;
     node.store = undefined;
+    node.correlations = undefined;
     node.remote = undefined;
     node.outboundError = RED._('rps-remote-system.errors.no-url');
 
@@ -98,6 +102,7 @@ export default function (RED: NodeAPI): void {
       storeConfig = storeConfigOf(RED, def.store);
       node.storeConfig = storeConfig;
       node.store = rt.acquireStore(storeConfig);
+      node.correlations = rt.lookupOf(node.store);
     } catch (err) {
       node.outboundError = common(RED, 'errors.store-open', { error: errorText(err) });
       node.error(node.outboundError);
@@ -207,9 +212,9 @@ export default function (RED: NodeAPI): void {
 }
 
 /** The remote system a node refers to, or an error naming what is missing. */
-export function remoteSystemOf(RED: NodeAPI, id: string | undefined): RemoteSystemNode & { store: Store } {
+export function remoteSystemOf(RED: NodeAPI, id: string | undefined): RemoteSystemNode & { store: Store; correlations: CorrelationLookup } {
   const node = id ? (RED.nodes.getNode(id) as RemoteSystemNode | null) : null;
   if (!node || node.type !== 'rps-remote-system') throw new Error(common(RED, 'errors.no-remote-system'));
-  if (!node.store) throw new Error(common(RED, 'errors.store-unavailable'));
-  return node as RemoteSystemNode & { store: Store };
+  if (!node.store || !node.correlations) throw new Error(common(RED, 'errors.store-unavailable'));
+  return node as RemoteSystemNode & { store: Store; correlations: CorrelationLookup };
 }

@@ -57,7 +57,7 @@ describe('SQLite migration 4: status checks', () => {
       assert.equal((await store.outbound.get(7))?.status, 'processed');
       assert.equal((await store.inbound.get(5))?.payload, '{"y":2}');
       assert.equal((await store.inbound.get(11))?.lastError, 'stale');
-      const c = await store.correlations.byRemote('A', 'u', '8');
+      const c = (await store.correlations.byRemote([{ remoteSystem: 'A', table: 'u', id: '8' }]))[0];
       assert.deepEqual([c?.localId, c?.state, c?.updatedAt], ['l1', 'inactive', T0 + 1]);
       assert.equal((await store.errorQueue.count('n1')).failed, 1);
       // Ids go on after the kept ones, and sequences after the kept counters.

@@ -1,9 +1,18 @@
 /** Correlations in PostgreSQL. `link`, `recordByRemote` and `deactivate` run in the caller's transaction (accept, finish). */
 import type { PgContext } from '../postgres/context';
 import { type Db, query, rows, sql } from '../postgres/db';
-import { correlation, type Correlation, type CorrelationRecord, type Correlations, type RecordRef } from './types';
+import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations, type RecordRef } from './types';
 
-const BY_LOCAL = sql('correlation_by_local', 'SELECT * FROM rps_correlation WHERE remote_system = $1::text AND local_table = $2::text AND local_id = $3::text');
+// A batch of lookups in one statement: each key's link (if any) with the key's position ($1..$3 in step).
+const BY_LOCAL = sql('correlation_by_local', `
+  SELECT k.n, c.*
+  FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k (rs, t, i, n)
+  JOIN rps_correlation c ON c.remote_system = k.rs AND c.local_table = k.t AND c.local_id = k.i`);
+
+const BY_REMOTES = sql('correlation_by_remotes', `
+  SELECT k.n, c.*
+  FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k (rs, t, i, n)
+  JOIN rps_correlation c ON c.remote_system = k.rs AND c.remote_table = k.t AND c.remote_id = k.i`);
 
 const BY_REMOTE = sql('correlation_by_remote', 'SELECT * FROM rps_correlation WHERE remote_system = $1::text AND remote_table = $2::text AND remote_id = $3::text');
 
@@ -35,16 +44,23 @@ export async function deactivate(db: Db, remoteSystem: string, remote: RecordRef
   await query(db, DEACTIVATE, [now, remoteSystem, remote.table, remote.id]);
 }
 
+/** The links of `keys` by one of the batch lookups, in the keys' order. */
+async function lookup(db: Db, statement: typeof BY_LOCAL, keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]> {
+  if (keys.length === 0) return [];
+  const found = await rows<CorrelationRecord & { n: number }>(db, statement, [keys.map((k) => k.remoteSystem), keys.map((k) => k.table), keys.map((k) => k.id)]);
+  const answers: (Correlation | undefined)[] = keys.map(() => undefined);
+  for (const r of found) answers[r.n - 1] = correlation(r);
+  return answers;
+}
+
 export class PostgresCorrelations implements Correlations {
   constructor(private readonly p: PgContext) {}
 
-  async byLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined> {
-    const [r] = await rows<CorrelationRecord>(this.p.pool, BY_LOCAL, [remoteSystem, table, id]);
-    return r && correlation(r);
+  byLocal(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]> {
+    return lookup(this.p.pool, BY_LOCAL, keys);
   }
 
-  async byRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined> {
-    const r = await recordByRemote(this.p.pool, remoteSystem, { table, id });
-    return r && correlation(r);
+  byRemote(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]> {
+    return lookup(this.p.pool, BY_REMOTES, keys);
   }
 }

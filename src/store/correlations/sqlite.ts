@@ -1,6 +1,6 @@
 /** Correlations in SQLite. `link`, `recordByRemote` and `deactivate` run in the caller's transaction (accept, finish). */
 import type { SqliteDb } from '../sqlite/database';
-import { correlation, type Correlation, type CorrelationRecord, type Correlations, type RecordRef } from './types';
+import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations, type RecordRef } from './types';
 
 function statements(db: SqliteDb['db']) {
   return {
@@ -52,13 +52,18 @@ export class SqliteCorrelations implements Correlations {
     this.sql.deactivate.run(now, remoteSystem, remote.table, remote.id);
   }
 
-  async byLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined> {
-    const r = this.sql.byLocal.get(remoteSystem, table, id);
-    return r && correlation(r);
+  // In-process statements cost no round trip: a batch is a loop in one read.
+  async byLocal(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]> {
+    return keys.map((k) => {
+      const r = this.sql.byLocal.get(k.remoteSystem, k.table, k.id);
+      return r && correlation(r);
+    });
   }
 
-  async byRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined> {
-    const r = this.recordByRemote(remoteSystem, { table, id });
-    return r && correlation(r);
+  async byRemote(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]> {
+    return keys.map((k) => {
+      const r = this.recordByRemote(k.remoteSystem, k);
+      return r && correlation(r);
+    });
   }
 }

@@ -14,9 +14,20 @@ export interface Correlation {
   updatedAt: number;
 }
 
+/** A record of one side of a link, on the link of one remote system. */
+export interface CorrelationKey {
+  remoteSystem: string;
+  table: string;
+  id: string;
+}
+
+/**
+ * Lookups by batch: one statement for all keys, answers in the keys' order (undefined
+ * where a record has no link). The engine gathers the lookups of many messages into one.
+ */
 export interface Correlations {
-  byLocal(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
-  byRemote(remoteSystem: string, table: string, id: string): Promise<Correlation | undefined>;
+  byLocal(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]>;
+  byRemote(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]>;
 }
 
 /** A record of one side of a link. */
