@@ -170,6 +170,63 @@ export function planCorrelations(processed: readonly ProcessedMessage[]): Correl
   return plan;
 }
 
+/** A link between a local record and a remote record, of one remote system. */
+export interface LinkPair {
+  remoteSystem: string;
+  local: RecordKey;
+  source: RecordKey;
+}
+
+/**
+ * The net effect of a batch of correlation writes, for a store to apply in three steps
+ * whatever the batch size, in this order:
+ * 1. `deactivations`: the stored link of each of these remote records (if any) is marked
+ *    inactive (those deactivated while no link written by the batch stood for them);
+ * 2. `cleared`: every stored link of either record of each pair is removed (a link takes
+ *    the place of the older links of its two records);
+ * 3. `links`: written, with their state: the batch's links that stand at its end. A link
+ *    keeps the creation time of the removed link of its local record, if there was one.
+ */
+export interface CorrelationChanges {
+  deactivations: { remoteSystem: string; source: RecordKey }[];
+  cleared: LinkPair[];
+  links: (LinkPair & { state: 'active' | 'inactive' })[];
+}
+
+/**
+ * Folds writes made in order into their net effect (see CorrelationChanges): the same
+ * links in the end as applying them one by one, in a fixed number of statements.
+ */
+export function netCorrelationChanges(writes: readonly CorrelationWrite[]): CorrelationChanges {
+  const key = (remote: string, r: RecordKey): string => JSON.stringify([remote, r.table, r.id]);
+  const changes: CorrelationChanges = { deactivations: [], cleared: [], links: [] };
+  // The batch's links that stand so far, by either record.
+  const byLocal = new Map<string, LinkPair & { state: 'active' | 'inactive' }>();
+  const bySource = new Map<string, LinkPair & { state: 'active' | 'inactive' }>();
+  for (const w of writes) {
+    const source = key(w.remoteSystem, w.source);
+    if (w.kind === 'deactivate') {
+      const standing = bySource.get(source);
+      if (standing) standing.state = 'inactive';
+      else changes.deactivations.push({ remoteSystem: w.remoteSystem, source: w.source });
+      continue;
+    }
+    const pair: LinkPair = { remoteSystem: w.remoteSystem, local: w.local, source: w.source };
+    changes.cleared.push(pair);
+    const local = key(w.remoteSystem, w.local);
+    for (const old of [byLocal.get(local), bySource.get(source)]) {
+      if (!old) continue;
+      byLocal.delete(key(old.remoteSystem, old.local));
+      bySource.delete(key(old.remoteSystem, old.source));
+    }
+    const link = { ...pair, state: 'active' as const };
+    byLocal.set(local, link);
+    bySource.set(source, link);
+  }
+  changes.links = [...byLocal.values()];
+  return changes;
+}
+
 /**
  * The reason recorded on a message skipped as stale (its sequence at or below the one
  * applied), in parts: a store that builds it in SQL joins the parts with the sequence

@@ -1,7 +1,8 @@
-/** Correlations in PostgreSQL. `link`, `recordByRemote` and `deactivate` run in the caller's transaction (accept, finish). */
+/** Correlations in PostgreSQL: batch lookups, and the writes of accept and finish (applyCorrelationChanges). */
 import type { PgContext } from '../postgres/context';
 import { type Db, query, rows, sql } from '../postgres/db';
-import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations, type RecordRef } from './types';
+import type { CorrelationChanges, LinkPair } from '../../core/inbound-finish';
+import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations } from './types';
 
 // A batch of lookups in one statement: each key's link (if any) with the key's position ($1..$3 in step).
 const BY_LOCAL = sql('correlation_by_local', `
@@ -14,34 +15,46 @@ const BY_REMOTES = sql('correlation_by_remotes', `
   FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k (rs, t, i, n)
   JOIN rps_correlation c ON c.remote_system = k.rs AND c.remote_table = k.t AND c.remote_id = k.i`);
 
-const BY_REMOTE = sql('correlation_by_remote', 'SELECT * FROM rps_correlation WHERE remote_system = $1::text AND remote_table = $2::text AND remote_id = $3::text');
-
-// A link replaces any older link of either of its two records (one local record has
-// one twin per remote, and one remote record has one twin here); the local record's
-// link keeps its creation time.
+// The stored links of the batch's records are removed (a link takes the place of the
+// older links of either of its records), and the links that stand at the end of the
+// batch written, in one statement; a link keeps the creation time of the removed link
+// of its local record. The old links are found by the two unique keys, one index probe
+// each (an OR in one join would read the whole table), and removed by id.
 const LINK = sql('correlation_link', `
-  WITH unlinked AS (
-    DELETE FROM rps_correlation
-    WHERE remote_system = $1::text
-      AND ((local_table = $2::text AND local_id = $3::text) OR (remote_table = $4::text AND remote_id = $5::text))
-    RETURNING local_table, local_id, created_at)
+  WITH pair AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u (rs, lt, li, rt, ri)
+  ), old AS (
+    SELECT c.id FROM pair p JOIN rps_correlation c ON c.remote_system = p.rs AND c.local_table = p.lt AND c.local_id = p.li
+    UNION
+    SELECT c.id FROM pair p JOIN rps_correlation c ON c.remote_system = p.rs AND c.remote_table = p.rt AND c.remote_id = p.ri
+  ), cleared AS (
+    DELETE FROM rps_correlation c USING old o WHERE c.id = o.id
+    RETURNING c.remote_system, c.local_table, c.local_id, c.created_at)
   INSERT INTO rps_correlation (remote_system, local_table, local_id, remote_table, remote_id, state, created_at, updated_at)
-  SELECT $1, $2, $3, $4, $5, 'active',
-         coalesce((SELECT created_at FROM unlinked WHERE local_table = $2 AND local_id = $3), $6::bigint), $6`);
+  SELECT n.rs, n.lt, n.li, n.rt, n.ri, n.st,
+         coalesce((SELECT x.created_at FROM cleared x WHERE x.remote_system = n.rs AND x.local_table = n.lt AND x.local_id = n.li), $11::bigint),
+         $11::bigint
+  FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $12::text[]) WITH ORDINALITY AS n (rs, lt, li, rt, ri, st, ord)
+  ORDER BY n.ord`);
 
 const DEACTIVATE = sql('correlation_deactivate', `
-  UPDATE rps_correlation SET state = 'inactive', updated_at = $1::bigint
-  WHERE remote_system = $2::text AND remote_table = $3::text AND remote_id = $4::text`);
-export async function link(db: Db, remoteSystem: string, local: RecordRef, remote: RecordRef, now: number): Promise<void> {
-  await query(db, LINK, [remoteSystem, local.table, local.id, remote.table, remote.id, now]);
-}
+  UPDATE rps_correlation c SET state = 'inactive', updated_at = $1::bigint
+  FROM unnest($2::text[], $3::text[], $4::text[]) AS u (rs, t, i)
+  WHERE c.remote_system = u.rs AND c.remote_table = u.t AND c.remote_id = u.i`);
 
-export async function recordByRemote(db: Db, remoteSystem: string, remote: RecordRef): Promise<CorrelationRecord | undefined> {
-  return (await rows<CorrelationRecord>(db, BY_REMOTE, [remoteSystem, remote.table, remote.id]))[0];
-}
-
-export async function deactivate(db: Db, remoteSystem: string, remote: RecordRef, now: number): Promise<void> {
-  await query(db, DEACTIVATE, [now, remoteSystem, remote.table, remote.id]);
+/** Applies a batch's correlation writes, in the caller's transaction (accept, finish): two statements at most. */
+export async function applyCorrelationChanges(db: Db, changes: CorrelationChanges, now: number): Promise<void> {
+  const { deactivations: d, cleared, links } = changes;
+  if (d.length > 0) await query(db, DEACTIVATE, [now, d.map((x) => x.remoteSystem), d.map((x) => x.source.table), d.map((x) => x.source.id)]);
+  if (cleared.length === 0) return;
+  const columns = (pairs: readonly LinkPair[]): string[][] => [
+    pairs.map((p) => p.remoteSystem),
+    pairs.map((p) => p.local.table),
+    pairs.map((p) => p.local.id),
+    pairs.map((p) => p.source.table),
+    pairs.map((p) => p.source.id),
+  ];
+  await query(db, LINK, [...columns(cleared), ...columns(links), now, links.map((l) => l.state)]);
 }
 
 /** The links of `keys` by one of the batch lookups, in the keys' order. */

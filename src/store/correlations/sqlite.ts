@@ -1,6 +1,7 @@
-/** Correlations in SQLite. `link`, `recordByRemote` and `deactivate` run in the caller's transaction (accept, finish). */
+/** Correlations in SQLite: batch lookups, and the writes of accept and finish (apply). */
 import type { SqliteDb } from '../sqlite/database';
-import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations, type RecordRef } from './types';
+import type { CorrelationChanges } from '../../core/inbound-finish';
+import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations } from './types';
 
 function statements(db: SqliteDb['db']) {
   return {
@@ -15,7 +16,7 @@ function statements(db: SqliteDb['db']) {
       WHERE remote_system = ? AND ((local_table = ? AND local_id = ?) OR (remote_table = ? AND remote_id = ?))`),
     link: db.prepare(`
       INSERT INTO rps_correlation (remote_system, local_table, local_id, remote_table, remote_id, state, created_at, updated_at)
-      VALUES (@remoteSystem, @localTable, @localId, @remoteTable, @remoteId, 'active', @createdAt, @now)`),
+      VALUES (@remoteSystem, @localTable, @localId, @remoteTable, @remoteId, @state, @createdAt, @now)`),
     deactivate: db.prepare<[number, string, string, string]>(`
       UPDATE rps_correlation SET state = 'inactive', updated_at = ?
       WHERE remote_system = ? AND remote_table = ? AND remote_id = ?`),
@@ -29,27 +30,24 @@ export class SqliteCorrelations implements Correlations {
     this.sql = statements(s.db);
   }
 
-  /** Links a local record to a remote one; the local record's link keeps its creation time. */
-  link(remoteSystem: string, local: RecordRef, remote: RecordRef, now: number): void {
-    const old = this.sql.byLocal.get(remoteSystem, local.table, local.id);
-    this.sql.unlink.run(remoteSystem, local.table, local.id, remote.table, remote.id);
-    this.sql.link.run({
-      remoteSystem,
-      localTable: local.table,
-      localId: local.id,
-      remoteTable: remote.table,
-      remoteId: remote.id,
-      createdAt: old?.created_at ?? now,
-      now,
-    });
-  }
-
-  recordByRemote(remoteSystem: string, remote: RecordRef): CorrelationRecord | undefined {
-    return this.sql.byRemote.get(remoteSystem, remote.table, remote.id);
-  }
-
-  deactivate(remoteSystem: string, remote: RecordRef, now: number): void {
-    this.sql.deactivate.run(now, remoteSystem, remote.table, remote.id);
+  /** Applies a batch's correlation writes (see CorrelationChanges), in the caller's transaction (accept, finish). */
+  apply(changes: CorrelationChanges, now: number): void {
+    for (const d of changes.deactivations) this.sql.deactivate.run(now, d.remoteSystem, d.source.table, d.source.id);
+    // Read before the links are removed: a link keeps the creation time of its local record's old link.
+    const createdAt = changes.links.map((l) => this.sql.byLocal.get(l.remoteSystem, l.local.table, l.local.id)?.created_at ?? now);
+    for (const c of changes.cleared) this.sql.unlink.run(c.remoteSystem, c.local.table, c.local.id, c.source.table, c.source.id);
+    for (const [n, l] of changes.links.entries()) {
+      this.sql.link.run({
+        remoteSystem: l.remoteSystem,
+        localTable: l.local.table,
+        localId: l.local.id,
+        remoteTable: l.source.table,
+        remoteId: l.source.id,
+        state: l.state,
+        createdAt: createdAt[n],
+        now,
+      });
+    }
   }
 
   // In-process statements cost no round trip: a batch is a loop in one read.
@@ -62,7 +60,7 @@ export class SqliteCorrelations implements Correlations {
 
   async byRemote(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]> {
     return keys.map((k) => {
-      const r = this.recordByRemote(k.remoteSystem, k);
+      const r = this.sql.byRemote.get(k.remoteSystem, k.table, k.id);
       return r && correlation(r);
     });
   }

@@ -7,16 +7,16 @@
  * correlations and queues correlation replies: each in one transaction, through the
  * other concerns' statement-level functions.
  */
-import { type FinishResult, type InboundOutcome, planCorrelations, planFinish, STALE_REASON } from '../../core/inbound-finish';
+import { type FinishResult, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, STALE_REASON } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
-import { deactivate, link } from '../correlations/postgres';
+import { applyCorrelationChanges } from '../correlations/postgres';
 import { enqueueIn } from '../outbound/postgres';
 import type { PgContext } from '../postgres/context';
 import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
 import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
 import { SESSION_LOCK } from '../postgres/session';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, processedMessage } from './types';
+import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
 
 // A received batch in one statement. A message id seen before from this remote (in an
 // earlier batch or earlier in this one) is left out: it is a duplicate. A correlation
@@ -142,27 +142,37 @@ const ERROR = sql('inbound_error', `
 
 // Records that sequences of senders' records are done ($2..$5: stream, table, id,
 // sequence; one remote, $1). Per record, from its highest sequence given: the cursor
-// moves to it when it is past the cursor (with $6, "in turn", only when it is the very
-// next one: a correlation message or a skip out of turn must not jump over changes
-// still waiting), then on over messages already done out of turn. The cursor rows are
-// locked and read as committed now, so two advances of one record take turns; it only
-// ever moves forward.
+// moves to it when it is past the cursor, then on over messages already done out of
+// turn. With $6, "in turn", the cursor moves only to the very next sequence (a
+// correlation message or a skip out of turn must not jump over changes still
+// waiting): each sequence given is then a start of its own, and the one next to the
+// cursor, if any, moves it, on over the others when they are done. The cursor rows
+// are locked and read as committed now, in key order (no deadlock between two
+// advances), so two advances of one record take turns; it only ever moves forward.
+//
+// Every read is a probe per record, whatever the statistics say: the cursors by
+// primary key (LATERAL), and each step of the walk an index probe of
+// rps_inbound_record fenced from the planner (OFFSET 0). Written as joins, with the
+// statistics of a queue that has just filled, the plan read every cursor of the remote
+// and hashed every done message of it, for each batch.
 const ADVANCE = sql('inbound_advance', `
-  WITH RECURSIVE done AS (
-    SELECT st, t, i, max(s) AS s
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS u (st, t, i, s)
-    GROUP BY st, t, i
+  WITH RECURSIVE given AS (
+    SELECT DISTINCT st, t, i, s FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS u (st, t, i, s)
   ), cur AS (
-    SELECT c.stream, c.record_table, c.record_id, c.last_sequence
-    FROM rps_sequence c
-    JOIN done d ON c.remote_system = $1::text AND c.direction = 'in'
-               AND c.stream = d.st AND c.record_table = d.t AND c.record_id = d.i
-    ORDER BY c.stream, c.record_table, c.record_id
-    FOR UPDATE OF c
+    SELECT r.st, r.t, r.i, c.last_sequence
+    FROM (SELECT DISTINCT st, t, i FROM given ORDER BY st, t, i) r
+    LEFT JOIN LATERAL (
+      SELECT c.last_sequence FROM rps_sequence c
+      WHERE c.remote_system = $1::text AND c.direction = 'in' AND c.stream = r.st AND c.record_table = r.t AND c.record_id = r.i
+      FOR UPDATE) c ON true
+  ), done AS (
+    SELECT st, t, i, s FROM given WHERE $6::boolean
+    UNION ALL
+    SELECT st, t, i, max(s) FROM given WHERE NOT $6::boolean GROUP BY st, t, i
   ), walk (st, t, i, s) AS (
     SELECT d.st, d.t, d.i, d.s
     FROM done d
-    LEFT JOIN cur c ON c.stream = d.st AND c.record_table = d.t AND c.record_id = d.i
+    JOIN cur c ON c.st = d.st AND c.t = d.t AND c.i = d.i
     WHERE d.s > coalesce(c.last_sequence, 0)
       AND (NOT $6::boolean OR d.s = coalesce(c.last_sequence, 0) + 1)
     UNION ALL
@@ -171,7 +181,8 @@ const ADVANCE = sql('inbound_advance', `
     WHERE EXISTS (
       SELECT 1 FROM rps_inbound f
       WHERE f.remote_system = $1::text AND f.stream = w.st AND f.source_table = w.t AND f.source_id = w.i
-        AND f.sequence = w.s + 1 AND f.status IN ('processed', 'skipped'))
+        AND f.status IN ('processed', 'skipped') AND f.sequence = w.s + 1
+      OFFSET 0)
   )
   INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
   SELECT $1::text, 'in', st, t, i, max(s) FROM walk GROUP BY st, t, i ORDER BY st, t, i
@@ -267,11 +278,9 @@ export class PostgresInbound implements InboundQueue {
     if (!messages.some((m) => m.kind === 'correlation' && m.target)) return insert(this.p.pool);
     return transaction(this.p.pool, async (c) => {
       const results = await insert(c);
-      for (const [n, m] of messages.entries()) {
-        if (results[n] !== 'accepted' || m.kind !== 'correlation' || !m.target) continue;
-        await link(c, remoteSystem, m.target, m.source, now);
-        await advance(c, remoteSystem, [{ stream: streamOf(m), table: m.source.table, id: m.source.id, sequence: m.sequence }], true);
-      }
+      const applied = planAccept(remoteSystem, messages, results);
+      await applyCorrelationChanges(c, applied.changes, now);
+      await advance(c, remoteSystem, applied.done, true);
       return results;
     });
   }
@@ -326,10 +335,7 @@ export class PostgresInbound implements InboundQueue {
       for (const [remote, done] of byRemote) await advance(c, remote, done, false);
       // Correlations: only the links that change are written (none for a change of a linked record).
       const links = planCorrelations(processed.map((p) => processedMessage(p.outcome, p.row)));
-      for (const w of links.writes) {
-        if (w.kind === 'link') await link(c, w.remoteSystem, w.local, w.source, now);
-        else await deactivate(c, w.remoteSystem, w.source, now);
-      }
+      await applyCorrelationChanges(c, netCorrelationChanges(links.writes), now);
       await enqueueIn(c, this.p.instanceId, links.replies, now);
       return plan.results;
     });
@@ -352,8 +358,10 @@ export class PostgresInbound implements InboundQueue {
     return transaction(this.p.pool, async (c) => {
       const skipped = await rows<InboundRecord>(c, SKIP, [...filterParams(filter), now]);
       // A skipped message counts as applied for its record's order, so the next one does
-      // not wait for a gap; in turn and in sequence order, one by one.
-      for (const r of [...skipped].sort((x, y) => x.sequence - y.sequence)) await advance(c, r.remote_system, [doneOf(r)], true);
+      // not wait for a gap; in turn (one statement per remote system).
+      const byRemote = new Map<string, Done[]>();
+      for (const r of skipped) byRemote.set(r.remote_system, [...(byRemote.get(r.remote_system) ?? []), doneOf(r)]);
+      for (const [remote, done] of byRemote) await advance(c, remote, done, true);
       return skipped.map((r) => r.id);
     });
   }

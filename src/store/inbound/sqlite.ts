@@ -3,14 +3,14 @@
  * finishing rows updates correlations and queues correlation replies: each in the one
  * transaction of the call, through the other concerns' statement-level functions.
  */
-import { type FinishResult, type InboundOutcome, planCorrelations, planFinish, staleReason } from '../../core/inbound-finish';
+import { type FinishResult, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, staleReason } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
 import type { SqliteCorrelations } from '../correlations/sqlite';
 import type { SqliteOutbound } from '../outbound/sqlite';
 import type { SqliteDb } from '../sqlite/database';
 import { FILTER, filterParams, LIST, listParams, type Params } from '../sqlite/filter';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, processedMessage } from './types';
+import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
 
 type Head = InboundRecord & { applied: number };
 
@@ -150,8 +150,8 @@ export class SqliteInbound implements InboundQueue {
   }
 
   async accept(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]> {
-    return this.s.durable(() =>
-      messages.map((m): ResultStatus => {
+    return this.s.durable(() => {
+      const results = messages.map((m): ResultStatus => {
         const isCorrelation = m.kind === 'correlation';
         const info = this.sql.insert.run({
           messageId: m.id,
@@ -169,14 +169,13 @@ export class SqliteInbound implements InboundQueue {
           now,
           processedAt: isCorrelation ? now : null,
         });
-        if (info.changes === 0) return 'duplicate';
-        if (isCorrelation && m.target) {
-          this.correlations.link(remoteSystem, m.target, m.source, now);
-          this.advance(remoteSystem, { stream: streamOf(m), table: m.source.table, id: m.source.id, sequence: m.sequence }, true);
-        }
-        return 'accepted';
-      }),
-    );
+        return info.changes === 0 ? 'duplicate' : 'accepted';
+      });
+      const applied = planAccept(remoteSystem, messages, results);
+      this.correlations.apply(applied.changes, now);
+      for (const d of applied.done) this.advance(remoteSystem, d, true);
+      return results;
+    });
   }
 
   async claim(o: InboundClaimOptions): Promise<InboundClaim> {
@@ -224,10 +223,7 @@ export class SqliteInbound implements InboundQueue {
       for (const { row } of plan.processed) this.advance(row.remote_system, doneOf(row), false);
       // Correlations: only the links that change are written (none for a change of a linked record).
       const links = planCorrelations(plan.processed.map((p) => processedMessage(p.outcome, p.row)));
-      for (const w of links.writes) {
-        if (w.kind === 'link') this.correlations.link(w.remoteSystem, w.local, w.source, now);
-        else this.correlations.deactivate(w.remoteSystem, w.source, now);
-      }
+      this.correlations.apply(netCorrelationChanges(links.writes), now);
       for (const reply of links.replies) this.outbound.insert(reply, now);
       return plan.results;
     });

@@ -1,6 +1,6 @@
 /** The inbound queue: messages received from remote systems, emitted to flows in per-record order. */
-import type { CurrentLink, FinishResult, InboundOutcome, ProcessedMessage } from '../../core/inbound-finish';
-import type { Message, ResultStatus } from '../../core/protocol';
+import { type CorrelationChanges, type CorrelationWrite, type CurrentLink, type FinishResult, type InboundOutcome, netCorrelationChanges, type ProcessedMessage } from '../../core/inbound-finish';
+import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
 import type { ErrorKind, ListFilter, QueueFilter, QueueStatus, StatusCounts } from '../shared/queue';
 
 export type { FinishResult, InboundOutcome } from '../../core/inbound-finish';
@@ -143,4 +143,16 @@ export const LINK_COLUMNS = `c.local_table AS link_local_table, c.local_id AS li
 export function processedMessage(outcome: InboundOutcome, r: FinishRecord): ProcessedMessage {
   const current = r.link_local_table === null || r.link_local_id === null || r.link_state === null ? undefined : { localTable: r.link_local_table, localId: r.link_local_id, state: r.link_state };
   return { outcome, remoteSystem: r.remote_system, source: { table: r.source_table, id: r.source_id }, current };
+}
+
+/** What accepting a batch changes besides its rows: each correlation message accepted (not a duplicate) links its target to its source, and counts as done, in turn. */
+export function planAccept(remoteSystem: string, messages: readonly Message[], results: readonly ResultStatus[]): { changes: CorrelationChanges; done: Done[] } {
+  const writes: CorrelationWrite[] = [];
+  const done: Done[] = [];
+  for (const [n, m] of messages.entries()) {
+    if (results[n] !== 'accepted' || m.kind !== 'correlation' || !m.target) continue;
+    writes.push({ kind: 'link', remoteSystem, local: m.target, source: m.source });
+    done.push({ stream: streamOf(m), table: m.source.table, id: m.source.id, sequence: m.sequence });
+  }
+  return { changes: netCorrelationChanges(writes), done };
 }

@@ -1,11 +1,10 @@
 /**
- * The outbound queue in PostgreSQL: one statement per call (two for an enqueue, in one
- * transaction), whatever the batch size. Several processes share the queue: rows are
- * claimed with `FOR UPDATE SKIP LOCKED` and a lease (`locked_by`, `locked_until`), and
+ * The outbound queue in PostgreSQL: one statement per call, whatever the batch size.
+ * Several processes share the queue: rows are claimed with `FOR UPDATE SKIP LOCKED` and a lease (`locked_by`, `locked_until`), and
  * a row whose lease has run out (its worker died) is taken over by the next claim.
  */
 import type { PgContext } from '../postgres/context';
-import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
+import { byId, type Db, query, rows, sql } from '../postgres/db';
 import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
 import {
@@ -15,33 +14,41 @@ import {
   type OutboundQueue,
   type OutboundRecord,
   type OutboundRow,
-  outboundPayload,
+  payloadBeforeSequence,
   outboundRow,
   type RetryItem,
+  SEQUENCE_MEMBER,
 } from './types';
 
-// Reserves n sequences for each record in one upsert and returns the last one. The
-// rows are taken in a fixed order, so two enqueues of the same records cannot
-// deadlock; and the row lock serialises the enqueues of one record until commit, so
-// a record's later rows always get higher ids.
-const RESERVE_SEQUENCES = sql('outbound_reserve_sequences', `
-  INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
-  SELECT r, 'out', '', t, i, n
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u (r, t, i, n)
-  ORDER BY r, t, i
-  ON CONFLICT (remote_system, direction, stream, record_table, record_id)
-  DO UPDATE SET last_sequence = rps_sequence.last_sequence + excluded.last_sequence
-  RETURNING remote_system, record_table, record_id, last_sequence`);
-
-// A whole batch in one statement, inserted in its own order: ids follow the batch.
-const INSERT = sql('outbound_insert', `
+// A whole batch in one statement (an enqueue needs no transaction of its own). Each
+// record's sequences are reserved in one upsert of its count, and handed out in the
+// batch's order; the rows are inserted in the batch's order, so ids follow it. The
+// counters are taken in a fixed order, so two enqueues of the same records cannot
+// deadlock; and their row locks serialise the enqueues of one record until commit, so
+// a record's later rows always get higher ids. Each payload gets its sequence as its
+// last member: $8 holds the payloads up to it, $10 and $11 the words around it.
+const ENQUEUE = sql('outbound_enqueue', `
+  WITH item AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                  WITH ORDINALITY AS u (m, r, e, kind, op, t, i, p, ord)
+  ), reserved AS (
+    INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
+    SELECT r, 'out', '', t, i, count(*) FROM item GROUP BY r, t, i ORDER BY r, t, i
+    ON CONFLICT (remote_system, direction, stream, record_table, record_id)
+    DO UPDATE SET last_sequence = rps_sequence.last_sequence + excluded.last_sequence
+    RETURNING remote_system, record_table, record_id, last_sequence
+  ), numbered AS (
+    SELECT item.*, c.last_sequence - count(*) OVER w + row_number() OVER w AS s
+    FROM item
+    JOIN reserved c ON c.remote_system = item.r AND c.record_table = item.t AND c.record_id = item.i
+    WINDOW w AS (PARTITION BY item.r, item.t, item.i ORDER BY item.ord ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+  )
   INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
                             sequence, status, payload, next_attempt_at, created_at)
-  SELECT m, r, e, k, op, t, i, s, 'ready', p, $10::bigint, $10::bigint
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])
-       WITH ORDINALITY AS u (m, r, e, k, op, t, i, s, p, ord)
+  SELECT m, r, e, kind, op, t, i, s, 'ready', left(p, -1) || $10::text || s || $11::text, $9::bigint, $9::bigint
+  FROM numbered
   ORDER BY ord
-  RETURNING id, remote_system, message_id`);
+  RETURNING id, remote_system, message_id, sequence`);
 
 // Takes the oldest sendable rows of one remote ($1) at $2, at most $3, for owner $4
 // and a lease of $5 ms. Sendable, as in SQLite: ready and due, or processing with a
@@ -160,40 +167,13 @@ const COUNT_FOR = sql('outbound_count_for', 'SELECT status, count(*) AS n FROM r
 
 const GET = sql('outbound_get', 'SELECT * FROM rps_outbound WHERE id = $1::bigint');
 /**
- * Gives each item its per-record sequence and inserts the batch: two statements, whatever
- * its size, in the caller's transaction (an enqueue, or the finish of inbound rows that
- * queues correlation replies).
+ * Gives each item its per-record sequence and inserts the batch: one statement, whatever
+ * its size, alone or in the caller's transaction (the finish of inbound rows that queues
+ * correlation replies).
  */
 export async function enqueueIn(db: Db, instanceId: string, items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
   if (items.length === 0) return [];
-  const key = (remote: string, table: string, id: string): string => JSON.stringify([remote, table, id]);
-  const counts = new Map<string, { remote: string; table: string; id: string; n: number }>();
-  for (const { remoteSystem, message } of items) {
-    const k = key(remoteSystem, message.source.table, message.source.id);
-    const c = counts.get(k);
-    if (c) c.n += 1;
-    else counts.set(k, { remote: remoteSystem, table: message.source.table, id: message.source.id, n: 1 });
-  }
-  const cs = [...counts.values()];
-  const reserved = await rows<{ remote_system: string; record_table: string; record_id: string; last_sequence: number }>(db, RESERVE_SEQUENCES, [
-    cs.map((c) => c.remote),
-    cs.map((c) => c.table),
-    cs.map((c) => c.id),
-    cs.map((c) => c.n),
-  ]);
-  // The next sequence to hand out per record: the first of the n just reserved.
-  const next = new Map<string, number>();
-  for (const r of reserved) {
-    const k = key(r.remote_system, r.record_table, r.record_id);
-    next.set(k, r.last_sequence - (counts.get(k)?.n ?? 0) + 1);
-  }
-  const sequences = items.map(({ remoteSystem, message }) => {
-    const k = key(remoteSystem, message.source.table, message.source.id);
-    const s = next.get(k) ?? 1;
-    next.set(k, s + 1);
-    return s;
-  });
-  const inserted = await rows<{ id: number; remote_system: string; message_id: string }>(db, INSERT, [
+  const inserted = await rows<{ id: number; remote_system: string; message_id: string; sequence: number }>(db, ENQUEUE, [
     items.map((i) => i.message.id),
     items.map((i) => i.remoteSystem),
     items.map((i) => i.message.processEvent),
@@ -201,16 +181,15 @@ export async function enqueueIn(db: Db, instanceId: string, items: readonly Enqu
     items.map((i) => i.message.operation),
     items.map((i) => i.message.source.table),
     items.map((i) => i.message.source.id),
-    sequences,
-    items.map((i, n) => outboundPayload(instanceId, i, sequences[n])),
+    items.map((i) => payloadBeforeSequence(instanceId, i)),
     now,
+    ...SEQUENCE_MEMBER,
   ]);
-  const ids = new Map(inserted.map((r) => [JSON.stringify([r.remote_system, r.message_id]), r.id]));
-  return items.map((i, n) => ({
-    id: ids.get(JSON.stringify([i.remoteSystem, i.message.id])) ?? 0,
-    messageId: i.message.id,
-    sequence: sequences[n],
-  }));
+  const byMessage = new Map(inserted.map((r) => [JSON.stringify([r.remote_system, r.message_id]), r]));
+  return items.map((i) => {
+    const r = byMessage.get(JSON.stringify([i.remoteSystem, i.message.id]));
+    return { id: r?.id ?? 0, messageId: i.message.id, sequence: r?.sequence ?? 0 };
+  });
 }
 
 export class PostgresOutbound implements OutboundQueue {
@@ -218,7 +197,7 @@ export class PostgresOutbound implements OutboundQueue {
 
   async enqueue(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
     if (items.length === 0) return [];
-    return transaction(this.p.pool, (c) => enqueueIn(c, this.p.instanceId, items, now));
+    return enqueueIn(this.p.pool, this.p.instanceId, items, now);
   }
 
   async claim(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]> {

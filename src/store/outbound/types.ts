@@ -127,7 +127,19 @@ export function outboundRow(r: OutboundRecord): OutboundRow {
   };
 }
 
-/** The payload of a queued message: the draft with our stream towards this remote (this store and this remote system) and its sequence. */
+/** The payload of a queued message: the draft with our stream towards this remote (this store and this remote system) and, last, its sequence. */
 export function outboundPayload(instanceId: string, item: EnqueueItem, sequence: number): string {
-  return JSON.stringify({ ...item.message, stream: `${instanceId}/${item.remoteSystem}`, sequence });
+  const before = payloadBeforeSequence(instanceId, item);
+  return `${before.slice(0, -1)}${SEQUENCE_MEMBER[0]}${sequence}${SEQUENCE_MEMBER[1]}`;
 }
+
+/**
+ * The payload up to its sequence: the JSON of an object, whose closing brace the sequence
+ * member goes in front of, made of the words of SEQUENCE_MEMBER. A store that gives
+ * sequences in SQL (PostgreSQL's enqueue, one statement) joins them there in the same way.
+ */
+export function payloadBeforeSequence(instanceId: string, item: EnqueueItem): string {
+  return JSON.stringify({ ...item.message, stream: `${instanceId}/${item.remoteSystem}` });
+}
+
+export const SEQUENCE_MEMBER = [',"sequence":', '}'] as const;

@@ -48,6 +48,44 @@ export function correlationsContract(factory: StoreFactory): void {
       assert.equal(next.rows.length, 1);
     });
 
+    it('a batch of correlation messages, several for one record and out of order, leaves the links as one by one would, and moves the cursor over them all', async () => {
+      const link = (id: string, sequence: number, target: string) => received('case', id, sequence, { kind: 'correlation', target: { table: 'inc', id: target } });
+      // L1 links to m2, then to m1 (m2 loses it); L2 then takes m1 from L1.
+      await store.inbound.accept('B', [link('L1', 2, 'm2'), link('L1', 1, 'm1'), link('L2', 1, 'm1')], T0);
+      const byLocal = await store.correlations.byLocal(['m1', 'm2'].map((id) => ({ remoteSystem: 'B', table: 'inc', id })));
+      assert.deepEqual(byLocal.map((c) => c && [c.remoteId, c.state]), [['L2', 'active'], undefined]);
+      assert.equal(await one(store.correlations.byRemote([{ remoteSystem: 'B', table: 'case', id: 'L1' }])), undefined);
+      // Both of L1's sequences are done: its change 3 goes at once, without a gap wait.
+      await store.inbound.accept('B', [received('case', 'L1', 3)], T0);
+      const next = await store.inbound.claim({ remoteSystem: 'B', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 60_000 });
+      assert.deepEqual(next.rows.map((r) => [r.sourceId, r.sequence]), [['L1', 3]]);
+    });
+
+    it("a link that replaces its local record's old one keeps that link's creation time", async () => {
+      await store.inbound.accept('B', [received('case', 'L5', 1, { kind: 'correlation', target: { table: 'inc', id: 'm5' } })], T0);
+      await store.inbound.accept('B', [received('case', 'L6', 1, { kind: 'correlation', target: { table: 'inc', id: 'm5' } })], T0 + 1000);
+      const c = await one(store.correlations.byLocal([{ remoteSystem: 'B', table: 'inc', id: 'm5' }]));
+      assert.deepEqual([c?.remoteId, c?.createdAt, c?.updatedAt], ['L6', T0, T0 + 1000]);
+    });
+
+    it('one finish of several messages links, takes over and deactivates as one by one would', async () => {
+      await store.inbound.accept('A', [received('inc', 's3', 1, { kind: 'correlation', target: { table: 'case', id: 'l3' } })], T0);
+      await store.inbound.accept('A', [received('inc', 's1', 1), received('inc', 's2', 1), received('inc', 's3', 2)], T0);
+      const rows = (await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+      const row = (id: string) => rows.find((r) => r.sourceId === id)?.id ?? -1;
+      const l1 = { table: 'case', id: 'l1' };
+      await store.inbound.finish(
+        [
+          { id: row('s1'), attempt: 1, status: 'processed', local: l1 },
+          { id: row('s2'), attempt: 1, status: 'processed', local: l1 },
+          { id: row('s3'), attempt: 1, status: 'processed', local: { table: 'case', id: 'l3' }, deactivate: true },
+        ],
+        T0,
+      );
+      const links = await store.correlations.byRemote(['s1', 's2', 's3'].map((id) => ({ remoteSystem: 'A', table: 'inc', id })));
+      assert.deepEqual(links.map((c) => c && [c.localId, c.state]), [undefined, ['l1', 'active'], ['l3', 'inactive']]);
+    });
+
     it('looks up a batch of records in one call, answering in the order asked', async () => {
       await store.inbound.accept('B', [
         received('case', 'L1', 1, { kind: 'correlation', target: { table: 'inc', id: 'm1' } }),
