@@ -32,7 +32,8 @@ export interface InboundOutcome {
   reply?: MessageDraft;
 }
 
-export type FinishResult = 'finished' | 'stale';
+/** `replied`: finished, and a correlation reply was queued with it (the sender has something to send). */
+export type FinishResult = 'finished' | 'replied' | 'stale';
 
 /** What the decision needs of a row: its attempt count and status as locked/read in the finishing transaction. */
 export interface FinishableRow {
@@ -130,8 +131,8 @@ export type CorrelationWrite =
 export interface CorrelationPlan {
   /** In order: each as if the ones before it were applied. */
   writes: CorrelationWrite[];
-  /** Correlation replies to queue, in order. */
-  replies: { remoteSystem: string; message: MessageDraft }[];
+  /** Correlation replies to queue, in order, each with the outcome that made it. */
+  replies: { remoteSystem: string; message: MessageDraft; outcome: InboundOutcome }[];
 }
 
 /**
@@ -160,7 +161,7 @@ export function planCorrelations(processed: readonly ProcessedMessage[]): Correl
       links.set(k, { remoteSystem: p.remoteSystem, link: { localTable: local.table, localId: local.id, state: 'active' } });
       plan.writes.push({ kind: 'link', remoteSystem: p.remoteSystem, local, source: p.source });
     }
-    if (step.reply) plan.replies.push({ remoteSystem: p.remoteSystem, message: step.reply });
+    if (step.reply) plan.replies.push({ remoteSystem: p.remoteSystem, message: step.reply, outcome: p.outcome });
     if (step.deactivate) {
       const entry = links.get(k);
       if (entry?.link) entry.link = { ...entry.link, state: 'inactive' };
@@ -168,6 +169,12 @@ export function planCorrelations(processed: readonly ProcessedMessage[]): Correl
     }
   }
   return plan;
+}
+
+/** The results of a finish, per outcome in order: `replied` where the outcome's correlation reply was queued. */
+export function finishResults(outcomes: readonly InboundOutcome[], results: readonly FinishResult[], links: CorrelationPlan): FinishResult[] {
+  const replied = new Set(links.replies.map((r) => r.outcome));
+  return results.map((r, n) => (r === 'finished' && replied.has(outcomes[n]) ? 'replied' : r));
 }
 
 /** A link between a local record and a remote record, of one remote system. */

@@ -170,13 +170,16 @@ export class Inbox extends EventEmitter<InboxEvents> {
       do {
         this.again = false;
         while (!this.stopped && this.inFlight.size < this.o.maxParallel) {
+          const limit = this.o.maxParallel - this.inFlight.size;
           const claim = await this.o.store.inbound.claim({
             remoteSystem: this.o.remoteSystem,
             processEvent: this.o.processEvent,
-            limit: this.o.maxParallel - this.inFlight.size,
+            limit,
             now: this.now(),
             owner: this.o.owner,
             gapWaitMs: this.o.gapWaitMs,
+            // With messages out, their outcomes claim again: no gap timer needed meanwhile.
+            askGapEnd: this.inFlight.size === 0,
           });
           if (claim.stale.length > 0) this.emit('stale', claim.stale);
           if (claim.gaps.length > 0) this.emit('gap', claim.gaps);
@@ -185,7 +188,10 @@ export class Inbox extends EventEmitter<InboxEvents> {
             this.inFlight.set(row.id, { attempt: row.attempts, adopted: false });
             this.o.emit({ row, message: JSON.parse(row.payload) as Message, attempt: row.attempts });
           }
-          if (claim.rows.length === 0 && claim.stale.length === 0) break;
+          // A claim that took less than it could reached the end of what may go now: another
+          // would find nothing. (What frees more, an outcome or an arrival, notifies; and the
+          // empty claim that ends a busy spell arms the gap timer.)
+          if (claim.rows.length + claim.stale.length < limit) break;
         }
       } while (this.again && !this.stopped);
     } catch (err) {

@@ -241,6 +241,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
             this.notify();
           });
           this.inFlight.add(p);
+          // A claim that took less than a batch reached the end of what may go now: another
+          // would find nothing. (What frees more, an outcome or a new row, notifies; and the
+          // empty claim that ends a busy spell arms the retry timer.)
+          if (rows.length < this.o.batchSize) break;
         }
       } while (this.again && !this.stopped);
     } catch (err) {

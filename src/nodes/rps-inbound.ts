@@ -118,8 +118,8 @@ export default function (RED: NodeAPI): void {
       // Sequences are per record, across process events: the next message of this record
       // may wait in another rps-inbound of the same remote system.
       rt.notifyInbound(remoteId);
-      // A correlation reply may have been queued with it: the remote system's sender sends it.
-      if (result === 'finished' && outcome.reply) rt.remotes.get(remoteId)?.outbox.queued(1);
+      // A correlation reply was queued with it: the remote system's sender sends it.
+      if (result === 'replied') rt.remotes.get(remoteId)?.outbox.queued(1);
       finished += 1;
       show();
       return result;

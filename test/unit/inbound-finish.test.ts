@@ -73,7 +73,10 @@ describe('inbound finish rules', () => {
       { kind: 'deactivate', remoteSystem: 'A', source: source('s1') },
       { kind: 'link', remoteSystem: 'A', local: { table: 'lt', id: 'l1' }, source: source('s1') },
     ]);
-    assert.deepEqual(plan.replies, [{ remoteSystem: 'A', message: reply }]);
+    assert.deepEqual(
+      plan.replies.map((r) => [r.remoteSystem, r.message, r.outcome.id]),
+      [['A', reply, 2]],
+    );
   });
 
   it('the net changes of a batch of writes leave the links that writing them one by one leaves (random batches over a few records)', () => {

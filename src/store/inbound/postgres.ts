@@ -7,7 +7,7 @@
  * correlations and queues correlation replies: each in one transaction, through the
  * other concerns' statement-level functions.
  */
-import { type FinishResult, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, STALE_REASON } from '../../core/inbound-finish';
+import { type FinishResult, finishResults, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, STALE_REASON } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
 import { applyCorrelationChanges } from '../correlations/postgres';
 import { enqueueIn } from '../outbound/postgres';
@@ -17,6 +17,24 @@ import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
 import { SESSION_LOCK } from '../postgres/session';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
 import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
+
+/**
+ * EXISTS: a row of one record (`of`: its remote system, stream, table and id) in one
+ * status, with one sequence if given. One index probe of rps_inbound_record, fenced from
+ * the planner (OFFSET 0) and spelled as a range of (status[, sequence]) so that it
+ * implies no partial index's predicate: it reads that status's entries of the record,
+ * never the record's whole history or the whole table (see CLAIM).
+ */
+function recordHas(of: readonly [string, string, string, string], status: string, sequence?: string): string {
+  const at = sequence === undefined ? `p.status >= '${status}' AND p.status <= '${status}'` : `(p.status, p.sequence) >= ('${status}', ${sequence}) AND (p.status, p.sequence) <= ('${status}', ${sequence})`;
+  return `EXISTS (
+    SELECT 1 FROM rps_inbound p
+    WHERE p.remote_system = ${of[0]} AND p.stream = ${of[1]} AND p.source_table = ${of[2]} AND p.source_id = ${of[3]} AND ${at}
+    OFFSET 0)`;
+}
+
+const OF_CANDIDATE = ['i.remote_system', 'i.stream', 'i.source_table', 'i.source_id'] as const;
+const OF_WALK = ['w.rs', 'w.st', 'w.t', 'w.i'] as const;
 
 // A received batch in one statement. A message id seen before from this remote (in an
 // earlier batch or earlier in this one) is left out: it is a duplicate. A correlation
@@ -56,7 +74,9 @@ const INSERT = sql('inbound_insert', `
 // heads: rps_inbound_claim's, not rps_inbound_purge_ready's; ready rows of the record:
 // a range of (status, sequence) in rps_inbound_record): statistics taken when the
 // queue was empty say a partial index is empty, and the planner then takes it for
-// free, reads it whole for each candidate, and sorts.
+// free, reads it whole for each candidate, and sorts. (So "processing or error" is two
+// probes, recordHas: spelled as IN, the plan read the record's whole history of done
+// rows at every candidate.)
 const CLAIM = sql('inbound_claim', `
   WITH RECURSIVE walk (id, applied, n) AS (
     SELECT 0::bigint, 0::bigint, 0
@@ -74,12 +94,8 @@ const CLAIM = sql('inbound_claim', `
       WHERE i.remote_system = $1::text AND (i.process_event, i.id) > ($2::text, w.id) AND i.process_event <= $2::text
         AND i.status IN ('ready', 'processing') AND i.status <> 'processing'
         AND (i.sequence <= a.applied + 1 OR i.received_at <= $3::bigint)
-        AND NOT EXISTS (
-          SELECT 1 FROM rps_inbound p
-          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
-            AND p.source_table = i.source_table AND p.source_id = i.source_id
-            AND p.status IN ('processing', 'error')
-          OFFSET 0)
+        AND NOT ${recordHas(OF_CANDIDATE, 'processing')}
+        AND NOT ${recordHas(OF_CANDIDATE, 'error')}
         AND NOT EXISTS (
           SELECT 1 FROM rps_inbound p
           WHERE p.remote_system = i.remote_system AND p.stream = i.stream
@@ -129,65 +145,68 @@ const LOCK = sql('inbound_lock', `
   ORDER BY i.id
   FOR UPDATE OF i`);
 
-const PROCESSED = sql('inbound_processed', `
-  UPDATE rps_inbound
-  SET status = 'processed', processed_at = $2::bigint, last_error = NULL, error_kind = NULL, locked_by = NULL, locked_session = NULL
-  WHERE id = ANY ($1::bigint[])`);
-
-const ERROR = sql('inbound_error', `
-  UPDATE rps_inbound i
-  SET status = 'error', last_error = u.error, error_kind = u.kind, locked_by = NULL, locked_session = NULL
-  FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, error, kind)
-  WHERE i.id = u.id`);
-
-// Records that sequences of senders' records are done ($2..$5: stream, table, id,
-// sequence; one remote, $1). Per record, from its highest sequence given: the cursor
-// moves to it when it is past the cursor, then on over messages already done out of
-// turn. With $6, "in turn", the cursor moves only to the very next sequence (a
-// correlation message or a skip out of turn must not jump over changes still
-// waiting): each sequence given is then a start of its own, and the one next to the
-// cursor, if any, moves it, on over the others when they are done. The cursor rows
-// are locked and read as committed now, in key order (no deadlock between two
-// advances), so two advances of one record take turns; it only ever moves forward.
+// Records that sequences of senders' records are done ($1..$5: remote system, stream,
+// table, id, sequence). Per record, from its highest sequence given: the cursor moves
+// to it when it is past the cursor, then on over messages already done out of turn.
+// With $6, "in turn", the cursor moves only to the very next sequence (a correlation
+// message or a skip out of turn must not jump over changes still waiting): each
+// sequence given is then a start of its own, and the one next to the cursor, if any,
+// moves it, on over the others when they are done. The cursor rows are locked and
+// read as committed now, in key order (no deadlock between two advances), so two
+// advances of one record take turns; it only ever moves forward.
 //
 // Every read is a probe per record, whatever the statistics say: the cursors by
-// primary key (LATERAL), and each step of the walk an index probe of
-// rps_inbound_record fenced from the planner (OFFSET 0). Written as joins, with the
+// primary key (LATERAL), and each step of the walk two probes (recordHas: a processed
+// or a skipped row of that sequence). Written as joins, with the
 // statistics of a queue that has just filled, the plan read every cursor of the remote
 // and hashed every done message of it, for each batch.
-const ADVANCE = sql('inbound_advance', `
-  WITH RECURSIVE given AS (
-    SELECT DISTINCT st, t, i, s FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS u (st, t, i, s)
+const ADVANCE_STEPS = `
+  given AS (
+    SELECT DISTINCT rs, st, t, i, s FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS u (rs, st, t, i, s)
   ), cur AS (
-    SELECT r.st, r.t, r.i, c.last_sequence
-    FROM (SELECT DISTINCT st, t, i FROM given ORDER BY st, t, i) r
+    SELECT r.rs, r.st, r.t, r.i, c.last_sequence
+    FROM (SELECT DISTINCT rs, st, t, i FROM given ORDER BY rs, st, t, i) r
     LEFT JOIN LATERAL (
       SELECT c.last_sequence FROM rps_sequence c
-      WHERE c.remote_system = $1::text AND c.direction = 'in' AND c.stream = r.st AND c.record_table = r.t AND c.record_id = r.i
+      WHERE c.remote_system = r.rs AND c.direction = 'in' AND c.stream = r.st AND c.record_table = r.t AND c.record_id = r.i
       FOR UPDATE) c ON true
   ), done AS (
-    SELECT st, t, i, s FROM given WHERE $6::boolean
+    SELECT rs, st, t, i, s FROM given WHERE $6::boolean
     UNION ALL
-    SELECT st, t, i, max(s) FROM given WHERE NOT $6::boolean GROUP BY st, t, i
-  ), walk (st, t, i, s) AS (
-    SELECT d.st, d.t, d.i, d.s
+    SELECT rs, st, t, i, max(s) FROM given WHERE NOT $6::boolean GROUP BY rs, st, t, i
+  ), walk (rs, st, t, i, s) AS (
+    SELECT d.rs, d.st, d.t, d.i, d.s
     FROM done d
-    JOIN cur c ON c.st = d.st AND c.t = d.t AND c.i = d.i
+    JOIN cur c ON c.rs = d.rs AND c.st = d.st AND c.t = d.t AND c.i = d.i
     WHERE d.s > coalesce(c.last_sequence, 0)
       AND (NOT $6::boolean OR d.s = coalesce(c.last_sequence, 0) + 1)
     UNION ALL
-    SELECT w.st, w.t, w.i, w.s + 1
+    SELECT w.rs, w.st, w.t, w.i, w.s + 1
     FROM walk w
-    WHERE EXISTS (
-      SELECT 1 FROM rps_inbound f
-      WHERE f.remote_system = $1::text AND f.stream = w.st AND f.source_table = w.t AND f.source_id = w.i
-        AND f.status IN ('processed', 'skipped') AND f.sequence = w.s + 1
-      OFFSET 0)
+    WHERE ${recordHas(OF_WALK, 'processed', 'w.s + 1')} OR ${recordHas(OF_WALK, 'skipped', 'w.s + 1')}
   )
   INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
-  SELECT $1::text, 'in', st, t, i, max(s) FROM walk GROUP BY st, t, i ORDER BY st, t, i
+  SELECT rs, 'in', st, t, i, max(s) FROM walk GROUP BY rs, st, t, i ORDER BY rs, st, t, i
   ON CONFLICT (remote_system, direction, stream, record_table, record_id)
-  DO UPDATE SET last_sequence = greatest(rps_sequence.last_sequence, excluded.last_sequence)`);
+  DO UPDATE SET last_sequence = greatest(rps_sequence.last_sequence, excluded.last_sequence)`;
+
+const ADVANCE = sql('inbound_advance', `WITH RECURSIVE ${ADVANCE_STEPS}`);
+
+// The writes of a finish in one statement: rows put in error ($7..$9: id, reason,
+// kind), rows processed ($10, at $11), and the cursors of the processed rows moved
+// ($1..$6, as ADVANCE). The walk does not see this statement's own updates, and need
+// not: a batch holds one row per record at most (a record has one message out at a time).
+const FINISH = sql('inbound_finish', `
+  WITH RECURSIVE errored AS (
+    UPDATE rps_inbound i
+    SET status = 'error', last_error = u.error, error_kind = u.kind, locked_by = NULL, locked_session = NULL
+    FROM unnest($7::bigint[], $8::text[], $9::text[]) AS u (id, error, kind)
+    WHERE i.id = u.id
+  ), processed AS (
+    UPDATE rps_inbound
+    SET status = 'processed', processed_at = $11::bigint, last_error = NULL, error_kind = NULL, locked_by = NULL, locked_session = NULL
+    WHERE id = ANY ($10::bigint[])
+  ), ${ADVANCE_STEPS}`);
 
 const EXPIRE = sql('inbound_expire', `
   WITH expired AS (
@@ -237,10 +256,14 @@ const COUNT = sql('inbound_count', 'SELECT status, count(*) AS n FROM rps_inboun
 const COUNT_FOR = sql('inbound_count_for', 'SELECT status, count(*) AS n FROM rps_inbound WHERE remote_system = $1::text GROUP BY status');
 
 const GET = sql('inbound_get', 'SELECT * FROM rps_inbound WHERE id = $1::bigint');
-/** See ADVANCE; `done` are sequences of records of one remote. */
-async function advance(db: Db, remoteSystem: string, done: readonly Done[], inTurn: boolean): Promise<void> {
+/** ADVANCE's parameters: the sequences done, and whether they must be in turn. */
+function advanceParams(done: readonly Done[], inTurn: boolean): unknown[] {
+  return [done.map((d) => d.remoteSystem), done.map((d) => d.stream), done.map((d) => d.table), done.map((d) => d.id), done.map((d) => d.sequence), inTurn];
+}
+
+async function advance(db: Db, done: readonly Done[], inTurn: boolean): Promise<void> {
   if (done.length === 0) return;
-  await query(db, ADVANCE, [remoteSystem, done.map((d) => d.stream), done.map((d) => d.table), done.map((d) => d.id), done.map((d) => d.sequence), inTurn]);
+  await query(db, ADVANCE, advanceParams(done, inTurn));
 }
 
 /**
@@ -280,7 +303,7 @@ export class PostgresInbound implements InboundQueue {
       const results = await insert(c);
       const applied = planAccept(remoteSystem, messages, results);
       await applyCorrelationChanges(c, applied.changes, now);
-      await advance(c, remoteSystem, applied.done, true);
+      await advance(c, applied.done, true);
       return results;
     });
   }
@@ -313,7 +336,7 @@ export class PostgresInbound implements InboundQueue {
     }
     // Only a claim that found nothing needs to know when a gap-held row may go: the
     // dispatcher claims again after every outcome, and that last, empty claim arms its timer.
-    if (heads.length === 0) {
+    if (heads.length === 0 && o.askGapEnd !== false) {
       const [held] = await rows<{ at: number | null }>(this.p.pool, GAP_HELD, [o.remoteSystem, o.processEvent, gapCutoff]);
       if (held.at !== null) claim.waitingUntil = held.at + o.gapWaitMs;
     }
@@ -326,18 +349,21 @@ export class PostgresInbound implements InboundQueue {
       const locked = new Map((await rows<FinishRecord>(c, LOCK, [[...new Set(outcomes.map((o) => o.id))]])).map((r) => [r.id, r]));
       const plan = planFinish(outcomes, locked);
       const { errors, processed } = plan;
-      if (errors.length > 0) await query(c, ERROR, [errors.map((e) => e.id), errors.map((e) => e.error), errors.map((e) => e.kind)]);
+      if (errors.length + processed.length === 0) return plan.results;
+      await query(c, FINISH, [
+        ...advanceParams(processed.map((p) => doneOf(p.row)), false),
+        errors.map((e) => e.id),
+        errors.map((e) => e.error),
+        errors.map((e) => e.kind),
+        processed.map((p) => p.row.id),
+        now,
+      ]);
       if (processed.length === 0) return plan.results;
-      await query(c, PROCESSED, [processed.map((p) => p.row.id), now]);
-      // The cursors move per remote system (one statement each, usually one in all).
-      const byRemote = new Map<string, Done[]>();
-      for (const { row } of processed) byRemote.set(row.remote_system, [...(byRemote.get(row.remote_system) ?? []), doneOf(row)]);
-      for (const [remote, done] of byRemote) await advance(c, remote, done, false);
       // Correlations: only the links that change are written (none for a change of a linked record).
       const links = planCorrelations(processed.map((p) => processedMessage(p.outcome, p.row)));
       await applyCorrelationChanges(c, netCorrelationChanges(links.writes), now);
       await enqueueIn(c, this.p.instanceId, links.replies, now);
-      return plan.results;
+      return finishResults(outcomes, plan.results, links);
     });
   }
 
@@ -358,10 +384,8 @@ export class PostgresInbound implements InboundQueue {
     return transaction(this.p.pool, async (c) => {
       const skipped = await rows<InboundRecord>(c, SKIP, [...filterParams(filter), now]);
       // A skipped message counts as applied for its record's order, so the next one does
-      // not wait for a gap; in turn (one statement per remote system).
-      const byRemote = new Map<string, Done[]>();
-      for (const r of skipped) byRemote.set(r.remote_system, [...(byRemote.get(r.remote_system) ?? []), doneOf(r)]);
-      for (const [remote, done] of byRemote) await advance(c, remote, done, true);
+      // not wait for a gap; in turn.
+      await advance(c, skipped.map(doneOf), true);
       return skipped.map((r) => r.id);
     });
   }

@@ -3,7 +3,7 @@
  * finishing rows updates correlations and queues correlation replies: each in the one
  * transaction of the call, through the other concerns' statement-level functions.
  */
-import { type FinishResult, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, staleReason } from '../../core/inbound-finish';
+import { type FinishResult, finishResults, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, staleReason } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
 import type { SqliteCorrelations } from '../correlations/sqlite';
 import type { SqliteOutbound } from '../outbound/sqlite';
@@ -141,12 +141,12 @@ export class SqliteInbound implements InboundQueue {
    * changes still waiting); otherwise (a message processed after a gap wait) the
    * cursor moves up to it. Then it moves on over messages already done out of turn.
    */
-  private advance(remote: string, d: Done, inTurn: boolean): void {
-    let cursor = this.sql.applied.get(remote, d.stream, d.table, d.id)?.last_sequence ?? 0;
+  private advance(d: Done, inTurn: boolean): void {
+    let cursor = this.sql.applied.get(d.remoteSystem, d.stream, d.table, d.id)?.last_sequence ?? 0;
     if (d.sequence <= cursor || (inTurn && d.sequence !== cursor + 1)) return;
     cursor = d.sequence;
-    while (this.sql.filled.get(remote, d.stream, d.table, d.id, cursor + 1)) cursor += 1;
-    this.sql.setApplied.run(remote, d.stream, d.table, d.id, cursor);
+    while (this.sql.filled.get(d.remoteSystem, d.stream, d.table, d.id, cursor + 1)) cursor += 1;
+    this.sql.setApplied.run(d.remoteSystem, d.stream, d.table, d.id, cursor);
   }
 
   async accept(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]> {
@@ -173,7 +173,7 @@ export class SqliteInbound implements InboundQueue {
       });
       const applied = planAccept(remoteSystem, messages, results);
       this.correlations.apply(applied.changes, now);
-      for (const d of applied.done) this.advance(remoteSystem, d, true);
+      for (const d of applied.done) this.advance(d, true);
       return results;
     });
   }
@@ -204,7 +204,7 @@ export class SqliteInbound implements InboundQueue {
       }
       // Only a claim that found nothing needs to know when a gap-held row may go: the
       // dispatcher claims again after every outcome, and that last, empty claim arms its timer.
-      if (heads.length === 0) {
+      if (heads.length === 0 && o.askGapEnd !== false) {
         const held = this.sql.gapHeld.get(where)!.at;
         if (held !== null) claim.waitingUntil = held + o.gapWaitMs;
       }
@@ -220,12 +220,12 @@ export class SqliteInbound implements InboundQueue {
       for (const e of plan.errors) this.sql.error.run(e.error, e.kind, e.id);
       if (plan.processed.length === 0) return plan.results;
       this.sql.processed.run({ now, ids: JSON.stringify(plan.processed.map((p) => p.row.id)) });
-      for (const { row } of plan.processed) this.advance(row.remote_system, doneOf(row), false);
+      for (const { row } of plan.processed) this.advance(doneOf(row), false);
       // Correlations: only the links that change are written (none for a change of a linked record).
       const links = planCorrelations(plan.processed.map((p) => processedMessage(p.outcome, p.row)));
       this.correlations.apply(netCorrelationChanges(links.writes), now);
       for (const reply of links.replies) this.outbound.insert(reply, now);
-      return plan.results;
+      return finishResults(outcomes, plan.results, links);
     });
   }
 
@@ -247,7 +247,7 @@ export class SqliteInbound implements InboundQueue {
     return this.s.durable(() => {
       const rows = this.sql.skip.all({ ...filterParams(filter), now });
       // A skipped message counts as applied for its record's order, so the next one does not wait for a gap.
-      for (const r of [...rows].sort((x, y) => x.sequence - y.sequence)) this.advance(r.remote_system, doneOf(r), true);
+      for (const r of [...rows].sort((x, y) => x.sequence - y.sequence)) this.advance(doneOf(r), true);
       return rows.map((r) => r.id);
     });
   }

@@ -34,6 +34,12 @@ export interface InboundClaimOptions {
   owner: string;
   /** A row whose earlier sequence has not arrived waits this long, then is processed anyway. */
   gapWaitMs: number;
+  /**
+   * Whether a claim that finds nothing says when a row held by a gap may go
+   * (waitingUntil); default yes. A dispatcher with messages out need not ask: each of
+   * their outcomes makes it claim again. (The question reads every waiting row.)
+   */
+  askGapEnd?: boolean;
 }
 
 export interface InboundClaim {
@@ -117,6 +123,7 @@ export function inboundRow(r: InboundRecord): InboundRow {
 
 /** A sequence of a sender's record that is done (processed or skipped), for the applied cursor. */
 export interface Done {
+  remoteSystem: string;
   stream: string;
   table: string;
   id: string;
@@ -124,7 +131,7 @@ export interface Done {
 }
 
 export function doneOf(r: InboundRecord): Done {
-  return { stream: r.stream, table: r.source_table, id: r.source_id, sequence: r.sequence };
+  return { remoteSystem: r.remote_system, stream: r.stream, table: r.source_table, id: r.source_id, sequence: r.sequence };
 }
 
 /** A row to finish, read with the link of its source record (null columns: none). */
@@ -152,7 +159,7 @@ export function planAccept(remoteSystem: string, messages: readonly Message[], r
   for (const [n, m] of messages.entries()) {
     if (results[n] !== 'accepted' || m.kind !== 'correlation' || !m.target) continue;
     writes.push({ kind: 'link', remoteSystem, local: m.target, source: m.source });
-    done.push({ stream: streamOf(m), table: m.source.table, id: m.source.id, sequence: m.sequence });
+    done.push({ remoteSystem, stream: streamOf(m), table: m.source.table, id: m.source.id, sequence: m.sequence });
   }
   return { changes: netCorrelationChanges(writes), done };
 }

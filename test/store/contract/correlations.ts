@@ -19,13 +19,13 @@ export function correlationsContract(factory: StoreFactory): void {
       await store.inbound.accept('A', [received('inc', 'r1', 1), received('inc', 'r1', 2)], T0);
       const reply = draft('case', 'L1', { kind: 'correlation', operation: 'insert', target: { table: 'inc', id: 'r1' } });
       const [m1] = (await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
-      await store.inbound.finish([{ id: m1.id, attempt: 1, status: 'processed', local: { table: 'case', id: 'L1' }, reply }], T0);
+      assert.deepEqual(await store.inbound.finish([{ id: m1.id, attempt: 1, status: 'processed', local: { table: 'case', id: 'L1' }, reply }], T0), ['replied'], 'the sender is told a reply waits');
       const link = await one(store.correlations.byRemote([{ remoteSystem: 'A', table: 'inc', id: 'r1' }]));
       assert.equal(link?.localId, 'L1');
       assert.equal((await one(store.correlations.byLocal([{ remoteSystem: 'A', table: 'case', id: 'L1' }])))?.remoteId, 'r1');
       const [m2] = (await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
       const reply2 = { ...reply, id: 'another-reply' };
-      await store.inbound.finish([{ id: m2.id, attempt: 1, status: 'processed', local: { table: 'case', id: 'L1' }, reply: reply2, deactivate: true }], T0);
+      assert.deepEqual(await store.inbound.finish([{ id: m2.id, attempt: 1, status: 'processed', local: { table: 'case', id: 'L1' }, reply: reply2, deactivate: true }], T0), ['finished']);
       assert.equal((await one(store.correlations.byRemote([{ remoteSystem: 'A', table: 'inc', id: 'r1' }])))?.state, 'inactive');
       const out = await store.outbound.claim('A', 10, T0, 'w', 1000);
       assert.deepEqual(

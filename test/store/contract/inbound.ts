@@ -55,6 +55,8 @@ export function inboundContract(factory: StoreFactory): void {
       const early = await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0 + 1000, owner: 'o', gapWaitMs: 5000 });
       assert.deepEqual(early.rows, []);
       assert.equal(early.waitingUntil, T0 + 5000);
+      const unasked = await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0 + 1000, owner: 'o', gapWaitMs: 5000, askGapEnd: false });
+      assert.deepEqual([unasked.rows, unasked.waitingUntil], [[], undefined], 'not asked: not said');
       const late = await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 10, now: T0 + 5000, owner: 'o', gapWaitMs: 5000 });
       assert.equal(late.rows.length, 1);
     });
