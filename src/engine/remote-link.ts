@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
 import { API_PREFIX } from '../core/protocol';
+import type { ReasonText } from '../core/reasons';
 import type { OutboundAuth, TlsOptions } from '../transport/client';
 import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';
@@ -107,6 +108,8 @@ export interface RemoteLinkSettings extends RemoteTextSettings {
   maxBodyBytes: number;
   /** Active on deploy, or only once validated. */
   activateOnDeploy: boolean;
+  /** Words the sender's own reasons for a row (codes, see core/reasons) in logs and states. */
+  reasonText?: ReasonText;
 }
 
 /** A log line for the node to word: `code` names the text (warnings.<code>), `params` fill it in. */
@@ -317,6 +320,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       store: this.store,
       senderName: storeConfig.instanceName,
       owner: this.rt.owner,
+      reasonText: s.reasonText,
     });
   }
 

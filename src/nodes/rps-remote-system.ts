@@ -139,6 +139,7 @@ export default function (RED: NodeAPI): void {
         ratePerSec: ruledNumber(REMOTE_SYSTEM_NUMBERS.inboundRate, def.inboundRate),
         maxBodyBytes: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxBody, def.maxBody) * 1024 * 1024),
         activateOnDeploy: def.activation !== 'validate',
+        reasonText: (code) => RED._(`rps-remote-system.reasons.${code}`),
       },
       node.credentials ?? {},
       store,

@@ -24,6 +24,7 @@ import {
   type OutboundRecord,
   outboundRps,
   type RemoteRequest,
+  renderParams,
   type Rps,
   setup,
   textOf,
@@ -165,6 +166,34 @@ describe('rps-remote-system node', function () {
         assert.ok(!text.includes(SECRET), `secret shown in: ${text}`);
         assert.ok(!text.includes(encoded), `encoded secret shown in: ${text}`);
       }
+    });
+  });
+
+  describe("the sender's own reasons for a row", () => {
+    let remote: FakeRemote;
+    afterEach(() => remote.close());
+
+    it('are stored as codes and worded where shown: a message rejected without a reason, and an old row in English', async () => {
+      // The remote rejects every message and says nothing of why.
+      remote = new FakeRemote((request) => {
+        if (request.method !== 'POST') return { status: 200 };
+        const envelope = JSON.parse(request.body) as { messages: { id: string }[] };
+        return { status: 200, body: { results: envelope.messages.map((m) => ({ id: m.id, status: 'rejected' })) } };
+      });
+      await remote.listen();
+      const rps = await setup(sendFlow(), { url: remote.url, remote: { linger: '0' } });
+      renderParams(rps.red);
+      const rs = helper.getNode('rs') as RemoteSystemNode;
+      assert.ok(rs.remote);
+      rps.node('snd').receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
+      const [warning] = await waitForCall(rps.node('rs'), 'warn', (args) => textOf(args[0]).startsWith('rps-remote-system.warnings.failed'));
+      const [row] = rps.query<OutboundRecord>('SELECT * FROM rps_outbound');
+      assert.deepEqual([row.status, row.last_error], ['error', 'rejected'], 'the row holds the code');
+      assert.match(textOf(warning), /"error":"rps-remote-system\.reasons\.rejected"/, 'the log words it');
+      // Rows written by an earlier version hold English texts: still worded; a remote's own text is kept as it is.
+      assert.equal(rs.remote.describe('held behind an earlier message of the record'), 'rps-remote-system.reasons.held');
+      assert.equal(rs.remote.describe('resent'), 'rps-remote-system.reasons.resent');
+      assert.equal(rs.remote.describe('HTTP 400: no such category'), 'HTTP 400: no such category');
     });
   });
 
