@@ -146,8 +146,13 @@ export default function (RED: NodeAPI): void {
       storeConfig,
       (level, code, params) => node[level](RED._(`rps-remote-system.warnings.${code}`, params)),
     );
-    /** A setting's problem, worded. */
-    const describeError = (err: Error): string => (err instanceof ConfigError ? RED._(`rps-remote-system.errors.${err.code}`, err.params) : err.message);
+    /** A setting's problem, worded (with the settings it names worded too). */
+    const describeError = (err: Error): string => {
+      if (!(err instanceof ConfigError)) return err.message;
+      const params: Record<string, string> = { ...err.params };
+      for (const [param, setting] of Object.entries(err.settings)) params[param] = RED._(`rps-remote-system.setting.${setting}`);
+      return RED._(`rps-remote-system.errors.${err.code}`, params);
+    };
     /** A validation check's finding, worded. */
     const describe = (detail: CheckDetail): string => {
       if ('code' in detail) return RED._(`rps-remote-system.validate.${detail.code}`, detail.params);

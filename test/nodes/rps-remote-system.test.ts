@@ -4,7 +4,7 @@
  * is away (rows in error, the probe that takes them back, rate limits).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RemoteSystemNode } from '../../src/nodes/rps-remote-system';
 import {
@@ -23,6 +23,7 @@ import {
   nextCall,
   type OutboundRecord,
   outboundRps,
+  PROJECT_ROOT,
   type RemoteRequest,
   renderParams,
   type Rps,
@@ -319,6 +320,21 @@ describe('rps-remote-system node', function () {
         assert.ok(callsOf(rps.node('rs'), 'error').some((args) => textOf(args[0]) === 'rps-remote-system.errors.bad-jwt-config'));
         assert.equal(rps.rt.receiver.size, 0);
       });
+    }
+  });
+
+  it('identity provider tokens without a setting they need: the error names the setting in the user\'s language', async () => {
+    const complete = { jwtIssuer: 'https://idp', jwtAudience: 'aud', jwksUrl: 'https://idp.example.com/jwks', jwtSubject: 'desk-a' };
+    const catalog = JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-remote-system.json'), 'utf8')) as {
+      'rps-remote-system': { setting: Record<string, unknown> };
+    };
+    for (const setting of ['jwtIssuer', 'jwtAudience', 'jwtSubject', 'jwksUrl'] as const) {
+      assert.equal(typeof catalog['rps-remote-system'].setting[setting], 'string', `setting.${setting} is in the catalog`);
+      const rps = await setup([], { remote: { inboundAuth: 'jwt', ...complete, [setting]: '' }, renderParams: true });
+      const expected = `rps-remote-system.errors.bad-jwt-config ${JSON.stringify({ error: `rps-remote-system.setting.${setting}` })}`;
+      assert.ok(callsOf(rps.node('rs'), 'error').some((args) => textOf(args[0]) === expected), `${setting}: ${expected}`);
+      assert.equal(rps.rt.receiver.size, 0);
+      await helper.unload();
     }
   });
 
