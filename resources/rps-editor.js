@@ -35,18 +35,23 @@
 
     var RpsEditor = {
         /**
-         * A validator: empty, or a number of at least `min` (an integer when `integer`):
-         * what the runtime accepts without falling back.
+         * The `defaults` entries of a node's number settings, from the runtime's own table
+         * (e.g. RpsRules.STORE_NUMBERS, from resources/rps-rules.js): each with the
+         * runtime's default and a validator that accepts what the runtime takes as it is
+         * (RpsRules.numberAccepted), by property name.
          */
-        numberAtLeast: function (min, integer) {
-            return function (v) {
-                var text = v === undefined || v === null ? '' : String(v).trim();
-                if (text === '') {
-                    return true;
-                }
-                var n = Number(text);
-                return isFinite(n) && n >= min && (!integer || Math.floor(n) === n);
-            };
+        numberSettings: function (table) {
+            var entries = {};
+            Object.keys(table).forEach(function (name) {
+                var rule = table[name];
+                entries[name] = {
+                    value: rule.value,
+                    validate: function (v) {
+                        return window.RpsRules.numberAccepted(rule, v);
+                    }
+                };
+            });
+            return entries;
         },
 
         /**

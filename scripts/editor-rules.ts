@@ -1,9 +1,10 @@
 /**
  * Writes resources/rps-rules.js, the editor's copy of the runtime's setting rules: the
  * lists, defaults and limits of src/core/settings.ts, the config migrations of
- * src/core/config-migrations.ts, and the pure checks the forms run (remote URLs, mapping
- * rows). Functions are carried as their compiled source text, so they must use nothing
- * from outside their own bodies but each other (the unit test runs the file to hold that).
+ * src/core/config-migrations.ts, and the pure checks the forms run (remote URLs, number
+ * settings, mapping rows). Functions are carried as their compiled source text, so they
+ * must use nothing from outside their own bodies but each other (the unit test runs the
+ * file to hold that).
  * Run by `npm run build` (and so by `npm install`, through `prepare`); the file is
  * git-ignored and never edited by hand.
  */
@@ -18,8 +19,12 @@ import {
   DEFAULT_JWT_ALGORITHMS,
   FIXED_VALUE_TYPES,
   INBOUND_AUTHS,
+  INBOUND_NUMBERS,
   JWT_ALGORITHMS,
+  numberAccepted,
+  QUEUE_RETRY_NUMBERS,
   REMOTE_SYSTEM_NUMBERS,
+  STORE_NUMBERS,
   TOKEN_AUTH_METHODS,
 } from '../src/core/settings';
 
@@ -35,11 +40,14 @@ export const EDITOR_CONSTANTS = {
   DEFAULT_JWT_ALGORITHMS,
   FIXED_VALUE_TYPES,
   REMOTE_SYSTEM_NUMBERS,
+  STORE_NUMBERS,
+  INBOUND_NUMBERS,
+  QUEUE_RETRY_NUMBERS,
   MIGRATIONS,
 };
 
 /** The functions (and class) the editor runs, in an order where each one's helpers come first. */
-const SHARED_CODE: readonly { toString(): string }[] = [MappingError, parseFixed, compileMappings, checkRemoteUrl, applyMigrations];
+const SHARED_CODE: readonly { toString(): string }[] = [MappingError, parseFixed, compileMappings, checkRemoteUrl, numberAccepted, applyMigrations];
 
 /** The text of resources/rps-rules.js. */
 export function editorRulesScript(): string {
@@ -57,6 +65,7 @@ export function editorRulesScript(): string {
     '    window.RpsRules = Object.freeze(Object.assign(constants, {',
     '        compileMappings: compileMappings,',
     '        checkRemoteUrl: checkRemoteUrl,',
+    '        numberAccepted: numberAccepted,',
     '        /** Brings an old node to today\'s properties, in place (as the runtime does at start). */',
     '        migrate: function (type, node) {',
     '            return applyMigrations(constants.MIGRATIONS, type, node);',

@@ -25,21 +25,31 @@ export const DEFAULT_JWT_ALGORITHMS = 'RS256, ES256';
 /** The fixed-value types of a mapping row (see core/mapping.ts). */
 export const FIXED_VALUE_TYPES = Object.freeze(['str', 'num', 'bool', 'json'] as const);
 
-/** A number setting: its default (when empty or not a number) and its least value; `integer` when the form asks for a whole number. */
+/**
+ * A number setting: its default (when empty or not a number), its least and greatest
+ * values, and whether it is a whole number. The runtime reads a setting by its rule
+ * (ruledNumber) and the editor's form checks it by the same rule (numberAccepted), so a
+ * value the form accepts is the value the runtime uses.
+ */
 export interface NumberRule {
   readonly value: number;
   readonly min: number;
+  readonly max?: number;
   readonly integer?: boolean;
 }
 
-function rules<K extends string>(table: Record<K, NumberRule>): Readonly<Record<K, NumberRule>> {
+/** The number settings of one node, by property name. */
+export type NumberRules<K extends string = string> = Readonly<Record<K, NumberRule>>;
+
+function rules<K extends string>(table: Record<K, NumberRule>): NumberRules<K> {
+  for (const rule of Object.values<NumberRule>(table)) Object.freeze(rule);
   return Object.freeze(table);
 }
 
 /** The number settings of rps-remote-system (units as the form shows them: seconds, MiB, per second). */
 export const REMOTE_SYSTEM_NUMBERS = rules({
   refreshWindow: { value: 60, min: 0 },
-  tokenLifetime: { value: 300, min: 10 },
+  tokenLifetime: { value: 300, min: 10, integer: true },
   inboundRate: { value: 50, min: 0 },
   maxBody: { value: 10, min: 0.001 },
   batchSize: { value: 200, min: 1, integer: true },
@@ -52,16 +62,58 @@ export const REMOTE_SYSTEM_NUMBERS = rules({
   probeInterval: { value: 30, min: 0.01 },
 });
 
-/** Reads a number setting from the editor, which stores numbers as text; falls back when empty or invalid. */
-export function numberSetting(value: unknown, fallback: number, min: number): number {
+/** The number settings of rps-store: the PostgreSQL pool, and days to keep rows by status (0: for ever). */
+export const STORE_NUMBERS = rules({
+  pgPool: { value: 10, min: 1, integer: true },
+  keepProcessed: { value: 7, min: 0 },
+  keepSkipped: { value: 7, min: 0 },
+  keepError: { value: 30, min: 0 },
+  keepReady: { value: 30, min: 0 },
+});
+
+/** The number settings of rps-inbound (seconds). */
+export const INBOUND_NUMBERS = rules({
+  maxParallel: { value: 16, min: 1, integer: true },
+  timeout: { value: 60, min: 0.05 },
+  gapWait: { value: 30, min: 0 },
+});
+
+/** The number settings of rps-queue-retry (seconds). */
+export const QUEUE_RETRY_NUMBERS = rules({
+  interval: { value: 300, min: 0.05 },
+  maxRetries: { value: 5, min: 0, integer: true },
+  settle: { value: 60, min: 0 },
+});
+
+/**
+ * Reads a number setting from the editor, which stores numbers as text: `fallback` when
+ * empty or not a number, else the number held within `min` and `max`.
+ */
+export function numberSetting(value: unknown, fallback: number, min: number, max = Infinity): number {
   const n = typeof value === 'number' ? value : Number(String(value ?? '').trim());
   if (String(value ?? '').trim() === '' || !Number.isFinite(n)) return fallback;
-  return Math.max(min, n);
+  return Math.min(max, Math.max(min, n));
 }
 
-/** A number setting read by its rule. */
+/** A number setting read by its rule (a whole number rounded down when the rule asks for one). */
 export function ruledNumber(rule: NumberRule, value: unknown): number {
-  return numberSetting(value, rule.value, rule.min);
+  const n = numberSetting(value, rule.value, rule.min, rule.max);
+  return rule.integer ? Math.max(rule.min, Math.floor(n)) : n;
+}
+
+/**
+ * Whether the runtime takes `value` as it is under `rule`: empty (the default), or a
+ * number within the limits (whole when the rule asks for one). The editor's forms mark
+ * any other value. Runs in the editor too (resources/rps-rules.js): uses nothing but the
+ * language.
+ */
+export function numberAccepted(rule: NumberRule, value: unknown): boolean {
+  const text = value === undefined || value === null ? '' : String(value).trim();
+  if (text === '') return true;
+  const n = Number(text);
+  if (!isFinite(n) || n < rule.min) return false;
+  if (rule.max !== undefined && n > rule.max) return false;
+  return !rule.integer || Math.floor(n) === n;
 }
 
 /** Accepts http(s) URLs only, and refuses ones that carry credentials (they belong in the credential fields). */

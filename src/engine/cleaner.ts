@@ -2,12 +2,18 @@
  * Retention: deletes old queue rows by status and age, in bounded batches with a
  * pause between them, so delivery never waits long behind a large delete.
  */
+import { STORE_NUMBERS } from '../core/settings';
 import type { PurgeResult, RetentionPolicy, Store } from '../store/store';
 
 const DAY = 24 * 60 * 60 * 1000;
 
-/** RPS's defaults: processed and skipped rows 7 days; error and ready rows 30 days. */
-export const DEFAULT_RETENTION: RetentionPolicy = { processedMs: 7 * DAY, skippedMs: 7 * DAY, errorMs: 30 * DAY, readyMs: 30 * DAY };
+/** RPS's defaults: the days an rps-store keeps rows of each status when its form leaves them empty. */
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  processedMs: STORE_NUMBERS.keepProcessed.value * DAY,
+  skippedMs: STORE_NUMBERS.keepSkipped.value * DAY,
+  errorMs: STORE_NUMBERS.keepError.value * DAY,
+  readyMs: STORE_NUMBERS.keepReady.value * DAY,
+};
 
 export interface CleanerOptions {
   store: Store;

@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffPolicy, timerDelay } from '../core/backoff';
 import { PROTOCOL, recordKey, type Sender } from '../core/protocol';
+import type { OutboundReason } from '../core/reasons';
 import type { OutboundRow, Store } from '../store/store';
 import type { DeliveryResult, ProbeResult } from '../transport/client';
 
@@ -27,6 +28,14 @@ import type { DeliveryResult, ProbeResult } from '../transport/client';
  * is being read); `disabled`: not yet validated and activated. In both, messages wait in
  * the queue and nothing is sent.
  */
+/**
+ * The last error written for a reason of the sender's own: its code (see core/reasons),
+ * which whatever shows the row words in the user's language.
+ */
+function reason(code: OutboundReason): string {
+  return code;
+}
+
 export type RemoteState = 'loading' | 'disabled' | 'active' | 'error';
 
 export interface DeliveryClient {
@@ -226,7 +235,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           const rows = await this.o.store.outbound.claim(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
           if (this.stopped) {
             // Stopped while claiming: hand the rows straight back.
-            await this.o.store.outbound.retry(rows.map((r) => ({ id: r.id, error: 'sender stopped', nextAttemptAt: now, countTry: false })), now);
+            await this.o.store.outbound.retry(rows.map((r) => ({ id: r.id, error: reason('stopped'), nextAttemptAt: now, countTry: false })), now);
             break;
           }
           if (rows.length === 0) {
@@ -331,14 +340,14 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           const r = byId.get(row.messageId);
           if (!r) missing.push(row);
           else if (r.status === 'rejected') {
-            const error = r.error ?? 'rejected by the remote';
+            const error = r.error ?? reason('rejected');
             await store.outbound.fail([{ id: row.id, error, kind: 'refused' }], now);
             this.emit('failed', [row], error);
           } else done.push(row.id);
         }
         await store.outbound.markProcessed(done, now);
         // Not answered for: like a failed request, for those rows only.
-        await this.attemptFailed(missing, 'the remote did not answer for this message', 0, now);
+        await this.attemptFailed(missing, reason('unanswered'), 0, now);
         this.failures = 0;
         this.pausedUntil = 0;
         this.setState('active', undefined);
@@ -422,7 +431,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       const now = this.now();
       const held = part.filter((r) => failedRecords.has(recordKey(r.recordTable, r.recordId)));
       const send = part.filter((r) => !failedRecords.has(recordKey(r.recordTable, r.recordId)));
-      await putBack(held, 'held behind an earlier message of the record', now);
+      await putBack(held, reason('held'), now);
       if (send.length === 0) continue;
       const result = await this.o.client.postMessages(
         envelopeText(this.sender(), send.map((r) => r.payload)),
@@ -445,7 +454,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       }
       // A connection or credentials problem: this part takes its outcome, the rest go back untried.
       await this.record(send, result);
-      await putBack(queue.splice(0).flat(), 'sent again after a refused batch', now);
+      await putBack(queue.splice(0).flat(), reason('resent'), now);
       return;
     }
   }

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
 import { API_PREFIX } from '../core/protocol';
+import type { ReasonText } from '../core/reasons';
 import type { OutboundAuth, TlsOptions } from '../transport/client';
 import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';
@@ -34,12 +35,17 @@ export class StateNotLoadedError extends Error {
   override readonly name = 'StateNotLoadedError';
 }
 
-/** A setting that cannot work: `code` names the text (errors.<code>), `params` fill it in. */
+/**
+ * A setting that cannot work: `code` names the text (errors.<code>), `params` fill it in,
+ * and `settings` fill in parameters that name a setting (by its property name, which the
+ * node words as setting.<name>).
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(
     readonly code: string,
     readonly params: Record<string, string> = {},
+    readonly settings: Record<string, keyof RemoteLinkSettings> = {},
   ) {
     super(code);
   }
@@ -107,6 +113,8 @@ export interface RemoteLinkSettings extends RemoteTextSettings {
   maxBodyBytes: number;
   /** Active on deploy, or only once validated. */
   activateOnDeploy: boolean;
+  /** Words the sender's own reasons for a row (codes, see core/reasons) in logs and states. */
+  reasonText?: ReasonText;
 }
 
 /** A log line for the node to word: `code` names the text (warnings.<code>), `params` fill it in. */
@@ -317,6 +325,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       store: this.store,
       senderName: storeConfig.instanceName,
       owner: this.rt.owner,
+      reasonText: s.reasonText,
     });
   }
 
@@ -383,8 +392,9 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       const subject = (s.jwtSubject ?? '').trim();
       const jwksUrl = checkRemoteUrl((s.jwksUrl ?? '').trim());
       const algorithms = parseAlgorithms(s.jwtAlgorithms ?? 'RS256, ES256');
-      const problem = !issuer ? 'issuer' : !audience ? 'audience' : !subject ? 'subject' : !jwksUrl ? 'JWKS URL' : typeof algorithms === 'string' ? algorithms : undefined;
-      if (problem || typeof algorithms === 'string' || !jwksUrl) throw new ConfigError('bad-jwt-config', { error: problem ?? '' });
+      const missing = !issuer ? 'jwtIssuer' : !audience ? 'jwtAudience' : !subject ? 'jwtSubject' : !jwksUrl ? 'jwksUrl' : undefined;
+      if (missing || !jwksUrl) throw new ConfigError('bad-jwt-config', {}, { error: missing ?? 'jwksUrl' });
+      if (typeof algorithms === 'string') throw new ConfigError('bad-jwt-config', { error: algorithms });
       if (insecure(jwksUrl)) this.notice('warn', 'insecure-url', { url: jwksUrl.origin });
       return { ...base, credentials: undefined, jwt: { issuer, audience, subject, algorithms, jwks: new JwksCache({ url: jwksUrl.toString() }) } };
     }

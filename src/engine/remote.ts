@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { BackoffPolicy } from '../core/backoff';
 import type { MessageDraft } from '../core/protocol';
+import { describeReason, type ReasonText } from '../core/reasons';
 import type { Enqueued, Store } from '../store/store';
 import { type HandshakeOutcome, type OutboundAuth, RemoteClient, type TlsOptions } from '../transport/client';
 import { Batcher } from './batcher';
@@ -26,10 +27,13 @@ export interface RemoteSystemOptions {
   /** How we name ourselves to the remote (rps-store's instance name). */
   senderName: string;
   owner: string;
+  /** Words the sender's own reasons (codes in the rows' last error) where they are shown; without it they show as codes. */
+  reasonText?: ReasonText;
 }
 
 export interface RemoteSystemEvents {
   state: [state: RemoteState, error: string | undefined];
+  /** Rows set to `error`, with their last error as a person reads it. */
   failed: [count: number, error: string];
   requeued: [count: number];
   fault: [error: Error];
@@ -58,8 +62,8 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
       maxTries: o.maxTries,
       probeIntervalMs: o.probeIntervalMs,
     });
-    this.outbox.on('state', (state, error) => this.emit('state', state, error));
-    this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, error));
+    this.outbox.on('state', (state, error) => this.emit('state', state, error === undefined ? undefined : this.describe(error)));
+    this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, this.describe(error)));
     this.outbox.on('requeued', (count) => this.emit('requeued', count));
     this.outbox.on('fault', (err) => this.emit('fault', err));
     this.enqueuer = new Batcher(async (drafts) => {
@@ -80,8 +84,15 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     return this.outbox.state;
   }
 
+  /** Why the remote is in `error`, as a person reads it. */
   get lastError(): string | undefined {
-    return this.outbox.lastError;
+    const error = this.outbox.lastError;
+    return error === undefined ? undefined : this.describe(error);
+  }
+
+  /** A last error (a row's or the sender's) as a person reads it: the sender's own reasons worded, other texts as they are. */
+  describe(error: string): string {
+    return describeReason(error, this.o.reasonText);
   }
 
   /** Starts the sender: sending when `active`, else `disabled` until activate(). */

@@ -77,4 +77,3 @@ export class ThrottledStatus {
   }
 }
 
-export { numberSetting } from '../core/settings';

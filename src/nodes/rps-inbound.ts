@@ -8,7 +8,8 @@ import type { InboundDelivery } from '../engine/inbox';
 import { Inbox } from '../engine/inbox';
 import type { InboundState } from '../engine/receiver';
 import type { FinishResult, InboundOutcome } from '../engine/stores';
-import { common, errorText, logStoreFault, numberSetting, ThrottledStatus } from './common';
+import { INBOUND_NUMBERS, ruledNumber } from '../core/settings';
+import { common, errorText, logStoreFault, ThrottledStatus } from './common';
 import type { InboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
 import { processEventOf } from './rps-process-event';
@@ -78,15 +79,16 @@ export default function (RED: NodeAPI): void {
     const show = (): void =>
       status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-inbound.status.counts', { active: inbox.active, finished }) }));
 
+    const timeoutSec = ruledNumber(INBOUND_NUMBERS.timeout, def.timeout);
     const inbox = new Inbox({
       store,
       remoteSystem: remoteId,
       processEvent: eventName,
       owner: rt.owner,
-      maxParallel: Math.floor(numberSetting(def.maxParallel, 16, 1)),
-      processingTimeoutMs: numberSetting(def.timeout, 60, 0.05) * 1000,
-      gapWaitMs: numberSetting(def.gapWait, 30, 0) * 1000,
-      timeoutError: RED._('rps-inbound.errors.timeout', { seconds: numberSetting(def.timeout, 60, 0.05) }),
+      maxParallel: ruledNumber(INBOUND_NUMBERS.maxParallel, def.maxParallel),
+      processingTimeoutMs: timeoutSec * 1000,
+      gapWaitMs: ruledNumber(INBOUND_NUMBERS.gapWait, def.gapWait) * 1000,
+      timeoutError: RED._('rps-inbound.errors.timeout', { seconds: timeoutSec }),
       emit: (delivery) => {
         node.send(messageOf(node.id, remoteId, delivery));
         show();

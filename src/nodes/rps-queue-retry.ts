@@ -9,7 +9,8 @@
  */
 import { type QueueName, type RetryAction, RetryScheduler } from '../engine/retry';
 import type { Store } from '../engine/stores';
-import { common, errorOf, errorText, logStoreFault, numberSetting, ThrottledStatus } from './common';
+import { QUEUE_RETRY_NUMBERS, ruledNumber } from '../core/settings';
+import { common, errorOf, errorText, logStoreFault, ThrottledStatus } from './common';
 import { messageFromText, messageToText } from './message-text';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
 import { processEventOf } from './rps-process-event';
@@ -68,16 +69,16 @@ export default function (RED: NodeAPI): void {
       node.on('input', (_msg, _send, done) => done(new Error(reason)));
       return;
     }
-    const maxRetries = Math.floor(numberSetting(def.maxRetries, 5, 0));
+    const maxRetries = ruledNumber(QUEUE_RETRY_NUMBERS.maxRetries, def.maxRetries);
     const scheduler = new RetryScheduler({
       store,
       queue,
       remoteSystem: remoteId,
       processEvent: eventName,
       maxRetries,
-      intervalMs: numberSetting(def.interval, 300, 0.05) * 1000,
+      intervalMs: ruledNumber(QUEUE_RETRY_NUMBERS.interval, def.interval) * 1000,
       owner: node.id,
-      settleMs: numberSetting(def.settle, 60, 0) * 1000,
+      settleMs: ruledNumber(QUEUE_RETRY_NUMBERS.settle, def.settle) * 1000,
     });
     let requeued = 0;
     let closing = false;

@@ -127,12 +127,12 @@ export default function (RED: NodeAPI): void {
         tokenAuthMethod: def.tokenAuthMethod,
         refreshWindowMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.refreshWindow, def.refreshWindow) * 1000,
         timeoutMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.timeout, def.timeout) * 1000,
-        batchSize: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.batchSize, def.batchSize)),
-        maxInFlight: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxInFlight, def.maxInFlight)),
+        batchSize: ruledNumber(REMOTE_SYSTEM_NUMBERS.batchSize, def.batchSize),
+        maxInFlight: ruledNumber(REMOTE_SYSTEM_NUMBERS.maxInFlight, def.maxInFlight),
         lingerMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.linger, def.linger),
         retryDelayMs,
         retryMaxDelayMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.retryMaxDelay, def.retryMaxDelay) * 1000,
-        maxTries: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxTries, def.maxTries)),
+        maxTries: ruledNumber(REMOTE_SYSTEM_NUMBERS.maxTries, def.maxTries),
         probeIntervalMs: ruledNumber(REMOTE_SYSTEM_NUMBERS.probeInterval, def.probeInterval) * 1000,
         inboundAuth: def.inboundAuth,
         jwtIssuer: def.jwtIssuer,
@@ -140,18 +140,24 @@ export default function (RED: NodeAPI): void {
         jwksUrl: def.jwksUrl,
         jwtAlgorithms: def.jwtAlgorithms,
         jwtSubject: def.jwtSubject,
-        tokenLifetimeSec: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.tokenLifetime, def.tokenLifetime)),
+        tokenLifetimeSec: ruledNumber(REMOTE_SYSTEM_NUMBERS.tokenLifetime, def.tokenLifetime),
         ratePerSec: ruledNumber(REMOTE_SYSTEM_NUMBERS.inboundRate, def.inboundRate),
         maxBodyBytes: Math.floor(ruledNumber(REMOTE_SYSTEM_NUMBERS.maxBody, def.maxBody) * 1024 * 1024),
         activateOnDeploy: def.activation !== 'validate',
+        reasonText: (code) => RED._(`rps-remote-system.reasons.${code}`),
       },
       node.credentials ?? {},
       store,
       storeConfig,
       (level, code, params) => node[level](RED._(`rps-remote-system.warnings.${code}`, params)),
     );
-    /** A setting's problem, worded. */
-    const describeError = (err: Error): string => (err instanceof ConfigError ? RED._(`rps-remote-system.errors.${err.code}`, err.params) : err.message);
+    /** A setting's problem, worded (with the settings it names worded too). */
+    const describeError = (err: Error): string => {
+      if (!(err instanceof ConfigError)) return err.message;
+      const params: Record<string, string> = { ...err.params };
+      for (const [param, setting] of Object.entries(err.settings)) params[param] = RED._(`rps-remote-system.setting.${setting}`);
+      return RED._(`rps-remote-system.errors.${err.code}`, params);
+    };
     /** A validation check's finding, worded. */
     const describe = (detail: CheckDetail): string => {
       if ('code' in detail) return RED._(`rps-remote-system.validate.${detail.code}`, detail.params);

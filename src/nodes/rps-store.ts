@@ -5,7 +5,8 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { SCHEMA_NAME } from '../engine/stores';
-import { common, errorText, numberSetting } from './common';
+import { ruledNumber, STORE_NUMBERS } from '../core/settings';
+import { common, errorText } from './common';
 import { prepareSealKeys } from './credential-secret';
 import type { Node, NodeAPI, NodeDef } from './red';
 import { runtimeOf, type StoreConfig, type StoreLocation } from './runtime';
@@ -52,7 +53,7 @@ function postgresLocation(RED: NodeAPI, def: StoreDef, password: string | undefi
     connectionString: text,
     ...(password ? { password } : {}),
     ...(schema ? { schema } : {}),
-    poolSize: Math.floor(numberSetting(def.pgPool, 10, 1)),
+    poolSize: ruledNumber(STORE_NUMBERS.pgPool, def.pgPool),
   };
 }
 
@@ -91,10 +92,10 @@ export default function (RED: NodeAPI): void {
       instanceName: (def.instanceName ?? '').trim() || defaults.instanceName,
       // Days in the editor; 0 keeps rows of that status for ever.
       retention: {
-        processedMs: numberSetting(def.keepProcessed, defaults.retention.processedMs / DAY_MS, 0) * DAY_MS,
-        skippedMs: numberSetting(def.keepSkipped, defaults.retention.skippedMs / DAY_MS, 0) * DAY_MS,
-        errorMs: numberSetting(def.keepError, defaults.retention.errorMs / DAY_MS, 0) * DAY_MS,
-        readyMs: numberSetting(def.keepReady, defaults.retention.readyMs / DAY_MS, 0) * DAY_MS,
+        processedMs: ruledNumber(STORE_NUMBERS.keepProcessed, def.keepProcessed) * DAY_MS,
+        skippedMs: ruledNumber(STORE_NUMBERS.keepSkipped, def.keepSkipped) * DAY_MS,
+        errorMs: ruledNumber(STORE_NUMBERS.keepError, def.keepError) * DAY_MS,
+        readyMs: ruledNumber(STORE_NUMBERS.keepReady, def.keepReady) * DAY_MS,
       },
     };
   }

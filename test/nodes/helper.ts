@@ -139,6 +139,8 @@ export interface SetupOptions {
   store?: Record<string, unknown>;
   /** Credentials of the rps-store node (pgPassword). */
   storeCredentials?: Record<string, string>;
+  /** RED._ renders its parameters (see renderParams) from the start, for texts made while the nodes are created. */
+  renderParams?: boolean;
 }
 
 export interface Rps {
@@ -180,8 +182,10 @@ export async function setup(nodes: FlowNode[], options: SetupOptions = {}): Prom
     ...nodes.map((n) => ({ z: TAB, x: 0, y: 0, wires: [], ...n })),
   ];
   let red: NodeAPI | undefined;
+  // Loaded after our modules, so it runs before any of our nodes is created.
   const probe: NodeModule = (RED) => {
     red = RED;
+    if (options.renderParams) renderParams(RED);
   };
   const credentials = options.credentials ?? { user: 'u', password: 'p', inboundUser: INBOUND_USER, inboundPassword: INBOUND_PASSWORD };
   const allCredentials = { rs: credentials, ...(options.storeCredentials ? { st: options.storeCredentials } : {}) };

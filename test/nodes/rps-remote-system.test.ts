@@ -4,7 +4,7 @@
  * is away (rows in error, the probe that takes them back, rate limits).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RemoteSystemNode } from '../../src/nodes/rps-remote-system';
 import {
@@ -23,7 +23,9 @@ import {
   nextCall,
   type OutboundRecord,
   outboundRps,
+  PROJECT_ROOT,
   type RemoteRequest,
+  renderParams,
   type Rps,
   setup,
   textOf,
@@ -168,6 +170,34 @@ describe('rps-remote-system node', function () {
     });
   });
 
+  describe("the sender's own reasons for a row", () => {
+    let remote: FakeRemote;
+    afterEach(() => remote.close());
+
+    it('are stored as codes and worded where shown: a message rejected without a reason, and an old row in English', async () => {
+      // The remote rejects every message and says nothing of why.
+      remote = new FakeRemote((request) => {
+        if (request.method !== 'POST') return { status: 200 };
+        const envelope = JSON.parse(request.body) as { messages: { id: string }[] };
+        return { status: 200, body: { results: envelope.messages.map((m) => ({ id: m.id, status: 'rejected' })) } };
+      });
+      await remote.listen();
+      const rps = await setup(sendFlow(), { url: remote.url, remote: { linger: '0' } });
+      renderParams(rps.red);
+      const rs = helper.getNode('rs') as RemoteSystemNode;
+      assert.ok(rs.remote);
+      rps.node('snd').receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
+      const [warning] = await waitForCall(rps.node('rs'), 'warn', (args) => textOf(args[0]).startsWith('rps-remote-system.warnings.failed'));
+      const [row] = rps.query<OutboundRecord>('SELECT * FROM rps_outbound');
+      assert.deepEqual([row.status, row.last_error], ['error', 'rejected'], 'the row holds the code');
+      assert.match(textOf(warning), /"error":"rps-remote-system\.reasons\.rejected"/, 'the log words it');
+      // Rows written by an earlier version hold English texts: still worded; a remote's own text is kept as it is.
+      assert.equal(rs.remote.describe('held behind an earlier message of the record'), 'rps-remote-system.reasons.held');
+      assert.equal(rs.remote.describe('resent'), 'rps-remote-system.reasons.resent');
+      assert.equal(rs.remote.describe('HTTP 400: no such category'), 'HTTP 400: no such category');
+    });
+  });
+
   describe('when the remote is away', () => {
     let remote: FakeRemote;
     /** How the remote answers while it is away; once `up`, the handshake and every message are taken. */
@@ -290,6 +320,21 @@ describe('rps-remote-system node', function () {
         assert.ok(callsOf(rps.node('rs'), 'error').some((args) => textOf(args[0]) === 'rps-remote-system.errors.bad-jwt-config'));
         assert.equal(rps.rt.receiver.size, 0);
       });
+    }
+  });
+
+  it('identity provider tokens without a setting they need: the error names the setting in the user\'s language', async () => {
+    const complete = { jwtIssuer: 'https://idp', jwtAudience: 'aud', jwksUrl: 'https://idp.example.com/jwks', jwtSubject: 'desk-a' };
+    const catalog = JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-remote-system.json'), 'utf8')) as {
+      'rps-remote-system': { setting: Record<string, unknown> };
+    };
+    for (const setting of ['jwtIssuer', 'jwtAudience', 'jwtSubject', 'jwksUrl'] as const) {
+      assert.equal(typeof catalog['rps-remote-system'].setting[setting], 'string', `setting.${setting} is in the catalog`);
+      const rps = await setup([], { remote: { inboundAuth: 'jwt', ...complete, [setting]: '' }, renderParams: true });
+      const expected = `rps-remote-system.errors.bad-jwt-config ${JSON.stringify({ error: `rps-remote-system.setting.${setting}` })}`;
+      assert.ok(callsOf(rps.node('rs'), 'error').some((args) => textOf(args[0]) === expected), `${setting}: ${expected}`);
+      assert.equal(rps.rt.receiver.size, 0);
+      await helper.unload();
     }
   });
 

@@ -9,14 +9,35 @@ import { join, resolve } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { migrateConfig } from '../../src/core/config-migrations';
 import { compileMappings, type MappingRow } from '../../src/core/mapping';
-import { checkRemoteUrl, REMOTE_SYSTEM_NUMBERS } from '../../src/core/settings';
+import {
+  checkRemoteUrl,
+  INBOUND_NUMBERS,
+  numberAccepted,
+  type NumberRule,
+  type NumberRules,
+  QUEUE_RETRY_NUMBERS,
+  REMOTE_SYSTEM_NUMBERS,
+  ruledNumber,
+  STORE_NUMBERS,
+} from '../../src/core/settings';
 import { EDITOR_CONSTANTS, editorRulesScript, RULES_FILE } from '../../scripts/editor-rules';
 
-const NODES_DIR = join(resolve(__dirname, '..', '..', '..'), 'nodes');
+const ROOT = resolve(__dirname, '..', '..', '..');
+const NODES_DIR = join(ROOT, 'nodes');
+const EDITOR_FILE = join(ROOT, 'resources', 'rps-editor.js');
+
+/** Each node's number settings, by the node type whose form shows them, and the table's name in RpsRules. */
+const NUMBER_TABLES: readonly [type: string, table: keyof typeof EDITOR_CONSTANTS, rules: NumberRules][] = [
+  ['rps-remote-system', 'REMOTE_SYSTEM_NUMBERS', REMOTE_SYSTEM_NUMBERS],
+  ['rps-store', 'STORE_NUMBERS', STORE_NUMBERS],
+  ['rps-inbound', 'INBOUND_NUMBERS', INBOUND_NUMBERS],
+  ['rps-queue-retry', 'QUEUE_RETRY_NUMBERS', QUEUE_RETRY_NUMBERS],
+];
 
 interface EditorRules {
   compileMappings(rows: unknown[]): unknown;
   checkRemoteUrl(text: string): URL | undefined;
+  numberAccepted(rule: NumberRule, value: unknown): boolean;
   migrate(type: string, node: Record<string, unknown>): Record<string, unknown>;
   [constant: string]: unknown;
 }
@@ -27,6 +48,37 @@ function loadRules(): EditorRules {
   runInNewContext(readFileSync(RULES_FILE, 'utf8'), { window, URL });
   assert.ok(window.RpsRules, 'rps-rules.js defines window.RpsRules');
   return window.RpsRules;
+}
+
+/** A `defaults` entry of a form, as RpsEditor.numberSettings makes it. */
+interface DefaultsEntry {
+  value: unknown;
+  validate(v: unknown): boolean;
+}
+
+interface Editor {
+  numberSettings(table: unknown): Record<string, DefaultsEntry>;
+}
+
+/**
+ * Runs resources/rps-editor.js after the generated rules, as a form page does (with just
+ * enough of a document for its stylesheet link), and returns RpsEditor.
+ */
+function loadEditor(): Editor {
+  const element = { appendChild: (): void => undefined };
+  const document = { currentScript: null, head: element, getElementById: (): null => null, createElement: (): object => ({}) };
+  const window: { RpsRules?: EditorRules; RpsEditor?: Editor } = {};
+  const context = { window, document, URL };
+  runInNewContext(readFileSync(RULES_FILE, 'utf8'), context);
+  runInNewContext(readFileSync(EDITOR_FILE, 'utf8'), context);
+  assert.ok(window.RpsEditor, 'rps-editor.js defines window.RpsEditor');
+  return window.RpsEditor;
+}
+
+/** Values a person may type (or an old flow may hold) for a number setting with `rule`. */
+function samples(rule: NumberRule): unknown[] {
+  const near = [rule.value, rule.min, rule.min + 0.5, rule.min - 0.01, rule.min - 1, rule.value + 0.25, ...(rule.max === undefined ? [] : [rule.max, rule.max + 1])];
+  return [...near, ...near.map((n) => ` ${n} `), '', '  ', undefined, null, 'abc', '1e3', 'Infinity', '0x10', 0, -5, 1.5, 2];
 }
 
 /** A value of either realm (the script runs in a context of its own) as plain JSON data. */
@@ -89,9 +141,40 @@ describe('editor rules (resources/rps-rules.js)', () => {
       }
       assert.doesNotMatch(html, new RegExp(`['"]${EDITOR_CONSTANTS.DEFAULT_JWT_ALGORITHMS}['"]`), `${file} copies DEFAULT_JWT_ALGORITHMS`);
     }
-    const form = readFileSync(join(NODES_DIR, 'rps-remote-system.html'), 'utf8');
-    for (const name of Object.keys(REMOTE_SYSTEM_NUMBERS)) {
-      assert.match(form, new RegExp(`\\b${name}: numberSetting\\('${name}'\\)`), `rps-remote-system.html takes ${name} from REMOTE_SYSTEM_NUMBERS`);
+    for (const [type, table, numbers] of NUMBER_TABLES) {
+      const form = readFileSync(join(NODES_DIR, `${type}.html`), 'utf8');
+      assert.match(form, new RegExp(`\\bnumbers = RpsEditor\\.numberSettings\\((RpsRules|rules)\\.${table}\\)`), `${type}.html reads ${table}`);
+      for (const name of Object.keys(numbers)) {
+        assert.match(form, new RegExp(`\\b${name}: numbers\\.${name}\\b`), `${type}.html takes ${name} from ${table}`);
+      }
+    }
+    for (const file of readdirSync(NODES_DIR).filter((f) => f.endsWith('.html'))) {
+      const html = readFileSync(join(NODES_DIR, file), 'utf8');
+      assert.doesNotMatch(html, /\b\w+: \{ value: -?[0-9.]+\b/, `${file} keeps a number default of its own`);
+    }
+  });
+
+  it('number settings: what a form accepts is what the runtime takes as it is, and an empty one is the default on both sides', () => {
+    const rules = loadRules();
+    const editor = loadEditor();
+    for (const [type, table, numbers] of NUMBER_TABLES) {
+      const entries = editor.numberSettings(rules[table]);
+      assert.deepEqual(Object.keys(entries), Object.keys(numbers), `${type}: one defaults entry per number setting`);
+      for (const [name, rule] of Object.entries<NumberRule>(numbers)) {
+        const entry = entries[name];
+        const where = `${type}.${name}`;
+        assert.equal(entry.value, rule.value, `${where}: the form's default is the runtime's`);
+        assert.equal(ruledNumber(rule, ''), rule.value, `${where}: the runtime reads an empty setting as the default`);
+        assert.ok(entry.validate(entry.value), `${where}: the default passes the form's check`);
+        for (const v of samples(rule)) {
+          const accepted = entry.validate(v);
+          const what = `${where} = ${JSON.stringify(v)}`;
+          assert.equal(accepted, numberAccepted(rule, v), `${what}: the form checks by the runtime's rule`);
+          const empty = String(v ?? '').trim() === '';
+          if (accepted) assert.equal(ruledNumber(rule, v), empty ? rule.value : Number(String(v).trim()), `${what}: accepted, and taken as it is`);
+          else assert.notEqual(ruledNumber(rule, v), Number(String(v).trim()), `${what}: refused by the form, and not taken as it is by the runtime`);
+        }
+      }
     }
   });
 });
