@@ -24,11 +24,6 @@ import type { OutboundRow, Store } from '../store/store';
 import type { DeliveryResult, ProbeResult } from '../transport/client';
 
 /**
- * `loading`: not started yet (the store is opening, or the remote system's activation
- * is being read); `disabled`: not yet validated and activated. In both, messages wait in
- * the queue and nothing is sent.
- */
-/**
  * The last error written for a reason of the sender's own: its code (see core/reasons),
  * which whatever shows the row words in the user's language.
  */
@@ -36,6 +31,11 @@ function reason(code: OutboundReason): string {
   return code;
 }
 
+/**
+ * `loading`: not started yet (the store is opening, or the remote system's activation
+ * is being read); `disabled`: not yet validated and activated. In both, messages wait in
+ * the queue and nothing is sent.
+ */
 export type RemoteState = 'loading' | 'disabled' | 'active' | 'error';
 
 export interface DeliveryClient {

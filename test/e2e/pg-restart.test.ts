@@ -138,9 +138,13 @@ describe('PostgreSQL server restarts under two Node-REDs (real processes, a priv
     let running: Promise<void> | undefined;
     const outages: Promise<void>[] = [];
     const rounds = plan(RECORDS, PER_RECORD, 'p');
-    const streamed = stream(sender, rounds, 8, (sent) => {
+    const streamed = stream(sender, rounds, 8, async (sent) => {
       const fault = faults[fired];
-      if (!fault || sent < fault.at || applied.applies.length === 0 || running) return;
+      if (!fault || sent < fault.at || running) return;
+      // The outage must find B at work too: the stream waits for B's first apply (A may take
+      // a quarter of the changes in before B has applied one, on a busy machine).
+      if (applied.applies.length === 0) await applied.waitFor(() => applied.applies.length > 0, 60_000, 'a first change applied on B');
+      if (faults[fired] !== fault || running) return;
       fired += 1;
       running = outage(fault.how, fault.run).finally(() => {
         running = undefined;
