@@ -121,4 +121,22 @@ describe('rps-store node on PostgreSQL', function () {
     const waited = await helper.request().get('/rps-remote-system/rs/state?wait=300');
     assert.deepEqual(waited.body, { outbound: 'loading', inbound: 'loading' });
   });
+  it('rps-correlate on PostgreSQL lets messages out in the order they came, a record\'s changes above all (lookups go in batches, answered in order)', async () => {
+    const schema = schemas.next();
+    const correlate: FlowNode[] = [
+      { id: 'cor', type: 'rps-correlate', remoteSystem: 'rs', wires: [['yes'], ['no']] },
+      { id: 'yes', type: 'helper' },
+      { id: 'no', type: 'helper' },
+    ];
+    const rps = await setup(correlate, { url: remote.url, store: { storeType: 'postgres', pgUrl: TEST_PG_URL, pgSchema: schema, pgPool: '8' } });
+    const no = rps.collect('no');
+    // One record changed many times, among a few others, all sent in one go.
+    const sent = Array.from({ length: 300 }, (_, n) => ({ n, id: n % 2 === 0 ? 'INC1' : `INC${n % 7}` }));
+    for (const { n, id } of sent) rps.node('cor').receive({ payload: { number: id, n }, rps: outboundRps('incident', id) });
+    const out = await no.wait(sent.length);
+    assert.deepEqual(
+      out.map((m) => (m.payload as { n: number }).n),
+      sent.map((x) => x.n),
+    );
+  });
 });
