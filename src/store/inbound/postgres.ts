@@ -36,6 +36,18 @@ function recordHas(of: readonly [string, string, string, string], status: string
 const OF_CANDIDATE = ['i.remote_system', 'i.stream', 'i.source_table', 'i.source_id'] as const;
 const OF_WALK = ['w.rs', 'w.st', 'w.t', 'w.i'] as const;
 
+// A candidate row `i` is its record's head: nothing of the record is processing or in
+// error, and no ready row of it comes before it (a range of (status, sequence) in
+// rps_inbound_record, see CLAIM). The claim and the gap-end question ask the same.
+const IS_HEAD = `NOT ${recordHas(OF_CANDIDATE, 'processing')}
+        AND NOT ${recordHas(OF_CANDIDATE, 'error')}
+        AND NOT EXISTS (
+          SELECT 1 FROM rps_inbound p
+          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
+            AND p.source_table = i.source_table AND p.source_id = i.source_id
+            AND p.status >= 'ready' AND (p.status, p.sequence) < ('ready', i.sequence)
+          OFFSET 0)`;
+
 // A received batch in one statement. A message id seen before from this remote (in an
 // earlier batch or earlier in this one) is left out: it is a duplicate. A correlation
 // message needs no flow: it is stored as processed and applied in the same transaction.
@@ -94,14 +106,7 @@ const CLAIM = sql('inbound_claim', `
       WHERE i.remote_system = $1::text AND (i.process_event, i.id) > ($2::text, w.id) AND i.process_event <= $2::text
         AND i.status IN ('ready', 'processing') AND i.status <> 'processing'
         AND (i.sequence <= a.applied + 1 OR i.received_at <= $3::bigint)
-        AND NOT ${recordHas(OF_CANDIDATE, 'processing')}
-        AND NOT ${recordHas(OF_CANDIDATE, 'error')}
-        AND NOT EXISTS (
-          SELECT 1 FROM rps_inbound p
-          WHERE p.remote_system = i.remote_system AND p.stream = i.stream
-            AND p.source_table = i.source_table AND p.source_id = i.source_id
-            AND p.status >= 'ready' AND (p.status, p.sequence) < ('ready', i.sequence)
-          OFFSET 0)
+        AND ${IS_HEAD}
       ORDER BY i.process_event, i.id
       LIMIT 1
       FOR UPDATE OF i SKIP LOCKED) step
@@ -130,11 +135,7 @@ const GAP_HELD = sql('inbound_gap_held', `
    AND c.record_table = i.source_table AND c.record_id = i.source_id
   WHERE i.remote_system = $1::text AND i.process_event = $2::text AND i.status = 'ready'
     AND i.sequence > coalesce(c.last_sequence, 0) + 1 AND i.received_at > $3::bigint
-    AND NOT EXISTS (
-      SELECT 1 FROM rps_inbound p
-      WHERE p.remote_system = i.remote_system AND p.stream = i.stream
-        AND p.source_table = i.source_table AND p.source_id = i.source_id
-        AND (p.status IN ('processing', 'error') OR (p.status = 'ready' AND p.sequence < i.sequence)))`);
+    AND ${IS_HEAD}`);
 
 // The rows a batch of outcomes finishes, locked (in id order: no deadlock between two
 // finishers) so that a late answer and a timeout cannot both finish one row; each with the
