@@ -86,19 +86,15 @@ export const QUEUE_RETRY_NUMBERS = rules({
 });
 
 /**
- * Reads a number setting from the editor, which stores numbers as text: `fallback` when
- * empty or not a number, else the number held within `min` and `max`.
+ * A number setting read by its rule. The editor stores numbers as text: the default when
+ * empty or not a number, else the number held within the limits (a whole number rounded
+ * down when the rule asks for one).
  */
-export function numberSetting(value: unknown, fallback: number, min: number, max = Infinity): number {
-  const n = typeof value === 'number' ? value : Number(String(value ?? '').trim());
-  if (String(value ?? '').trim() === '' || !Number.isFinite(n)) return fallback;
-  return Math.min(max, Math.max(min, n));
-}
-
-/** A number setting read by its rule (a whole number rounded down when the rule asks for one). */
 export function ruledNumber(rule: NumberRule, value: unknown): number {
-  const n = numberSetting(value, rule.value, rule.min, rule.max);
-  return rule.integer ? Math.max(rule.min, Math.floor(n)) : n;
+  const n = typeof value === 'number' ? value : Number(String(value ?? '').trim());
+  if (String(value ?? '').trim() === '' || !Number.isFinite(n)) return rule.value;
+  const held = Math.min(rule.max ?? Infinity, Math.max(rule.min, n));
+  return rule.integer ? Math.max(rule.min, Math.floor(held)) : held;
 }
 
 /**

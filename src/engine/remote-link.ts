@@ -6,7 +6,7 @@
  * from the store and changed by "Validate and activate". Settings that cannot work are
  * reported as codes with parameters (ConfigError), never as text: the node words them.
  */
-import { checkRemoteUrl } from '../core/settings';
+import { checkRemoteUrl, DEFAULT_JWT_ALGORITHMS } from '../core/settings';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
@@ -391,7 +391,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       const audience = (s.jwtAudience ?? '').trim();
       const subject = (s.jwtSubject ?? '').trim();
       const jwksUrl = checkRemoteUrl((s.jwksUrl ?? '').trim());
-      const algorithms = parseAlgorithms(s.jwtAlgorithms ?? 'RS256, ES256');
+      const algorithms = parseAlgorithms(s.jwtAlgorithms ?? DEFAULT_JWT_ALGORITHMS);
       const missing = !issuer ? 'jwtIssuer' : !audience ? 'jwtAudience' : !subject ? 'jwtSubject' : !jwksUrl ? 'jwksUrl' : undefined;
       if (missing || !jwksUrl) throw new ConfigError('bad-jwt-config', {}, { error: missing ?? 'jwksUrl' });
       if (typeof algorithms === 'string') throw new ConfigError('bad-jwt-config', { error: algorithms });

@@ -1,5 +1,4 @@
 /** Correlations: which local record is the twin of which record of a remote system. */
-import type { CurrentLink } from '../../core/inbound-finish';
 
 export type CorrelationState = 'active' | 'inactive';
 
@@ -58,9 +57,4 @@ export function correlation(r: CorrelationRecord): Correlation {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
-}
-
-/** The link as the finishing rules see it (core/inbound-finish.ts). */
-export function currentLink(r: CorrelationRecord | undefined): CurrentLink | undefined {
-  return r && { localTable: r.local_table, localId: r.local_id, state: r.state };
 }
