@@ -9,10 +9,16 @@
  * function node on B that records capture-to-arrival latency). Prints one JSON line
  * per system and phase. Run with `npm run bench`; set RPS_BENCH_CHANGES /
  * RPS_BENCH_RECORDS to change the size (defaults 50,000 changes over 5,000 records).
+ *
+ * The throughput phase also reports CPU milliseconds per change (bench/cpu.ts): of the
+ * whole machine, of each Node-RED process, and the rest (PostgreSQL's processes). All
+ * of them share this machine's cores, so a system's throughput here is bounded by
+ * cores / (CPU per change): `perSecAtFullCpu`.
  */
 import { A_TO_B, B_TO_A } from '../tools/flows';
 import { pgQuery, TEST_PG_URL } from '../tools/pg';
 import { type FlowNode, NodeRedInstance } from '../tools/nodered';
+import { cpuMeter } from './cpu';
 
 const FIELDS = Array.from({ length: 10 }, (_, i) => `f${i}`);
 
@@ -157,8 +163,9 @@ export async function latencies(b: NodeRedInstance, reset = false): Promise<numb
  * Sends `total` changes through the senders (split evenly, each with records of its
  * own) and waits until B has seen them all; returns seconds and latencies.
  */
-async function run(senders: NodeRedInstance[], b: NodeRedInstance, total: number, records: number, rate: number): Promise<{ seconds: number; lat: number[] }> {
+async function run(senders: NodeRedInstance[], b: NodeRedInstance, total: number, records: number, rate: number): Promise<{ seconds: number; lat: number[]; cpu: Record<string, unknown> }> {
   await latencies(b, true);
+  const cpu = cpuMeter({ receiver: b.pid, ...Object.fromEntries(senders.map((a, n) => [`sender${senders.length > 1 ? n + 1 : ''}`, a.pid])) });
   const started = Date.now();
   const share = total / senders.length;
   await Promise.all(
@@ -174,10 +181,30 @@ async function run(senders: NodeRedInstance[], b: NodeRedInstance, total: number
   for (;;) {
     const lat = await latencies(b);
     if (process.env.RPS_BENCH_VERBOSE) console.error(`${lat.length} of ${total}`);
-    if (lat.length >= total) return { seconds: (Date.now() - started) / 1000, lat };
+    if (lat.length >= total) {
+      const seconds = (Date.now() - started) / 1000;
+      return { seconds, lat, cpu: cpuFigures(cpu.end(total, seconds)) };
+    }
     if (Date.now() > deadline) throw new Error(`only ${lat.length} of ${total} arrived`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * CPU per change of the throughput phase: the machine, each Node-RED process, and the
+ * rest (PostgreSQL's server processes, when the store is there; this driver's polling).
+ */
+function cpuFigures(m: ReturnType<ReturnType<typeof cpuMeter>['end']>): Record<string, unknown> {
+  if (!m) return {};
+  const { machine, ...processes } = m.cpuMsPerChange;
+  const rest = machine - Object.values(processes).reduce((a, b) => a + b, 0);
+  return {
+    cpuMsPerChange: { machine, ...processes, rest: Math.round(rest * 1000) / 1000 },
+    coresBusy: m.coresBusy,
+    cores: m.cores,
+    // The rate at which this machine's cores, all busy with nothing else, would pay for the changes.
+    perSecAtFullCpu: Math.round((m.cores * 1000) / machine),
+  };
 }
 
 export interface SystemUnderTest {
@@ -226,6 +253,7 @@ export async function measure(sut: SystemUnderTest, total: number, records: numb
       latencyAtRate: fixedRate,
       p50ms: percentile(sorted, 50),
       p99ms: percentile(sorted, 99),
+      ...throughput.cpu,
     };
   } finally {
     await Promise.all([b, ...senders].map((i) => prof.end(i)));
