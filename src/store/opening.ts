@@ -53,6 +53,7 @@ export class OpeningStore implements Store {
   readonly values = this.forwarding('values');
   readonly refreshTokens = this.forwarding('refreshTokens');
   readonly retention = this.forwarding('retention');
+  readonly captureStates = this.forwarding('captureStates');
 
   constructor(
     readonly kind: Store['kind'],

@@ -1,11 +1,12 @@
 /**
  * The store: where every durable piece of state lives, one interface per concern
  * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
- * retention). Each concern has a folder with its types and its SQLite and PostgreSQL
+ * retention, capture states). Each concern has a folder with its types and its SQLite and PostgreSQL
  * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
  * concern is a new folder plus one line in `Store` (and one in each composition).
  * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
  */
+import type { CaptureStates } from './capture-states/types';
 import type { Correlations } from './correlations/types';
 import type { ErrorQueue } from './error-queue/types';
 import type { InboundQueue } from './inbound/types';
@@ -23,6 +24,7 @@ export type * from './correlations/types';
 export type * from './values/types';
 export type * from './refresh-tokens/types';
 export type * from './retention/types';
+export type * from './capture-states/types';
 
 /** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
 export interface StoreConcerns {
@@ -33,6 +35,7 @@ export interface StoreConcerns {
   values: Values;
   refreshTokens: RefreshTokens;
   retention: Retention;
+  captureStates: CaptureStates;
 }
 
 export type Concern = keyof StoreConcerns;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PostgresStore } from '../../src/store/postgres';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/migrations';
 import type { OutboundRow, Store } from '../../src/store/store';
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { draft, received, storeContract } from './contract';
@@ -56,11 +57,7 @@ describe('PostgreSQL store', function () {
       const applied = await sql<{ id: number; n: string }>(`SELECT id, count(*) AS n FROM ${schema}.rps_migrations GROUP BY id ORDER BY id`);
       assert.deepEqual(
         applied.map((r) => [r.id, Number(r.n)]),
-        [
-          [1, 1],
-          [2, 1],
-          [3, 1],
-        ],
+        POSTGRES_MIGRATIONS.map((m) => [m.id, 1]),
       );
       // And once more later: nothing is applied again.
       const later = track(await open(schema));

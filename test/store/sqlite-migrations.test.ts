@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { migration as m1 } from '../../src/store/sqlite/migrations/001-queues';
 import { migration as m2 } from '../../src/store/sqlite/migrations/002-values';
 import { SqliteStore } from '../../src/store/sqlite';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations';
 
 const T0 = 1_000_000;
 
@@ -68,7 +69,7 @@ describe('SQLite migration 4: status checks', () => {
     }
     const db = new Database(path);
     try {
-      assert.deepEqual(db.prepare('SELECT id FROM rps_migrations ORDER BY id').all(), [{ id: 1 }, { id: 2 }, { id: 4 }]);
+      assert.deepEqual(db.prepare('SELECT id FROM rps_migrations ORDER BY id').all(), SQLITE_MIGRATIONS.map((m) => ({ id: m.id })));
       assert.throws(() => db.prepare("UPDATE rps_outbound SET status = 'bogus' WHERE id = 7").run(), /CHECK constraint failed/);
       assert.throws(() => db.prepare("UPDATE rps_inbound SET status = 'bogus' WHERE id = 5").run(), /CHECK constraint failed/);
       assert.throws(() => db.prepare("UPDATE rps_correlation SET state = 'bogus' WHERE id = 3").run(), /CHECK constraint failed/);

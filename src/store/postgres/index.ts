@@ -23,6 +23,7 @@ import { PostgresInbound, releaseGoneSessions } from '../inbound/postgres';
 import { PostgresOutbound } from '../outbound/postgres';
 import { PostgresRefreshTokens } from '../refresh-tokens/postgres';
 import { PostgresRetention } from '../retention/postgres';
+import { PostgresCaptureStates } from '../capture-states/postgres';
 import type { Store } from '../store';
 import { PostgresValues } from '../values/postgres';
 import type { PgContext } from './context';
@@ -71,6 +72,7 @@ export class PostgresStore implements Store {
   readonly values: PostgresValues;
   readonly refreshTokens: PostgresRefreshTokens;
   readonly retention: PostgresRetention;
+  readonly captureStates: PostgresCaptureStates;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -84,6 +86,7 @@ export class PostgresStore implements Store {
     this.values = new PostgresValues(p);
     this.refreshTokens = new PostgresRefreshTokens(p);
     this.retention = new PostgresRetention(p);
+    this.captureStates = new PostgresCaptureStates(p);
   }
 
   get instanceId(): string {

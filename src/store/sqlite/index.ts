@@ -2,6 +2,7 @@
  * The embedded SQLite store: one concern module per sub-object, all on one SqliteDb
  * (one file, owned by one Node-RED process). A new concern is one line here.
  */
+import { SqliteCaptureStates } from '../capture-states/sqlite';
 import { SqliteCorrelations } from '../correlations/sqlite';
 import { SqliteErrorQueue } from '../error-queue/sqlite';
 import { SqliteInbound } from '../inbound/sqlite';
@@ -23,6 +24,7 @@ export class SqliteStore implements Store {
   readonly values: SqliteValues;
   readonly refreshTokens: SqliteRefreshTokens;
   readonly retention: SqliteRetention;
+  readonly captureStates: SqliteCaptureStates;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -34,6 +36,7 @@ export class SqliteStore implements Store {
     this.values = new SqliteValues(this.s);
     this.refreshTokens = new SqliteRefreshTokens(this.s);
     this.retention = new SqliteRetention(this.s);
+    this.captureStates = new SqliteCaptureStates(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

@@ -9,6 +9,7 @@ import { correlationsContract } from './correlations';
 import { valuesContract } from './values';
 import { refreshTokensContract } from './refresh-tokens';
 import { retentionContract } from './retention';
+import { captureStatesContract } from './capture-states';
 import type { StoreFactory } from './support';
 
 export { draft, received, type StoreFactory } from './support';
@@ -22,5 +23,6 @@ export function storeContract(name: string, factory: StoreFactory): void {
     valuesContract(factory);
     refreshTokensContract(factory);
     retentionContract(factory);
+    captureStatesContract(factory);
   });
 }

@@ -8,10 +8,12 @@
  * so several processes starting at once apply each one once. The numbers follow
  * SQLite's; 3 (claim and purge indexes fit for several workers) is PostgreSQL's only,
  * and 4 (status checks) is SQLite's only: PostgreSQL had them from the start.
+ * 5 (capture states) is in both.
  */
 import type { Migration } from '../../shared/migration';
 import { migration as m1 } from './001-queues';
 import { migration as m2 } from './002-values';
 import { migration as m3 } from './003-claim-indexes';
+import { migration as m5 } from './005-capture-states';
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [m1, m2, m3];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [m1, m2, m3, m5];

@@ -7,5 +7,6 @@ import type { Migration } from '../../shared/migration';
 import { migration as m1 } from './001-queues';
 import { migration as m2 } from './002-values';
 import { migration as m4 } from './004-status-checks';
+import { migration as m5 } from './005-capture-states';
 
-export const SQLITE_MIGRATIONS: readonly Migration[] = [m1, m2, m4];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [m1, m2, m4, m5];
