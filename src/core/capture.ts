@@ -2,8 +2,9 @@
  * The capture decision: given a local record change and a
  * capture definition, decide whether it must be sent and what it carries. Pure.
  */
+import { changeFields, type Condition, conditionFields, conditionHolds } from './condition';
 import type { Fields, Operation } from './protocol';
-import { OPERATIONS } from './protocol';
+import { OPERATIONS, setOwn } from './protocol';
 import { sameValue, toFields, ValueError } from './values';
 
 export interface CaptureDefinition {
@@ -13,6 +14,10 @@ export interface CaptureDefinition {
   operations: readonly Operation[];
   /** Fields to include; empty means every field of the record. */
   fields: readonly string[];
+  /** Sent only when it holds (no groups: always). */
+  condition: Condition;
+  /** Off: a change made by a system (msg.interactive === false) is ignored. */
+  captureNonInteractive: boolean;
 }
 
 export interface RecordChange {
@@ -23,6 +28,13 @@ export interface RecordChange {
   operation?: string;
   changedBy?: string;
   interactive?: boolean;
+  /** Field → text as the source shows it (msg.displayValues). */
+  displayValues?: unknown;
+  /**
+   * What this capture saw of the record last time (its kept state), for the "changes…"
+   * rules when the change does not say what the record was (`previous`).
+   */
+  lastSeen?: Fields;
 }
 
 export interface Capture {
@@ -34,12 +46,19 @@ export interface Capture {
   capturedAt: string;
   changedBy?: string;
   interactive: boolean;
+  displayValues?: Record<string, string>;
 }
 
+export type IgnoredReason = 'operation' | 'condition' | 'unchanged' | 'non-interactive';
+
+/**
+ * `seen`: what the capture must keep of the record for its next "changes…" rules (null:
+ * forget the record; absent: nothing to keep), whether the change is sent or not.
+ */
 export type CaptureResult =
-  | { kind: 'captured'; capture: Capture }
-  | { kind: 'ignored'; reason: 'operation' | 'unchanged' }
-  | { kind: 'invalid'; error: string; code: 'operation' | 'record' | 'id' };
+  | { kind: 'captured'; capture: Capture; id: string; seen?: Fields | null }
+  | { kind: 'ignored'; reason: IgnoredReason; id: string; seen?: Fields | null }
+  | { kind: 'invalid'; error: string; code: 'operation' | 'record' | 'id' | 'display-values' };
 
 function pick(fields: Fields, names: readonly string[]): Fields {
   if (names.length === 0) return fields;
@@ -57,7 +76,7 @@ function relevant(raw: unknown, def: CaptureDefinition): unknown {
   if (def.fields.length === 0 || typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
   const source = raw as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const name of [def.idField, ...def.fields]) {
+  for (const name of [def.idField, ...def.fields, ...conditionFields(def.condition)]) {
     if (Object.prototype.hasOwnProperty.call(source, name)) out[name] = source[name];
   }
   return out;
@@ -70,11 +89,23 @@ function recordId(fields: Fields, idField: string): string | undefined {
   return undefined;
 }
 
-export function parseFieldList(text: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+/** The fields a capture keeps of each record: those its "changes…" rules compare (none when it has no such rule). */
+export function keptFields(def: CaptureDefinition): string[] {
+  return changeFields(def.condition);
+}
+
+/** msg.displayValues, of the included fields only: an object of texts (numbers and booleans written as text). */
+function displayValuesOf(raw: unknown, def: CaptureDefinition): Record<string, string> | undefined | ValueError {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) return new ValueError('displayValues', 'must be an object of field: text');
+  const out: Record<string, string> = {};
+  for (const [field, text] of Object.entries(raw)) {
+    if (def.fields.length > 0 && !def.fields.includes(field)) continue;
+    if (text === undefined || text === null) continue;
+    if (typeof text !== 'string' && typeof text !== 'number' && typeof text !== 'boolean') return new ValueError(`displayValues.${field}`, 'must be a text');
+    setOwn(out, field, String(text));
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 export function captureChange(def: CaptureDefinition, change: RecordChange, now: Date): CaptureResult {
@@ -97,7 +128,14 @@ export function captureChange(def: CaptureDefinition, change: RecordChange, now:
   }
   const id = recordId(record, def.idField) ?? (previous ? recordId(previous, def.idField) : undefined);
   if (id === undefined) return { kind: 'invalid', code: 'id', error: `record has no "${def.idField}"` };
-  if (!def.operations.includes(operation)) return { kind: 'ignored', reason: 'operation' };
+  const displayValues = displayValuesOf(change.displayValues, def);
+  if (displayValues instanceof ValueError) return { kind: 'invalid', code: 'display-values', error: displayValues.message };
+  // Kept whatever becomes of the change: the next change compares with this one.
+  const kept = keptFields(def);
+  const seen = kept.length === 0 ? undefined : operation === 'delete' ? null : pick(record, kept);
+  const ignored = (reason: IgnoredReason): CaptureResult => ({ kind: 'ignored', reason, id, ...(seen === undefined ? {} : { seen }) });
+  if (!def.operations.includes(operation)) return ignored('operation');
+  if (!def.captureNonInteractive && change.interactive === false) return ignored('non-interactive');
 
   const fields = pick(record, def.fields);
   let changedFields: string[];
@@ -107,10 +145,14 @@ export function captureChange(def: CaptureDefinition, change: RecordChange, now:
     const before = pick(previous, def.fields);
     const names = new Set([...Object.keys(fields), ...Object.keys(before)]);
     changedFields = [...names].filter((n) => !sameValue(fields[n], before[n]));
-    if (changedFields.length === 0) return { kind: 'ignored', reason: 'unchanged' };
+    if (changedFields.length === 0) return ignored('unchanged');
   } else {
     changedFields = Object.keys(fields);
   }
+  // The record before the change: as the source says, else as this capture last saw it
+  // (nothing of it for an insert: every field was without a value).
+  const before = operation === 'insert' ? undefined : (previous ?? change.lastSeen);
+  if (!conditionHolds(def.condition, { record, previous: before, isDelete: operation === 'delete' })) return ignored('condition');
   const capture: Capture = {
     table: def.table,
     id,
@@ -121,5 +163,6 @@ export function captureChange(def: CaptureDefinition, change: RecordChange, now:
     interactive: change.interactive ?? true,
   };
   if (change.changedBy) capture.changedBy = change.changedBy;
-  return { kind: 'captured', capture };
+  if (displayValues) capture.displayValues = displayValues;
+  return { kind: 'captured', capture, id, ...(seen === undefined ? {} : { seen }) };
 }

@@ -98,6 +98,11 @@ export function needsPrevious(condition: Condition): boolean {
   return condition.some((g) => g.rules.some((r) => CHANGE_OPERATORS.has(r.op)));
 }
 
+/** The fields that "changes…" rules compare with their value before the change: what a capture must keep of a record. */
+export function changeFields(condition: Condition): string[] {
+  return [...new Set(condition.flatMap((g) => g.rules.filter((r) => CHANGE_OPERATORS.has(r.op)).map((r) => r.field)))];
+}
+
 /** The fields a condition reads, in order of first mention. */
 export function conditionFields(condition: Condition): string[] {
   return [...new Set(condition.flatMap((g) => g.rules.map((r) => r.field)))];

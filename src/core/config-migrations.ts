@@ -15,6 +15,11 @@ export interface Migration {
   readonly added?: Readonly<Record<string, string | number | boolean>>;
   /** Properties renamed: old name → new name (the old one is removed). */
   readonly renamed?: Readonly<Record<string, string>>;
+  /**
+   * Comma-separated texts that became lists: old name → new name. The new list holds
+   * the old text's items, trimmed, empty ones left out; the old property is removed.
+   */
+  readonly split?: Readonly<Record<string, string>>;
 }
 
 export const MIGRATIONS: Readonly<Record<string, readonly Migration[]>> = Object.freeze({
@@ -25,6 +30,12 @@ export const MIGRATIONS: Readonly<Record<string, readonly Migration[]>> = Object
     { name: 'jwt-algorithms', added: { jwtAlgorithms: DEFAULT_JWT_ALGORITHMS } },
     // Before the activation setting, a remote system became active at deploy.
     { name: 'activation-setting', added: { activation: 'deploy' } },
+  ]),
+  'rps-capture': Object.freeze<Migration[]>([
+    // Included fields were a comma-separated text before the form's list.
+    { name: 'included-fields-list', split: { fields: 'includedFields' } },
+    // Before the setting, every change was captured, interactive or not.
+    { name: 'non-interactive-setting', added: { captureNonInteractive: true } },
   ]),
 });
 
@@ -39,6 +50,12 @@ export function applyMigrations<T extends object>(migrations: Readonly<Record<st
     for (const [from, to] of Object.entries(step.renamed ?? {})) {
       if (props[from] === undefined) continue;
       if (props[to] === undefined) props[to] = props[from];
+      delete props[from];
+    }
+    for (const [from, to] of Object.entries(step.split ?? {})) {
+      const text = props[from];
+      if (typeof text !== 'string') continue;
+      if (!Array.isArray(props[to])) props[to] = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
       delete props[from];
     }
     for (const [name, value] of Object.entries(step.added ?? {})) {

@@ -2,13 +2,22 @@
  * rps-capture: decides whether a local record change must be sent and turns it into
  * a capture message (`msg.payload` = included fields, `msg.rps` = what changed).
  * In: `msg.payload` the record after the change, optional `msg.previous`,
- * `msg.operation`, `msg.changedBy`, `msg.interactive`.
+ * `msg.operation`, `msg.changedBy`, `msg.interactive`, `msg.displayValues`.
+ * The decision is core's (captureChange, with its condition); what the capture keeps of
+ * records for its "changes…" rules is the engine's CaptureMemory, in the chosen store.
  */
-import { captureChange, type CaptureDefinition, parseFieldList } from '../core/capture';
+import { captureChange, type CaptureDefinition, type CaptureResult, type IgnoredReason, keptFields, type RecordChange } from '../core/capture';
+import { compileCondition, type ConditionGroup } from '../core/condition';
+import { migrateConfig } from '../core/config-migrations';
 import type { Operation } from '../core/protocol';
-import { ThrottledStatus } from './common';
+import { CaptureMemory } from '../engine/capture-memory';
+import type { Store } from '../engine/stores';
+import { noteFieldsSeen, forgetFieldsSeen } from './capture-fields';
+import { common, errorText, ThrottledStatus } from './common';
 import { inboundContext, type OutboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
+import { storeConfigOf } from './rps-store';
+import { runtimeOf } from './runtime';
 
 interface CaptureDef extends NodeDef {
   table?: string;
@@ -16,8 +25,14 @@ interface CaptureDef extends NodeDef {
   insert?: boolean;
   update?: boolean;
   delete?: boolean;
-  fields?: string;
+  includedFields?: unknown;
+  conditions?: unknown;
+  captureNonInteractive?: boolean;
+  /** An rps-store config node; none: the default SQLite file. */
+  store?: string;
 }
+
+const IGNORED_REASONS: readonly IgnoredReason[] = ['operation', 'condition', 'unchanged', 'non-interactive'];
 
 /** The remote system a change came from, if an inbound flow made it (so it is not echoed back). */
 function originOf(msg: NodeMessage): string | undefined {
@@ -27,51 +42,92 @@ function originOf(msg: NodeMessage): string | undefined {
   return typeof rps?.origin === 'string' ? rps.origin : undefined;
 }
 
+function fieldNames(raw: unknown): string[] {
+  return Array.isArray(raw) ? raw.filter((f): f is string => typeof f === 'string').map((f) => f.trim()).filter((f) => f !== '') : [];
+}
+
+function changeOf(msg: NodeMessage): RecordChange {
+  return {
+    record: msg.payload,
+    previous: msg.previous,
+    operation: typeof msg.operation === 'string' ? msg.operation : undefined,
+    changedBy: typeof msg.changedBy === 'string' ? msg.changedBy : undefined,
+    interactive: typeof msg.interactive === 'boolean' ? msg.interactive : undefined,
+    displayValues: msg.displayValues,
+  };
+}
+
+/** The record's id as the capture reads it, before deciding (to find what it kept of the record). */
+function idOf(record: unknown, idField: string): string | undefined {
+  if (typeof record !== 'object' || record === null) return undefined;
+  const id = (record as Record<string, unknown>)[idField];
+  return typeof id === 'string' ? id : typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
+}
+
 export default function (RED: NodeAPI): void {
   function RpsCaptureNode(this: Node, def: CaptureDef): void {
+    def = migrateConfig('rps-capture', def);
     RED.nodes.createNode(this, def);
     const node = this;
+    const rt = runtimeOf(RED);
     const operations: Operation[] = [];
     if (def.insert !== false) operations.push('insert');
     if (def.update !== false) operations.push('update');
     if (def.delete !== false) operations.push('delete');
+    let condition: ConditionGroup[] = [];
+    let configError: string | undefined;
+    try {
+      condition = compileCondition(def.conditions);
+    } catch (err) {
+      configError = RED._('rps-capture.errors.bad-condition', { error: errorText(err) });
+    }
     const capture: CaptureDefinition = {
       table: (def.table ?? '').trim(),
       idField: (def.idField ?? '').trim() || 'id',
       operations,
-      fields: parseFieldList(def.fields ?? ''),
+      fields: fieldNames(def.includedFields),
+      condition,
+      captureNonInteractive: def.captureNonInteractive !== false,
     };
+    if (capture.table === '') configError = RED._('rps-capture.errors.no-table');
+
+    // What the capture keeps of records, only when a rule compares with the past.
+    let store: Store | undefined;
+    let memory: CaptureMemory | undefined;
+    if (!configError && keptFields(capture).length > 0) {
+      try {
+        store = rt.acquireStore(storeConfigOf(RED, def.store));
+        memory = new CaptureMemory(store.captureStates, node.id, capture.table, {
+          onError: (err) => node.warn(RED._('rps-capture.errors.state-write', { error: errorText(err) })),
+        });
+      } catch (err) {
+        configError = common(RED, 'errors.store-open', { error: errorText(err) });
+      }
+    }
+
     const status = new ThrottledStatus(node);
     let captured = 0;
-    let ignored = 0;
-    if (capture.table === '') node.status({ fill: 'red', shape: 'ring', text: RED._('rps-capture.status.no-table') });
+    const ignored = new Map<IgnoredReason, number>();
+    const counts = (): string => {
+      const parts = IGNORED_REASONS.filter((r) => ignored.has(r)).map((r) => RED._(`rps-capture.status.ignored-${r}`, { count: ignored.get(r) }));
+      const text = RED._('rps-capture.status.captured', { count: captured });
+      return parts.length === 0 ? text : `${text}; ${RED._('rps-capture.status.ignored', { reasons: parts.join(', ') })}`;
+    };
+    if (configError) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._(capture.table === '' ? 'rps-capture.status.no-table' : 'rps-capture.status.bad-config') });
+      node.error(configError);
+    }
 
-    node.on('input', (msg, send, done) => {
-      if (capture.table === '') {
-        done(new Error(RED._('rps-capture.errors.no-table')));
-        return;
-      }
-      const result = captureChange(
-        capture,
-        {
-          record: msg.payload,
-          previous: msg.previous,
-          operation: typeof msg.operation === 'string' ? msg.operation : undefined,
-          changedBy: typeof msg.changedBy === 'string' ? msg.changedBy : undefined,
-          interactive: typeof msg.interactive === 'boolean' ? msg.interactive : undefined,
-        },
-        new Date(),
-      );
+    /** Counts the decided change and, when it is sent, makes its message; an invalid change gives the error for done(). */
+    const finish = (msg: NodeMessage, result: CaptureResult): Error | undefined => {
       if (result.kind === 'invalid') {
         status.now({ fill: 'red', shape: 'ring', text: RED._(`rps-capture.errors.${result.code}`) });
-        done(new Error(RED._(`rps-capture.errors.${result.code}`) + `: ${result.error}`));
-        return;
+        return new Error(RED._(`rps-capture.errors.${result.code}`) + `: ${result.error}`);
       }
       if (result.kind === 'ignored') {
-        ignored += 1;
-        status.set(() => ({ fill: 'grey', shape: 'dot', text: RED._('rps-capture.status.counts', { captured, ignored }) }));
-        done();
-        return;
+        ignored.set(result.reason, (ignored.get(result.reason) ?? 0) + 1);
+        status.set(() => ({ fill: 'grey', shape: 'dot', text: counts() }));
+        return undefined;
       }
       const c = result.capture;
       const rps: OutboundContext = {
@@ -84,18 +140,66 @@ export default function (RED: NodeAPI): void {
         changedFields: c.changedFields,
       };
       if (c.changedBy) rps.changedBy = c.changedBy;
+      if (c.displayValues) rps.displayValues = c.displayValues;
       const origin = originOf(msg);
       if (origin) rps.origin = origin;
       msg.payload = c.fields;
       msg.rps = rps;
       captured += 1;
-      status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-capture.status.counts', { captured, ignored }) }));
-      send(msg);
-      done();
+      status.set(() => ({ fill: 'green', shape: 'dot', text: counts() }));
+      return undefined;
+    };
+
+    node.on('input', (msg, send, done) => {
+      if (configError) {
+        done(new Error(configError));
+        return;
+      }
+      noteFieldsSeen(node.id, msg.payload);
+      const change = changeOf(msg);
+      if (!memory) {
+        const result = captureChange(capture, change, new Date());
+        const err = finish(msg, result);
+        if (!err && result.kind === 'captured') send(msg);
+        done(err);
+        return;
+      }
+      // In turn with the changes before it: the one before may be this record's last state.
+      memory
+        .inTurn(idOf(change.record, capture.idField) ?? idOf(change.previous, capture.idField), (lastSeen) => {
+          const result = captureChange(capture, { ...change, lastSeen }, new Date());
+          return { result, seen: result.kind === 'invalid' ? undefined : result.seen };
+        })
+        .then(
+          (result) => {
+            const err = finish(msg, result);
+            if (!err && result.kind === 'captured') send(msg);
+            done(err);
+          },
+          (err: unknown) => {
+            status.now({ fill: 'red', shape: 'ring', text: RED._('rps-capture.status.state-unavailable') });
+            done(new Error(RED._('rps-capture.errors.state-read', { error: errorText(err) })));
+          },
+        );
     });
-    node.on('close', (_removed, done) => {
+
+    node.on('close', (removed, done) => {
       status.stop();
-      done();
+      if (removed) forgetFieldsSeen(node.id);
+      void (async () => {
+        try {
+          if (memory) await (removed ? memory.clear() : memory.flush());
+        } catch (err) {
+          node.warn(RED._('rps-capture.errors.state-write', { error: errorText(err) }));
+        }
+        try {
+          if (store) await rt.releaseStore(store);
+        } catch (err) {
+          node.error(common(RED, 'errors.store', { error: errorText(err) }));
+        } finally {
+          done();
+        }
+      })();
     });
   }
   RED.nodes.registerType('rps-capture', RpsCaptureNode);

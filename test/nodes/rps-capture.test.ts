@@ -169,4 +169,87 @@ describe('rps-capture node', function () {
     assert.equal(rpsOf(fromInbound).origin, 'rs');
     assert.equal(rpsOf(withOrigin).origin, 'rs-c');
   });
+
+  describe('conditions, display values, non-interactive changes', () => {
+    // priority <= 2, or state changes to resolved.
+    const conditions = [{ rules: [{ field: 'priority', op: 'lte', value: '2' }] }, { rules: [{ field: 'state', op: 'changesTo', value: 'resolved' }] }];
+
+    it('sends only the changes the condition lets through, and counts the others by reason in the status', async () => {
+      const rps = await setup(captureNode({ conditions, store: 'st', captureNonInteractive: false }), { renderParams: true });
+      const out = rps.collect('out');
+      const cap = rps.node('cap');
+      cap.receive({ payload: { number: 'INC1', state: 'new', priority: 1 } }); // priority 1: sent
+      cap.receive({ payload: { number: 'INC2', state: 'new', priority: 4 } }); // neither: ignored
+      cap.receive({ payload: { number: 'INC2', state: 'resolved', priority: 4 }, operation: 'update' }); // changes to resolved: sent
+      cap.receive({ payload: { number: 'INC2', state: 'resolved', priority: 4, short_description: 'x' }, operation: 'update' }); // resolved already: ignored
+      cap.receive({ payload: { number: 'INC3', state: 'new', priority: 1 }, interactive: false }); // a system's change: ignored
+      cap.receive({ payload: { number: 'INC4', state: 'new', priority: 1 }, operation: 'delete' }); // a delete of a priority 1: sent
+      const msgs = await out.wait(3);
+      assert.deepEqual(msgs.map((m) => [rpsOf(m).id, rpsOf(m).operation]), [['INC1', 'insert'], ['INC2', 'update'], ['INC4', 'delete']]);
+      assert.deepEqual(msgs[1].payload, { number: 'INC2', state: 'resolved' }, 'the condition reads priority, which is not sent');
+      await waitForCall(cap, 'status', (args) => isStatus(args, 'green', 'rps-capture.status.captured {"count":3}; rps-capture.status.ignored {"reasons":"rps-capture.status.ignored-condition {\\"count\\":2}, rps-capture.status.ignored-non-interactive {\\"count\\":1}"}'));
+    });
+
+    it('"changes to" compares with what the capture kept in the store when msg.previous is absent, across a redeploy', async () => {
+      const rps = await setup(captureNode({ conditions, store: 'st' }));
+      const before = rps.collect('out');
+      rps.node('cap').receive({ payload: { number: 'INC9', state: 'new', priority: 4 } });
+      rps.node('cap').receive({ payload: { number: 'INC9', state: 'resolved', priority: 4 }, operation: 'update' });
+      const [resolved] = await before.wait(1);
+      assert.deepEqual(resolved.payload, { number: 'INC9', state: 'resolved' });
+      // A full redeploy closes the node, which writes what it kept, and makes a new one
+      // that has nothing in memory: only the store knows INC9 is resolved.
+      await rps.redeploy(() => undefined, 'full');
+      const after = rps.collect('out');
+      const cap = rps.node('cap');
+      cap.receive({ payload: { number: 'INC9', state: 'resolved', priority: 3, short_description: 'edited' }, operation: 'update' }); // resolved already
+      cap.receive({ payload: { number: 'INC9', state: 'closed', priority: 3 }, operation: 'update' });
+      cap.receive({ payload: { number: 'INC9', state: 'resolved', priority: 3 }, operation: 'update' }); // resolved again: sent
+      cap.receive({ payload: { number: 'INC10', state: 'resolved', priority: 4 }, operation: 'update' }); // never seen: it had no state, sent
+      const msgs = await after.wait(2);
+      assert.deepEqual(msgs.map((m) => m.payload), [{ number: 'INC9', state: 'resolved' }, { number: 'INC10', state: 'resolved' }]);
+      await rps.redeploy(() => undefined, 'full');
+      const kept = rps.query<{ record_id: string; state: string }>('SELECT record_id, state FROM rps_capture_state WHERE capture = ? ORDER BY record_id', 'cap');
+      assert.deepEqual(kept.map((k) => [k.record_id, JSON.parse(k.state)]), [['INC10', { state: 'resolved' }], ['INC9', { state: 'resolved' }]], 'only the field a "changes" rule reads is kept');
+    });
+
+    it('msg.previous, when given, is what "changes" compares with', async () => {
+      const rps = await setup(captureNode({ conditions, store: 'st' }));
+      const out = rps.collect('out');
+      const record = { number: 'INC5', state: 'resolved', priority: 4, short_description: 'b' };
+      rps.node('cap').receive({ payload: record, previous: { ...record, short_description: 'a' } });
+      rps.node('cap').receive({ payload: { ...record, short_description: 'c' }, previous: { ...record, state: 'new' } });
+      const [sent] = await out.wait(1);
+      assert.equal(sent.payload && (sent.payload as { short_description?: string }).short_description, 'c');
+    });
+
+    it('passes msg.displayValues of the included fields on as msg.rps.displayValues', async () => {
+      const rps = await setup(captureNode());
+      const out = rps.collect('out');
+      rps.node('cap').receive({ payload: { number: 'INC1', state: 2 }, displayValues: { state: 'In progress', internal: 'no' } });
+      const [msg] = await out.wait(1);
+      assert.deepEqual(rpsOf(msg).displayValues, { state: 'In progress' });
+      rps.node('cap').receive({ payload: { number: 'INC1', state: 2 }, displayValues: ['In progress'] });
+      const [caught] = await rps.caught.wait(1);
+      assert.match(caughtError(caught), /rps-capture.errors.display-values/);
+    });
+
+    it('an invalid condition: red status and an error at deploy, and every message errors', async () => {
+      const rps = await setup(captureNode({ conditions: [{ rules: [{ field: 'priority', op: 'lt', value: 'high' }] }] }));
+      const cap = rps.node('cap');
+      assert.ok(callsOf(cap, 'status').some((args) => isStatus(args, 'red', 'rps-capture.status.bad-config')));
+      cap.receive({ payload: { number: 'INC1' } });
+      const [caught] = await rps.caught.wait(1);
+      assert.match(caughtError(caught), /rps-capture.errors.bad-condition/);
+    });
+
+    it('an old node with included fields as a comma-separated text behaves as before', async () => {
+      const rps = await setup(captureNode({ fields: 'number, state' }));
+      const out = rps.collect('out');
+      rps.node('cap').receive({ payload: { number: 'INC1', state: 1, other: 2 } });
+      const [msg] = await out.wait(1);
+      assert.deepEqual(msg.payload, { number: 'INC1', state: 1 });
+      assert.deepEqual(rpsOf(msg).changedFields, ['number', 'state']);
+    });
+  });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { type CaptureDefinition, captureChange, parseFieldList } from '../../src/core/capture';
+import { type CaptureDefinition, captureChange, type CaptureResult } from '../../src/core/capture';
+import type { ConditionGroup } from '../../src/core/condition';
 
-const def: CaptureDefinition = { table: 'incident', idField: 'id', operations: ['insert', 'update', 'delete'], fields: ['title', 'state'] };
+const def: CaptureDefinition = { table: 'incident', idField: 'id', operations: ['insert', 'update', 'delete'], fields: ['title', 'state'], condition: [], captureNonInteractive: true };
 const now = new Date('2026-01-02T03:04:05.000Z');
 
 describe('core/capture', () => {
@@ -29,12 +30,12 @@ describe('core/capture', () => {
 
   it('ignores an update where no included field changed', () => {
     const r = captureChange(def, { record: { id: 'x', title: 'a', state: 'n', other: 2 }, previous: { id: 'x', title: 'a', state: 'n', other: 1 } }, now);
-    assert.deepEqual(r, { kind: 'ignored', reason: 'unchanged' });
+    assert.deepEqual(r, { kind: 'ignored', reason: 'unchanged', id: 'x' });
   });
 
   it('ignores operations not selected', () => {
     const r = captureChange({ ...def, operations: ['insert'] }, { record: { id: 'x' }, operation: 'delete' }, now);
-    assert.deepEqual(r, { kind: 'ignored', reason: 'operation' });
+    assert.deepEqual(r, { kind: 'ignored', reason: 'operation', id: 'x' });
   });
 
   it('includes every field when no fields are listed, and converts dates', () => {
@@ -66,8 +67,62 @@ describe('core/capture', () => {
     assert.equal(r.capture.interactive, false);
   });
 
-  it('parses a field list', () => {
-    assert.deepEqual(parseFieldList(' a, b ,,c '), ['a', 'b', 'c']);
-    assert.deepEqual(parseFieldList(''), []);
+  it('ignores a non-interactive change when told to, and only then', () => {
+    const r = captureChange({ ...def, captureNonInteractive: false }, { record: { id: 1, title: 't' }, interactive: false }, now);
+    assert.deepEqual(r, { kind: 'ignored', reason: 'non-interactive', id: '1' });
+    assert.equal(captureChange({ ...def, captureNonInteractive: false }, { record: { id: 1, title: 't' } }, now).kind, 'captured');
+  });
+
+  it('carries the display values of the included fields, as texts', () => {
+    const r = captureChange(def, { record: { id: 1, title: 't', state: 2 }, displayValues: { state: 'In progress', title: 7, secret: 'x', gone: null } }, now);
+    assert.ok(r.kind === 'captured');
+    assert.deepEqual(r.capture.displayValues, { state: 'In progress', title: '7' });
+    const bad = captureChange(def, { record: { id: 1 }, displayValues: 'In progress' }, now);
+    assert.ok(bad.kind === 'invalid' && bad.code === 'display-values');
+  });
+
+  describe('with a condition', () => {
+    // priority <= 2, or state changes to resolved (the example of the issue).
+    const condition: ConditionGroup[] = [{ rules: [{ field: 'priority', op: 'lte', value: '2' }] }, { rules: [{ field: 'state', op: 'changesTo', value: 'resolved' }] }];
+    const withCondition: CaptureDefinition = { ...def, fields: ['title'], condition };
+    const kind = (r: CaptureResult): string => (r.kind === 'ignored' ? `ignored:${r.reason}` : r.kind);
+
+    it('sends a change only when a group holds, reading fields that are not sent', () => {
+      assert.equal(kind(captureChange(withCondition, { record: { id: 1, title: 't', priority: 1 } }, now)), 'captured');
+      assert.equal(kind(captureChange(withCondition, { record: { id: 1, title: 't', priority: '4' } }, now)), 'ignored:condition');
+      const sent = captureChange(withCondition, { record: { id: 1, title: 't', priority: 1, state: 'new' } }, now);
+      assert.ok(sent.kind === 'captured');
+      assert.deepEqual(sent.capture.fields, { title: 't' }, 'condition fields read, not sent');
+    });
+
+    it('compares with msg.previous when given, else with the state it kept, and keeps the fields its "changes" rules read', () => {
+      const resolved = { id: 1, title: 't', priority: 4, state: 'resolved' };
+      // msg.previous says it was resolved already: no change to resolved.
+      assert.equal(kind(captureChange(withCondition, { record: resolved, previous: { ...resolved, title: 'old' }, lastSeen: { state: 'new' } }, now)), 'ignored:condition');
+      // No msg.previous: the kept state says it was new.
+      const r = captureChange(withCondition, { record: resolved, operation: 'update', lastSeen: { state: 'new' } }, now);
+      assert.equal(kind(r), 'captured');
+      assert.deepEqual(r.kind === 'captured' && r.seen, { state: 'resolved' });
+      // Kept state says resolved: no change; and what is kept is kept even when ignored.
+      const again = captureChange(withCondition, { record: { ...resolved, title: 'x' }, operation: 'update', lastSeen: { state: 'resolved' } }, now);
+      assert.deepEqual(again, { kind: 'ignored', reason: 'condition', id: '1', seen: { state: 'resolved' } });
+      // Nothing known before: every field was without a value, so it changes to resolved.
+      assert.equal(kind(captureChange(withCondition, { record: resolved, operation: 'update' }, now)), 'captured');
+    });
+
+    it('forgets a deleted record, and a delete changes no field', () => {
+      const r = captureChange(withCondition, { record: { id: 1, state: 'resolved', priority: 4 }, operation: 'delete', lastSeen: { state: 'new' } }, now);
+      assert.deepEqual(r, { kind: 'ignored', reason: 'condition', id: '1', seen: null });
+    });
+
+    it('keeps nothing when no rule compares with the past', () => {
+      const r = captureChange({ ...def, condition: [{ rules: [{ field: 'state', op: 'is', value: 'new' }] }] }, { record: { id: 1, state: 'new' } }, now);
+      assert.ok(r.kind === 'captured' && !('seen' in r));
+    });
+
+    it('checks the operation before the condition, and the kept state is still written', () => {
+      const r = captureChange({ ...withCondition, operations: ['update'] }, { record: { id: 1, state: 'resolved' }, operation: 'insert' }, now);
+      assert.deepEqual(r, { kind: 'ignored', reason: 'operation', id: '1', seen: { state: 'resolved' } });
+    });
   });
 });

@@ -52,6 +52,17 @@ describe('config migrations', () => {
     assert.deepEqual(applyMigrations(steps, 't', {}), { now: 'default', other: 1 });
   });
 
+  it('turn a capture\'s comma-separated included fields into a list, once, and capture non-interactive changes as before', () => {
+    const old = { id: 'c', table: 'incident', fields: ' short_description, state ,, priority ' };
+    const migrated = migrateConfig('rps-capture', old);
+    assert.deepEqual(migrated, { id: 'c', table: 'incident', includedFields: ['short_description', 'state', 'priority'], captureNonInteractive: true });
+    assert.deepEqual(migrateConfig('rps-capture', migrated), migrated);
+    assert.deepEqual(migrateConfig('rps-capture', { fields: '' }), { includedFields: [], captureNonInteractive: true });
+    // A node saved by today's form keeps its list (and its choice).
+    const today = { includedFields: ['a'], captureNonInteractive: false };
+    assert.deepEqual(migrateConfig('rps-capture', today), today);
+  });
+
   it('have names that are unique per node type', () => {
     for (const [type, steps] of Object.entries(MIGRATIONS)) {
       const names = steps.map((s) => s.name);
