@@ -11,11 +11,7 @@ describe('capture condition "state changes to resolved" (real Node-RED processes
   let pair: Pair;
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && pair) {
-      console.log('--- A log ---\n' + pair.a.log.slice(-40).join('\n'));
-      console.log('--- B log ---\n' + pair.b.log.slice(-40).join('\n'));
-    }
-    await pair?.stop();
+    await pair?.stopAfter(this.currentTest);
   });
 
   it('sends exactly the records that changed to resolved, comparing with the state kept across a restart of the sender', async () => {

@@ -11,11 +11,7 @@ describe('durability under SIGKILL (real Node-RED processes)', function () {
   let pair: Pair;
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && pair) {
-      console.log('--- A log ---\n' + pair.a.log.slice(-40).join('\n'));
-      console.log('--- B log ---\n' + pair.b.log.slice(-40).join('\n'));
-    }
-    await pair?.stop();
+    await pair?.stopAfter(this.currentTest);
   });
 
   it('receiver killed in the middle of 2,000 changes: every change arrives once, in order per record', async () => {

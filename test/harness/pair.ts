@@ -58,6 +58,15 @@ export class Pair {
     return new Pair(a, b, records, proxy);
   }
 
+  /** For an afterEach: prints both logs' ends when the test failed, then stops the pair. */
+  async stopAfter(test: Mocha.Test | undefined): Promise<void> {
+    if (test?.state === 'failed') {
+      console.log('--- A log ---\n' + this.a.log.slice(-40).join('\n'));
+      console.log('--- B log ---\n' + this.b.log.slice(-40).join('\n'));
+    }
+    await this.stop();
+  }
+
   async stop(): Promise<void> {
     await Promise.all([this.a.kill(), this.b.kill()]);
     await this.proxy?.stop();
