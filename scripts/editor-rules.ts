@@ -11,7 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { applyMigrations, MIGRATIONS } from '../src/core/config-migrations';
-import { compileMappings, MappingError, parseFixed } from '../src/core/mapping';
+import { compileMappings, errorMessage, MappingError, parseFixed } from '../src/core/mapping';
 import {
   ACTIVATIONS,
   AUTH_TYPES,
@@ -47,7 +47,7 @@ export const EDITOR_CONSTANTS = {
 };
 
 /** The functions (and class) the editor runs, in an order where each one's helpers come first. */
-const SHARED_CODE: readonly { toString(): string }[] = [MappingError, parseFixed, compileMappings, checkRemoteUrl, numberAccepted, applyMigrations];
+const SHARED_CODE: readonly { toString(): string }[] = [MappingError, errorMessage, parseFixed, compileMappings, checkRemoteUrl, numberAccepted, applyMigrations];
 
 /** The text of resources/rps-rules.js. */
 export function editorRulesScript(): string {

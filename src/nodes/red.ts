@@ -66,6 +66,14 @@ export interface RegisterOptions {
   settings?: Record<string, { value: unknown; exportable?: boolean }>;
 }
 
+/** A JSONata expression as RED.util.prepareJSONataExpression returns it. */
+export interface PreparedExpression {
+  /** Binds `$name` for the evaluations that follow. */
+  assign(name: string, value: unknown): void;
+  /** Node-RED's own flag: evaluate against `{ msg: input }` (set when the text mentions `msg`). */
+  _legacyMode?: boolean;
+}
+
 export interface NodeAPI {
   nodes: {
     createNode(node: object, def: NodeDef): void;
@@ -86,6 +94,10 @@ export interface NodeAPI {
     getMessageProperty(msg: NodeMessage, expr: string): unknown;
     setMessageProperty(msg: NodeMessage, expr: string, value: unknown, createMissing?: boolean): boolean;
     evaluateNodeProperty(value: string, type: string, node: object, msg: NodeMessage | undefined): unknown;
+    /** Parses a JSONata expression (throws on bad syntax) and adds Node-RED's functions ($env, $flowContext, …). */
+    prepareJSONataExpression(expression: string, node: object): PreparedExpression;
+    /** Evaluates a prepared expression with `input` as `$`; Node-RED 4.1 and 5 call back once. */
+    evaluateJSONataExpression(expression: PreparedExpression, input: object, callback: (err: Error | null, result?: unknown) => void): void;
   };
   log: { info(m: unknown): void; warn(m: unknown): void; error(m: unknown): void; debug(m: unknown): void };
   _(key: string, params?: Record<string, unknown>): string;

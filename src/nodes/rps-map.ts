@@ -1,16 +1,43 @@
 /**
  * rps-map: builds the target record from `msg.payload` with the configured field
- * mappings (field to field, fixed value, value map), and renames
- * `msg.rps.changedFields` to match.
+ * mappings (field, display value, fixed value, value map, JSONata expression), and
+ * renames `msg.rps.changedFields` to match. The rules are in core/mapping.ts; this
+ * adapter gives them Node-RED's JSONata.
  */
-import { applyMappings, compileMappings, type Mapping, type MappingRow } from '../core/mapping';
+import { applyMappings, compileMappings, type ExpressionCompiler, hasExpressions, type Mapping, MappingRunError, type MappingRow } from '../core/mapping';
+import type { Fields } from '../core/protocol';
 import { toFields } from '../core/values';
 import { errorText, ThrottledStatus } from './common';
-import type { Node, NodeAPI, NodeDef } from './red';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from './red';
 
 interface MapDef extends NodeDef {
   mappings?: MappingRow[];
   keepUnmapped?: boolean;
+}
+
+/**
+ * Compiles expressions with Node-RED's own JSONata (so $env, $flowContext, $moment…
+ * work as in the change node). `$` is the record; `$previous` and `$rps` are bound on
+ * the prepared expression before each evaluation, which is safe only because the node
+ * maps one message at a time (see `queue` below).
+ */
+function expressionCompiler(RED: NodeAPI, node: Node): ExpressionCompiler {
+  return (expression) => {
+    const prepared = RED.util.prepareJSONataExpression(expression, node);
+    // Node-RED evaluates against { msg: input } when the text mentions `msg` (a mode kept
+    // for old change nodes). Here `$` is the record, so `msg` is a field name like any other.
+    prepared._legacyMode = false;
+    return (scope) =>
+      new Promise((resolve, reject) => {
+        prepared.assign('previous', scope.previous);
+        prepared.assign('rps', scope.rps);
+        RED.util.evaluateJSONataExpression(prepared, scope.record, (err, value) => (err ? reject(err) : resolve(value)));
+      });
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export default function (RED: NodeAPI): void {
@@ -21,42 +48,73 @@ export default function (RED: NodeAPI): void {
     let mappings: Mapping[] | undefined;
     let configError: string | undefined;
     try {
-      mappings = compileMappings(def.mappings ?? []);
+      mappings = compileMappings(def.mappings ?? [], expressionCompiler(RED, node));
     } catch (err) {
       configError = errorText(err);
       node.status({ fill: 'red', shape: 'ring', text: RED._('rps-map.status.bad-mapping') });
       node.error(RED._('rps-map.errors.bad-mapping', { error: configError }));
     }
+    // Only expressions read msg.previous: without one, a message is not refused for it.
+    const readsPrevious = mappings !== undefined && hasExpressions(mappings);
     let mapped = 0;
 
-    node.on('input', (msg, send, done) => {
+    function refuse(done: DoneFn, statusText: string, error: string): void {
+      status.now({ fill: 'red', shape: 'ring', text: statusText });
+      done(new Error(error));
+    }
+
+    async function map(msg: NodeMessage, send: SendFn, done: DoneFn): Promise<void> {
       if (!mappings) {
         done(new Error(RED._('rps-map.errors.bad-mapping', { error: configError })));
         return;
       }
-      let fields;
+      let fields: Fields;
+      let previous: Fields | undefined;
       try {
         fields = toFields(msg.payload, 'payload');
       } catch (err) {
-        status.now({ fill: 'red', shape: 'ring', text: RED._('rps-map.status.bad-payload') });
-        done(new Error(RED._('rps-map.errors.bad-payload', { error: errorText(err) })));
+        refuse(done, RED._('rps-map.status.bad-payload'), RED._('rps-map.errors.bad-payload', { error: errorText(err) }));
         return;
       }
-      const rps = msg.rps as { changedFields?: unknown; operation?: unknown } | undefined;
-      const changedIn = Array.isArray(rps?.changedFields) ? (rps.changedFields.filter((f) => typeof f === 'string') as string[]) : Object.keys(fields);
+      try {
+        previous = readsPrevious && isRecord(msg.previous) ? toFields(msg.previous, 'previous') : undefined;
+      } catch (err) {
+        refuse(done, RED._('rps-map.status.bad-previous'), RED._('rps-map.errors.bad-previous', { error: errorText(err) }));
+        return;
+      }
+      const rps = isRecord(msg.rps) ? msg.rps : undefined;
+      const changedIn = Array.isArray(rps?.changedFields) ? rps.changedFields.filter((f): f is string => typeof f === 'string') : Object.keys(fields);
       // Without msg.rps there is no telling what changed: treat it as new.
       const isNew = rps?.operation === undefined || rps.operation === 'insert';
-      const result = applyMappings(mappings, fields, changedIn, def.keepUnmapped === true, isNew);
+      const displayValues = isRecord(rps?.displayValues) ? rps.displayValues : undefined;
+      let result;
+      try {
+        result = await applyMappings(mappings, { fields, changedFields: changedIn, isNew, displayValues, previous, rps }, def.keepUnmapped === true);
+      } catch (err) {
+        if (!(err instanceof MappingRunError)) throw err;
+        const key = err.reason === 'evaluation' ? 'rps-map.errors.expression' : 'rps-map.errors.result';
+        refuse(done, RED._('rps-map.status.expression-failed'), RED._(key, { row: err.row, target: err.target, error: err.detail }));
+        return;
+      }
       msg.payload = result.fields;
-      if (rps && typeof rps === 'object') rps.changedFields = result.changedFields;
+      if (rps) rps.changedFields = result.changedFields;
       mapped += 1;
       status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-map.status.mapped', { count: mapped }) }));
       send(msg);
       done();
+    }
+
+    // One message at a time, in the order they came: an expression takes a varying number
+    // of turns of the event loop, so mapping them side by side could reorder the records
+    // of a sync (and mix up the `$previous`/`$rps` bindings of a shared expression).
+    let queue: Promise<void> = Promise.resolve();
+    node.on('input', (msg, send, done) => {
+      queue = queue.then(() => map(msg, send, done)).catch((err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
     });
     node.on('close', (_removed, done) => {
       status.stop();
-      done();
+      // The messages already taken are finished (sent or failed) before the node goes.
+      void queue.then(done);
     });
   }
   RED.nodes.registerType('rps-map', RpsMapNode);

@@ -1,9 +1,10 @@
 /**
  * rps-map: builds the target record from msg.payload with the configured mappings
- * (field, fixed value, value map) and renames msg.rps.changedFields to match.
+ * (field, display value, fixed value, value map, JSONata expression; each optionally
+ * only for a new record) and renames msg.rps.changedFields to match.
  */
 import assert from 'node:assert/strict';
-import { callsOf, caughtError, caughtFrom, type FlowNode, isStatus, type Msg, outboundRps, rpsOf, setup, textOf, useNodeRed, waitForCall } from './helper';
+import { callsOf, caughtError, caughtFrom, type Collector, type FlowNode, isStatus, type Msg, outboundRps, type Rps, rpsOf, setup, type TestNode, textOf, useNodeRed, waitForCall } from './helper';
 
 const MAPPINGS = [
   { target: 'short_description', type: 'field', value: 'title' },
@@ -27,6 +28,12 @@ function captured(payload: Record<string, unknown>, operation: string, changedFi
 
 describe('rps-map node', function () {
   useNodeRed();
+
+  /** A deployed map node with `mappings`, the collector after it, and the node. */
+  async function mapWith(mappings: Record<string, unknown>[], renderParams = false): Promise<{ rps: Rps; out: Collector; map: TestNode }> {
+    const rps = await setup(mapNode({ mappings }), { renderParams });
+    return { rps, out: rps.collect('out'), map: rps.node('map') };
+  }
 
   it('maps field to field, fixed values (str, num, bool, json) and value maps; drops unmapped fields', async () => {
     const rps = await setup(mapNode());
@@ -106,7 +113,9 @@ describe('rps-map node', function () {
     ['a value map that is not JSON', { target: 'priority', type: 'value', value: 'prio', map: '{1:high}' }],
     ['an empty target', { target: ' ', type: 'field', value: 'title' }],
     ['an empty source field', { target: 'x', type: 'field', value: '' }],
-    ['an unknown mapping type', { target: 'x', type: 'jsonata', value: 'title' }],
+    ['an unknown mapping type', { target: 'x', type: 'script', value: 'title' }],
+    ['an empty expression', { target: 'x', type: 'jsonata', value: ' ' }],
+    ['a default that does not match its type', { target: 'priority', type: 'value', value: 'prio', map: '{}', default: 'high', defaultType: 'num' }],
   ] as const) {
     it(`with an invalid mapping (${what}): red status, error logged, every message errors`, async () => {
       const rps = await setup(mapNode({ mappings: [MAPPINGS[0], row] }));
@@ -135,5 +144,170 @@ describe('rps-map node', function () {
     const [msg] = await out.wait(1);
     assert.equal((msg.payload as Record<string, unknown>).source, 'desk-a');
     assert.equal(msg.rps, undefined, 'no msg.rps is invented');
+  });
+
+  it('display value: the target gets the display text of a field from msg.rps.displayValues (outbound and inbound)', async () => {
+    const { out, map } = await mapWith([
+      { target: 'assignee', type: 'display', value: 'assigned_to' },
+      { target: 'assignee_id', type: 'field', value: 'assigned_to' },
+      { target: 'state_label', type: 'display', value: 'state' },
+    ]);
+    map.receive(captured({ assigned_to: 'u1', state: 2 }, 'update', ['assigned_to']));
+    map.receive({
+      payload: { assigned_to: 'u1', state: 2 },
+      rps: outboundRps('incident', 'INC1', { operation: 'update', changedFields: ['assigned_to'], displayValues: { assigned_to: 'Ada Lovelace', state: 'In progress' } }),
+    });
+    map.receive({
+      payload: { assigned_to: 'u2', state: 3 },
+      rps: { direction: 'inbound', operation: 'update', changedFields: ['state'], displayValues: { assigned_to: 'Grace Hopper', state: 'Resolved' } },
+    });
+    const [none, outbound, inbound] = await out.wait(3);
+    assert.deepEqual(none.payload, { assignee_id: 'u1' }, 'no display values: the targets are left out');
+    assert.deepEqual(outbound.payload, { assignee: 'Ada Lovelace', assignee_id: 'u1', state_label: 'In progress' });
+    assert.deepEqual(rpsOf(outbound).changedFields, ['assignee', 'assignee_id'], 'a display value counts as changed when its field changed');
+    assert.deepEqual(inbound.payload, { assignee: 'Grace Hopper', assignee_id: 'u2', state_label: 'Resolved' });
+    assert.deepEqual(rpsOf(inbound).changedFields, ['state_label']);
+  });
+
+  it('value map with a default: a value the map does not list becomes the default', async () => {
+    const { out, map } = await mapWith([{ target: 'priority', type: 'value', value: 'prio', map: '{"1":"high"}', default: 'low', defaultType: 'str' }]);
+    for (const prio of [1, 7, null]) map.receive(captured({ prio }, 'update', ['prio']));
+    map.receive(captured({ other: 1 }, 'update', ['other']));
+    const msgs = await out.wait(4);
+    assert.deepEqual(
+      msgs.map((m) => m.payload),
+      [{ priority: 'high' }, { priority: 'low' }, { priority: 'low' }, {}],
+    );
+  });
+
+  it('only when creating the record: a fixed assignment group is set on an insert, not on an update', async () => {
+    const { out, map } = await mapWith([
+      { target: 'short_description', type: 'field', value: 'title' },
+      { target: 'assignment_group', type: 'fixed', value: 'Service Desk', valueType: 'str', onInsert: true },
+    ]);
+    map.receive(captured({ title: 'Printer' }, 'insert', ['title']));
+    map.receive(captured({ title: 'Printer on fire' }, 'update', ['title']));
+    map.receive({ payload: { title: 'No context' } });
+    const [inserted, updated, bare] = await out.wait(3);
+    assert.deepEqual(inserted.payload, { short_description: 'Printer', assignment_group: 'Service Desk' });
+    assert.deepEqual(rpsOf(inserted).changedFields, ['short_description', 'assignment_group']);
+    assert.deepEqual(updated.payload, { short_description: 'Printer on fire' });
+    assert.deepEqual(rpsOf(updated).changedFields, ['short_description']);
+    assert.deepEqual(bare.payload, { short_description: 'No context', assignment_group: 'Service Desk' }, 'without msg.rps the record counts as new');
+  });
+
+  it('JSONata: $ is the record, $previous is msg.previous, $rps is msg.rps; Node-RED functions work; the target counts as changed', async () => {
+    const { out, map } = await mapWith([
+      { target: 'full_name', type: 'jsonata', value: 'first & " " & $uppercase(last)' },
+      { target: 'was', type: 'jsonata', value: '$previous.state' },
+      { target: 'table', type: 'jsonata', value: '$rps.table' },
+      { target: 'changes', type: 'jsonata', value: '$count($rps.changedFields)' },
+      { target: 'note', type: 'jsonata', value: 'msg' },
+      { target: 'missing', type: 'jsonata', value: 'no_such_field' },
+      { target: 'tags', type: 'jsonata', value: '$append(tags, "synced")' },
+      { target: 'state', type: 'field', value: 'state' },
+    ]);
+    const record = { first: 'Ada', last: 'Lovelace', state: 2, msg: 'a field named msg', tags: ['a'] };
+    map.receive({ ...captured(record, 'update', ['last']), previous: { state: 1 } });
+    map.receive({ ...captured(record, 'update', ['last']), previous: 'not a record' });
+    const [withPrevious, without] = await out.wait(2);
+    assert.deepEqual(withPrevious.payload, {
+      full_name: 'Ada LOVELACE',
+      was: 1,
+      table: 'incident',
+      changes: 1,
+      note: 'a field named msg',
+      tags: ['a', 'synced'],
+      state: 2,
+    });
+    assert.deepEqual(
+      rpsOf(withPrevious).changedFields,
+      ['full_name', 'was', 'table', 'changes', 'note', 'tags'],
+      'every expression that gave a value counts as changed; the unchanged field does not',
+    );
+    assert.equal('was' in (without.payload as Record<string, unknown>), false, 'msg.previous that is not a record: $previous is undefined');
+  });
+
+  it('JSONata: maps messages one at a time, in order, each with its own $previous and $rps', async () => {
+    const { out, map } = await mapWith([{ target: 'pair', type: 'jsonata', value: '$string($previous.n) & ":" & $string(n) & ":" & $rps.id' }]);
+    const count = 40;
+    for (let n = 0; n < count; n++) {
+      map.receive({ payload: { n }, previous: { n }, rps: outboundRps('incident', `INC${n}`, { operation: 'update', changedFields: ['n'] }) });
+    }
+    const msgs = await out.wait(count);
+    assert.deepEqual(
+      msgs.map((m) => (m.payload as { pair: string }).pair),
+      Array.from({ length: count }, (_, n) => `${n}:${n}:INC${n}`),
+    );
+  });
+
+  /** A map node with a field row and, as row 2, an expression row; RED._ renders its parameters. */
+  async function withExpression(target: string, expression: string): Promise<{ rps: Rps; out: Collector; map: TestNode }> {
+    return mapWith(
+      [
+        { target: 'title', type: 'field', value: 'title' },
+        { target, type: 'jsonata', value: expression },
+      ],
+      true,
+    );
+  }
+
+  /** The parameters of a text `key {json}`, as RED._ renders them in these tests. */
+  function paramsOf(text: string, key: string): unknown {
+    assert.ok(text.startsWith(`${key} `), text);
+    return JSON.parse(text.slice(key.length + 1));
+  }
+
+  it('JSONata: a syntax error is found at deploy: red status and an error naming the row; every message errors', async () => {
+    const { rps, out, map } = await withExpression('full_name', 'first & ');
+    assert.ok(
+      callsOf(map, 'status').some((args) => isStatus(args, 'red', 'rps-map.status.bad-mapping')),
+      'red status when deployed',
+    );
+    const logged = callsOf(map, 'error').map((args) => textOf(args[0]));
+    assert.equal(logged.length, 1, logged.join(' | '));
+    assert.match((paramsOf(logged[0], 'rps-map.errors.bad-mapping') as { error: string }).error, /^"full_name": JSONata expression is invalid: /);
+    map.receive(captured({ title: 'a', first: 'Ada' }, 'insert', ['title']));
+    const [caught] = await rps.caught.wait(1);
+    assert.match(caughtError(caught), /^rps-map\.errors\.bad-mapping .*full_name/);
+    assert.equal(out.msgs.length, 0);
+  });
+
+  it('JSONata: an evaluation error reaches a Catch node naming the row; the message is not sent on; the next one is mapped', async () => {
+    const { rps, out, map } = await withExpression('impact', '$number(code)');
+    map.receive(captured({ title: 'a', code: 'high' }, 'insert', ['title']));
+    map.receive(captured({ title: 'b', code: '3' }, 'insert', ['title']));
+    const [caught] = await rps.caught.wait(1);
+    assert.deepEqual(paramsOf(caughtError(caught), 'rps-map.errors.expression'), {
+      row: 2,
+      target: 'impact',
+      error: 'Unable to cast value to a number: "high"',
+    });
+    assert.equal(caughtFrom(caught), 'map');
+    assert.equal((caught.payload as Record<string, unknown>).code, 'high', 'the Catch node gets the message as it came');
+    await waitForCall(map, 'status', (args) => isStatus(args, 'red', 'rps-map.status.expression-failed'));
+    const [mapped] = await out.wait(1);
+    assert.deepEqual(mapped.payload, { title: 'b', impact: 3 });
+    assert.equal(out.msgs.length, 1, 'the failed message was not sent on');
+  });
+
+  for (const [what, expression, detail] of [
+    ['a function', 'function($x) { $x }', 'result: is a function'],
+    ['a number that is not finite', '1/0', 'result: is not a finite number'],
+  ] as const) {
+    it(`JSONata: a result that is not a field value (${what}) reaches a Catch node naming the row`, async () => {
+      const { rps, out, map } = await withExpression('x', expression);
+      map.receive(captured({ title: 'a' }, 'insert', ['title']));
+      const [caught] = await rps.caught.wait(1);
+      assert.deepEqual(paramsOf(caughtError(caught), 'rps-map.errors.result'), { row: 2, target: 'x', error: detail });
+      assert.equal(out.msgs.length, 0);
+    });
+  }
+
+  it('JSONata: a msg.previous that cannot be read as a record is an error', async () => {
+    const { rps, map } = await mapWith([{ target: 'x', type: 'jsonata', value: '$previous.a' }]);
+    map.receive({ ...captured({ a: 1 }, 'update', ['a']), previous: { a: 1n } });
+    const [caught] = await rps.caught.wait(1);
+    assert.equal(caughtError(caught), 'rps-map.errors.bad-previous');
   });
 });
