@@ -58,6 +58,8 @@ export interface MappingInput {
 export interface MappingResult {
   fields: Fields;
   changedFields: string[];
+  /** The display values under the target names (see applyMappings); absent when none are left. */
+  displayValues?: Record<string, string>;
 }
 
 /**
@@ -171,12 +173,22 @@ export async function applyMappings(mappings: readonly Mapping[], input: Mapping
   const out: Fields = {};
   const changed = new Set<string>();
   const changedIn = new Set(input.changedFields);
+  // A display value follows its field's value: kept with an unmapped field, renamed with
+  // a field copied to another name, so the payload and msg.rps.displayValues keep using
+  // the same names (a value map or an expression makes a new value: its text is unknown).
+  const display: Record<string, string> = {};
+  const displayOf = (field: string): string | undefined => {
+    const text = own(input.displayValues, field);
+    return typeof text === 'string' ? text : undefined;
+  };
   if (keepUnmapped) {
     const consumed = new Set(mappings.map(consumedSource).filter((s): s is string => s !== undefined));
     for (const [k, v] of Object.entries(input.fields)) {
       if (consumed.has(k)) continue;
       setOwn(out, k, v);
       if (changedIn.has(k)) changed.add(k);
+      const text = displayOf(k);
+      if (text !== undefined) setOwn(display, k, text);
     }
   }
   for (const m of mappings) {
@@ -185,8 +197,13 @@ export async function applyMappings(mappings: readonly Mapping[], input: Mapping
     if (v === undefined) continue;
     setOwn(out, m.target, v);
     if (countsAsChanged(m, changedIn, input.isNew)) changed.add(m.target);
+    const text = m.type === 'field' ? displayOf(m.source) : undefined;
+    if (text !== undefined) setOwn(display, m.target, text);
+    else delete display[m.target];
   }
-  return { fields: out, changedFields: [...changed] };
+  const result: MappingResult = { fields: out, changedFields: [...changed] };
+  if (Object.keys(display).length > 0) result.displayValues = display;
+  return result;
 }
 
 /** Whether any row has an expression (only those read `$previous` and `$rps`). */

@@ -97,7 +97,11 @@ export default function (RED: NodeAPI): void {
         return;
       }
       msg.payload = result.fields;
-      if (rps) rps.changedFields = result.changedFields;
+      if (rps) {
+        rps.changedFields = result.changedFields;
+        if (result.displayValues) rps.displayValues = result.displayValues;
+        else delete rps.displayValues;
+      }
       mapped += 1;
       status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-map.status.mapped', { count: mapped }) }));
       send(msg);

@@ -116,7 +116,7 @@ describe('core/mapping', () => {
     ]);
     const displayValues = { assigned_to: 'Ada Lovelace', state: 'New' };
     const changed = await applyMappings(mappings, input({ assigned_to: 'u1' }, ['assigned_to'], { displayValues }), false);
-    assert.deepEqual(changed, { fields: { assignee: 'Ada Lovelace', assignee_id: 'u1' }, changedFields: ['assignee', 'assignee_id'] });
+    assert.deepEqual(changed, { fields: { assignee: 'Ada Lovelace', assignee_id: 'u1' }, changedFields: ['assignee', 'assignee_id'], displayValues: { assignee_id: 'Ada Lovelace' } });
     const unchanged = await applyMappings(mappings, input({ assigned_to: 'u1' }, ['state'], { displayValues }), false);
     assert.deepEqual(unchanged.changedFields, []);
     assert.deepEqual((await applyMappings(mappings, input({ assigned_to: 'u1' }), false)).fields, { assignee_id: 'u1' }, 'no display values');
@@ -126,7 +126,22 @@ describe('core/mapping', () => {
   it('display: does not take the field away from "keep unmapped fields"', async () => {
     const mappings = compileMappings([{ target: 'state_label', type: 'display', value: 'state' }]);
     const r = await applyMappings(mappings, input({ state: 2 }, ['state'], { displayValues: { state: 'In progress' } }), true);
-    assert.deepEqual(r, { fields: { state: 2, state_label: 'In progress' }, changedFields: ['state', 'state_label'] });
+    assert.deepEqual(r, { fields: { state: 2, state_label: 'In progress' }, changedFields: ['state', 'state_label'], displayValues: { state: 'In progress' } });
+  });
+
+  it('display values follow their fields: renamed with a field row, kept with an unmapped field, dropped with a new value', async () => {
+    const mappings = compileMappings([
+      { target: 'status', type: 'field', value: 'state' },
+      { target: 'prio', type: 'value', value: 'priority', map: '{"1":"high"}' },
+      { target: 'who', type: 'field', value: 'assigned_to' },
+      { target: 'who', type: 'fixed', value: 'nobody' },
+    ]);
+    const displayValues = { state: 'In progress', priority: '1 - Critical', assigned_to: 'Ada', other: 'kept?' };
+    const r = await applyMappings(mappings, input({ state: 2, priority: 1, assigned_to: 'u1', other: 'x' }, [], { displayValues }), true);
+    assert.deepEqual(r.fields, { other: 'x', status: 2, prio: 'high', who: 'nobody' });
+    assert.deepEqual(r.displayValues, { other: 'kept?', status: 'In progress' });
+    const none = await applyMappings(mappings, input({ priority: 1 }, [], { displayValues }), false);
+    assert.equal(none.displayValues, undefined, 'none left: absent');
   });
 
   it('fixed: str, num, bool, json; listed only for a new record', async () => {
