@@ -7,7 +7,7 @@
  * entered. Screenshots go to test-artifacts/capture-form/ (git-ignored).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { type FlowNode, NodeRedInstance, PROJECT_ROOT } from '../../tools/nodered';
@@ -50,6 +50,8 @@ describe('rps-capture editor form (headless Chromium)', function () {
           '`sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium` (.ci/run does this on CI).',
       );
     }
+    // This run's screenshots only.
+    rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
     // Started together; whichever started is kept, so that after() stops it when the other failed.
     const [started, launched] = await Promise.allSettled([
@@ -143,11 +145,16 @@ describe('rps-capture editor form (headless Chromium)', function () {
     if (rule.value2 !== undefined) await row.locator('.rps-capture-value2').fill(rule.value2);
   }
 
+  /** The values of inputs or options, in order. */
+  function values(elements: Locator): Promise<string[]> {
+    return elements.evaluateAll((list) => list.map((e) => (e as unknown as { value: string }).value));
+  }
+
   async function hasError(input: Locator): Promise<boolean> {
     return /\binput-error\b/.test((await input.getAttribute('class')) ?? '');
   }
 
-  it('saves the condition groups, an included field picked from the fields seen, and the non-interactive setting as entered', async () => {
+  it('offers the fields a capture has seen (a record posted through http in) and saves one picked into the included fields', async () => {
     const p = await openEditor(flows());
     // One record through http in → capture: its names are what the capture has seen.
     const posted = await fetch(`${red!.url}/records`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(RECORD) });
@@ -158,18 +165,36 @@ describe('rps-capture editor form (headless Chromium)', function () {
     assert.equal((await seen).status(), 200, 'the form asked for the fields seen');
     const pick = form.locator('#rps-capture-seen-pick');
     await pick.locator('option[value="short_description"]').waitFor({ state: 'attached' });
-    assert.deepEqual(await pick.locator('option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)), ['', ...Object.keys(RECORD).sort()]);
-    assert.deepEqual(
-      await form.locator('#rps-capture-fields-seen option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)),
-      Object.keys(RECORD).sort(),
-      'the field inputs suggest the fields seen',
-    );
+    assert.deepEqual(await values(pick.locator('option')), ['', ...Object.keys(RECORD).sort()]);
+    assert.deepEqual(await values(form.locator('#rps-capture-fields-seen option')), Object.keys(RECORD).sort(), 'the field inputs suggest the fields seen');
+
+    const included = form.locator('#node-input-includedFields-container');
+    await pick.selectOption('short_description');
+    await form.locator('#rps-capture-seen-add').click();
+    assert.deepEqual(await values(included.locator('.rps-capture-included')), ['short_description']);
+    // Picked again: not listed twice.
+    await pick.selectOption('short_description');
+    await form.locator('#rps-capture-seen-add').click();
+    assert.deepEqual(await values(included.locator('.rps-capture-included')), ['short_description']);
+    assert.equal(await pick.inputValue(), '', 'the pick goes back to its prompt');
+    await screenshot('fields-seen');
+
+    await doneAndDeploy();
+    const node = await savedNode('cap');
+    assert.deepEqual(node.includedFields, ['short_description']);
+    assert.deepEqual(node.conditions, []);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('saves the condition groups, the included fields and the non-interactive setting as entered', async () => {
+    await openEditor(flows());
+    const form = await openCapture('cap');
 
     // The store: "None", visible, first and chosen (no store exists: the editor would say "Add new…").
     const store = form.locator('#node-input-store');
     assert.equal(await store.locator('option').first().innerText(), STRINGS.form.storeNone);
     assert.equal(await store.inputValue(), '_ADD_');
-    // An old node is migrated, a new one has the default: non-interactive changes are captured.
+    // A node without the setting captures non-interactive changes.
     assert.equal(await form.locator('#node-input-captureNonInteractive').isChecked(), true);
     await form.locator('#node-input-captureNonInteractive').uncheck();
 
@@ -198,6 +223,7 @@ describe('rps-capture editor form (headless Chromium)', function () {
     const row3 = items(items(groups).nth(1).locator('ol.rps-capture-rules')).nth(0);
     await fillRow(row3, { field: 'state', op: 'changesTo', value: 'closed' });
     assert.equal(await row3.locator('.rps-capture-op option:checked').innerText(), STRINGS.operators.changesTo);
+    assert.equal(await row3.locator('.rps-capture-value').isVisible(), true, 'changes to reads one value');
     // A third group left empty is not saved.
     await addButton(groups, STRINGS.form.addGroup).click();
     const lonelyRow = items(items(groups).nth(2).locator('ol.rps-capture-rules')).nth(0);
@@ -206,16 +232,13 @@ describe('rps-capture editor form (headless Chromium)', function () {
     await lonelyRow.waitFor({ state: 'detached' });
     assert.equal(await items(groups).count(), 3, 'the group is still in the form');
 
-    // Included fields: one picked from the fields seen, one typed.
+    // Included fields: two typed (one with spaces around it), and one left empty.
     const included = form.locator('#node-input-includedFields-container');
-    await pick.selectOption('short_description');
-    await form.locator('#rps-capture-seen-add').click();
     await addButton(included, STRINGS.form.addField).click();
+    await addButton(included, STRINGS.form.addField).click();
+    await addButton(included, STRINGS.form.addField).click();
+    await items(included).nth(0).locator('.rps-capture-included').fill('short_description');
     await items(included).nth(1).locator('.rps-capture-included').fill(' number ');
-    assert.deepEqual(await items(included).locator('.rps-capture-included').evaluateAll((is) => is.map((i) => (i as unknown as { value: string }).value)), [
-      'short_description',
-      ' number ',
-    ]);
     // Every label is translated (a missing string shows its key).
     assert.doesNotMatch(await form.innerText(), /rps-capture\./);
     await screenshot('filled-in');
@@ -245,8 +268,33 @@ describe('rps-capture editor form (headless Chromium)', function () {
     const first = items(items(savedGroups).nth(0).locator('ol.rps-capture-rules'));
     assert.equal(await first.nth(0).locator('.rps-capture-value').inputValue(), 'new, in progress');
     assert.equal(await first.nth(1).locator('.rps-capture-value2').inputValue(), '3');
+    assert.deepEqual(await values(again.locator('#node-input-includedFields-container .rps-capture-included')), ['short_description', 'number']);
     assert.equal(await again.locator('#node-input-captureNonInteractive').isChecked(), false);
     await page!.locator('#node-dialog-cancel').click();
+  });
+
+  it('marks the node invalid while a row has no field or an ordering value that is neither a number nor an ISO date', async () => {
+    const p = await openEditor(flows());
+    const valid = (): Promise<boolean | undefined> =>
+      p.evaluate(() => (globalThis as unknown as { RED: { nodes: { node(id: string): { valid?: boolean } } } }).RED.nodes.node('cap').valid);
+    let form = await openCapture('cap');
+    await addButton(form.locator('#node-input-conditions-container'), STRINGS.form.addGroup).click();
+    const row = (f: Locator): Locator => items(items(f.locator('#node-input-conditions-container')).nth(0).locator('ol.rps-capture-rules')).nth(0);
+    await fillRow(row(form), { field: ' ', op: 'gt', value: 'soon' });
+    assert.equal(await hasError(row(form).locator('.rps-capture-field')), true);
+    assert.equal(await hasError(row(form).locator('.rps-capture-value')), true);
+    await p.locator('#node-dialog-ok').click();
+    await p.locator('#node-dialog-ok').waitFor({ state: 'detached' });
+    assert.equal(await valid(), false, 'no field, and "soon" does not compare');
+
+    form = await openCapture('cap');
+    await fillRow(row(form), { field: 'opened_at', op: 'gt', value: '2026-12-07T10:00' });
+    assert.equal(await hasError(row(form).locator('.rps-capture-field')), false);
+    assert.equal(await hasError(row(form).locator('.rps-capture-value')), false, 'an ISO date-time compares');
+    await p.locator('#node-dialog-ok').click();
+    await p.locator('#node-dialog-ok').waitFor({ state: 'detached' });
+    assert.equal(await valid(), true);
+    assert.deepEqual(pageErrors, []);
   });
 
   it('opens an old node with its comma-separated fields in the included list, and None is a store it can choose', async () => {
@@ -257,7 +305,7 @@ describe('rps-capture editor form (headless Chromium)', function () {
     await openEditor(stored);
     const form = await openCapture('old');
     const included = form.locator('#node-input-includedFields-container .rps-capture-included');
-    assert.deepEqual(await included.evaluateAll((is) => is.map((i) => (i as unknown as { value: string }).value)), ['a', 'b']);
+    assert.deepEqual(await values(included), ['a', 'b']);
     assert.equal(await form.locator('#node-input-captureNonInteractive').isChecked(), true, 'an old node captured non-interactive changes');
     assert.equal(await items(form.locator('#node-input-conditions-container')).count(), 0);
     // Undeployed or never fed: no fields seen, and no error.
