@@ -1,8 +1,9 @@
 /**
  * Writes resources/rps-rules.js, the editor's copy of the runtime's setting rules: the
  * lists, defaults and limits of src/core/settings.ts, the config migrations of
- * src/core/config-migrations.ts, and the pure checks the forms run (remote URLs, number
- * settings, mapping rows). Functions are carried as their compiled source text, so they
+ * src/core/config-migrations.ts, the capture condition's operators (src/core/condition.ts),
+ * and the pure checks the forms run (remote URLs, number settings, mapping rows, the
+ * values of ordering conditions). Functions are carried as their compiled source text, so they
  * must use nothing from outside their own bodies but each other (the unit test runs the
  * file to hold that).
  * Run by `npm run build` (and so by `npm install`, through `prepare`); the file is
@@ -10,6 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { comparable, CONDITION_OPERATORS, instantOf, isOrdering, numberOf, OPERATOR_OPERANDS } from '../src/core/condition';
 import { applyMigrations, MIGRATIONS } from '../src/core/config-migrations';
 import { compileMappings, errorMessage, MappingError, parseFixed } from '../src/core/mapping';
 import {
@@ -44,10 +46,24 @@ export const EDITOR_CONSTANTS = {
   INBOUND_NUMBERS,
   QUEUE_RETRY_NUMBERS,
   MIGRATIONS,
+  CONDITION_OPERATORS,
+  OPERATOR_OPERANDS,
 };
 
 /** The functions (and class) the editor runs, in an order where each one's helpers come first. */
-const SHARED_CODE: readonly { toString(): string }[] = [MappingError, errorMessage, parseFixed, compileMappings, checkRemoteUrl, numberAccepted, applyMigrations];
+const SHARED_CODE: readonly { toString(): string }[] = [
+  MappingError,
+  errorMessage,
+  parseFixed,
+  compileMappings,
+  checkRemoteUrl,
+  numberAccepted,
+  applyMigrations,
+  numberOf,
+  instantOf,
+  comparable,
+  isOrdering,
+];
 
 /** The text of resources/rps-rules.js. */
 export function editorRulesScript(): string {
@@ -66,6 +82,10 @@ export function editorRulesScript(): string {
     '        compileMappings: compileMappings,',
     '        checkRemoteUrl: checkRemoteUrl,',
     '        numberAccepted: numberAccepted,',
+    '        /** Whether a condition value can be compared in order (a number or an ISO date). */',
+    '        comparable: comparable,',
+    '        /** Whether a condition operator compares in order (< <= > >= between). */',
+    '        isOrdering: isOrdering,',
     '        /** Brings an old node to today\'s properties, in place (as the runtime does at start). */',
     '        migrate: function (type, node) {',
     '            return applyMigrations(constants.MIGRATIONS, type, node);',

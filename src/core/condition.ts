@@ -157,8 +157,12 @@ function compileRule(raw: unknown, where: string): ConditionRule {
   return rule;
 }
 
-function isOrdering(op: ConditionOperator): boolean {
-  return op === 'lt' || op === 'lte' || op === 'gt' || op === 'gte';
+/**
+ * Whether `op` compares in order (< <= > >= between): its values must be numbers or ISO
+ * dates (`comparable`). The editor's form runs it too (resources/rps-rules.js).
+ */
+export function isOrdering(op: string): boolean {
+  return op === 'lt' || op === 'lte' || op === 'gt' || op === 'gte' || op === 'between';
 }
 
 /** A field value as text, for the text operators; undefined when it has no value. */
@@ -174,24 +178,26 @@ function hasValue(v: FieldValue | undefined): boolean {
 }
 
 /** A number read from a field value or a rule value: a number, or a string that is one (not blank). */
-function numberOf(v: FieldValue | undefined): number | undefined {
+export function numberOf(v: FieldValue | undefined): number | undefined {
   if (typeof v === 'number') return v;
   if (typeof v !== 'string' || v.trim() === '') return undefined;
   const n = Number(v);
   return Number.isFinite(n) ? n : undefined;
 }
 
-// 2026-12-07, 2026-12-07T10:00, 2026-12-07T10:00:00.123+01:00 (no time zone: read as UTC).
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-
-function instantOf(v: FieldValue | undefined): number | undefined {
-  if (typeof v !== 'string' || !ISO_DATE.test(v)) return undefined;
+/** An instant read from an ISO 8601 date or date-time (no time zone: read as UTC). */
+export function instantOf(v: FieldValue | undefined): number | undefined {
+  // 2026-12-07, 2026-12-07T10:00, 2026-12-07T10:00:00.123+01:00. Written in the body,
+  // not as a module constant: the editor's script carries this function's text alone.
+  const isoDate = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+  if (typeof v !== 'string' || !isoDate.test(v)) return undefined;
   const zoned = /T|\s/.test(v) && !/(?:Z|[+-]\d{2}:?\d{2})$/.test(v) ? `${v.replace(' ', 'T')}Z` : v.replace(' ', 'T');
   const t = Date.parse(zoned);
   return Number.isFinite(t) ? t : undefined;
 }
 
-function comparable(text: string): boolean {
+/** A value that < <= > >= between can compare with: a number or an ISO date (the editor's form checks with it too). */
+export function comparable(text: string): boolean {
   return numberOf(text) !== undefined || instantOf(text) !== undefined;
 }
 

@@ -12,7 +12,8 @@ import { migrateConfig } from '../core/config-migrations';
 import type { Operation } from '../core/protocol';
 import { CaptureMemory } from '../engine/capture-memory';
 import type { Store } from '../engine/stores';
-import { noteFieldsSeen, forgetFieldsSeen } from './capture-fields';
+import { acquireFieldsSeenRoute, releaseFieldsSeenRoute } from './admin/fields-seen';
+import { forgetFieldsSeen, noteFieldsSeen } from './capture-fields';
 import { common, errorText, ThrottledStatus } from './common';
 import { inboundContext, type OutboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
@@ -32,7 +33,14 @@ interface CaptureDef extends NodeDef {
   store?: string;
 }
 
-const IGNORED_REASONS: readonly IgnoredReason[] = ['operation', 'condition', 'unchanged', 'non-interactive'];
+/** The status words of each reason a change was ignored, in the order the status lists them. */
+const IGNORED_KEYS: Readonly<Record<IgnoredReason, string>> = {
+  operation: 'rps-capture.status.ignored-operation',
+  condition: 'rps-capture.status.ignored-condition',
+  unchanged: 'rps-capture.status.ignored-unchanged',
+  'non-interactive': 'rps-capture.status.ignored-non-interactive',
+};
+const IGNORED_REASONS = Object.keys(IGNORED_KEYS) as IgnoredReason[];
 
 /** The remote system a change came from, if an inbound flow made it (so it is not echoed back). */
 function originOf(msg: NodeMessage): string | undefined {
@@ -70,6 +78,7 @@ export default function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const rt = runtimeOf(RED);
+    acquireFieldsSeenRoute(RED);
     const operations: Operation[] = [];
     if (def.insert !== false) operations.push('insert');
     if (def.update !== false) operations.push('update');
@@ -109,7 +118,7 @@ export default function (RED: NodeAPI): void {
     let captured = 0;
     const ignored = new Map<IgnoredReason, number>();
     const counts = (): string => {
-      const parts = IGNORED_REASONS.filter((r) => ignored.has(r)).map((r) => RED._(`rps-capture.status.ignored-${r}`, { count: ignored.get(r) }));
+      const parts = IGNORED_REASONS.filter((r) => ignored.has(r)).map((r) => RED._(IGNORED_KEYS[r], { count: ignored.get(r) }));
       const text = RED._('rps-capture.status.captured', { count: captured });
       return parts.length === 0 ? text : `${text}; ${RED._('rps-capture.status.ignored', { reasons: parts.join(', ') })}`;
     };
@@ -185,6 +194,7 @@ export default function (RED: NodeAPI): void {
 
     node.on('close', (removed, done) => {
       status.stop();
+      releaseFieldsSeenRoute(RED);
       if (removed) forgetFieldsSeen(node.id);
       void (async () => {
         try {

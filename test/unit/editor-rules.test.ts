@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runInNewContext } from 'node:vm';
+import { comparable, compileCondition, CONDITION_OPERATORS, isOrdering, OPERATOR_OPERANDS } from '../../src/core/condition';
 import { migrateConfig } from '../../src/core/config-migrations';
 import { compileMappings, type MappingRow } from '../../src/core/mapping';
 import {
@@ -39,6 +40,8 @@ interface EditorRules {
   checkRemoteUrl(text: string): URL | undefined;
   numberAccepted(rule: NumberRule, value: unknown): boolean;
   migrate(type: string, node: Record<string, unknown>): Record<string, unknown>;
+  comparable(text: string): boolean;
+  isOrdering(op: string): boolean;
   [constant: string]: unknown;
 }
 
@@ -132,6 +135,19 @@ describe('editor rules (resources/rps-rules.js)', () => {
     }
     for (const node of [{}, { activation: 'validate', jwtAlgorithms: '' }, { authType: 'basic' }]) {
       assert.deepEqual(plain(rules.migrate('rps-remote-system', { ...node })), migrateConfig('rps-remote-system', node));
+    }
+  });
+
+  it('checks the values of ordering conditions as the runtime does', () => {
+    const rules = loadRules();
+    const values = ['5', ' 5 ', '-1.5', '1e3', '', ' ', 'abc', '2026-12-07', '2026-12-07T10:00', '2026-12-07 10:00:00Z', '2026-12-07T10:00:00.123+01:00', '2026-13-45', '07/12/2026', 'Infinity', '0x10'];
+    for (const value of values) assert.equal(rules.comparable(value), comparable(value), JSON.stringify(value));
+    for (const op of CONDITION_OPERATORS) {
+      assert.equal(rules.isOrdering(op), isOrdering(op), op);
+      // What the editor marks red is what the runtime refuses: an ordering rule whose values do not compare.
+      const rule = { field: 'f', op, value: 'abc', value2: 'abc', values: ['abc'] };
+      const refused = typeof outcome(() => compileCondition([{ rules: [rule] }])) === 'string';
+      assert.equal(refused, rules.isOrdering(op), `${op} (${OPERATOR_OPERANDS[op]}) with "abc"`);
     }
   });
 
