@@ -6,15 +6,13 @@
  * the send node on A's workspace, then the edit button of its remote system.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Locator, type Page, type Response } from 'playwright-core';
+import { type Browser, type Locator, type Page, type Response } from 'playwright-core';
 import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../../tools/flows';
 import { PROJECT_ROOT } from '../../tools/nodered';
 import { Pair } from '../harness/pair';
-
-const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+import { launchChromium } from './chromium';
 
 /** The form's strings, as the editor shows them. */
 const STRINGS = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-remote-system.json'), 'utf8')) as Record<string, Record<string, Record<string, string>>>)['rps-remote-system'];
@@ -68,21 +66,15 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
   let pending: Promise<void>[] = [];
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} not found: these browser tests need Debian's Chromium. Install it with ` +
-          '`sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium` (.ci/run does this on CI).',
-      );
-    }
     // Started together; whichever started is kept, so that after() stops it when the other failed.
     const [started, launched] = await Promise.allSettled([
       Pair.start({ remoteA: mutualOAuthRemote(A_TO_B), remoteB: mutualOAuthRemote(B_TO_A) }),
-      chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: 30_000 }),
+      launchChromium(),
     ]);
     if (started.status === 'fulfilled') pair = started.value;
     if (launched.status === 'fulfilled') browser = launched.value;
     if (started.status === 'rejected') throw started.reason;
-    if (launched.status === 'rejected') throw new Error(`${CHROMIUM} did not start: ${String(launched.reason)}`);
+    if (launched.status === 'rejected') throw launched.reason;
   });
 
   after(async function () {
