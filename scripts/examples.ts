@@ -3,13 +3,20 @@
  * as code so the two help desks stay alike where they should. `npm run examples`
  * writes the JSON files; a test checks that the committed files match this source.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 type MappingRow = { target: string; type: 'field' | 'fixed' | 'value'; value: string; valueType?: string; map?: string };
 
 export const EXAMPLES_DIR = resolve(__dirname, '..', '..', 'examples');
+
+/** The remote system form's texts as the editor shows them, so that the tab infos name its fields exactly. */
+export const REMOTE_SYSTEM_FORM = (
+  JSON.parse(readFileSync(resolve(__dirname, '..', '..', 'nodes', 'locales', 'en-US', 'rps-remote-system.json'), 'utf8')) as {
+    'rps-remote-system': { label: Record<string, string>; authType: Record<string, string>; inboundAuth: Record<string, string> };
+  }
+)['rps-remote-system'];
 
 function field(target: string, source: string): MappingRow {
   return { target, type: 'field', value: source };
@@ -37,6 +44,36 @@ function remoteSystem(id: string, name: string, url: string): FlowNode {
     maxTries: '3',
     probeInterval: '30',
   };
+}
+
+/**
+ * What to fill in on the remote system `name` before a flow works (a tab's info). The two
+ * Node-REDs call each other, so both directions need credentials: `other` names the
+ * other Node-RED and `back` its remote system for this one; `via` says which nodes open
+ * the form and `why` what goes each way.
+ */
+function credentialSteps(o: { name: string; via: string; other: string; back: string; why: string }): string {
+  const { label, authType, inboundAuth } = REMOTE_SYSTEM_FORM;
+  // One line per paragraph and list item: the Information sidebar renders the info as Markdown.
+  return [
+    `Before it works, open the remote system "${o.name}" (double-click ${o.via}, then the pencil button next to its remote system) and fill in both directions: the two Node-REDs call each other, ${o.why}.`,
+    '',
+    `- ${label.outbound}: ${label.url} is the address of ${o.other} (with its HTTP node root, if it has one). ${label.authType} "${authType.basic}": ${label.user} and ${label.password} are what this Node-RED calls ${o.other} with; ${o.other} enters them as ${label.inboundUser} and ${label.inboundPassword} on ${o.back}.`,
+    `- ${label.inbound}: ${label.inboundAuth} "${inboundAuth.basic}": ${label.inboundUser} and ${label.inboundPassword} are what ${o.other} must present when it calls this Node-RED; ${o.other} enters them as ${label.user} and ${label.password} on ${o.back}.`,
+    '',
+    'Then deploy. The example carries no credentials: Node-RED keeps them, encrypted, in its credentials file.',
+  ].join('\n');
+}
+
+/** A template's steps: the other Node-RED is any, with a remote system for this one. */
+function templateSteps(via: string): string {
+  return credentialSteps({
+    name: 'Remote instance',
+    via,
+    other: 'the other Node-RED',
+    back: 'its remote system for this one',
+    why: 'messages one way and the replies that link the twins the other way',
+  });
 }
 
 /** Ids stay stable between generations so a re-import replaces rather than duplicates. */
@@ -74,13 +111,13 @@ export function outboundTemplate(): FlowNode[] {
   const id = ids('rps-out-tpl');
   const z = id('tab');
   return [
-    { id: z, type: 'tab', label: 'Outbound Flow Template - Basic', info: OUTBOUND_TEMPLATE_INFO },
+    { id: z, type: 'tab', label: 'Outbound Flow Template - Basic', info: `${OUTBOUND_TEMPLATE_INFO}\n\n${templateSteps('correlate or send to remote')}` },
     { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
     remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
-    { id: id('comment'), type: 'comment', z, name: 'Outbound: capture → correlate → map → send', info: OUTBOUND_TEMPLATE_INFO, x: 230, y: 60, wires: [] },
-    { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 125, y: 120, wires: [[id('capture')]] },
-    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: 'short_description,description,priority,state', x: 270, y: 120, wires: [[id('correlate')]] },
-    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 430, y: 120, wires: [[id('map')], [id('map')]] },
+    { id: id('comment'), type: 'comment', z, name: 'Outbound: capture → correlate → map → send', info: OUTBOUND_TEMPLATE_INFO, x: 220, y: 40, wires: [] },
+    { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 55, y: 100, wires: [[id('capture')]] },
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: 'short_description,description,priority,state', x: 170, y: 100, wires: [[id('correlate')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 400, y: 100, wires: [[id('map')], [id('map')]] },
     {
       id: id('map'),
       type: 'rps-map',
@@ -88,11 +125,11 @@ export function outboundTemplate(): FlowNode[] {
       name: 'local → shared names',
       mappings: [field('summary', 'short_description'), field('details', 'description'), field('priority', 'priority'), field('state', 'state')],
       keepUnmapped: false,
-      x: 610,
-      y: 120,
+      x: 670,
+      y: 100,
       wires: [[id('send')]],
     },
-    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 800, y: 120, wires: [[]] },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 960, y: 100, wires: [[]] },
   ];
 }
 
@@ -112,12 +149,12 @@ if (msg.rps.operation === 'delete') return msg;
 msg.payload.id = 'local-' + msg.rps.source.id;
 return msg;`;
   return [
-    { id: z, type: 'tab', label: 'Inbound Flow Template - Basic', info: INBOUND_TEMPLATE_INFO },
+    { id: z, type: 'tab', label: 'Inbound Flow Template - Basic', info: `${INBOUND_TEMPLATE_INFO}\n\n${templateSteps('inbound')}` },
     { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
     remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1880'),
-    { id: id('comment'), type: 'comment', z, name: 'Inbound: inbound → correlate → map → write → complete', info: INBOUND_TEMPLATE_INFO, x: 260, y: 60, wires: [] },
-    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 120, y: 140, wires: [[id('correlate')]] },
-    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 290, y: 140, wires: [[id('map-update')], [id('map-create')]] },
+    { id: id('comment'), type: 'comment', z, name: 'Inbound: inbound → correlate → map → write → complete', info: INBOUND_TEMPLATE_INFO, x: 250, y: 40, wires: [] },
+    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 200, y: 160, wires: [[id('correlate')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 460, y: 160, wires: [[id('map-update')], [id('map-create')]] },
     {
       id: id('map-update'),
       type: 'rps-map',
@@ -125,7 +162,7 @@ return msg;`;
       name: 'shared → local names',
       mappings: [field('short_description', 'summary'), field('description', 'details'), field('priority', 'priority'), field('state', 'state')],
       keepUnmapped: false,
-      x: 490,
+      x: 660,
       y: 120,
       wires: [[id('update')]],
     },
@@ -136,14 +173,14 @@ return msg;`;
       name: 'shared → local names',
       mappings: [field('short_description', 'summary'), field('description', 'details'), field('priority', 'priority'), field('state', 'state')],
       keepUnmapped: false,
-      x: 490,
-      y: 180,
+      x: 660,
+      y: 200,
       wires: [[id('create')]],
     },
-    { id: id('update'), type: 'function', z, name: 'update local record', func: update, outputs: 1, x: 700, y: 120, wires: [[id('complete')]] },
-    { id: id('create'), type: 'function', z, name: 'create local record', func: create, outputs: 1, x: 700, y: 180, wires: [[id('complete')]] },
-    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 900, y: 150, wires: [[]] },
-    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 700, y: 240, wires: [[id('complete')]] },
+    { id: id('update'), type: 'function', z, name: 'update local record', func: update, outputs: 1, x: 890, y: 120, wires: [[id('complete')]] },
+    { id: id('create'), type: 'function', z, name: 'create local record', func: create, outputs: 1, x: 890, y: 200, wires: [[id('complete')]] },
+    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 1080, y: 240, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 860, y: 280, wires: [[id('complete')]] },
   ];
 }
 
@@ -168,7 +205,7 @@ const RETRY_INFO = `Error queue and retry
 export function retryExample(): FlowNode[] {
   const id = ids('rps-retry');
   const z = id('tab');
-  const inject = (name: string, action: string, y: number, target: string, extra: Record<string, unknown>[] = []): FlowNode => ({
+  const inject = (name: string, action: string, x: number, y: number, target: string, extra: Record<string, unknown>[] = []): FlowNode => ({
     id: id(`inject-${name}`),
     type: 'inject',
     z,
@@ -179,20 +216,20 @@ export function retryExample(): FlowNode[] {
     once: false,
     onceDelay: 0.1,
     topic: '',
-    x: 150,
+    x,
     y,
     wires: [[target]],
   });
   return [
-    { id: z, type: 'tab', label: 'Error queue and retry', info: RETRY_INFO },
+    { id: z, type: 'tab', label: 'Error queue and retry', info: `${RETRY_INFO}\n\n${templateSteps('send to remote or a queue retry node')}` },
     { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
     remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
-    { id: id('comment'), type: 'comment', z, name: 'Error queue and retry: outbound queue, inbound queue, held messages', info: RETRY_INFO, x: 300, y: 40, wires: [] },
+    { id: id('comment'), type: 'comment', z, name: 'Error queue and retry: outbound queue, inbound queue, held messages', info: RETRY_INFO, x: 290, y: 40, wires: [] },
 
-    { id: id('c1'), type: 'comment', z, name: '1. Outbound queue: retry, reprocess, skip', info: '', x: 210, y: 100, wires: [] },
-    inject('retry now', 'retry', 140, id('retry-out')),
-    inject('reprocess all errors', 'reprocess', 180, id('retry-out')),
-    inject('skip row 1', 'skip', 220, id('retry-out'), [{ p: 'ids', v: '[1]', vt: 'json' }]),
+    { id: id('c1'), type: 'comment', z, name: '1. Outbound queue: retry, reprocess, skip', info: '', x: 200, y: 100, wires: [] },
+    inject('retry now', 'retry', 100, 140, id('retry-out')),
+    inject('reprocess all errors', 'reprocess', 130, 180, id('retry-out')),
+    inject('skip row 1', 'skip', 100, 220, id('retry-out'), [{ p: 'ids', v: '[1]', vt: 'json' }]),
     {
       id: id('retry-out'),
       type: 'rps-queue-retry',
@@ -205,14 +242,14 @@ export function retryExample(): FlowNode[] {
       interval: '300',
       maxRetries: '5',
       settle: '60',
-      x: 420,
+      x: 400,
       y: 180,
       wires: [[id('debug-out')], []],
     },
-    { id: id('debug-out'), type: 'debug', z, name: 'outbound action result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 690, y: 180, wires: [] },
+    { id: id('debug-out'), type: 'debug', z, name: 'outbound action result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 640, y: 180, wires: [] },
 
     { id: id('c2'), type: 'comment', z, name: '2. Inbound queue: retry failed inbound messages', info: '', x: 220, y: 280, wires: [] },
-    inject('reprocess inbound errors', 'reprocess', 320, id('retry-in')),
+    inject('reprocess inbound errors', 'reprocess', 150, 320, id('retry-in')),
     {
       id: id('retry-in'),
       type: 'rps-queue-retry',
@@ -225,18 +262,18 @@ export function retryExample(): FlowNode[] {
       interval: '300',
       maxRetries: '5',
       settle: '60',
-      x: 430,
+      x: 390,
       y: 320,
       wires: [[id('debug-in')], []],
     },
-    { id: id('debug-in'), type: 'debug', z, name: 'inbound action result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 690, y: 320, wires: [] },
+    { id: id('debug-in'), type: 'debug', z, name: 'inbound action result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 640, y: 320, wires: [] },
 
-    { id: id('c3'), type: 'comment', z, name: '3. Durable error queue: refused record changes are held and tried again', info: '', x: 310, y: 420, wires: [] },
-    { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 135, y: 460, wires: [[id('capture')]] },
-    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 290, y: 460, wires: [[id('correlate')]] },
-    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 450, y: 460, wires: [[id('send')], [id('send')]] },
-    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 620, y: 460, wires: [[]] },
-    { id: id('catch'), type: 'catch', z, name: 'capture failed', scope: [id('capture')], uncaught: false, x: 140, y: 540, wires: [[id('held')]] },
+    { id: id('c3'), type: 'comment', z, name: '3. Durable error queue: refused record changes are held and tried again', info: '', x: 290, y: 400, wires: [] },
+    { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 55, y: 440, wires: [[id('capture')]] },
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 520, y: 440, wires: [[id('correlate')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 750, y: 440, wires: [[id('send')], [id('send')]] },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1070, y: 440, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'capture failed', scope: [id('capture')], uncaught: false, x: 110, y: 500, wires: [[id('held')]] },
     {
       id: id('held'),
       type: 'rps-queue-retry',
@@ -249,8 +286,8 @@ export function retryExample(): FlowNode[] {
       interval: '300',
       maxRetries: '5',
       settle: '60',
-      x: 350,
-      y: 540,
+      x: 320,
+      y: 500,
       wires: [[], [id('capture')]],
     },
   ];
@@ -395,11 +432,29 @@ applied[msg.rps.source.table + '/' + msg.rps.source.id] = { localId: msg.payload
 flow.set('applied', applied);
 return msg;`;
 
+/** A desk's steps: the other desk runs on a second Node-RED with the other example. */
+function deskSteps(d: DeskSpec): string {
+  const steps = credentialSteps({
+    name: d.other,
+    via: 'send to remote or inbound',
+    other: d.other,
+    back: `its remote system "${d.title}"`,
+    why: 'each sends its changes to the other',
+  });
+  return [
+    `On a second Node-RED, import "${d.other}", the other example of Two help desks.`,
+    '',
+    steps,
+    '',
+    `To try it, POST a record as JSON (${d.fields.join(', ')}) to ${d.path} here: it appears in the table of ${d.other}.`,
+  ].join('\n');
+}
+
 export function desk(d: DeskSpec): FlowNode[] {
   const id = ids(`desk-${d.key}`);
   const z = id('tab');
   const api = (method: string, path: string, action: string, y: number): FlowNode[] => [
-    { id: id(`http-${action}`), type: 'http in', z, name: '', url: path, method, upload: false, swaggerDoc: '', x: 150, y, wires: [[id(`act-${action}`)]] },
+    { id: id(`http-${action}`), type: 'http in', z, name: '', url: path, method, upload: false, swaggerDoc: '', x: 130, y, wires: [[id(`act-${action}`)]] },
     {
       id: id(`act-${action}`),
       type: 'change',
@@ -409,7 +464,7 @@ export function desk(d: DeskSpec): FlowNode[] {
         { t: 'set', p: 'action', pt: 'msg', to: action, tot: 'str' },
         { t: 'set', p: 'recordId', pt: 'msg', to: 'req.params.id', tot: 'msg' },
       ],
-      x: 360,
+      x: 310,
       y,
       wires: [[id('call-api')]],
     },
@@ -420,35 +475,35 @@ sent to ${d.other}; changes from ${d.other} are applied here. Field names differ
 between the desks: map fields translates them to the shared names of the process
 event "Incident exchange".`;
   return [
-    { id: z, type: 'tab', label: d.title, info },
+    { id: z, type: 'tab', label: d.title, info: `${info}\n\n${deskSteps(d)}` },
     { id: id('pe'), type: 'rps-process-event', name: 'Incident exchange', description: 'Incidents raised on either desk are worked on both', domain: '' },
     remoteSystem(id('rs'), d.other, d.otherUrl),
-    { id: id('comment'), type: 'comment', z, name: `${d.title}: ${d.table} table, REST API on ${d.path}, synced with ${d.other}`, info, x: 330, y: 40, wires: [] },
+    { id: id('comment'), type: 'comment', z, name: `${d.title}: ${d.table} table, REST API on ${d.path}, synced with ${d.other}`, info, x: 310, y: 40, wires: [] },
     ...api('post', d.path, 'create', 100),
     ...api('put', `${d.path}/:id`, 'update', 140),
     ...api('delete', `${d.path}/:id`, 'delete', 180),
     ...api('get', `${d.path}/:id`, 'get', 220),
     ...api('get', d.path, 'list', 260),
-    { id: id('call-api'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 580, y: 180, wires: [[id('response')]] },
-    { id: id('response'), type: 'http response', z, name: '', statusCode: '', headers: {}, x: 780, y: 180, wires: [] },
+    { id: id('call-api'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 470, y: 180, wires: [[id('response')]] },
+    { id: id('response'), type: 'http response', z, name: '', statusCode: '', headers: {}, x: 630, y: 180, wires: [] },
 
-    { id: id('table-in'), type: 'link in', z, name: `${d.table} table`, links: [], x: 135, y: 340, wires: [[id('table')]] },
-    { id: id('table'), type: 'function', z, name: `${d.table} table`, func: tableFunction(d), outputs: 2, x: 330, y: 340, wires: [[id('table-return')], [id('capture')]] },
-    { id: id('table-return'), type: 'link out', z, name: 'return', mode: 'return', links: [], x: 505, y: 320, wires: [] },
+    { id: id('table-in'), type: 'link in', z, name: `${d.table} table`, links: [], x: 55, y: 380, wires: [[id('table')]] },
+    { id: id('table'), type: 'function', z, name: `${d.table} table`, func: tableFunction(d), outputs: 2, x: 180, y: 380, wires: [[id('table-return')], [id('capture')]] },
+    { id: id('table-return'), type: 'link out', z, name: 'return', mode: 'return', links: [], x: 305, y: 320, wires: [] },
 
-    { id: id('capture'), type: 'rps-capture', z, name: '', table: d.table, idField: 'id', insert: true, update: true, delete: true, fields: d.fields.join(','), x: 530, y: 380, wires: [[id('correlate-out')]] },
-    { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 700, y: 380, wires: [[id('map-out')], [id('map-out')]] },
-    { id: id('map-out'), type: 'rps-map', z, name: 'to shared names', mappings: d.toShared, keepUnmapped: false, x: 880, y: 380, wires: [[id('send')]] },
-    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1060, y: 380, wires: [[]] },
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: d.table, idField: 'id', insert: true, update: true, delete: true, fields: d.fields.join(','), x: 350, y: 380, wires: [[id('correlate-out')]] },
+    { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 560, y: 380, wires: [[id('map-out')], [id('map-out')]] },
+    { id: id('map-out'), type: 'rps-map', z, name: 'to shared names', mappings: d.toShared, keepUnmapped: false, x: 800, y: 380, wires: [[id('send')]] },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1070, y: 380, wires: [[]] },
 
-    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 150, y: 480, wires: [[id('correlate-in')]] },
-    { id: id('correlate-in'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 320, y: 480, wires: [[id('map-in')], [id('map-in')]] },
-    { id: id('map-in'), type: 'rps-map', z, name: 'from shared names', mappings: d.fromShared, keepUnmapped: false, x: 510, y: 480, wires: [[id('action')]] },
-    { id: id('action'), type: 'function', z, name: 'create, update or delete', func: INBOUND_ACTION, outputs: 2, x: 720, y: 480, wires: [[id('call-sync')], [id('complete')]] },
-    { id: id('call-sync'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 930, y: 460, wires: [[id('check')]] },
-    { id: id('check'), type: 'function', z, name: 'check result', func: CHECK_RESULT, outputs: 1, x: 1100, y: 460, wires: [[id('complete')]] },
-    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: d.table, localId: 'payload.id', localIdType: 'msg', x: 1280, y: 480, wires: [[]] },
-    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('call-sync'), id('check')], uncaught: false, x: 930, y: 540, wires: [[id('complete')]] },
+    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 180, y: 520, wires: [[id('correlate-in')]] },
+    { id: id('correlate-in'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 440, y: 520, wires: [[id('map-in')], [id('map-in')]] },
+    { id: id('map-in'), type: 'rps-map', z, name: 'from shared names', mappings: d.fromShared, keepUnmapped: false, x: 630, y: 520, wires: [[id('action')]] },
+    { id: id('action'), type: 'function', z, name: 'create, update or delete', func: INBOUND_ACTION, outputs: 2, x: 870, y: 520, wires: [[id('call-sync')], [id('complete')]] },
+    { id: id('call-sync'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 1090, y: 460, wires: [[id('check')]] },
+    { id: id('check'), type: 'function', z, name: 'check result', func: CHECK_RESULT, outputs: 1, x: 1270, y: 460, wires: [[id('complete')]] },
+    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: d.table, localId: 'payload.id', localIdType: 'msg', x: 1440, y: 520, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('call-sync'), id('check')], uncaught: false, x: 1080, y: 580, wires: [[id('complete')]] },
   ];
 }
 

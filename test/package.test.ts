@@ -89,6 +89,19 @@ describe('package', () => {
     for (const type of types.filter((t) => !CONFIG_TYPES.includes(t))) assert.ok(used.has(type), `${type} in an example`);
   });
 
+  it("every example tab's info says what to fill in on its remote system, named as the form labels the fields", () => {
+    const form = catalog('rps-remote-system')['rps-remote-system'] as { label: Record<string, string> };
+    const { label } = form;
+    for (const [file, make] of Object.entries(EXAMPLES)) {
+      const flow = make();
+      const info = String(flow.find((n) => n.type === 'tab')?.info ?? '');
+      for (const remote of flow.filter((n) => n.type === 'rps-remote-system')) assert.ok(info.includes(`remote system "${String(remote.name)}"`), `${file} names its remote system`);
+      for (const phrase of [`- ${label.outbound}: ${label.url}`, `${label.user} and ${label.password}`, `- ${label.inbound}:`, `${label.inboundUser} and ${label.inboundPassword}`]) {
+        assert.ok(info.includes(phrase), `${file} says "${phrase}"`);
+      }
+    }
+  });
+
   it('examples carry no credentials', () => {
     for (const make of Object.values(EXAMPLES)) {
       for (const n of make()) assert.equal('credentials' in n, false, `${n.id} has no credentials`);
