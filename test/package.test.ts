@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { EXAMPLES, EXAMPLES_DIR, exampleText } from '../scripts/examples';
 import { MODULE } from '../src/nodes/common';
 import { PROJECT_ROOT } from '../tools/nodered';
@@ -59,6 +59,28 @@ describe('package', () => {
       assert.match(editor, new RegExp(`data-template-name="${type}"`));
     });
   }
+
+  it("no palette label is the name of one of Node-RED's core nodes (ours ends inbound messages; core complete is another node)", () => {
+    const core = join(dirname(require.resolve('@node-red/nodes/package.json')), 'core');
+    const coreTypes = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.html')) {
+          for (const m of readFileSync(path, 'utf8').matchAll(/registerType\(\s*['"]([^'"]+)['"]/g)) coreTypes.add(m[1].toLowerCase());
+        }
+      }
+    };
+    walk(core);
+    assert.ok(coreTypes.has('complete') && coreTypes.has('catch'), `core node types found: ${[...coreTypes].join(', ')}`);
+    for (const type of types) {
+      const label = (catalog(type)[type] as { paletteLabel?: unknown }).paletteLabel;
+      assert.equal(typeof label, 'string', `${type} has a palette label`);
+      assert.ok(!coreTypes.has(String(label).toLowerCase()), `${type}'s palette label "${String(label)}" is a core node's name`);
+    }
+    assert.equal((catalog('rps-complete')['rps-complete'] as { paletteLabel: string }).paletteLabel, 'complete inbound');
+  });
 
   it('every message key the runtime uses exists in its catalog', () => {
     const missing: string[] = [];
