@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page, type Response } from 'playwright-core';
 import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../../tools/flows';
@@ -117,7 +118,7 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
       if (page) {
-        const file = `/tmp/rps-remote-system-form-${(this.currentTest.title.match(/\w+/g) ?? ['test']).join('-').slice(0, 60)}.png`;
+        const file = join(tmpdir(), `rps-remote-system-form-${(this.currentTest.title.match(/\w+/g) ?? ['test']).join('-').slice(0, 60)}.png`);
         await page.screenshot({ path: file, fullPage: true }).then(
           () => console.log(`      screenshot: ${file}`),
           (err: unknown) => console.log(`      no screenshot: ${String(err)}`),
@@ -190,6 +191,12 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     // The labels are translated (a missing string would show its key).
     assert.equal((await form.locator('button.rps-remote-system-validate').innerText()).trim(), STRINGS.validate.button);
     assert.equal(await form.locator('#node-config-input-authType option[value="oauth2-client"]').innerText(), STRINGS.authType['oauth2-client']);
+    // No store node exists: the one choice is the default file, by name (not Node-RED's "Add new rps-store..."), and it can be chosen.
+    const store = form.locator('select#node-config-input-store');
+    assert.deepEqual(await store.locator('option').allInnerTexts(), [STRINGS.label.noStore]);
+    assert.equal(await store.isVisible(), true);
+    await store.selectOption({ label: STRINGS.label.noStore });
+    assert.equal(await store.inputValue(), '_ADD_', "Node-RED's value for none, saved as ''");
 
     const authType = form.locator('#node-config-input-authType');
     assert.equal(await authType.inputValue(), 'oauth2-client');
