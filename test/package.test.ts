@@ -4,7 +4,8 @@
  * shipped examples are current and use every node.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EXAMPLES, EXAMPLES_DIR, exampleText } from '../scripts/examples';
 import { MODULE } from '../src/nodes/common';
@@ -15,6 +16,7 @@ interface Pkg {
   keywords: string[];
   license: string;
   engines: { node: string };
+  scripts: Record<string, string>;
   'node-red': { version: string; nodes: Record<string, string> };
 }
 
@@ -80,6 +82,15 @@ describe('package', () => {
       assert.ok(!coreTypes.has(String(label).toLowerCase()), `${type}'s palette label "${String(label)}" is a core node's name`);
     }
     assert.equal((catalog('rps-complete')['rps-complete'] as { paletteLabel: string }).paletteLabel, 'complete inbound');
+  });
+
+  it('npm test sees to Chromium first (pretest: scripts/browser-deps.sh), which has nothing to do when it is there', () => {
+    assert.equal(pkg.scripts.pretest, 'scripts/browser-deps.sh');
+    const script = join(PROJECT_ROOT, 'scripts', 'browser-deps.sh');
+    assert.ok((statSync(script).mode & 0o111) !== 0, 'executable, as npm runs it');
+    // The browser tests need it anyway, so it is there whenever the suite can pass.
+    assert.ok(existsSync('/usr/bin/chromium'), '/usr/bin/chromium is installed');
+    assert.equal(execFileSync(script, { encoding: 'utf8' }), '', 'silent, and exit status 0');
   });
 
   it('every message key the runtime uses exists in its catalog', () => {
