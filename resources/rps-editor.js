@@ -78,6 +78,23 @@
             });
         },
 
+        /**
+         * Names the "no config node" choice of an optional config-node select (`select`,
+         * as Node-RED builds it for a `defaults` entry with a `type`) `label`, e.g. "None
+         * (default SQLite file)". Node-RED offers that choice as "Add new <type>..." while no
+         * node of the type exists, and as "None" once one does; either saves '' (the
+         * default), which only the first does not say. The "+" button still adds one.
+         * Node-RED rebuilds the options after a config node is added, edited or deleted and
+         * then triggers `change`: the choice is named again then.
+         */
+        noneOption: function (select, label) {
+            function name() {
+                select.find('option[value="_ADD_"]').text(label);
+            }
+            select.on('change', name);
+            name();
+        },
+
         /** Whether `text` is an absolute http:// or https:// URL. */
         isHttpUrl: function (text) {
             try {

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
-type MappingRow = { target: string; type: 'field' | 'fixed' | 'value'; value: string; valueType?: string; map?: string };
+type MappingRow = { target: string; type: 'field' | 'display' | 'fixed' | 'value' | 'jsonata'; value: string; valueType?: string; map?: string; onInsert?: boolean };
 
 export const EXAMPLES_DIR = resolve(__dirname, '..', '..', 'examples');
 
@@ -20,6 +20,14 @@ export const REMOTE_SYSTEM_FORM = (
 
 function field(target: string, source: string): MappingRow {
   return { target, type: 'field', value: source };
+}
+
+function display(target: string, source: string): MappingRow {
+  return { target, type: 'display', value: source };
+}
+
+function expression(target: string, jsonata: string): MappingRow {
+  return { target, type: 'jsonata', value: jsonata };
 }
 
 function valueMap(target: string, source: string, map: Record<string, string | number>): MappingRow {
@@ -85,10 +93,14 @@ const OUTBOUND_TEMPLATE_INFO = `Outbound Flow Template - Basic
 
 Wire your local record changes into "record changed": msg.payload is the record
 after the change, msg.previous (optional) the record before it, msg.operation is
-insert, update or delete. The capture decides whether the change is sent and which
-fields go; correlate finds the twin on the remote system; map fields translates
-your field names to the names both instances agreed on; send to remote writes the
-message into the durable outbound queue and delivers it.
+insert, update or delete, msg.displayValues (optional) the text people see for
+fields such as state. The capture decides whether the change is sent and which
+fields go: here only incidents of priority 1 or 2, or that change to resolved
+(it remembers each incident's state when msg.previous is not given); correlate
+finds the twin on the remote system; map fields translates your field names to the
+names both instances agreed on (with the state's display text, and an "urgent" flag
+computed by a JSONata expression); send to remote writes the message into the
+durable outbound queue and delivers it.
 
 Set the remote system's URL and credentials, and give the process event the same
 name as on the other instance.`;
@@ -99,7 +111,7 @@ inbound emits the messages the remote system sent for this process event, in
 order per record. correlate tells whether the record already has a twin here
 (output 1: update or delete it) or not (output 2: create it). Replace the two
 function nodes with your own nodes that write the local record, and end every
-path in complete: it records the local record's id (msg.payload.id by default),
+path in complete inbound: it records the local record's id (msg.payload.id by default),
 links it with the remote record, and lets the next change of that record through.
 Errors caught by the Catch node mark the message as error; it then holds back
 later changes of that record until it is retried or skipped.
@@ -116,14 +128,39 @@ export function outboundTemplate(): FlowNode[] {
     remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
     { id: id('comment'), type: 'comment', z, name: 'Outbound: capture → correlate → map → send', info: OUTBOUND_TEMPLATE_INFO, x: 220, y: 40, wires: [] },
     { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 55, y: 100, wires: [[id('capture')]] },
-    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: 'short_description,description,priority,state', x: 170, y: 100, wires: [[id('correlate')]] },
+    {
+      id: id('capture'),
+      type: 'rps-capture',
+      z,
+      name: '',
+      table: 'incident',
+      idField: 'id',
+      insert: true,
+      update: true,
+      delete: true,
+      includedFields: ['short_description', 'description', 'priority', 'state'],
+      // Priority 1 or 2, or a change to resolved.
+      conditions: [{ rules: [{ field: 'priority', op: 'lte', value: '2' }] }, { rules: [{ field: 'state', op: 'changesTo', value: 'resolved' }] }],
+      captureNonInteractive: true,
+      store: '',
+      x: 170,
+      y: 100,
+      wires: [[id('correlate')]],
+    },
     { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 400, y: 100, wires: [[id('map')], [id('map')]] },
     {
       id: id('map'),
       type: 'rps-map',
       z,
       name: 'local → shared names',
-      mappings: [field('summary', 'short_description'), field('details', 'description'), field('priority', 'priority'), field('state', 'state')],
+      mappings: [
+        field('summary', 'short_description'),
+        field('details', 'description'),
+        field('priority', 'priority'),
+        field('state', 'state'),
+        display('state_label', 'state'),
+        expression('urgent', 'priority <= 2'),
+      ],
       keepUnmapped: false,
       x: 670,
       y: 100,
@@ -142,7 +179,7 @@ export function inboundTemplate(): FlowNode[] {
 msg.payload.id = msg.rps.localId;
 return msg;`;
   const create = `// Create the local record from msg.payload and set msg.payload.id to its new id:
-// complete links that id with the remote record.
+// complete inbound links that id with the remote record.
 // A delete of a record that was never synced here has nothing to do.
 // Replace this node with the nodes that write your system of record.
 if (msg.rps.operation === 'delete') return msg;
@@ -171,16 +208,23 @@ return msg;`;
       type: 'rps-map',
       z,
       name: 'shared → local names',
-      mappings: [field('short_description', 'summary'), field('description', 'details'), field('priority', 'priority'), field('state', 'state')],
+      mappings: [
+        field('short_description', 'summary'),
+        field('description', 'details'),
+        field('priority', 'priority'),
+        field('state', 'state'),
+        // Set once, when the record is created here: later changes leave it as the team set it.
+        { target: 'assignment_group', type: 'fixed', value: 'Service desk', valueType: 'str', onInsert: true },
+      ],
       keepUnmapped: false,
       x: 660,
-      y: 200,
+      y: 220,
       wires: [[id('create')]],
     },
     { id: id('update'), type: 'function', z, name: 'update local record', func: update, outputs: 1, x: 890, y: 120, wires: [[id('complete')]] },
-    { id: id('create'), type: 'function', z, name: 'create local record', func: create, outputs: 1, x: 890, y: 200, wires: [[id('complete')]] },
-    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 1080, y: 240, wires: [[]] },
-    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 860, y: 280, wires: [[id('complete')]] },
+    { id: id('create'), type: 'function', z, name: 'create local record', func: create, outputs: 1, x: 890, y: 220, wires: [[id('complete')]] },
+    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 1120, y: 260, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 860, y: 300, wires: [[id('complete')]] },
   ];
 }
 
@@ -194,7 +238,7 @@ const RETRY_INFO = `Error queue and retry
    themselves when the remote answers its probe again.
 
 2. Inbound queue: a message whose inbound flow failed (a Catch node gave it to
-   complete with msg.error) waits in the inbound queue with status error and holds
+   complete inbound with msg.error) waits in the inbound queue with status error and holds
    back later changes of the same record. "retry inbound errors" puts it back to
    ready on the same schedule, and inbound emits it again.
 
@@ -270,7 +314,7 @@ export function retryExample(): FlowNode[] {
 
     { id: id('c3'), type: 'comment', z, name: '3. Durable error queue: refused record changes are held and tried again', info: '', x: 290, y: 400, wires: [] },
     { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 55, y: 440, wires: [[id('capture')]] },
-    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 520, y: 440, wires: [[id('correlate')]] },
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: 'incident', idField: 'id', insert: true, update: true, delete: true, includedFields: [], conditions: [], captureNonInteractive: true, store: '', x: 520, y: 440, wires: [[id('correlate')]] },
     { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 750, y: 440, wires: [[id('send')], [id('send')]] },
     { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1070, y: 440, wires: [[]] },
     { id: id('catch'), type: 'catch', z, name: 'capture failed', scope: [id('capture')], uncaught: false, x: 110, y: 500, wires: [[id('held')]] },
@@ -491,7 +535,7 @@ event "Incident exchange".`;
     { id: id('table'), type: 'function', z, name: `${d.table} table`, func: tableFunction(d), outputs: 2, x: 180, y: 380, wires: [[id('table-return')], [id('capture')]] },
     { id: id('table-return'), type: 'link out', z, name: 'return', mode: 'return', links: [], x: 305, y: 320, wires: [] },
 
-    { id: id('capture'), type: 'rps-capture', z, name: '', table: d.table, idField: 'id', insert: true, update: true, delete: true, fields: d.fields.join(','), x: 350, y: 380, wires: [[id('correlate-out')]] },
+    { id: id('capture'), type: 'rps-capture', z, name: '', table: d.table, idField: 'id', insert: true, update: true, delete: true, includedFields: d.fields, conditions: [], captureNonInteractive: true, store: '', x: 350, y: 380, wires: [[id('correlate-out')]] },
     { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 560, y: 380, wires: [[id('map-out')], [id('map-out')]] },
     { id: id('map-out'), type: 'rps-map', z, name: 'to shared names', mappings: d.toShared, keepUnmapped: false, x: 800, y: 380, wires: [[id('send')]] },
     { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1070, y: 380, wires: [[]] },

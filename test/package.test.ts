@@ -4,8 +4,9 @@
  * shipped examples are current and use every node.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { EXAMPLES, EXAMPLES_DIR, exampleText } from '../scripts/examples';
 import { MODULE } from '../src/nodes/common';
 import { PROJECT_ROOT } from '../tools/nodered';
@@ -15,6 +16,7 @@ interface Pkg {
   keywords: string[];
   license: string;
   engines: { node: string };
+  scripts: Record<string, string>;
   'node-red': { version: string; nodes: Record<string, string> };
 }
 
@@ -59,6 +61,37 @@ describe('package', () => {
       assert.match(editor, new RegExp(`data-template-name="${type}"`));
     });
   }
+
+  it("no palette label is the name of one of Node-RED's core nodes (ours ends inbound messages; core complete is another node)", () => {
+    const core = join(dirname(require.resolve('@node-red/nodes/package.json')), 'core');
+    const coreTypes = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.html')) {
+          for (const m of readFileSync(path, 'utf8').matchAll(/registerType\(\s*['"]([^'"]+)['"]/g)) coreTypes.add(m[1].toLowerCase());
+        }
+      }
+    };
+    walk(core);
+    assert.ok(coreTypes.has('complete') && coreTypes.has('catch'), `core node types found: ${[...coreTypes].join(', ')}`);
+    for (const type of types) {
+      const label = (catalog(type)[type] as { paletteLabel?: unknown }).paletteLabel;
+      assert.equal(typeof label, 'string', `${type} has a palette label`);
+      assert.ok(!coreTypes.has(String(label).toLowerCase()), `${type}'s palette label "${String(label)}" is a core node's name`);
+    }
+    assert.equal((catalog('rps-complete')['rps-complete'] as { paletteLabel: string }).paletteLabel, 'complete inbound');
+  });
+
+  it('npm test sees to Chromium first (pretest: scripts/browser-deps.sh), which has nothing to do when it is there', () => {
+    assert.equal(pkg.scripts.pretest, 'scripts/browser-deps.sh');
+    const script = join(PROJECT_ROOT, 'scripts', 'browser-deps.sh');
+    assert.ok((statSync(script).mode & 0o111) !== 0, 'executable, as npm runs it');
+    // The browser tests need it anyway, so it is there whenever the suite can pass.
+    assert.ok(existsSync('/usr/bin/chromium'), '/usr/bin/chromium is installed');
+    assert.equal(execFileSync(script, { encoding: 'utf8' }), '', 'silent, and exit status 0');
+  });
 
   it('every message key the runtime uses exists in its catalog', () => {
     const missing: string[] = [];

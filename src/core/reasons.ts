@@ -1,11 +1,12 @@
 /**
  * The reasons the engine itself gives an outbound row that it puts back or sets to
- * `error` (as opposed to a remote's refusal text or a transport error, which are kept
- * as they came). The row stores a short code in its last error; whatever shows the row
- * words the code in the user's language (`rps-remote-system.reasons.<code>`). Pure.
+ * `error`, and the answers it recognises that say more than their HTTP text (as opposed
+ * to a remote's refusal text or a transport error, which are kept as they came). The
+ * row stores a short code in its last error; whatever shows the row words the code in
+ * the user's language (`rps-remote-system.reasons.<code>`). Pure.
  */
 
-export const OUTBOUND_REASONS = Object.freeze(['stopped', 'rejected', 'unanswered', 'held', 'resent'] as const);
+export const OUTBOUND_REASONS = Object.freeze(['stopped', 'rejected', 'unanswered', 'held', 'resent', 'no-endpoint'] as const);
 
 /**
  * stopped: the sender stopped while the row was on its way (it goes back as it was).
@@ -13,6 +14,10 @@ export const OUTBOUND_REASONS = Object.freeze(['stopped', 'rejected', 'unanswere
  * unanswered: the remote's answer had no result for the message.
  * held: the row waits behind an earlier message of its record that failed.
  * resent: the row goes back to be sent again after a refused batch.
+ * no-endpoint: the remote answered 404 without an rps/1 refusal (each of those has a
+ *   code): nothing serves the rps/1 routes at its URL. A Node-RED with this package serves
+ *   them only while one of its remote systems may call it (has an API user), and only
+ *   under its httpNodeRoot.
  */
 export type OutboundReason = (typeof OUTBOUND_REASONS)[number];
 

@@ -10,6 +10,9 @@ export class ValueError extends Error {
   }
 }
 
+/** Why a Buffer cannot be sent: fields are JSON values, and nothing else carries bytes. */
+export const BINARY = 'is binary data, which a field cannot hold: convert it to text first (e.g. base64)';
+
 /** Deeper values are refused: the receiver refuses them too, and recursion must stay bounded. */
 export const MAX_VALUE_DEPTH = 16;
 
@@ -31,7 +34,8 @@ export function toFieldValue(v: unknown, path: string, seen: Set<object> = new S
     seen.add(v);
     try {
       if (Array.isArray(v)) return v.map((item, i) => toFieldValue(item, `${path}[${i}]`, seen) ?? null);
-      if (Buffer.isBuffer(v)) throw new ValueError(path, 'is binary; send files as attachments');
+      // Said as what the protocol can carry: text, numbers, booleans, null, lists and objects.
+      if (Buffer.isBuffer(v)) throw new ValueError(path, BINARY);
       const out: Record<string, FieldValue> = {};
       for (const [k, item] of Object.entries(v)) {
         const converted = toFieldValue(item, `${path}.${k}`, seen);

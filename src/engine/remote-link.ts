@@ -56,6 +56,8 @@ export interface RemoteStates {
   outbound: RemoteState;
   inbound: InboundState;
   outboundError?: string;
+  /** Why the remote cannot call us as this remote system (the settings it lacks), when it cannot. */
+  inboundError?: string;
 }
 
 export interface ValidationAnswer {
@@ -125,6 +127,8 @@ export interface RemoteLinkEvents {
   /** A store or sender fault. */
   fault: [err: unknown];
   inbound: [state: InboundState];
+  /** An inbound flow waits for this remote, which cannot call us: why (once, see expectInbound). */
+  uncallable: [err: ConfigError];
   loaded: [];
 }
 
@@ -140,10 +144,17 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
   readonly outboundError: Error | undefined;
   /** Why nobody may call us as this remote system although someone was meant to. */
   readonly inboundError: Error | undefined;
+  /**
+   * Why nobody may call us as this remote system: `inboundError`, or no API user at all.
+   * The latter is right for a remote we only send to, so it is said only where an
+   * inbound flow waits for this remote (expectInbound) and in the form's state.
+   */
+  readonly inboundProblem: Error | undefined;
   private readonly peer: InboundPeer | undefined;
   private readonly fingerprint: string;
   private closing = false;
   private loaded = false;
+  private saidUncallable = false;
 
   constructor(
     private readonly rt: EngineRuntime,
@@ -169,6 +180,21 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     } catch (err) {
       this.inboundError = err instanceof Error ? err : new Error(String(err));
     }
+    this.inboundProblem = this.inboundError ?? (this.peer ? undefined : new ConfigError('no-inbound-user', { remote: s.name }));
+  }
+
+  /**
+   * An inbound flow (rps-inbound) waits for this remote's messages: returns why none can
+   * come, when none can. No API user is reported once (as `uncallable`), since it was not
+   * logged at deploy; a setting that cannot work (`inboundError`) was.
+   */
+  expectInbound(): Error | undefined {
+    const problem = this.inboundProblem;
+    if (problem instanceof ConfigError && problem !== this.inboundError && !this.saidUncallable) {
+      this.saidUncallable = true;
+      this.emit('uncallable', problem);
+    }
+    return problem;
   }
 
   /** Starts sending and answering once the store is open and the activation is read. */
@@ -198,6 +224,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     const states: RemoteStates = { outbound, inbound: this.peer?.state ?? (this.loaded ? 'disabled' : 'loading') };
     const error = this.remote?.lastError ?? (this.outboundError && describe(this.outboundError));
     if (error) states.outboundError = error;
+    if (this.inboundProblem) states.inboundError = describe(this.inboundProblem);
     return states;
   }
 
@@ -400,8 +427,10 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     }
     if (creds.inboundUser && !creds.inboundPassword) {
       // A user name alone is no secret: without a password nobody may call us as this system.
-      throw new ConfigError('no-inbound-password');
+      throw new ConfigError('no-inbound-password', { remote: s.name });
     }
+    // A password without its user was meant for someone: say so as for a user without password.
+    if (!creds.inboundUser && creds.inboundPassword) throw new ConfigError('no-inbound-user-name', { remote: s.name });
     if (!creds.inboundUser || !creds.inboundPassword) return undefined;
     return { ...base, credentials: { user: creds.inboundUser, password: creds.inboundPassword } };
   }

@@ -105,9 +105,10 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     this.outbox.activate();
   }
 
-  /** Calls the remote's handshake as the sender would (for Validate and activate). */
-  handshake(): Promise<HandshakeOutcome> {
-    return this.client.handshake();
+  /** Calls the remote's handshake as the sender would (for Validate and activate); a failure as a person reads it. */
+  async handshake(): Promise<HandshakeOutcome> {
+    const outcome = await this.client.handshake();
+    return outcome.ok ? outcome : { ...outcome, error: this.describe(outcome.error) };
   }
 
   /** Resolves once the message is committed to the outbound queue: from then on it is durable. */

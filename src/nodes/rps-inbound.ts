@@ -128,10 +128,13 @@ export default function (RED: NodeAPI): void {
     };
     rt.receiver.addEndpoint(remoteId, eventName, inbox);
     inbox.start().catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })));
-    // The remote system's inbound state: nothing arrives while it is disabled, or while
+    // The remote system's inbound state: nothing arrives while it is disabled, while it
+    // lacks the settings that let the remote call us (its API user, say), or while
     // settings.js turns off the HTTP node routes (ours among them).
+    const uncallable = remote.expectInbound();
     const onInbound = (state: InboundState): void => {
       if (!rt.servesInbound) status.now({ fill: 'red', shape: 'ring', text: RED._('rps-inbound.status.no-node-http') });
+      else if (uncallable) status.now({ fill: 'red', shape: 'ring', text: uncallable });
       else if (state === 'disabled') status.now({ fill: 'grey', shape: 'ring', text: RED._('rps-inbound.status.disabled') });
       else if (state === 'loading') status.now({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.loading') });
       else status.now({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.waiting') });

@@ -66,6 +66,8 @@ export interface RemoteSystemNode extends AdminRemote {
   /** Emits 'inbound' (InboundState) when the inbound state changes, for rps-inbound's status. */
   inboundEvents: EventEmitter<{ inbound: [state: InboundState] }>;
   inboundState(): InboundState;
+  /** For an rps-inbound node of this remote system: why nothing can arrive (worded; logged once here), when nothing can. */
+  expectInbound(): string | undefined;
 }
 
 /** The TLS settings of a Node-RED tls-config node (CA, client certificate, verification). */
@@ -169,11 +171,16 @@ export default function (RED: NodeAPI): void {
     if (link.inboundError) node.error(describeError(link.inboundError));
     link.on('fault', (err) => logStoreFault(RED, node, err));
     link.on('inbound', (state) => node.inboundEvents.emit('inbound', state));
+    link.on('uncallable', (err) => node.warn(describeError(err)));
     link.start();
     if (link.callable) rt.updateRoutes();
     rt.adminRoutes.acquire();
 
     node.inboundState = () => link.inboundState();
+    node.expectInbound = () => {
+      const problem = link.expectInbound();
+      return problem && describeError(problem);
+    };
     node.states = () => link.states(describeError);
     node.whenLoaded = (timeoutMs) => link.whenLoaded(timeoutMs);
     node.validate = async () => {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { retryAfterMs } from '../core/backoff';
 import { API_PREFIX, type Handshake, type MessageResult, PROTOCOL, RPS_CONTENT_TYPE, UNKNOWN_PROCESS_EVENT } from '../core/protocol';
+import type { OutboundReason } from '../core/reasons';
 import type { TokenSource } from './oauth';
 
 export type OutboundAuth =
@@ -68,7 +69,22 @@ function isUnknownEvent(res: AxiosResponse<unknown>): boolean {
   return res.status === 404 && typeof data === 'object' && data !== null && (data as { code?: unknown }).code === UNKNOWN_PROCESS_EVENT;
 }
 
+/** The reason code of an answer that says nothing serves the rps/1 routes at the remote's URL. */
+const NO_ENDPOINT: OutboundReason = 'no-endpoint';
+
+/**
+ * A 404 without a code: every refusal of an rps/1 receiver carries one, so this is the
+ * host's own "Cannot POST /rps/v1/messages" (Express) or a proxy's page: no rps/1
+ * receiver at this URL, at least for now. Said as a code (see core/reasons), because
+ * the raw text names no cause.
+ */
+function isNoEndpoint(res: AxiosResponse<unknown>): boolean {
+  const data = res.data;
+  return res.status === 404 && !(typeof data === 'object' && data !== null && typeof (data as { code?: unknown }).code === 'string');
+}
+
 function reasonOf(res: AxiosResponse<unknown>): string {
+  if (isNoEndpoint(res)) return NO_ENDPOINT;
   const data = res.data;
   let reason = '';
   if (typeof data === 'object' && data !== null && typeof (data as { error?: unknown }).error === 'string') {

@@ -176,6 +176,12 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
     // The labels are translated (a missing string would show its key).
     assert.equal((await form.locator('button.rps-remote-system-validate').innerText()).trim(), STRINGS.validate.button);
     assert.equal(await form.locator('#node-config-input-authType option[value="oauth2-client"]').innerText(), STRINGS.authType['oauth2-client']);
+    // No store node exists: the one choice is the default file, by name (not Node-RED's "Add new rps-store..."), and it can be chosen.
+    const store = form.locator('select#node-config-input-store');
+    assert.deepEqual(await store.locator('option').allInnerTexts(), [STRINGS.label.noStore]);
+    assert.equal(await store.isVisible(), true);
+    await store.selectOption({ label: STRINGS.label.noStore });
+    assert.equal(await store.inputValue(), '_ADD_', "Node-RED's value for none, saved as ''");
 
     const authType = form.locator('#node-config-input-authType');
     assert.equal(await authType.inputValue(), 'oauth2-client');

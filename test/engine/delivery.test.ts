@@ -190,6 +190,34 @@ describe('engine: outbox → HTTP → receiver', function () {
     assert.equal(outbox.state, 'active', 'the remote itself is fine');
   });
 
+  it('a URL where nothing serves rps/1 (404 without a code, as Express answers): the reason says so, the message is kept', async () => {
+    // What a Node-RED answers that serves no rps/1 routes (none of its remote systems may call it).
+    const host = createServer((req, res) => {
+      res.writeHead(404, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(`<!DOCTYPE html><html><body><pre>Cannot ${req.method} ${req.url}</pre></body></html>`);
+    });
+    host.listen(0, '127.0.0.1');
+    await once(host, 'listening');
+    try {
+      await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+      ({ outbox, client } = outboxFor(a, (host.address() as AddressInfo).port));
+      const failed = once(outbox, 'failed');
+      const errored = untilState(outbox, 'error');
+      await outbox.start();
+      const [, reason] = (await failed) as [unknown, string];
+      await errored;
+      assert.equal(reason, 'no-endpoint', 'the reason code, which the node words (not the host\'s "Cannot POST")');
+      assert.equal(outbox.lastError, 'no-endpoint');
+      const probe = await client.probe();
+      assert.deepEqual(probe, { ok: false, error: 'no-endpoint' }, 'the probe (GET /rps/v1/handshake) says the same');
+      const counts = await a.outbound.count('B');
+      assert.equal(counts.error, 1, 'kept, in error as a connection failure: the probe takes it back once the remote serves rps/1');
+    } finally {
+      host.closeAllConnections();
+      host.close();
+    }
+  });
+
   it('a remote that is down: the state turns error, and delivery resumes by itself when it is back', async () => {
     b = new ReceivingSide();
     await b.listen();

@@ -5,7 +5,10 @@
  * links the records and queues the correlation reply.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Message } from '../../src/core/protocol';
+import type { RemoteSystemNode } from '../../src/nodes/rps-remote-system';
 import {
   callsOf,
   caughtError,
@@ -16,10 +19,12 @@ import {
   type CorrelationRecord,
   EVENT,
   type FlowNode,
+  helper,
   type InboundRecord,
   isStatus,
   type Msg,
   type OutboundRecord,
+  PROJECT_ROOT,
   type Rps,
   REMOTE_INSTANCE,
   renderParams,
@@ -460,5 +465,53 @@ describe('rps-inbound and rps-complete nodes', function () {
     assert.deepEqual(outcome.status === 200 && outcome.results.map((r) => r.status), ['accepted']);
     const [row] = rps.query<InboundRecord>('SELECT * FROM rps_inbound');
     assert.equal(row.status, 'ready', 'kept in the inbound queue until an inbound flow is deployed');
+  });
+
+  describe('a remote system the remote cannot call', () => {
+    /** What the en-US catalog says for `key` of rps-remote-system (the test helper's RED._ gives keys). */
+    const catalog = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-remote-system.json'), 'utf8')) as {
+      'rps-remote-system': { label: Record<string, string>; errors: Record<string, string> };
+    })['rps-remote-system'];
+
+    it('without an API user and password: the inbound status names the settings and the remote system, its log says it once', async () => {
+      const rps = await setup(inboundFlow(), { credentials: { user: 'u', password: 'p' }, renderParams: true });
+      const expected = 'rps-remote-system.errors.no-inbound-user {"remote":"desk B"}';
+      await waitForCall(rps.node('in'), 'status', (args) => isStatus(args, 'red', expected));
+      assert.ok(!callsOf(rps.node('in'), 'status').some((args) => isStatus(args, 'grey', 'rps-inbound.status.disabled')), 'not "validate and activate"');
+      const warned = (): unknown[][] => callsOf(rps.node('rs'), 'warn').filter((args) => textOf(args[0]) === expected);
+      assert.equal(warned().length, 1, 'the remote system logs which settings to set');
+      const rs = helper.getNode('rs') as RemoteSystemNode;
+      assert.equal(rs.states().inboundError, expected, "the form's state line says it too");
+      // The inbound node redeployed alone: its status says it again, the log not.
+      await redeployInbound(rps);
+      await waitForCall(rps.node('in'), 'status', (args) => isStatus(args, 'red', expected));
+      assert.equal(warned().length, 1, 'said once per deploy of the remote system');
+    });
+
+    it('with an API password but no API user: refused at deploy, and the inbound status names the missing API user', async () => {
+      const rps = await setup(inboundFlow(), { credentials: { user: 'u', password: 'p', inboundPassword: 'ip' }, renderParams: true });
+      const expected = 'rps-remote-system.errors.no-inbound-user-name {"remote":"desk B"}';
+      assert.ok(callsOf(rps.node('rs'), 'error').some((args) => textOf(args[0]) === expected), 'logged at deploy');
+      await waitForCall(rps.node('in'), 'status', (args) => isStatus(args, 'red', expected));
+      assert.equal(rps.rt.receiver.size, 0, 'nobody may call us as this remote system');
+    });
+
+    it('a remote system we only send to (no API user, no inbound node) logs nothing about it', async () => {
+      const rps = await setup([], { credentials: { user: 'u', password: 'p' }, renderParams: true });
+      assert.deepEqual(callsOf(rps.node('rs'), 'warn'), []);
+      assert.deepEqual(callsOf(rps.node('rs'), 'error'), []);
+    });
+
+    it("the texts name the form's fields (the labels the user sees) and the remote system", () => {
+      const { label, errors } = catalog;
+      for (const [code, fields] of [
+        ['no-inbound-user', ['inboundUser', 'inboundPassword']],
+        ['no-inbound-user-name', ['inboundUser']],
+        ['no-inbound-password', ['inboundPassword']],
+      ] as const) {
+        for (const field of fields) assert.ok(errors[code].includes(label[field]), `errors.${code} names "${label[field]}": ${errors[code]}`);
+        assert.ok(errors[code].includes('__remote__'), `errors.${code} names the remote system`);
+      }
+    });
   });
 });

@@ -198,6 +198,31 @@ describe('rps-remote-system node', function () {
     });
   });
 
+  it('a remote that serves no rps/1 routes (404 without a code): the send node, the log and Validate say so, not just "HTTP 404"', async () => {
+    const remote = new FakeRemote({ status: 404 });
+    await remote.listen();
+    try {
+      const rps = await setup(sendFlow(), {
+        url: remote.url,
+        remote: { retryDelay: '0.01', retryMaxDelay: '0.05', maxTries: '1', linger: '0' },
+        renderParams: true,
+      });
+      const snd = rps.node('snd');
+      snd.receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
+      // The sender stores a reason code; every place that shows it words it (rps-remote-system.reasons.no-endpoint).
+      const worded = '"error":"rps-remote-system.reasons.no-endpoint"';
+      await waitForCall(snd, 'status', (args) => isStatus(args, 'red', 'rps-send.status.remote-error') && isStatus(args, 'red', worded));
+      await waitForCall(rps.node('rs'), 'warn', (args) => textOf(args[0]).startsWith('rps-remote-system.warnings.failed') && textOf(args[0]).includes(worded));
+      const [row] = rps.query<OutboundRecord>('SELECT * FROM rps_outbound');
+      assert.deepEqual([row.status, row.error_kind, row.last_error], ['error', 'connection', 'no-endpoint'], 'kept, and taken back once the remote serves rps/1');
+      const answer = await helper.request().post('/rps-remote-system/rs/validate');
+      const checks = (answer.body as { checks: { name: string; ok: boolean; detail: string }[] }).checks;
+      assert.deepEqual(checks.find((c) => c.name === 'connection'), { name: 'connection', ok: false, detail: 'rps-remote-system.reasons.no-endpoint' });
+    } finally {
+      await remote.close();
+    }
+  });
+
   describe('when the remote is away', () => {
     let remote: FakeRemote;
     /** How the remote answers while it is away; once `up`, the handshake and every message are taken. */

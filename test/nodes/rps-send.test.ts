@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Message } from '../../src/core/protocol';
+import { BINARY } from '../../src/core/values';
 import type { RemoteSystemNode } from '../../src/nodes/rps-remote-system';
 import {
   basic,
@@ -185,6 +186,14 @@ describe('rps-send node', function () {
     }
     assert.ok(callsOf(snd, 'status').some((args) => isStatus(args, 'red', 'rps-send.status.bad-payload')));
     assert.equal(out.msgs.length, 0);
+    assert.equal(rows(rps).length, 0);
+  });
+
+  it('refuses binary data (a Buffer) with the reason a person can act on: the field, and to send it as text', async () => {
+    const rps = await setup(sendFlow(), { renderParams: true });
+    rps.node('snd').receive({ payload: { number: 'INC1', photo: Buffer.from('x') }, rps: outboundRps('incident', 'INC1') });
+    const [caught] = await rps.caught.wait(1);
+    assert.equal(caughtError(caught), `rps-send.errors.bad-payload ${JSON.stringify({ error: `payload.photo: ${BINARY}` })}`);
     assert.equal(rows(rps).length, 0);
   });
 
