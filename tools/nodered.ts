@@ -210,6 +210,16 @@ export class NodeRedInstance {
     await started;
   }
 
+  /**
+   * Resolves once the deployed remote system `id` has read its states from the store
+   * (until then its routes answer 503 "starting"); rejects when it does not within 10 s.
+   */
+  async remoteSystemLoaded(id: string): Promise<void> {
+    const res = await fetch(`${this.adminUrl}/rps-remote-system/${encodeURIComponent(id)}/state?wait=10000`, { headers: this.adminHeaders() });
+    const body = (await res.json()) as { outbound?: string; inbound?: string };
+    if (!res.ok || body.outbound === 'loading' || body.inbound === 'loading') throw new Error(`${this.name}: remote system ${id} has not read its states: HTTP ${res.status} ${JSON.stringify(body)}`);
+  }
+
   async flows(): Promise<FlowNode[]> {
     const res = await fetch(`${this.adminUrl}/flows`, { headers: { ...this.adminHeaders(), 'Node-RED-API-Version': 'v1' } });
     return (await res.json()) as FlowNode[];

@@ -190,6 +190,8 @@ describe('fuzzing the inbound endpoints of a real Node-RED (guarantee 5)', funct
     // 127.0.0.1 once the fuzz has failed a few): every answer must be the request's own.
     nr = await NodeRedInstance.start({ name: NAME, settings: { rpsRemoteSystemAuthFailureRate: 0 } });
     await nr.deploy(flows(as));
+    // Their routes answer 503 "starting" until then (a busy machine reads the store later).
+    for (const node of flows(as)) if (node.type === 'rps-remote-system') await nr.remoteSystemLoaded(node.id);
 
     const issue = async (scope?: string): Promise<{ access_token: string; refresh_token?: string }> => {
       const res = await fetch(`${nr!.url}/rps/v1/token`, {
