@@ -41,6 +41,8 @@ export class CaptureMemory {
   private readonly writes: Batcher<CaptureStateWrite, undefined>;
   private turn: Promise<void> = Promise.resolve();
   private written = 0;
+  /** The last write failure reported. */
+  private reported: unknown;
   private readonly maxKept: number;
   private readonly maxRemembered: number;
   private readonly now: () => number;
@@ -124,6 +126,9 @@ export class CaptureMemory {
     this.unwritten.set(id, seen);
     this.writes.add({ id, fields: seen }).catch((err: unknown) => {
       if (this.unwritten.get(id) === seen) this.unwritten.delete(id);
+      // Every write of a failed batch fails with the same error: reported once.
+      if (err === this.reported) return;
+      this.reported = err;
       this.options.onError(err);
     });
   }

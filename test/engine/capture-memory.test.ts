@@ -73,6 +73,21 @@ describe('engine/capture-memory', () => {
     assert.equal(await failing.inTurn(undefined, () => ({ result: 'goes on' })), 'goes on');
   });
 
+  it('a store that cannot be written: the decisions go on, and a failed batch is reported once', async () => {
+    const errors: unknown[] = [];
+    const down: CaptureStates = {
+      get: async () => new Map(),
+      put: () => Promise.reject(new Error('store down')),
+      prune: async () => 0,
+      clear: async () => undefined,
+    };
+    const memory = new CaptureMemory(down, 'cap', 't', { onError: (err) => errors.push(err) });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => memory.inTurn(`r${i % 3}`, (last) => ({ result: last, seen: { i } }))));
+    assert.deepEqual(results.slice(0, 4), [undefined, undefined, undefined, { i: 0 }], 'in memory, the last state still counts');
+    await memory.flush();
+    assert.equal(errors.length, 1, 'one report for the failed batch');
+  });
+
   it('keeps at most its bound of records in the store, the most recently changed', async () => {
     let now = 0;
     const timed = new CaptureMemory(store.captureStates, 'cap', 't', { maxKept: 10, now: () => ++now, onError: (err) => assert.fail(String(err)) });
