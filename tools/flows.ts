@@ -239,3 +239,30 @@ export function duplexFlow(o: Parameters<typeof receiverFlow>[0]): FlowNode[] {
     });
   return [...receiverFlow(o), ...sender];
 }
+
+/**
+ * A sender that syncs every captured change to several remotes: one capture wired to
+ * one correlate → map → send chain per remote system (as a user wires one record to
+ * many remotes). The first remote's chain answers `POST /change`; each chain's remote
+ * system is `rs-<n>` (n from 1).
+ */
+export function fanOutSenderFlow(remotes: readonly SideOptions[]): FlowNode[] {
+  const chain = new Set(['cor', 'map', 'snd', 'rs']);
+  const flows = remotes.map((o, i) => {
+    const n = i + 1;
+    const renamed = (id: string): string => (chain.has(id) ? `${id}-${n}` : id);
+    return senderFlow(o).map((node) => {
+      const copy: FlowNode = { ...node, id: renamed(node.id) };
+      if (Array.isArray(node.wires)) copy.wires = (node.wires as string[][]).map((port) => port.map(renamed));
+      if (typeof node.remoteSystem === 'string') copy.remoteSystem = renamed(node.remoteSystem);
+      if (Array.isArray(node.scope)) copy.scope = (node.scope as string[]).map(renamed);
+      // Only the first chain answers the request; the others end at their send node.
+      if (n > 1 && copy.id === `snd-${n}`) copy.wires = [[]];
+      if (typeof node.y === 'number' && chain.has(node.id)) copy.y = node.y + 100 * i;
+      return copy;
+    });
+  });
+  const [first, ...others] = flows;
+  const extra = others.flatMap((f, i) => f.filter((node) => /-\d+$/.test(node.id) && node.id.endsWith(`-${i + 2}`)));
+  return first.map((node) => (node.id === 'cap' ? { ...node, wires: [remotes.map((_, i) => `cor-${i + 1}`)] } : node)).concat(extra);
+}
