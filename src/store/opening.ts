@@ -54,6 +54,7 @@ export class OpeningStore implements Store {
   readonly refreshTokens = this.forwarding('refreshTokens');
   readonly retention = this.forwarding('retention');
   readonly captureStates = this.forwarding('captureStates');
+  readonly journalMarks = this.forwarding('journalMarks');
 
   constructor(
     readonly kind: Store['kind'],

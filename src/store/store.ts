@@ -1,7 +1,7 @@
 /**
  * The store: where every durable piece of state lives, one interface per concern
  * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
- * retention, capture states). Each concern has a folder with its types and its SQLite and PostgreSQL
+ * retention, capture states, journal marks). Each concern has a folder with its types and its SQLite and PostgreSQL
  * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
  * concern is a new folder plus one line in `Store` (and one in each composition).
  * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
@@ -10,6 +10,7 @@ import type { CaptureStates } from './capture-states/types';
 import type { Correlations } from './correlations/types';
 import type { ErrorQueue } from './error-queue/types';
 import type { InboundQueue } from './inbound/types';
+import type { JournalMarks } from './journal-marks/types';
 import type { OutboundQueue } from './outbound/types';
 import type { RefreshTokens } from './refresh-tokens/types';
 import type { Retention } from './retention/types';
@@ -25,6 +26,7 @@ export type * from './values/types';
 export type * from './refresh-tokens/types';
 export type * from './retention/types';
 export type * from './capture-states/types';
+export type * from './journal-marks/types';
 
 /** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
 export interface StoreConcerns {
@@ -36,6 +38,7 @@ export interface StoreConcerns {
   refreshTokens: RefreshTokens;
   retention: Retention;
   captureStates: CaptureStates;
+  journalMarks: JournalMarks;
 }
 
 export type Concern = keyof StoreConcerns;

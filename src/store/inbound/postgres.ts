@@ -9,7 +9,9 @@
  */
 import { type FinishResult, finishResults, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, STALE_REASON } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
+import { journalsReceived } from '../../core/journal';
 import { applyCorrelationChanges } from '../correlations/postgres';
+import { markNew, seenAny } from '../journal-marks/postgres';
 import { enqueueIn } from '../outbound/postgres';
 import type { PgContext } from '../postgres/context';
 import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
@@ -278,8 +280,9 @@ export async function releaseGoneSessions(db: Db): Promise<void> {
 export class PostgresInbound implements InboundQueue {
   constructor(private readonly p: PgContext) {}
 
-  async accept(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]> {
-    if (messages.length === 0) return [];
+  async accept(remoteSystem: string, received: readonly Message[], now: number): Promise<ResultStatus[]> {
+    if (received.length === 0) return [];
+    let messages = received;
     const insert = async (db: Db): Promise<ResultStatus[]> => {
       const inserted = await rows<{ message_id: string }>(db, INSERT, [
         remoteSystem,
@@ -298,10 +301,18 @@ export class PostgresInbound implements InboundQueue {
       const fresh = new Set(inserted.map((r) => r.message_id));
       return messages.map((m) => (fresh.delete(m.id) ? 'accepted' : 'duplicate'));
     };
-    // Without correlation messages the batch is one statement: no transaction to open.
-    if (!messages.some((m) => m.kind === 'correlation' && m.target)) return insert(this.p.pool);
+    const ids = received.flatMap((m) => m.journal.map((e) => e.id));
+    const correlating = received.some((m) => m.kind === 'correlation' && m.target);
+    // Without correlation messages and journal entries the batch is one statement: no transaction to open.
+    if (!correlating && ids.length === 0) return insert(this.p.pool);
     return transaction(this.p.pool, async (c) => {
+      if (ids.length > 0) {
+        // Journal entries seen before are dropped; the others are marked for the remote they came from.
+        messages = journalsReceived(received, await seenAny(c, ids));
+        await markNew(c, messages.flatMap((m) => m.journal.map((e) => ({ remoteSystem, entryId: e.id }))), now);
+      }
       const results = await insert(c);
+      if (!correlating) return results;
       const applied = planAccept(remoteSystem, messages, results);
       await applyCorrelationChanges(c, applied.changes, now);
       await advance(c, applied.done, true);

@@ -3,6 +3,8 @@
  * finishing rows updates correlations and queues correlation replies: each in the one
  * transaction of the call, through the other concerns' statement-level functions.
  */
+import { journalsReceived } from '../../core/journal';
+import { markNew, seenAny } from '../journal-marks/sqlite';
 import { type FinishResult, finishResults, type InboundOutcome, netCorrelationChanges, planCorrelations, planFinish, staleReason } from '../../core/inbound-finish';
 import { type Message, type ResultStatus, streamOf } from '../../core/protocol';
 import type { SqliteCorrelations } from '../correlations/sqlite';
@@ -149,8 +151,9 @@ export class SqliteInbound implements InboundQueue {
     this.sql.setApplied.run(d.remoteSystem, d.stream, d.table, d.id, cursor);
   }
 
-  async accept(remoteSystem: string, messages: readonly Message[], now: number): Promise<ResultStatus[]> {
+  async accept(remoteSystem: string, received: readonly Message[], now: number): Promise<ResultStatus[]> {
     return this.s.durable(() => {
+      const messages = this.takeJournal(remoteSystem, received, now);
       const results = messages.map((m): ResultStatus => {
         const isCorrelation = m.kind === 'correlation';
         const info = this.sql.insert.run({
@@ -176,6 +179,15 @@ export class SqliteInbound implements InboundQueue {
       for (const d of applied.done) this.advance(d, true);
       return results;
     });
+  }
+
+  /** Journal entries seen before are dropped; the others are marked for the remote they came from (in the accept's transaction). */
+  private takeJournal(remoteSystem: string, messages: readonly Message[], now: number): readonly Message[] {
+    const ids = messages.flatMap((m) => m.journal.map((e) => e.id));
+    if (ids.length === 0) return messages;
+    const taken = journalsReceived(messages, seenAny(this.s.db, ids));
+    markNew(this.s.db, taken.flatMap((m) => m.journal.map((e) => ({ remoteSystem, entryId: e.id }))), now);
+    return taken;
   }
 
   async claim(o: InboundClaimOptions): Promise<InboundClaim> {

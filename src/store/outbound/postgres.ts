@@ -4,7 +4,9 @@
  * a row whose lease has run out (its worker died) is taken over by the next claim.
  */
 import type { PgContext } from '../postgres/context';
-import { byId, type Db, query, rows, sql } from '../postgres/db';
+import { journalMarksOf, journalsToSend, markKey } from '../../core/journal';
+import { markNew } from '../journal-marks/postgres';
+import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
 import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
 import {
@@ -197,7 +199,16 @@ export class PostgresOutbound implements OutboundQueue {
 
   async enqueue(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
     if (items.length === 0) return [];
-    return enqueueIn(this.p.pool, this.p.instanceId, items, now);
+    // Without journal entries, one statement and no transaction.
+    if (!items.some((i) => i.message.journal.length > 0)) return enqueueIn(this.p.pool, this.p.instanceId, items, now);
+    // Journal entries: their marks and the rows in one transaction; only new marks are sent.
+    return transaction(this.p.pool, async (c) => {
+      const fresh = new Set((await markNew(c, journalMarksOf(items), now)).map((m) => markKey(m.remoteSystem, m.entryId)));
+      const messages = journalsToSend(items, fresh);
+      const kept = items.flatMap((item, i) => (messages[i] ? [{ ...item, message: messages[i] }] : []));
+      const queued = new Map((await enqueueIn(c, this.p.instanceId, kept, now)).map((q) => [q.messageId, q]));
+      return items.map((item) => queued.get(item.message.id) ?? { id: 0, messageId: item.message.id, sequence: 0, skipped: true as const });
+    });
   }
 
   async claim(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]> {

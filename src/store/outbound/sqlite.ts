@@ -1,4 +1,6 @@
 /** The outbound queue in SQLite: one transaction per call (see SqliteDb.progress / durable). */
+import { journalMarksOf, journalsToSend, markKey } from '../../core/journal';
+import { markNew } from '../journal-marks/sqlite';
 import type { SqliteDb } from '../sqlite/database';
 import { FILTER, filterParams, LIST, listParams, type Params } from '../sqlite/filter';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
@@ -137,7 +139,15 @@ export class SqliteOutbound implements OutboundQueue {
   }
 
   async enqueue(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]> {
-    return this.s.durable(() => items.map((item) => this.insert(item, now)));
+    return this.s.durable(() => {
+      // Journal entries: marked for their remote in this transaction; only new marks are sent.
+      const fresh = new Set(markNew(this.s.db, journalMarksOf(items), now).map((m) => markKey(m.remoteSystem, m.entryId)));
+      const messages = journalsToSend(items, fresh);
+      return items.map((item, i) => {
+        const message = messages[i];
+        return message ? this.insert({ ...item, message }, now) : { id: 0, messageId: item.message.id, sequence: 0, skipped: true as const };
+      });
+    });
   }
 
   async claim(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]> {

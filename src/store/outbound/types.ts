@@ -31,12 +31,20 @@ export interface OutboundRow {
 export interface EnqueueItem {
   remoteSystem: string;
   message: MessageDraft;
+  /**
+   * The change is only its journal entries (comments, work notes): when the remote has
+   * them all already, nothing is queued. See core/journal's journalsToSend.
+   */
+  journalOnly?: boolean;
 }
 
 export interface Enqueued {
+  /** 0 when nothing was queued (`skipped`). */
   id: number;
   messageId: string;
   sequence: number;
+  /** A journal-only change whose entries the remote has already: not queued. */
+  skipped?: true;
 }
 
 export interface RetryItem {
@@ -54,7 +62,11 @@ export interface FailItem {
 }
 
 export interface OutboundQueue {
-  /** Writes messages into the queue in one transaction, giving each its per-record sequence. */
+  /**
+   * Writes messages into the queue in one transaction, giving each its per-record
+   * sequence. A message's journal entries go only to a remote that does not have them
+   * yet; their marks are written in the same transaction (journal-marks/types.ts).
+   */
   enqueue(items: readonly EnqueueItem[], now: number): Promise<Enqueued[]>;
   /** Takes up to `limit` sendable rows for one remote, oldest first, never two generations of one record out of order. */
   claim(remoteSystem: string, limit: number, now: number, owner: string, leaseMs: number): Promise<OutboundRow[]>;

@@ -24,6 +24,7 @@ import { PostgresOutbound } from '../outbound/postgres';
 import { PostgresRefreshTokens } from '../refresh-tokens/postgres';
 import { PostgresRetention } from '../retention/postgres';
 import { PostgresCaptureStates } from '../capture-states/postgres';
+import { PostgresJournalMarks } from '../journal-marks/postgres';
 import type { Store } from '../store';
 import { PostgresValues } from '../values/postgres';
 import type { PgContext } from './context';
@@ -73,6 +74,7 @@ export class PostgresStore implements Store {
   readonly refreshTokens: PostgresRefreshTokens;
   readonly retention: PostgresRetention;
   readonly captureStates: PostgresCaptureStates;
+  readonly journalMarks: PostgresJournalMarks;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -87,6 +89,7 @@ export class PostgresStore implements Store {
     this.refreshTokens = new PostgresRefreshTokens(p);
     this.retention = new PostgresRetention(p);
     this.captureStates = new PostgresCaptureStates(p);
+    this.journalMarks = new PostgresJournalMarks(p);
   }
 
   get instanceId(): string {

@@ -6,6 +6,7 @@ import { SqliteCaptureStates } from '../capture-states/sqlite';
 import { SqliteCorrelations } from '../correlations/sqlite';
 import { SqliteErrorQueue } from '../error-queue/sqlite';
 import { SqliteInbound } from '../inbound/sqlite';
+import { SqliteJournalMarks } from '../journal-marks/sqlite';
 import { SqliteOutbound } from '../outbound/sqlite';
 import { SqliteRefreshTokens } from '../refresh-tokens/sqlite';
 import { SqliteRetention } from '../retention/sqlite';
@@ -25,6 +26,7 @@ export class SqliteStore implements Store {
   readonly refreshTokens: SqliteRefreshTokens;
   readonly retention: SqliteRetention;
   readonly captureStates: SqliteCaptureStates;
+  readonly journalMarks: SqliteJournalMarks;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -37,6 +39,7 @@ export class SqliteStore implements Store {
     this.refreshTokens = new SqliteRefreshTokens(this.s);
     this.retention = new SqliteRetention(this.s);
     this.captureStates = new SqliteCaptureStates(this.s);
+    this.journalMarks = new SqliteJournalMarks(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

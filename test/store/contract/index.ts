@@ -10,6 +10,7 @@ import { valuesContract } from './values';
 import { refreshTokensContract } from './refresh-tokens';
 import { retentionContract } from './retention';
 import { captureStatesContract } from './capture-states';
+import { journalMarksContract } from './journal-marks';
 import type { StoreFactory } from './support';
 
 export { draft, received, type StoreFactory } from './support';
@@ -24,5 +25,6 @@ export function storeContract(name: string, factory: StoreFactory): void {
     refreshTokensContract(factory);
     retentionContract(factory);
     captureStatesContract(factory);
+    journalMarksContract(factory);
   });
 }
