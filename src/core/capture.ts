@@ -3,7 +3,8 @@
  * capture definition, decide whether it must be sent and what it carries. Pure.
  */
 import { changeFields, type Condition, conditionFields, conditionHolds } from './condition';
-import type { Fields, Operation } from './protocol';
+import { journalOf } from './journal';
+import type { Fields, JournalEntry, Operation } from './protocol';
 import { OPERATIONS, setOwn } from './protocol';
 import { sameValue, toFields, ValueError } from './values';
 
@@ -18,6 +19,8 @@ export interface CaptureDefinition {
   condition: Condition;
   /** Off: a change made by a system (msg.interactive === false) is ignored. */
   captureNonInteractive: boolean;
+  /** Journal fields (comments, work notes): sent as entries (msg.rps.journal), each once per remote, not as fields. */
+  journalFields?: readonly string[];
 }
 
 export interface RecordChange {
@@ -47,6 +50,10 @@ export interface Capture {
   changedBy?: string;
   interactive: boolean;
   displayValues?: Record<string, string>;
+  /** The entries of the journal fields, as the record holds them now (those a remote has already are left out when queued). */
+  journal: JournalEntry[];
+  /** Nothing but journal entries changed: with none left for a remote, nothing is sent to it. */
+  journalOnly: boolean;
 }
 
 export type IgnoredReason = 'operation' | 'condition' | 'unchanged' | 'non-interactive';
@@ -58,7 +65,7 @@ export type IgnoredReason = 'operation' | 'condition' | 'unchanged' | 'non-inter
 export type CaptureResult =
   | { kind: 'captured'; capture: Capture; id: string; seen?: Fields | null }
   | { kind: 'ignored'; reason: IgnoredReason; id: string; seen?: Fields | null }
-  | { kind: 'invalid'; error: string; code: 'operation' | 'record' | 'id' | 'display-values' };
+  | { kind: 'invalid'; error: string; code: 'operation' | 'record' | 'id' | 'display-values' | 'journal' };
 
 function pick(fields: Fields, names: readonly string[]): Fields {
   if (names.length === 0) return fields;
@@ -76,9 +83,16 @@ function relevant(raw: unknown, def: CaptureDefinition): unknown {
   if (def.fields.length === 0 || typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
   const source = raw as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const name of [def.idField, ...def.fields, ...conditionFields(def.condition)]) {
+  for (const name of [def.idField, ...def.fields, ...conditionFields(def.condition), ...(def.journalFields ?? [])]) {
     if (Object.prototype.hasOwnProperty.call(source, name)) out[name] = source[name];
   }
+  return out;
+}
+
+function without(fields: Fields, names: readonly string[]): Fields {
+  if (names.length === 0) return fields;
+  const out: Fields = {};
+  for (const [k, v] of Object.entries(fields)) if (!names.includes(k)) setOwn(out, k, v);
   return out;
 }
 
@@ -111,6 +125,7 @@ function displayValuesOf(raw: unknown, def: CaptureDefinition): Record<string, s
 export function captureChange(def: CaptureDefinition, change: RecordChange, now: Date): CaptureResult {
   let record: Fields;
   let previous: Fields | undefined;
+  let journal: JournalEntry[];
   try {
     record = toFields(relevant(change.record, def), 'payload');
     previous = change.previous === undefined || change.previous === null ? undefined : toFields(relevant(change.previous, def), 'previous');
@@ -118,6 +133,16 @@ export function captureChange(def: CaptureDefinition, change: RecordChange, now:
     if (err instanceof ValueError) return { kind: 'invalid', code: 'record', error: err.message };
     throw err;
   }
+  const journalFields = def.journalFields ?? [];
+  try {
+    journal = journalOf(record, journalFields);
+  } catch (err) {
+    if (err instanceof ValueError) return { kind: 'invalid', code: 'journal', error: err.message };
+    throw err;
+  }
+  // Journal fields travel as entries, not as fields.
+  record = without(record, journalFields);
+  if (previous) previous = without(previous, journalFields);
   let operation: Operation;
   if (change.operation === undefined || change.operation === '') {
     operation = previous ? 'update' : 'insert';
@@ -145,7 +170,8 @@ export function captureChange(def: CaptureDefinition, change: RecordChange, now:
     const before = pick(previous, def.fields);
     const names = new Set([...Object.keys(fields), ...Object.keys(before)]);
     changedFields = [...names].filter((n) => !sameValue(fields[n], before[n]));
-    if (changedFields.length === 0) return ignored('unchanged');
+    // Journal entries may be new to a remote even when no field changed: the queue decides.
+    if (changedFields.length === 0 && journal.length === 0) return ignored('unchanged');
   } else {
     changedFields = Object.keys(fields);
   }
@@ -161,6 +187,9 @@ export function captureChange(def: CaptureDefinition, change: RecordChange, now:
     changedFields,
     capturedAt: now.toISOString(),
     interactive: change.interactive ?? true,
+    // An entry without a time is dated by its capture.
+    journal: journal.map((e) => (e.createdAt === '' ? { ...e, createdAt: now.toISOString() } : e)),
+    journalOnly: operation === 'update' && changedFields.length === 0 && journal.length > 0,
   };
   if (change.changedBy) capture.changedBy = change.changedBy;
   if (displayValues) capture.displayValues = displayValues;

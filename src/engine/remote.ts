@@ -42,7 +42,7 @@ export interface RemoteSystemEvents {
 export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
   readonly outbox: Outbox;
   private readonly client: RemoteClient;
-  private readonly enqueuer: Batcher<MessageDraft, Enqueued>;
+  private readonly enqueuer: Batcher<{ message: MessageDraft; journalOnly: boolean }, Enqueued>;
 
   constructor(private readonly o: RemoteSystemOptions) {
     super();
@@ -69,7 +69,7 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     this.enqueuer = new Batcher(async (drafts) => {
       const now = Date.now();
       return this.o.store.outbound.enqueue(
-        drafts.map((message) => ({ remoteSystem: this.o.id, message })),
+        drafts.map(({ message, journalOnly }) => ({ remoteSystem: this.o.id, message, ...(journalOnly ? { journalOnly } : {}) })),
         now,
       );
     });
@@ -111,10 +111,14 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     return outcome.ok ? outcome : { ...outcome, error: this.describe(outcome.error) };
   }
 
-  /** Resolves once the message is committed to the outbound queue: from then on it is durable. */
-  async enqueue(draft: MessageDraft): Promise<Enqueued> {
-    const queued = await this.enqueuer.add(draft);
-    this.outbox.queued(1);
+  /**
+   * Resolves once the message is committed to the outbound queue: from then on it is
+   * durable. A journal-only change whose entries the remote has already is not queued
+   * (`skipped`).
+   */
+  async enqueue(draft: MessageDraft, journalOnly = false): Promise<Enqueued> {
+    const queued = await this.enqueuer.add({ message: draft, journalOnly });
+    if (!queued.skipped) this.outbox.queued(1);
     return queued;
   }
 

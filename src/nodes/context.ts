@@ -23,6 +23,10 @@ export interface OutboundContext {
   interactive: boolean;
   changedFields: string[];
   displayValues?: Record<string, string>;
+  /** The entries of the capture's journal fields (each is sent to a remote once). */
+  journal?: JournalEntry[];
+  /** Only journal entries changed: nothing is sent to a remote that has them all. */
+  journalOnly?: boolean;
   /** Set by rps-correlate: the twin on the remote, or null when there is none yet. */
   correlation?: OutboundCorrelation | null;
   /** The remote system this change came from, when an inbound flow made it: never sent back there. */

@@ -29,6 +29,7 @@ interface CaptureDef extends NodeDef {
   includedFields?: unknown;
   conditions?: unknown;
   captureNonInteractive?: boolean;
+  journalFields?: unknown;
   /** An rps-store config node; none: the default SQLite file. */
   store?: string;
 }
@@ -97,6 +98,7 @@ export default function (RED: NodeAPI): void {
       fields: fieldNames(def.includedFields),
       condition,
       captureNonInteractive: def.captureNonInteractive !== false,
+      journalFields: fieldNames(def.journalFields),
     };
     if (capture.table === '') configError = RED._('rps-capture.errors.no-table');
 
@@ -150,6 +152,8 @@ export default function (RED: NodeAPI): void {
       };
       if (c.changedBy) rps.changedBy = c.changedBy;
       if (c.displayValues) rps.displayValues = c.displayValues;
+      if (c.journal.length > 0) rps.journal = c.journal;
+      if (c.journalOnly) rps.journalOnly = true;
       const origin = originOf(msg);
       if (origin) rps.origin = origin;
       msg.payload = c.fields;

@@ -96,6 +96,7 @@ export default function (RED: NodeAPI): void {
             fields,
             changedFields: ctx.changedFields,
             displayValues: ctx.displayValues,
+            journal: ctx.journal,
           });
           // What the remote would refuse never enters the queue: it could not be delivered, ever.
           const checked = validateMessage({ ...draft, stream: 'check', sequence: 1 });
@@ -104,11 +105,17 @@ export default function (RED: NodeAPI): void {
             done(new Error(RED._('rps-send.errors.bad-payload', { error: checked.error })));
             return;
           }
-          return link.enqueue(draft);
+          return link.enqueue(draft, ctx.journalOnly === true);
         })
         .then(
           (q) => {
             if (!q) return; // refused above
+            if (q.skipped) {
+              // Only journal entries the remote has already: nothing to send, nothing wrong.
+              send(msg);
+              done();
+              return;
+            }
             ctx.queued = { remoteSystem: remote.id, queueId: q.id, messageId: q.messageId, sequence: q.sequence };
             queued += 1;
             status.set(() => show(link.state, link.lastError));

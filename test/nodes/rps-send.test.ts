@@ -60,6 +60,23 @@ function queuedOf(msg: Msg): Queued {
 describe('rps-send node', function () {
   useNodeRed();
 
+  it('sends each journal entry once: a change with entries the remote has already queues only the new ones, or nothing', async () => {
+    const rps = await setup([{ ...sendFlow()[0], journalFields: ['comments'] }, ...sendFlow().slice(1)]);
+    const out = rps.collect('out');
+    const record = { number: 'INC1', priority: 1, comments: [{ id: 'c1', value: 'Printer on fire', author: 'ada', createdAt: '2026-12-07T10:00:00Z' }] };
+    rps.node('cap').receive({ payload: record });
+    // The same entry again, with no field changed: nothing to send.
+    rps.node('cap').receive({ payload: record, previous: record });
+    // A new entry: only it goes.
+    const more = { ...record, comments: [...record.comments, { id: 'c2', value: 'Still burning', author: 'bob', createdAt: '2026-12-07T10:05:00Z' }] };
+    rps.node('cap').receive({ payload: more, previous: record });
+    const msgs = await out.wait(3);
+    assert.deepEqual(msgs.map((m) => rpsOf(m).queued !== undefined), [true, false, true], 'the second was passed on, not queued');
+    const journals = rows(rps).map((r) => (JSON.parse(r.payload) as Message).journal.map((e) => [e.id, e.value, e.author]));
+    assert.deepEqual(journals, [[['c1', 'Printer on fire', 'ada']], [['c2', 'Still burning', 'bob']]]);
+    assert.deepEqual((JSON.parse(rows(rps)[0].payload) as Message).fields, { number: 'INC1', priority: 1 }, 'the journal field is not a field');
+  });
+
   it('writes a captured change into the outbound queue before passing it on with msg.rps.queued', async () => {
     const rps = await setup(sendFlow());
     const out = rps.collect('out');

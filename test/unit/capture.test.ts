@@ -18,7 +18,39 @@ describe('core/capture', () => {
       changedFields: ['title', 'state'],
       capturedAt: now.toISOString(),
       interactive: true,
+      journal: [],
+      journalOnly: false,
     });
+  });
+
+  it('sends journal fields as entries, not as fields; an update with only entries is journal-only', () => {
+    const journaled: CaptureDefinition = { ...def, journalFields: ['comments', 'work_notes'] };
+    const record = {
+      id: 1,
+      title: 't',
+      state: 'new',
+      comments: [{ id: 'c1', value: 'Printer on fire', author: 'ada', createdAt: new Date('2026-12-07T10:00:00Z') }, 'Still burning'],
+      work_notes: { text: 'Called facilities', created_by: 'bob', created_on: '2026-12-07T11:00:00Z' },
+    };
+    const r = captureChange(journaled, { record, previous: { ...record, comments: [] } }, now);
+    assert.ok(r.kind === 'captured');
+    assert.deepEqual(r.capture.fields, { title: 't', state: 'new' });
+    assert.deepEqual(r.capture.changedFields, []);
+    assert.equal(r.capture.journalOnly, true);
+    assert.deepEqual(
+      r.capture.journal.map((e) => [e.field, e.value, e.author, e.createdAt]),
+      [
+        ['comments', 'Printer on fire', 'ada', '2026-12-07T10:00:00.000Z'],
+        ['comments', 'Still burning', '', now.toISOString()],
+        ['work_notes', 'Called facilities', 'bob', '2026-12-07T11:00:00Z'],
+      ],
+    );
+    assert.equal(r.capture.journal[0].id, 'c1');
+    const again = captureChange(journaled, { record, previous: record }, now);
+    assert.ok(again.kind === 'captured');
+    assert.deepEqual(again.capture.journal.map((e) => e.id), r.capture.journal.map((e) => e.id), 'the same entries read again have the same ids');
+    assert.deepEqual(captureChange(journaled, { record: { ...record, comments: [{ author: 'x' }] } }, now).kind, 'invalid');
+    assert.equal(captureChange({ ...def, journalFields: ['comments'] }, { record: { id: 1, title: 't', state: 'new' }, previous: { id: 1, title: 't', state: 'new' } }, now).kind, 'ignored', 'no entries and no field changed: unchanged');
   });
 
   it('infers update from a previous record and lists only what changed', () => {
