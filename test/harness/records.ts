@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { JournalEntry } from '../../src/core/protocol';
 import { listenOnLoopback } from './http';
 
 export interface StoredRecord {
@@ -19,6 +20,8 @@ export interface StoredRecord {
   deleted: boolean;
   source: string;
   lastSequence: number;
+  /** Journal entries (comments, work notes) appended by the writes, in order. */
+  journal: JournalEntry[];
 }
 
 export interface Apply {
@@ -41,6 +44,8 @@ interface WriteBody {
   redelivered?: boolean;
   /** When the change was captured on the sending instance (ISO). */
   capturedAt?: string;
+  /** Journal entries to append (msg.rps.journal). */
+  journal?: JournalEntry[];
 }
 
 export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
@@ -76,6 +81,13 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
     this.server.closeAllConnections();
     this.server.close();
     await once(this.server, 'close');
+  }
+
+  /** A record this system had before any write (one of its own, not made by a sender). */
+  seed(id: string): StoredRecord {
+    const record: StoredRecord = { id, fields: {}, deleted: false, source: '', lastSequence: 0, journal: [] };
+    this.records.set(id, record);
+    return record;
   }
 
   live(): StoredRecord[] {
@@ -136,7 +148,7 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
       const known = this.bySource.get(source);
       record = known ? this.records.get(known) : undefined;
       if (!record) {
-        record = { id: `L${this.next++}`, fields: {}, deleted: false, source, lastSequence: 0 };
+        record = { id: `L${this.next++}`, fields: {}, deleted: false, source, lastSequence: 0, journal: [] };
         this.records.set(record.id, record);
         this.bySource.set(source, record.id);
       }
@@ -153,6 +165,7 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
     record.lastSequence = sequence;
     if (method === 'DELETE') record.deleted = true;
     else record.fields = { ...record.fields, ...(body.fields ?? {}) };
+    record.journal.push(...(body.journal ?? []));
     const applied: Apply = { ...attempt };
     if (body.capturedAt) this.longestDelayMs = Math.max(this.longestDelayMs, Date.now() - Date.parse(body.capturedAt));
     this.applies.push(applied);
