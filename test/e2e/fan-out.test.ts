@@ -6,9 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { A_TO_B, B_TO_A, type Credentials, fanOutSenderFlow, receiverFlow } from '../../tools/flows';
-import { freePort, NodeRedInstance } from '../../tools/nodered';
 import { assertExactlyOnceInOrder, type ChangeTarget, plan, postChange, stream } from '../harness/pair';
-import { RecordsServer } from '../harness/records';
+import { Processes } from '../harness/processes';
 
 const A_TO_C: Credentials = { user: 'a-calls-c', password: 'secret-ac-0003' };
 const C_TO_A: Credentials = { user: 'c-calls-a', password: 'secret-ca-0004' };
@@ -17,26 +16,15 @@ const OUTAGE_MS = 60_000;
 
 describe('one record to two remotes (three real Node-RED processes)', function () {
   this.timeout(300_000);
-  const instances: NodeRedInstance[] = [];
-  const servers: RecordsServer[] = [];
+  const processes = new Processes();
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') for (const i of instances) console.log(`--- ${i.name} log ---\n${i.log.slice(-30).join('\n')}`);
-    await Promise.all(instances.splice(0).map((i) => i.kill()));
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
+    await processes.stopAfter(this.currentTest);
   });
 
   it('one remote down for 60 s: the other gets every change meanwhile; the first catches up in order, each change once', async () => {
-    const [recordsB, recordsC] = [new RecordsServer(), new RecordsServer()];
-    servers.push(recordsB, recordsC);
-    await Promise.all(servers.map((s) => s.start()));
-    const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()];
-    const [a, b, c] = await Promise.all([
-      NodeRedInstance.start({ name: 'A', port: portA }),
-      NodeRedInstance.start({ name: 'B', port: portB }),
-      NodeRedInstance.start({ name: 'C', port: portC }),
-    ]);
-    instances.push(a, b, c);
+    const [recordsB, recordsC] = await processes.records(2);
+    const [a, b, c] = await processes.nodeRed('A', 'B', 'C');
     await b.deploy(receiverFlow({ remoteUrl: a.url, remoteName: 'A', outbound: B_TO_A, inbound: A_TO_B, recordsUrl: recordsB.url }));
     await c.deploy(receiverFlow({ remoteUrl: a.url, remoteName: 'A', outbound: C_TO_A, inbound: A_TO_C, recordsUrl: recordsC.url }));
     await a.deploy(

@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import type { JournalEntry } from '../../src/core/protocol';
 import { A_TO_B, B_TO_A, duplexFlow } from '../../tools/flows';
-import { freePort, type FlowNode, NodeRedInstance } from '../../tools/nodered';
+import type { FlowNode } from '../../tools/nodered';
 import { type ChangeTarget, postChange, queueCounts, stream, untilStores, type PlannedChange } from '../harness/pair';
-import { RecordsServer } from '../harness/records';
+import { Processes } from '../harness/processes';
 
 const RECORDS = 20;
 const ROUNDS = 50;
@@ -26,24 +26,15 @@ function journalFlow(flow: FlowNode[], table: string): FlowNode[] {
 
 describe('comments and work notes both ways (real Node-RED processes)', function () {
   this.timeout(300_000);
-  const instances: NodeRedInstance[] = [];
-  const servers: RecordsServer[] = [];
+  const processes = new Processes();
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') for (const i of instances) console.log(`--- ${i.name} log ---\n${i.log.slice(-30).join('\n')}`);
-    await Promise.all(instances.splice(0).map((i) => i.kill()));
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
+    await processes.stopAfter(this.currentTest);
   });
 
   it('2,000 entries added on both sides, A killed once: each arrives once with author and time, none comes back', async () => {
-    const [onA, onB] = [new RecordsServer(), new RecordsServer()];
-    servers.push(onA, onB);
-    await Promise.all(servers.map((s) => s.start()));
-    const [a, b] = await Promise.all([
-      NodeRedInstance.start({ name: 'A', port: await freePort() }),
-      NodeRedInstance.start({ name: 'B', port: await freePort() }),
-    ]);
-    instances.push(a, b);
+    const [onA, onB] = await processes.records(2);
+    const [a, b] = await processes.nodeRed('A', 'B');
     await a.deploy(journalFlow(duplexFlow({ remoteUrl: b.url, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A, recordsUrl: onA.url }), 'item'));
     await b.deploy(journalFlow(duplexFlow({ remoteUrl: a.url, remoteName: 'A', outbound: B_TO_A, inbound: A_TO_B, recordsUrl: onB.url }), 'record'));
     const settled = (what: string): Promise<void> =>
