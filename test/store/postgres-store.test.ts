@@ -189,6 +189,23 @@ describe('PostgreSQL store', function () {
       assert.deepEqual(await live.inbound.finish([{ id: mine.id, attempt: 1, status: 'processed' }], T0), ['finished']);
     });
 
+    it('two processes accepting the same new journal entry from two remotes at once take it in once', async () => {
+      const schema = newSchema();
+      const [a, b] = [track(await open(schema)), track(await open(schema))];
+      const entry = (id: string) => ({ field: 'comments', id, value: id, author: 'ada', createdAt: 't' });
+      // 40 entries, each arriving from X at one process and from Y at the other, at once.
+      const ids = Array.from({ length: 40 }, (_, i) => `e${i}`);
+      await Promise.all(
+        ids.flatMap((id, i) => [
+          a.inbound.accept('X', [received('t', `x${i}`, 1, { journal: [entry(id)] })], T0),
+          b.inbound.accept('Y', [received('t', `y${i}`, 1, { journal: [entry(id)] })], T0),
+        ]),
+      );
+      const rows = await a.inbound.list({ limit: 200 });
+      const taken = rows.flatMap((r) => (JSON.parse(r.payload) as { journal: { id: string }[] }).journal.map((e) => e.id));
+      assert.deepEqual(taken.sort(), [...ids].sort(), 'each entry taken in by exactly one of the two messages');
+    });
+
     it('two dispatchers never have two messages of one record out at once', async () => {
       const schema = newSchema();
       const [a, b] = [track(await open(schema)), track(await open(schema))];
