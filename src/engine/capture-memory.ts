@@ -27,6 +27,12 @@ const PRUNE_EVERY = 1_000;
 export interface CaptureMemoryOptions {
   maxKept?: number;
   maxRemembered?: number;
+  /**
+   * Other processes write the same states (a PostgreSQL store shared by several Node-RED
+   * processes with the same flows): every decision reads the store, and memory counts
+   * only for this process's own writes that the read could not have seen yet.
+   */
+  shared?: boolean;
   /** A write or prune that failed (the store is down): the capture goes on, the state is older. */
   onError(err: unknown): void;
   now?: () => number;
@@ -37,7 +43,15 @@ export class CaptureMemory {
   private readonly recent = new Map<string, Fields | null>();
   /** States handed to the store and not yet written: they win over what a read returns. */
   private readonly unwritten = new Map<string, Fields | null>();
-  private readonly reads: Batcher<string, Fields | undefined>;
+  private readonly reads: Batcher<string, { state: Fields | undefined; startedAt: number }>;
+  /**
+   * A logical clock: ticks when a read starts and when a write commits. A read that
+   * started after a record's last write committed has that write in it (or a later one,
+   * of another process); one that started before does not.
+   */
+  private tick = 0;
+  /** When each remembered record's last write committed (bounded with `recent`). */
+  private readonly committedAt = new Map<string, number>();
   private readonly writes: Batcher<CaptureStateWrite, undefined>;
   private turn: Promise<void> = Promise.resolve();
   private written = 0;
@@ -57,12 +71,16 @@ export class CaptureMemory {
     this.maxRemembered = options.maxRemembered ?? MAX_REMEMBERED;
     this.now = options.now ?? Date.now;
     this.reads = new Batcher(async (ids) => {
+      const startedAt = ++this.tick;
       const found = await this.states.get(this.capture, this.table, [...new Set(ids)]);
-      return ids.map((id) => found.get(id));
+      return ids.map((id) => ({ state: found.get(id), startedAt }));
     }, 500);
     this.writes = new Batcher(async (batch) => {
       await this.states.put(this.capture, this.table, batch, this.now());
-      for (const w of batch) if (this.unwritten.get(w.id) === w.fields) this.unwritten.delete(w.id);
+      for (const w of batch) {
+        if (this.recent.has(w.id)) this.committedAt.set(w.id, ++this.tick);
+        if (this.unwritten.get(w.id) === w.fields) this.unwritten.delete(w.id);
+      }
       this.written += batch.length;
       if (this.written >= PRUNE_EVERY) {
         this.written = 0;
@@ -79,14 +97,13 @@ export class CaptureMemory {
    * nothing, null: forget the record). Resolves with what `decide` returned.
    */
   inTurn<T>(id: string | undefined, decide: (lastSeen: Fields | undefined) => { result: T; seen?: Fields | null }): Promise<T> {
-    // The store is asked now, with the other changes that come meanwhile; the answer is
-    // used only if no decision before this one saw the record (those are in memory).
-    const read = id === undefined || this.known(id) ? undefined : this.reads.add(id);
+    // The store is asked now, with the other changes that come meanwhile (alone, the
+    // store only when memory does not know the record; shared, always).
+    const read = id === undefined || (!this.options.shared && this.known(id)) ? undefined : this.reads.add(id);
     read?.catch(() => undefined); // a failed read is met below, in turn
     const decided = this.turn.then(async () => {
       const stored = read ? await read : undefined;
-      const lastSeen = id === undefined ? undefined : this.known(id) ? this.lookup(id) : stored;
-      const { result, seen } = decide(lastSeen);
+      const { result, seen } = decide(id === undefined ? undefined : this.lastSeen(id, stored));
       if (id !== undefined && seen !== undefined) this.remember(id, seen);
       return result;
     });
@@ -114,15 +131,26 @@ export class CaptureMemory {
     return this.unwritten.has(id) || this.recent.has(id);
   }
 
-  private lookup(id: string): Fields | undefined {
-    const state = this.unwritten.has(id) ? this.unwritten.get(id) : this.recent.get(id);
-    return state ?? undefined;
+  /**
+   * What a decision compares with: this process's own write not yet committed; else the
+   * store's answer if it was read after this process's last write of the record
+   * committed (it has that write, or a later one of another process); else memory.
+   */
+  private lastSeen(id: string, stored: { state: Fields | undefined; startedAt: number } | undefined): Fields | undefined {
+    if (this.unwritten.has(id)) return this.unwritten.get(id) ?? undefined;
+    if (stored && (this.committedAt.get(id) ?? 0) < stored.startedAt) return stored.state;
+    if (this.recent.has(id)) return this.recent.get(id) ?? undefined;
+    return stored?.state;
   }
 
   private remember(id: string, seen: Fields | null): void {
     this.recent.delete(id);
     this.recent.set(id, seen);
-    if (this.recent.size > this.maxRemembered) this.recent.delete(this.recent.keys().next().value as string);
+    if (this.recent.size > this.maxRemembered) {
+      const oldest = this.recent.keys().next().value as string;
+      this.recent.delete(oldest);
+      this.committedAt.delete(oldest);
+    }
     this.unwritten.set(id, seen);
     this.writes.add({ id, fields: seen }).catch((err: unknown) => {
       if (this.unwritten.get(id) === seen) this.unwritten.delete(id);

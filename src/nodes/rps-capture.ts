@@ -109,6 +109,8 @@ export default function (RED: NodeAPI): void {
       try {
         store = rt.acquireStore(storeConfigOf(RED, def.store));
         memory = new CaptureMemory(store.captureStates, node.id, capture.table, {
+          // On PostgreSQL, other Node-RED processes with the same flows may capture the same records.
+          shared: store.kind === 'postgres',
           onError: (err) => node.warn(RED._('rps-capture.errors.state-write', { error: errorText(err) })),
         });
       } catch (err) {
@@ -185,9 +187,14 @@ export default function (RED: NodeAPI): void {
         })
         .then(
           (result) => {
-            const err = finish(msg, result);
-            if (!err && result.kind === 'captured') send(msg);
-            done(err);
+            // Node-RED wraps only the synchronous handler: what throws here goes to done().
+            try {
+              const err = finish(msg, result);
+              if (!err && result.kind === 'captured') send(msg);
+              done(err);
+            } catch (err) {
+              done(err instanceof Error ? err : new Error(String(err)));
+            }
           },
           (err: unknown) => {
             status.now({ fill: 'red', shape: 'ring', text: RED._('rps-capture.status.state-unavailable') });

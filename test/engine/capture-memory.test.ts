@@ -88,6 +88,21 @@ describe('engine/capture-memory', () => {
     assert.equal(errors.length, 1, 'one report for the failed batch');
   });
 
+  it('shared by two processes (one store, the same capture): each decision sees the other process\'s last write', async () => {
+    const [p1, p2] = [0, 0].map(() => new CaptureMemory(store.captureStates, 'cap', 't', { shared: true, onError: (err) => assert.fail(String(err)) }));
+    const seenBy = async (m: CaptureMemory, state: string): Promise<unknown> => {
+      const last = await m.inTurn('x', (l) => ({ result: l, seen: { state } }));
+      await m.flush();
+      return last;
+    };
+    assert.equal(await seenBy(p1, 'resolved'), undefined);
+    assert.deepEqual(await seenBy(p2, 'new'), { state: 'resolved' });
+    assert.deepEqual(await seenBy(p1, 'resolved'), { state: 'new' }, 'not its own memory of resolved');
+    // Its own decisions still follow one another before their writes are committed.
+    const both = await Promise.all([p1.inTurn('y', () => ({ result: 1, seen: { v: 1 } })), p1.inTurn('y', (l) => ({ result: l }))]);
+    assert.deepEqual(both, [1, { v: 1 }]);
+  });
+
   it('keeps at most its bound of records in the store, the most recently changed', async () => {
     let now = 0;
     const timed = new CaptureMemory(store.captureStates, 'cap', 't', { maxKept: 10, now: () => ++now, onError: (err) => assert.fail(String(err)) });
