@@ -96,7 +96,7 @@ function without(fields: Fields, names: readonly string[]): Fields {
   return out;
 }
 
-function recordId(fields: Fields, idField: string): string | undefined {
+function recordId(fields: Readonly<Record<string, unknown>>, idField: string): string | undefined {
   const id = fields[idField];
   if (typeof id === 'string' && id.length > 0) return id;
   if (typeof id === 'number' && Number.isFinite(id)) return String(id);
@@ -120,6 +120,15 @@ function displayValuesOf(raw: unknown, def: CaptureDefinition): Record<string, s
     setOwn(out, field, String(text));
   }
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * The id of the record a change is about, read as captureChange reads it (from the record,
+ * else from the record before), before the change is decided: undefined when it has none.
+ */
+export function changeRecordId(def: Pick<CaptureDefinition, 'idField'>, change: Pick<RecordChange, 'record' | 'previous'>): string | undefined {
+  const read = (v: unknown): string | undefined => (typeof v === 'object' && v !== null ? recordId(v as Record<string, unknown>, def.idField) : undefined);
+  return read(change.record) ?? read(change.previous);
 }
 
 export function captureChange(def: CaptureDefinition, change: RecordChange, now: Date): CaptureResult {

@@ -6,7 +6,7 @@
  * The decision is core's (captureChange, with its condition); what the capture keeps of
  * records for its "changes…" rules is the engine's CaptureMemory, in the chosen store.
  */
-import { captureChange, type CaptureDefinition, type CaptureResult, type IgnoredReason, keptFields, type RecordChange } from '../core/capture';
+import { captureChange, type CaptureDefinition, changeRecordId, type CaptureResult, type IgnoredReason, keptFields, type RecordChange } from '../core/capture';
 import { compileCondition, type ConditionGroup } from '../core/condition';
 import { migrateConfig } from '../core/config-migrations';
 import type { Operation } from '../core/protocol';
@@ -64,13 +64,6 @@ function changeOf(msg: NodeMessage): RecordChange {
     interactive: typeof msg.interactive === 'boolean' ? msg.interactive : undefined,
     displayValues: msg.displayValues,
   };
-}
-
-/** The record's id as the capture reads it, before deciding (to find what it kept of the record). */
-function idOf(record: unknown, idField: string): string | undefined {
-  if (typeof record !== 'object' || record === null) return undefined;
-  const id = (record as Record<string, unknown>)[idField];
-  return typeof id === 'string' ? id : typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
 }
 
 export default function (RED: NodeAPI): void {
@@ -181,7 +174,7 @@ export default function (RED: NodeAPI): void {
       }
       // In turn with the changes before it: the one before may be this record's last state.
       memory
-        .inTurn(idOf(change.record, capture.idField) ?? idOf(change.previous, capture.idField), (lastSeen) => {
+        .inTurn(changeRecordId(capture, change), (lastSeen) => {
           const result = captureChange(capture, { ...change, lastSeen }, new Date());
           return { result, seen: result.kind === 'invalid' ? undefined : result.seen };
         })
