@@ -11,12 +11,13 @@ import { compileCondition, type ConditionGroup } from '../core/condition';
 import { migrateConfig } from '../core/config-migrations';
 import type { Operation } from '../core/protocol';
 import { CaptureMemory } from '../engine/capture-memory';
+import { type FieldClock, fieldClockOf } from '../engine/field-clock';
 import type { Store } from '../engine/stores';
 import { acquireFieldsSeenRoute, releaseFieldsSeenRoute } from './admin/fields-seen';
 import { forgetFieldsSeen, noteFieldsSeen } from './capture-fields';
 import { common, errorText, ThrottledStatus } from './common';
 import { inboundContext, type OutboundContext } from './context';
-import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
+import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from './red';
 import { storeConfigOf } from './rps-store';
 import { runtimeOf } from './runtime';
 
@@ -30,6 +31,8 @@ interface CaptureDef extends NodeDef {
   conditions?: unknown;
   captureNonInteractive?: boolean;
   journalFields?: unknown;
+  /** Stamp each changed field with its capture time, for the conflict policy of two-way sync (absent: no). */
+  fieldTimes?: boolean;
   /** An rps-store config node; none: the default SQLite file. */
   store?: string;
 }
@@ -98,9 +101,18 @@ export default function (RED: NodeAPI): void {
     // What the capture keeps of records, only when a rule compares with the past.
     let store: Store | undefined;
     let memory: CaptureMemory | undefined;
-    if (!configError && keptFields(capture).length > 0) {
+    let clock: FieldClock | undefined;
+    if (!configError && def.fieldTimes === true) {
       try {
         store = rt.acquireStore(storeConfigOf(RED, def.store));
+        clock = fieldClockOf(store);
+      } catch (err) {
+        configError = common(RED, 'errors.store-open', { error: errorText(err) });
+      }
+    }
+    if (!configError && keptFields(capture).length > 0) {
+      try {
+        store ??= rt.acquireStore(storeConfigOf(RED, def.store));
         memory = new CaptureMemory(store.captureStates, node.id, capture.table, {
           // On PostgreSQL, other Node-RED processes with the same flows may capture the same records.
           shared: store.kind === 'postgres',
@@ -158,6 +170,42 @@ export default function (RED: NodeAPI): void {
       return undefined;
     };
 
+    /**
+     * With field times, a captured change's fields are stamped before it goes on (so that
+     * a queued change always has its stamps), in the order the changes came. A change an
+     * inbound flow made is stamped, and sent back to where it came from too, only when it
+     * wrote over a local change captured meanwhile (core/conflict's overwroteLocalChange).
+     */
+    let out: Promise<void> = Promise.resolve();
+    const timed = (msg: NodeMessage, send: SendFn, done: DoneFn, result: CaptureResult, fieldClock: FieldClock): void => {
+      const err = finish(msg, result);
+      if (err || result.kind !== 'captured') {
+        out = out.then(() => done(err));
+        return;
+      }
+      const c = result.capture;
+      const rps = msg.rps as OutboundContext;
+      const at = Date.parse(c.capturedAt);
+      const stamped = (async (): Promise<void> => {
+        if (c.operation === 'delete' || c.changedFields.length === 0) return;
+        if (rps.origin !== undefined && !(c.operation === 'update' && (await fieldClock.overwroteLocal(c.table, c.id, c.changedFields)))) return;
+        delete rps.origin;
+        await fieldClock.stampLocal({ table: c.table, id: c.id, changedFields: c.changedFields, at });
+      })();
+      out = out.then(() =>
+        stamped.then(
+          () => {
+            send(msg);
+            done();
+          },
+          (e: unknown) => {
+            status.now({ fill: 'red', shape: 'ring', text: RED._('rps-capture.status.state-unavailable') });
+            done(new Error(RED._('rps-capture.errors.stamp', { error: errorText(e) })));
+          },
+        ),
+      );
+    };
+
     node.on('input', (msg, send, done) => {
       if (configError) {
         done(new Error(configError));
@@ -167,6 +215,10 @@ export default function (RED: NodeAPI): void {
       const change = changeOf(msg);
       if (!memory) {
         const result = captureChange(capture, change, new Date());
+        if (clock) {
+          timed(msg, send, done, result, clock);
+          return;
+        }
         const err = finish(msg, result);
         if (!err && result.kind === 'captured') send(msg);
         done(err);
@@ -182,6 +234,10 @@ export default function (RED: NodeAPI): void {
           (result) => {
             // Node-RED wraps only the synchronous handler: what throws here goes to done().
             try {
+              if (clock) {
+                timed(msg, send, done, result, clock);
+                return;
+              }
               const err = finish(msg, result);
               if (!err && result.kind === 'captured') send(msg);
               done(err);
@@ -198,10 +254,13 @@ export default function (RED: NodeAPI): void {
 
     node.on('close', (removed, done) => {
       status.stop();
+      const taken = out;
       releaseFieldsSeenRoute(RED);
       if (removed) forgetFieldsSeen(node.id);
       void (async () => {
         try {
+          // The changes already taken are stamped and sent on (or failed) before the node goes.
+          await taken;
           if (memory) await (removed ? memory.clear() : memory.flush());
         } catch (err) {
           node.warn(RED._('rps-capture.errors.state-write', { error: errorText(err) }));

@@ -3,16 +3,37 @@
  * mappings (field, display value, fixed value, value map, JSONata expression), and
  * renames `msg.rps.changedFields` to match. The rules are in core/mapping.ts; this
  * adapter gives them Node-RED's JSONata.
+ *
+ * On an inbound update of a correlated record it also applies the conflict policy
+ * (core/conflict.ts): the fields whose local value is newer are left out of
+ * `msg.payload` and listed in `msg.rps.conflicts`, and noted on the inbound row.
  */
+import { CONFLICT_POLICIES, type ConflictDecision, type ConflictPolicy, DEFAULT_CONFLICT_WINDOW_MS } from '../core/conflict';
 import { applyMappings, compileMappings, type ExpressionCompiler, hasExpressions, type Mapping, MappingRunError, type MappingRow } from '../core/mapping';
 import type { Fields } from '../core/protocol';
 import { toFields } from '../core/values';
-import { errorText, ThrottledStatus } from './common';
+import { fieldClockOf } from '../engine/field-clock';
+import { common, errorText, ThrottledStatus } from './common';
+import { inboundContext } from './context';
 import type { DoneFn, Node, NodeAPI, NodeDef, NodeMessage, SendFn } from './red';
+import { remoteSystemOf } from './rps-remote-system';
 
 interface MapDef extends NodeDef {
   mappings?: MappingRow[];
   keepUnmapped?: boolean;
+  /** For inbound updates: core/conflict's policy (absent: last writer wins). */
+  conflicts?: string;
+  /** For the `local` policy, in seconds. */
+  conflictWindow?: string | number;
+}
+
+function policyOf(raw: unknown): ConflictPolicy {
+  return CONFLICT_POLICIES.find((p) => p === raw) ?? 'last-writer';
+}
+
+function windowOf(raw: unknown): number {
+  const seconds = Number(raw);
+  return raw !== '' && raw !== undefined && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_CONFLICT_WINDOW_MS;
 }
 
 /**
@@ -57,6 +78,27 @@ export default function (RED: NodeAPI): void {
     // Only expressions read msg.previous: without one, a message is not refused for it.
     const readsPrevious = mappings !== undefined && hasExpressions(mappings);
     let mapped = 0;
+    const policy = policyOf(def.conflicts);
+    const windowMs = windowOf(def.conflictWindow);
+
+    /**
+     * The conflict decision of an inbound update of a correlated record (undefined for
+     * anything else: an insert, a delete, an outbound change, a record not linked yet).
+     */
+    function decide(msg: NodeMessage, fields: Fields, changedFields: readonly string[]): Promise<ConflictDecision> | undefined {
+      const inbound = inboundContext(msg);
+      if (!inbound || inbound.operation !== 'update') return undefined;
+      const table = inbound.correlation?.localTable ?? inbound.localTable;
+      const id = inbound.correlation?.localId ?? inbound.localId;
+      const at = Date.parse(inbound.capturedAt);
+      if (!table || !id || !Number.isFinite(at)) return undefined;
+      const clock = fieldClockOf(remoteSystemOf(RED, inbound.remoteSystem).store);
+      return clock
+        .decide({ policy, windowMs, remote: { at, instance: inbound.source.instanceId }, table, id, fields: Object.keys(fields), changedFields, queueId: inbound.queueId })
+        .catch((err: unknown) => {
+          throw new Error(common(RED, 'errors.store', { error: errorText(err) }));
+        });
+    }
 
     function refuse(done: DoneFn, statusText: string, error: string): void {
       status.now({ fill: 'red', shape: 'ring', text: statusText });
@@ -102,23 +144,55 @@ export default function (RED: NodeAPI): void {
         if (result.displayValues) rps.displayValues = result.displayValues;
         else delete rps.displayValues;
       }
-      mapped += 1;
-      status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-map.status.mapped', { count: mapped }) }));
-      send(msg);
-      done();
+      const decision = rps ? decide(msg, result.fields, result.changedFields) : undefined;
+      // The decision is one store call for many messages: the next message is mapped
+      // meanwhile, and messages still leave in the order they came.
+      out = out.then(async () => {
+        try {
+          if (decision) applyDecision(msg, await decision);
+        } catch (err) {
+          status.now({ fill: 'red', shape: 'ring', text: errorText(err) });
+          done(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        mapped += 1;
+        status.set(() => ({
+          fill: 'green',
+          shape: 'dot',
+          text: conflicted === 0 ? RED._('rps-map.status.mapped', { count: mapped }) : RED._('rps-map.status.mapped-conflicts', { count: mapped, conflicts: conflicted }),
+        }));
+        send(msg);
+        done();
+      });
+    }
+
+    function applyDecision(msg: NodeMessage, d: ConflictDecision): void {
+      const rps = msg.rps as Record<string, unknown>;
+      if (d.drop.length > 0) {
+        const dropped = new Set(d.drop);
+        const fields = msg.payload as Fields;
+        for (const field of dropped) delete fields[field];
+        rps.changedFields = (rps.changedFields as string[]).filter((f) => !dropped.has(f));
+        if (isRecord(rps.displayValues)) for (const field of dropped) delete rps.displayValues[field];
+      }
+      rps.conflicts = d.conflicts;
+      if (d.conflicts.length > 0) conflicted += 1;
     }
 
     // One message at a time, in the order they came: an expression takes a varying number
     // of turns of the event loop, so mapping them side by side could reorder the records
     // of a sync (and mix up the `$previous`/`$rps` bindings of a shared expression).
     let queue: Promise<void> = Promise.resolve();
+    /** Messages mapped, waiting for their conflict decision, leave in this order. */
+    let out: Promise<void> = Promise.resolve();
+    let conflicted = 0;
     node.on('input', (msg, send, done) => {
       queue = queue.then(() => map(msg, send, done)).catch((err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
     });
     node.on('close', (_removed, done) => {
       status.stop();
       // The messages already taken are finished (sent or failed) before the node goes.
-      void queue.then(done);
+      void queue.then(() => out).then(done);
     });
   }
   RED.nodes.registerType('rps-map', RpsMapNode);

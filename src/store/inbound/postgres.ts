@@ -18,7 +18,7 @@ import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
 import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
 import { SESSION_LOCK } from '../postgres/session';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
+import { type ConflictNote, type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
 
 /**
  * EXISTS: a row of one record (`of`: its remote system, stream, table and id) in one
@@ -259,6 +259,12 @@ const COUNT = sql('inbound_count', 'SELECT status, count(*) AS n FROM rps_inboun
 const COUNT_FOR = sql('inbound_count_for', 'SELECT status, count(*) AS n FROM rps_inbound WHERE remote_system = $1::text GROUP BY status');
 
 const GET = sql('inbound_get', 'SELECT * FROM rps_inbound WHERE id = $1::bigint');
+
+// The last note of a row in the batch wins (DISTINCT ON, latest first).
+const NOTE_CONFLICTS = sql('inbound_note_conflicts', `
+  UPDATE rps_inbound i SET conflicts = n.c
+  FROM (SELECT DISTINCT ON (id) id, c FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u (id, c, ord) ORDER BY id, ord DESC) n
+  WHERE i.id = n.id`);
 /** ADVANCE's parameters: the sequences done, and whether they must be in turn. */
 function advanceParams(done: readonly Done[], inTurn: boolean): unknown[] {
   return [done.map((d) => d.remoteSystem), done.map((d) => d.stream), done.map((d) => d.table), done.map((d) => d.id), done.map((d) => d.sequence), inTurn];
@@ -414,5 +420,10 @@ export class PostgresInbound implements InboundQueue {
   async get(id: number): Promise<InboundRow | undefined> {
     const [r] = await rows<InboundRecord>(this.p.pool, GET, [id]);
     return r && inboundRow(r);
+  }
+
+  async noteConflicts(notes: readonly ConflictNote[]): Promise<void> {
+    if (notes.length === 0) return;
+    await query(this.p.pool, NOTE_CONFLICTS, [notes.map((n) => n.id), notes.map((n) => n.conflicts)]);
   }
 }

@@ -12,7 +12,7 @@ import type { SqliteOutbound } from '../outbound/sqlite';
 import type { SqliteDb } from '../sqlite/database';
 import { FILTER, filterParams, LIST, listParams, type Params } from '../sqlite/filter';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
+import { type ConflictNote, type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
 
 type Head = InboundRecord & { applied: number };
 
@@ -87,6 +87,7 @@ function statements(db: SqliteDb['db']) {
       WHERE id = ? AND status = 'ready'
       RETURNING *`),
     get: db.prepare<[number], InboundRecord>('SELECT * FROM rps_inbound WHERE id = ?'),
+    noteConflicts: db.prepare<[string, number]>('UPDATE rps_inbound SET conflicts = ? WHERE id = ?'),
     // The rows a batch of outcomes finishes, with the links of their source records, in one statement.
     rows: db.prepare<[string], FinishRecord>(`
       SELECT i.*, ${LINK_COLUMNS}
@@ -275,5 +276,12 @@ export class SqliteInbound implements InboundQueue {
   async get(id: number): Promise<InboundRow | undefined> {
     const r = this.sql.get.get(id);
     return r && inboundRow(r);
+  }
+
+  async noteConflicts(notes: readonly ConflictNote[]): Promise<void> {
+    if (notes.length === 0) return;
+    this.s.progress(() => {
+      for (const n of notes) this.sql.noteConflicts.run(n.conflicts, n.id);
+    });
   }
 }

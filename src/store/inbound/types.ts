@@ -24,6 +24,15 @@ export interface InboundRow {
   processedAt: number | null;
   lastError: string | null;
   errorKind: ErrorKind | null;
+  /** The fields of an update that the conflict policy did not write, and why (JSON of core/conflict's FieldConflict[]), or null. */
+  conflicts: string | null;
+}
+
+/** The conflicts of an update, noted on its row when it is emitted (see InboundQueue.noteConflicts). */
+export interface ConflictNote {
+  id: number;
+  /** JSON of core/conflict's FieldConflict[]. */
+  conflicts: string;
 }
 
 export interface InboundClaimOptions {
@@ -77,6 +86,8 @@ export interface InboundQueue {
    */
   skip(filter: QueueFilter, now: number): Promise<number[]>;
   list(filter: ListFilter): Promise<InboundRow[]>;
+  /** Keeps on each row the fields its update did not write (one statement for the batch); the last note of a row wins. */
+  noteConflicts(notes: readonly ConflictNote[]): Promise<void>;
 }
 
 export interface InboundRecord {
@@ -97,6 +108,7 @@ export interface InboundRecord {
   processed_at: number | null;
   last_error: string | null;
   error_kind: ErrorKind | null;
+  conflicts?: string | null;
 }
 
 export function inboundRow(r: InboundRecord): InboundRow {
@@ -118,6 +130,7 @@ export function inboundRow(r: InboundRecord): InboundRow {
     processedAt: r.processed_at,
     lastError: r.last_error,
     errorKind: r.error_kind,
+    conflicts: r.conflicts ?? null,
   };
 }
 

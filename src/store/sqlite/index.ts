@@ -5,6 +5,7 @@
 import { SqliteCaptureStates } from '../capture-states/sqlite';
 import { SqliteCorrelations } from '../correlations/sqlite';
 import { SqliteErrorQueue } from '../error-queue/sqlite';
+import { SqliteFieldStamps } from '../field-stamps/sqlite';
 import { SqliteInbound } from '../inbound/sqlite';
 import { SqliteJournalMarks } from '../journal-marks/sqlite';
 import { SqliteOutbound } from '../outbound/sqlite';
@@ -27,6 +28,7 @@ export class SqliteStore implements Store {
   readonly retention: SqliteRetention;
   readonly captureStates: SqliteCaptureStates;
   readonly journalMarks: SqliteJournalMarks;
+  readonly fieldStamps: SqliteFieldStamps;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -40,6 +42,7 @@ export class SqliteStore implements Store {
     this.retention = new SqliteRetention(this.s);
     this.captureStates = new SqliteCaptureStates(this.s);
     this.journalMarks = new SqliteJournalMarks(this.s);
+    this.fieldStamps = new SqliteFieldStamps(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

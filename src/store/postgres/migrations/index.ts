@@ -16,5 +16,6 @@ import { migration as m2 } from './002-values';
 import { migration as m3 } from './003-claim-indexes';
 import { migration as m5 } from './005-capture-states';
 import { migration as m6 } from './006-journal-marks';
+import { migration as m7 } from './007-field-stamps';
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [m1, m2, m3, m5, m6];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [m1, m2, m3, m5, m6, m7];
