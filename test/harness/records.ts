@@ -36,6 +36,25 @@ export interface Apply {
 
 export type Attempt = Apply;
 
+/**
+ * A change of a record as the system's change feed reports it (a database trigger, CDC):
+ * in the order the writes were made, with the record after and before, and, for a write
+ * an inbound flow made, the remote system it came from (`origin`).
+ */
+export interface RecordChange {
+  operation: 'insert' | 'update' | 'delete';
+  record: Record<string, unknown>;
+  previous?: Record<string, unknown>;
+  origin?: string;
+}
+
+/** A write an inbound flow made: which message, and the fields it wrote. */
+export interface Written {
+  messageId: string;
+  recordId: string;
+  fields: Record<string, unknown>;
+}
+
 interface WriteBody {
   fields?: Record<string, unknown>;
   source?: string;
@@ -44,6 +63,8 @@ interface WriteBody {
   redelivered?: boolean;
   /** When the change was captured on the sending instance (ISO). */
   capturedAt?: string;
+  /** The remote system the write's message came from (reported with the change it makes). */
+  origin?: string;
   /** Journal entries to append (msg.rps.journal). */
   journal?: JournalEntry[];
 }
@@ -66,6 +87,17 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
   delayed = 0;
   /** The longest time from capture on the sender to being applied here, ms. */
   longestDelayMs = 0;
+  /** The change feed: called for every write that changed a record, in order (none: no feed). */
+  onChange: ((change: RecordChange) => void) | undefined;
+  /** The fields each inbound write wrote, in order. */
+  readonly written: Written[] = [];
+  /**
+   * Inbound writes that changed a field a person had written last: the only writes after
+   * which a capture may rightly send the record back to where the write came from.
+   */
+  overwritesOfLocal = 0;
+  /** Who wrote each field of each record last. */
+  private readonly lastWriter = new Map<string, Map<string, 'person' | 'inbound'>>();
   private server: Server | undefined;
   private next = 1;
   url = '';
@@ -88,6 +120,34 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
     const record: StoredRecord = { id, fields: {}, deleted: false, source: '', lastSequence: 0, journal: [] };
     this.records.set(id, record);
     return record;
+  }
+
+  /** A person creates a record of this system's own (reported on the change feed). */
+  create(id: string, fields: Record<string, unknown>): StoredRecord {
+    const record: StoredRecord = { id, fields: { ...fields }, deleted: false, source: '', lastSequence: 0, journal: [] };
+    this.records.set(id, record);
+    this.onChange?.({ operation: 'insert', record: { id, ...record.fields } });
+    return record;
+  }
+
+  /** A person edits a record (reported on the change feed when a value changed). */
+  edit(id: string, fields: Record<string, unknown>): void {
+    const record = this.records.get(id);
+    assert.ok(record && !record.deleted, `record ${id} exists`);
+    this.update(record, fields, undefined);
+  }
+
+  private update(record: StoredRecord, fields: Record<string, unknown>, origin: string | undefined): void {
+    const previous: Record<string, unknown> = { id: record.id, ...record.fields };
+    record.fields = { ...record.fields, ...fields };
+    const changed = Object.keys(fields).filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(record.fields[f]));
+    let writers = this.lastWriter.get(record.id);
+    if (!writers) this.lastWriter.set(record.id, (writers = new Map()));
+    if (origin && changed.some((f) => writers.get(f) === 'person')) this.overwritesOfLocal += 1;
+    for (const f of changed) writers.set(f, origin ? 'inbound' : 'person');
+    if (changed.length > 0) {
+      this.onChange?.({ operation: 'update', record: { id: record.id, ...record.fields }, previous, ...(origin ? { origin } : {}) });
+    }
   }
 
   live(): StoredRecord[] {
@@ -164,7 +224,11 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
     if (sequence !== record.lastSequence + 1) this.outOfOrder.push(attempt);
     record.lastSequence = sequence;
     if (method === 'DELETE') record.deleted = true;
-    else record.fields = { ...record.fields, ...(body.fields ?? {}) };
+    else if (method === 'POST') {
+      record.fields = { ...record.fields, ...(body.fields ?? {}) };
+      this.onChange?.({ operation: 'insert', record: { id: record.id, ...record.fields }, ...(body.origin ? { origin: body.origin } : {}) });
+    } else this.update(record, body.fields ?? {}, body.origin);
+    if (method !== 'DELETE') this.written.push({ messageId: String(body.messageId), recordId: record.id, fields: body.fields ?? {} });
     record.journal.push(...(body.journal ?? []));
     const applied: Apply = { ...attempt };
     if (body.capturedAt) this.longestDelayMs = Math.max(this.longestDelayMs, Date.now() - Date.parse(body.capturedAt));
