@@ -1,6 +1,7 @@
 /**
  * Retention: deletes old queue rows by status and age, in bounded batches with a
- * pause between them, so delivery never waits long behind a large delete.
+ * pause between them, so delivery never waits long behind a large delete. Field stamps
+ * go when no message that could conflict with them can still be waiting (stampKeepMs).
  */
 import { STORE_NUMBERS } from '../core/settings';
 import type { PurgeResult, RetentionPolicy, Store } from '../store/store';
@@ -14,6 +15,14 @@ export const DEFAULT_RETENTION: RetentionPolicy = {
   errorMs: STORE_NUMBERS.keepError.value * DAY,
   readyMs: STORE_NUMBERS.keepReady.value * DAY,
 };
+
+/**
+ * How long field stamps are kept: as long as a ready or error row may be (a message held
+ * that long may still arrive and be decided against them); for ever when either is.
+ */
+export function stampKeepMs(policy: RetentionPolicy): number {
+  return policy.readyMs > 0 && policy.errorMs > 0 ? Math.max(policy.readyMs, policy.errorMs) : 0;
+}
 
 export interface CleanerOptions {
   store: Store;
@@ -74,6 +83,10 @@ export class Cleaner {
       total.undelivered += r.undelivered;
       if (!r.more || this.stopped) break;
       // Let delivery and the flows run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const keep = stampKeepMs(this.o.policy);
+    while (keep > 0 && !this.stopped && (await this.o.store.fieldStamps.forget((this.o.now ?? Date.now)() - keep, this.o.batch)) >= this.o.batch) {
       await new Promise((resolve) => setImmediate(resolve));
     }
     if (total.outbound + total.inbound + total.errorQueue > 0) this.o.onPurged?.(total);

@@ -121,4 +121,26 @@ describe('rps-store node', function () {
       ],
     );
   });
+
+  it('field stamps go once older than both "keep ready" and "keep error" (no message that could conflict with them is left); kept while either keeps rows for ever', async () => {
+    const captured = (): FlowNode[] => [{ id: 'cap', type: 'rps-capture', table: 'incident', idField: 'number', store: 'st', fieldTimes: true, wires: [['out']] }, { id: 'out', type: 'helper' }];
+    const stamp = async (rps: Rps): Promise<number> => {
+      const out = rps.collect('out');
+      rps.node('cap').receive({ payload: { number: 'INC1', state: 'new' }, operation: 'insert' });
+      await out.wait(1);
+      const [written] = rps.query<{ written_at: number }>('SELECT written_at FROM rps_field_stamp');
+      assert.ok(written, 'the change stamped its fields');
+      return written.written_at;
+    };
+    const forever = await setup(captured(), { store: { keepReady: '0', keepError: String(KEEP_DAYS) } });
+    await untilPast((await stamp(forever)) + KEEP_DAYS * DAY_MS + 1);
+    await cleanerOf(forever).run();
+    assert.equal(forever.query('SELECT * FROM rps_field_stamp').length, 2, 'kept: a ready row is kept for ever');
+    await helper.unload();
+
+    const rps = await setup(captured(), { store: { keepReady: String(KEEP_DAYS), keepError: String(KEEP_DAYS) } });
+    await untilPast((await stamp(rps)) + KEEP_DAYS * DAY_MS + 1);
+    await cleanerOf(rps).run();
+    assert.deepEqual(rps.query('SELECT * FROM rps_field_stamp'), []);
+  });
 });

@@ -19,6 +19,10 @@ const PUT = sql('field_stamp_put', `
     SET at = excluded.at, instance = excluded.instance, written_at = excluded.written_at
     WHERE (excluded.at, excluded.instance) > (rps_field_stamp.at, rps_field_stamp.instance)`);
 
+const FORGET = sql('field_stamp_forget', `
+  DELETE FROM rps_field_stamp WHERE (record_table, record_id, field) IN (
+    SELECT record_table, record_id, field FROM rps_field_stamp WHERE written_at < $1::bigint LIMIT $2::integer)`);
+
 export class PostgresFieldStamps implements FieldStamps {
   constructor(private readonly p: PgContext) {}
 
@@ -30,5 +34,9 @@ export class PostgresFieldStamps implements FieldStamps {
   async put(writes: readonly StampWrite[], now: number): Promise<void> {
     if (writes.length === 0) return;
     await query(this.p.pool, PUT, [writes.map((w) => w.table), writes.map((w) => w.id), writes.map((w) => w.field), writes.map((w) => w.at), writes.map((w) => w.instance), now]);
+  }
+
+  async forget(before: number, batch: number): Promise<number> {
+    return (await query(this.p.pool, FORGET, [before, batch])).rowCount;
   }
 }

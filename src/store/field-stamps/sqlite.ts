@@ -14,6 +14,9 @@ function statements(db: SqliteDb['db']) {
       ON CONFLICT (record_table, record_id, field) DO UPDATE
         SET at = excluded.at, instance = excluded.instance, written_at = excluded.written_at
         WHERE (excluded.at, excluded.instance) > (rps_field_stamp.at, rps_field_stamp.instance)`),
+    forget: db.prepare<[number, number]>(`
+      DELETE FROM rps_field_stamp WHERE (record_table, record_id, field) IN (
+        SELECT record_table, record_id, field FROM rps_field_stamp WHERE written_at < ? LIMIT ?)`),
   };
 }
 
@@ -34,5 +37,9 @@ export class SqliteFieldStamps implements FieldStamps {
     this.s.progress(() => {
       for (const w of writes) this.sql.put.run(w.table, w.id, w.field, w.at, w.instance, now);
     });
+  }
+
+  async forget(before: number, batch: number): Promise<number> {
+    return this.s.progress(() => this.sql.forget.run(before, batch).changes);
   }
 }

@@ -27,6 +27,8 @@ export interface FieldStamps {
    * written (compareStamps' order), so writers in several processes cannot move it back.
    */
   put(writes: readonly StampWrite[], now: number): Promise<void>;
+  /** Deletes at most `batch` stamps written before `before`; returns how many. */
+  forget(before: number, batch: number): Promise<number>;
 }
 
 export interface StampRecord {

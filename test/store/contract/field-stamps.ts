@@ -46,6 +46,15 @@ export function fieldStampsContract(factory: StoreFactory): void {
       assert.deepEqual((await store.fieldStamps.get([{ table: 't', id: 'r' }])).get(key)?.get('g'), { at: T0 + 3, instance: 'A' });
     });
 
+    it('forgets stamps written before a time, a batch at a time', async () => {
+      await store.fieldStamps.put([1, 2, 3].map((n) => ({ table: 't', id: `r${n}`, field: 'f', at: T0, instance: 'A' })), T0);
+      await store.fieldStamps.put([{ table: 't', id: 'new', field: 'f', at: T0, instance: 'A' }], T0 + 100);
+      assert.equal(await store.fieldStamps.forget(T0 + 1, 2), 2);
+      assert.equal(await store.fieldStamps.forget(T0 + 1, 2), 1);
+      assert.equal(await store.fieldStamps.forget(T0 + 1, 2), 0);
+      assert.deepEqual([...(await store.fieldStamps.get([1, 2, 3].map((n) => ({ table: 't', id: `r${n}` })).concat([{ table: 't', id: 'new' }]))).keys()], [stampedKey('t', 'new')]);
+    });
+
     it('notes the conflicts of inbound rows (the last note of a row wins) and shows them on the row', async () => {
       await store.inbound.accept('A', [received('t', 'x', 1), received('t', 'y', 1)], T0);
       const rows = await store.inbound.list({ limit: 10 });
