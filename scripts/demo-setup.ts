@@ -1,5 +1,5 @@
 /**
- * Starts the "Two help desks" example on two real Node-RED instances with the
+ * Starts the "Two help desks" example (or "Two-way sync with comments") on two real Node-RED instances with the
  * embedded SQLite store: used by `npm start` and by the end-to-end test of the demo.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,11 +17,13 @@ export interface DemoOptions {
   userDirA?: string;
   userDirB?: string;
   echo?: boolean;
+  /** The desks of "Two-way sync with comments" (with comments and work notes) instead. */
+  journal?: boolean;
 }
 
 /** The example flow with the other desk's real URL and the credentials of this run (never stored in the flow JSON). */
-function flowsFor(spec: DeskSpec, otherUrl: string, outbound: { user: string; password: string }, inbound: { user: string; password: string }): FlowNode[] {
-  return desk(spec).map((n) =>
+function flowsFor(spec: DeskSpec, otherUrl: string, outbound: { user: string; password: string }, inbound: { user: string; password: string }, journal = false): FlowNode[] {
+  return desk(spec, journal).map((n) =>
     n.type === 'rps-remote-system'
       ? {
           ...n,
@@ -39,7 +41,7 @@ export async function startDemo(o: DemoOptions): Promise<{ a: Desk; b: Desk }> {
     NodeRedInstance.start({ name: 'desk-a', port: o.portA, userDir: o.userDirA, echo: o.echo }),
     NodeRedInstance.start({ name: 'desk-b', port: o.portB, userDir: o.userDirB, echo: o.echo }),
   ]);
-  await a.deploy(flowsFor(DESK_A, b.url, aCallsB, bCallsA));
-  await b.deploy(flowsFor(DESK_B, a.url, bCallsA, aCallsB));
+  await a.deploy(flowsFor(DESK_A, b.url, aCallsB, bCallsA, o.journal));
+  await b.deploy(flowsFor(DESK_B, a.url, bCallsA, aCallsB, o.journal));
   return { a: { spec: DESK_A, instance: a }, b: { spec: DESK_B, instance: b } };
 }

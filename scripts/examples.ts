@@ -387,10 +387,33 @@ export const DESK_B: DeskSpec = {
   ],
 };
 
-/** The desk's local system of record: a table in flow context, with create/update/delete/get/list. */
-function tableFunction(d: DeskSpec): string {
+/** The journal fields of the "Two-way sync with comments" desks. */
+const JOURNAL_FIELDS = ['comments', 'work_notes'];
+
+/** The desk's local system of record: a table in flow context, with create/update/delete/get/list (and comment, with journal fields). */
+function tableFunction(d: DeskSpec, journal: boolean): string {
+  const comment = journal
+    ? `
+  case 'comment': {
+    // A person adds a comment or work note: {field, value, author}.
+    const before = table[id];
+    if (!before) { missing(); break; }
+    const field = msg.payload.field === 'work_notes' ? 'work_notes' : 'comments';
+    const entry = { id: '${d.idPrefix}-' + RED.util.generateId(), value: String(msg.payload.value), author: String(msg.payload.author || 'api'), createdAt: now };
+    const record = Object.assign({}, before, { [field]: (before[field] || []).concat([entry]), updated_at: now });
+    table[id] = record;
+    result = record;
+    change = { operation: 'update', payload: record, previous: before };
+    break;
+  }`
+    : '';
+  const append = journal
+    ? `
+    // Entries from the other desk (msg.append, from msg.rps.journal), kept with their ids.
+    for (const e of msg.append || []) record[e.field] = (record[e.field] || []).concat([{ id: e.id, value: e.value, author: e.author, createdAt: e.createdAt }]);`
+    : '';
   return `// The local table of ${d.table} records (kept in flow context: a demo, not a database).
-// In: msg.action (create, update, delete, get, list), msg.recordId, msg.payload.
+// In: msg.action (create, update, delete, get, list${journal ? ', comment' : ''}), msg.recordId, msg.payload.
 // Out 1: the result, back to the caller. Out 2: the change, to the outbound flow.
 const table = flow.get('records') || {};
 const now = new Date().toISOString();
@@ -419,12 +442,12 @@ switch (msg.action) {
   case 'update': {
     const before = table[id];
     if (!before) { missing(); break; }
-    const record = Object.assign({}, before, msg.payload, { id, updated_at: now });
+    const record = Object.assign({}, before, msg.payload, { id, updated_at: now });${append}
     table[id] = record;
     result = record;
     change = { operation: 'update', payload: record, previous: before };
     break;
-  }
+  }${comment}
   case 'delete': {
     const before = table[id];
     if (!before) { missing(); break; }
@@ -448,7 +471,9 @@ if (change) {
 return [msg, change];`;
 }
 
-const INBOUND_ACTION = `// Decide what the inbound message does to the local table.
+/** What the inbound message does to the local table (with journal fields: the entries to append). */
+function inboundAction(journal: boolean): string {
+  return `// Decide what the inbound message does to the local table.
 const r = msg.rps;
 // A message can be emitted again after a restart or redeploy (msg.rps.redelivered):
 // one whose sequence was already applied goes straight to complete.
@@ -461,10 +486,11 @@ msg.recordId = r.localId;
 if (r.operation === 'delete') msg.action = 'delete';
 else if (r.correlation) msg.action = 'update';
 else msg.action = 'create';
-msg.changedBy = 'sync';
+msg.changedBy = 'sync';${journal ? "\nmsg.append = r.journal;" : ''}
 // A delete of a record that never reached this desk has nothing to do.
 if (msg.action === 'delete' && !msg.recordId) return [null, msg];
 return [msg, null];`;
+}
 
 const CHECK_RESULT = `if (msg.statusCode >= 400) {
   node.error('local write failed: ' + JSON.stringify(msg.payload), msg);
@@ -494,11 +520,15 @@ function deskSteps(d: DeskSpec): string {
   ].join('\n');
 }
 
-export function desk(d: DeskSpec): FlowNode[] {
-  const id = ids(`desk-${d.key}`);
+/**
+ * A desk of "Two help desks", or, with `journal`, of "Two-way sync with comments": the
+ * same desk with comments and work notes (journal fields) added on either side.
+ */
+export function desk(d: DeskSpec, journal = false): FlowNode[] {
+  const id = ids(journal ? `comments-${d.key}` : `desk-${d.key}`);
   const z = id('tab');
-  const api = (method: string, path: string, action: string, y: number): FlowNode[] => [
-    { id: id(`http-${action}`), type: 'http in', z, name: '', url: path, method, upload: false, swaggerDoc: '', x: 130, y, wires: [[id(`act-${action}`)]] },
+  const api = (method: string, path: string, action: string, y: number, name = ''): FlowNode[] => [
+    { id: id(`http-${action}`), type: 'http in', z, name, url: path, method, upload: false, swaggerDoc: '', x: 130, y, wires: [[id(`act-${action}`)]] },
     {
       id: id(`act-${action}`),
       type: 'change',
@@ -514,10 +544,21 @@ export function desk(d: DeskSpec): FlowNode[] {
     },
   ];
   const info = `${d.title}: a small help desk with a table of ${d.table} records and a REST API
-(GET/POST ${d.path}, GET/PUT/DELETE ${d.path}/:id). Every change is captured and
+(GET/POST ${d.path}, GET/PUT/DELETE ${d.path}/:id${journal ? `, POST ${d.path}/:id/comments` : ''}). Every change is captured and
 sent to ${d.other}; changes from ${d.other} are applied here. Field names differ
 between the desks: map fields translates them to the shared names of the process
-event "Incident exchange".`;
+event "Incident exchange".${
+    journal
+      ? `
+
+Both desks edit the same records: capture keeps the time of each field's change, and
+"from shared names" decides, field by field, which of the other desk's values to write
+(last writer wins), so both desks end with the same values. Comments and work notes
+(POST {"field": "comments" or "work_notes", "value", "author"} to ${d.path}/:id/comments)
+are journal fields: each entry reaches ${d.other} once, with its author and time, and
+never comes back.`
+      : ''
+  }`;
   return [
     { id: z, type: 'tab', label: d.title, info: `${info}\n\n${deskSteps(d)}` },
     { id: id('pe'), type: 'rps-process-event', name: 'Incident exchange', description: 'Incidents raised on either desk are worked on both', domain: '' },
@@ -528,26 +569,116 @@ event "Incident exchange".`;
     ...api('delete', `${d.path}/:id`, 'delete', 180),
     ...api('get', `${d.path}/:id`, 'get', 220),
     ...api('get', d.path, 'list', 260),
+    ...(journal ? api('post', `${d.path}/:id/comments`, 'comment', 300, 'POST comments') : []),
     { id: id('call-api'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 470, y: 180, wires: [[id('response')]] },
     { id: id('response'), type: 'http response', z, name: '', statusCode: '', headers: {}, x: 630, y: 180, wires: [] },
 
     { id: id('table-in'), type: 'link in', z, name: `${d.table} table`, links: [], x: 55, y: 380, wires: [[id('table')]] },
-    { id: id('table'), type: 'function', z, name: `${d.table} table`, func: tableFunction(d), outputs: 2, x: 180, y: 380, wires: [[id('table-return')], [id('capture')]] },
-    { id: id('table-return'), type: 'link out', z, name: 'return', mode: 'return', links: [], x: 305, y: 320, wires: [] },
+    { id: id('table'), type: 'function', z, name: `${d.table} table`, func: tableFunction(d, journal), outputs: 2, x: 180, y: 380, wires: [[id('table-return')], [id('capture')]] },
+    { id: id('table-return'), type: 'link out', z, name: 'return', mode: 'return', links: [], x: 305, y: journal ? 340 : 320, wires: [] },
 
-    { id: id('capture'), type: 'rps-capture', z, name: '', table: d.table, idField: 'id', insert: true, update: true, delete: true, includedFields: d.fields, conditions: [], captureNonInteractive: true, store: '', x: 350, y: 380, wires: [[id('correlate-out')]] },
+    {
+      id: id('capture'),
+      type: 'rps-capture',
+      z,
+      name: '',
+      table: d.table,
+      idField: 'id',
+      insert: true,
+      update: true,
+      delete: true,
+      includedFields: d.fields,
+      conditions: [],
+      captureNonInteractive: true,
+      journalFields: journal ? JOURNAL_FIELDS : [],
+      fieldTimes: true,
+      store: '',
+      x: 350,
+      y: 380,
+      wires: [[id('correlate-out')]],
+    },
     { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 560, y: 380, wires: [[id('map-out')], [id('map-out')]] },
     { id: id('map-out'), type: 'rps-map', z, name: 'to shared names', mappings: d.toShared, keepUnmapped: false, x: 800, y: 380, wires: [[id('send')]] },
     { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1070, y: 380, wires: [[]] },
 
     { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 180, y: 520, wires: [[id('correlate-in')]] },
     { id: id('correlate-in'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 440, y: 520, wires: [[id('map-in')], [id('map-in')]] },
-    { id: id('map-in'), type: 'rps-map', z, name: 'from shared names', mappings: d.fromShared, keepUnmapped: false, x: 630, y: 520, wires: [[id('action')]] },
-    { id: id('action'), type: 'function', z, name: 'create, update or delete', func: INBOUND_ACTION, outputs: 2, x: 870, y: 520, wires: [[id('call-sync')], [id('complete')]] },
+    { id: id('map-in'), type: 'rps-map', z, name: 'from shared names', mappings: d.fromShared, keepUnmapped: false, conflicts: 'last-writer', conflictWindow: '300', x: 630, y: 520, wires: [[id('action')]] },
+    { id: id('action'), type: 'function', z, name: 'create, update or delete', func: inboundAction(journal), outputs: 2, x: 870, y: 520, wires: [[id('call-sync')], [id('complete')]] },
     { id: id('call-sync'), type: 'link call', z, name: `${d.table} table`, links: [id('table-in')], linkType: 'static', timeout: '30', x: 1090, y: 460, wires: [[id('check')]] },
     { id: id('check'), type: 'function', z, name: 'check result', func: CHECK_RESULT, outputs: 1, x: 1270, y: 460, wires: [[id('complete')]] },
     { id: id('complete'), type: 'rps-complete', z, name: '', localTable: d.table, localId: 'payload.id', localIdType: 'msg', x: 1440, y: 520, wires: [[]] },
     { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('call-sync'), id('check')], uncaught: false, x: 1080, y: 580, wires: [[id('complete')]] },
+  ];
+}
+
+const FAN_OUT_INFO = `One record, two remotes
+
+Three instances: this one (A) and two others, B and C. Every incident changed here is
+sent to both: one capture is wired to a correlate → map fields → send to remote chain
+per remote system. Each remote has its own twin of the record, its own sequence and its
+own journal marks, and one that is down does not hold back the other: its changes wait
+in the outbound queue and follow, in order, once it is back.
+
+Wire your record changes into "record changed" (msg.payload the record, msg.operation
+insert, update or delete, msg.previous optional). On B and on C, import "Inbound Flow
+Template - Basic" and point its remote system at this Node-RED; give its process event
+the same name, "Incident exchange".`;
+
+/** "One record, two remotes": one capture, a send chain per remote system (B and C). */
+export function fanOut(): FlowNode[] {
+  const id = ids('fan-out');
+  const z = id('tab');
+  const steps = [
+    credentialSteps({ name: 'Instance B', via: 'send to B', other: 'instance B', back: 'its remote system for this one', why: 'changes go to it and the replies that link the twins come back' }),
+    'Do the same on the remote system "Instance C" (double-click send to C), with the address of instance C and the credentials the two of you agree on.',
+  ];
+  const chain = (r: 'B' | 'C', y: number): FlowNode[] => {
+    const k = r.toLowerCase();
+    return [
+      remoteSystem(id(`rs-${k}`), `Instance ${r}`, r === 'B' ? 'http://127.0.0.1:1881' : 'http://127.0.0.1:1882'),
+      { id: id(`correlate-${k}`), type: 'rps-correlate', z, name: '', remoteSystem: id(`rs-${k}`), x: 440, y, wires: [[id(`map-${k}`)], [id(`map-${k}`)]] },
+      {
+        id: id(`map-${k}`),
+        type: 'rps-map',
+        z,
+        name: 'local → shared names',
+        mappings: [field('summary', 'short_description'), field('details', 'description'), field('priority', 'priority'), field('state', 'state')],
+        keepUnmapped: false,
+        x: 680,
+        y,
+        wires: [[id(`send-${k}`)]],
+      },
+      { id: id(`send-${k}`), type: 'rps-send', z, name: `send to ${r}`, remoteSystem: id(`rs-${k}`), processEvent: id('pe'), x: 930, y, wires: [[]] },
+    ];
+  };
+  return [
+    { id: z, type: 'tab', label: 'One record, two remotes', info: [FAN_OUT_INFO, ...steps].join('\n\n') },
+    { id: id('pe'), type: 'rps-process-event', name: 'Incident exchange', description: 'Incidents raised here are worked on B and C', domain: '' },
+    { id: id('comment'), type: 'comment', z, name: 'One capture, a send chain per remote system', info: FAN_OUT_INFO, x: 230, y: 40, wires: [] },
+    { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 55, y: 140, wires: [[id('capture')]] },
+    {
+      id: id('capture'),
+      type: 'rps-capture',
+      z,
+      name: '',
+      table: 'incident',
+      idField: 'id',
+      insert: true,
+      update: true,
+      delete: true,
+      includedFields: ['short_description', 'description', 'priority', 'state'],
+      conditions: [],
+      captureNonInteractive: true,
+      journalFields: [],
+      fieldTimes: true,
+      store: '',
+      x: 190,
+      y: 140,
+      wires: [[id('correlate-b'), id('correlate-c')]],
+    },
+    ...chain('B', 100),
+    ...chain('C', 180),
   ];
 }
 
@@ -557,6 +688,9 @@ export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'Error queue and retry.json': retryExample,
   'Two help desks/Help desk A.json': () => desk(DESK_A),
   'Two help desks/Help desk B.json': () => desk(DESK_B),
+  'Two-way sync with comments/Help desk A.json': () => desk(DESK_A, true),
+  'Two-way sync with comments/Help desk B.json': () => desk(DESK_B, true),
+  'One record, two remotes.json': fanOut,
 };
 
 export function exampleText(flows: FlowNode[]): string {
