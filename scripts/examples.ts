@@ -84,6 +84,28 @@ function templateSteps(via: string): string {
   });
 }
 
+/** A capture of incidents, every operation, every change (`o` sets the rest: id, place, wires...). */
+function captureNode({ id, z, ...o }: Record<string, unknown> & { id: string; z: string }): FlowNode {
+  return {
+    id,
+    type: 'rps-capture',
+    z,
+    name: '',
+    table: 'incident',
+    idField: 'id',
+    insert: true,
+    update: true,
+    delete: true,
+    includedFields: ['short_description', 'description', 'priority', 'state'],
+    conditions: [],
+    captureNonInteractive: true,
+    journalFields: [],
+    fieldTimes: true,
+    store: '',
+    ...o,
+  };
+}
+
 /** Ids stay stable between generations so a re-import replaces rather than duplicates. */
 function ids(prefix: string): (name: string) => string {
   return (name) => `${prefix}-${name}`;
@@ -128,25 +150,15 @@ export function outboundTemplate(): FlowNode[] {
     remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
     { id: id('comment'), type: 'comment', z, name: 'Outbound: capture → correlate → map → send', info: OUTBOUND_TEMPLATE_INFO, x: 220, y: 40, wires: [] },
     { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 55, y: 100, wires: [[id('capture')]] },
-    {
+    captureNode({
       id: id('capture'),
-      type: 'rps-capture',
       z,
-      name: '',
-      table: 'incident',
-      idField: 'id',
-      insert: true,
-      update: true,
-      delete: true,
-      includedFields: ['short_description', 'description', 'priority', 'state'],
       // Priority 1 or 2, or a change to resolved.
       conditions: [{ rules: [{ field: 'priority', op: 'lte', value: '2' }] }, { rules: [{ field: 'state', op: 'changesTo', value: 'resolved' }] }],
-      captureNonInteractive: true,
-      store: '',
       x: 170,
       y: 100,
       wires: [[id('correlate')]],
-    },
+    }),
     { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 400, y: 100, wires: [[id('map')], [id('map')]] },
     {
       id: id('map'),
@@ -657,26 +669,7 @@ export function fanOut(): FlowNode[] {
     { id: id('pe'), type: 'rps-process-event', name: 'Incident exchange', description: 'Incidents raised here are worked on B and C', domain: '' },
     { id: id('comment'), type: 'comment', z, name: 'One capture, a send chain per remote system', info: FAN_OUT_INFO, x: 230, y: 40, wires: [] },
     { id: id('in'), type: 'link in', z, name: 'record changed', links: [], x: 55, y: 140, wires: [[id('capture')]] },
-    {
-      id: id('capture'),
-      type: 'rps-capture',
-      z,
-      name: '',
-      table: 'incident',
-      idField: 'id',
-      insert: true,
-      update: true,
-      delete: true,
-      includedFields: ['short_description', 'description', 'priority', 'state'],
-      conditions: [],
-      captureNonInteractive: true,
-      journalFields: [],
-      fieldTimes: true,
-      store: '',
-      x: 190,
-      y: 140,
-      wires: [[id('correlate-b'), id('correlate-c')]],
-    },
+    captureNode({ id: id('capture'), z, x: 190, y: 140, wires: [[id('correlate-b'), id('correlate-c')]] }),
     ...chain('B', 100),
     ...chain('C', 180),
   ];

@@ -7,23 +7,12 @@
 import assert from 'node:assert/strict';
 import { type Desk, startDemo } from '../../scripts/demo-setup';
 import { freePort } from '../../tools/nodered';
+import { call, type Row as DeskRow, list as listOf } from '../harness/desks';
 import { queueCounts } from '../harness/pair';
 
 type Entry = { id: string; value: string; author: string; createdAt: string };
-type Row = Record<string, unknown> & { id: string; comments?: Entry[]; work_notes?: Entry[] };
-
-async function call(desk: Desk, method: string, path: string, body?: unknown): Promise<Row | Row[]> {
-  const res = await fetch(`${desk.instance.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = (await res.json()) as Row | Row[];
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
-
-const list = async (desk: Desk): Promise<Row[]> => (await call(desk, 'GET', desk.spec.path)) as Row[];
+type Row = DeskRow & { comments?: Entry[]; work_notes?: Entry[] };
+const list = async (desk: Desk): Promise<Row[]> => (await listOf(desk)) as Row[];
 
 const idle = (desk: Desk): boolean =>
   (['rps_outbound', 'rps_inbound'] as const).every((t) => {

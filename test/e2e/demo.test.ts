@@ -6,22 +6,8 @@
 import assert from 'node:assert/strict';
 import { startDemo, type Desk } from '../../scripts/demo-setup';
 import { freePort } from '../../tools/nodered';
+import { call, list, type Row } from '../harness/desks';
 import { queueCounts } from '../harness/pair';
-
-type Row = Record<string, unknown> & { id: string };
-
-async function call(desk: Desk, method: string, path: string, body?: unknown): Promise<Row | Row[]> {
-  const res = await fetch(`${desk.instance.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = (await res.json()) as Row | Row[];
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
-
-const list = async (desk: Desk): Promise<Row[]> => (await call(desk, 'GET', desk.spec.path)) as Row[];
 
 /** Runs `fn` over `items`, `n` at a time. */
 async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
