@@ -16,9 +16,10 @@
  *   change wins. (Pair it with `remote` on the other side: both sides on `local`, or both
  *   on `remote`, keep their own or swap values, and do not converge.)
  * Whatever the policy, a value that came from the same instance as the change is
- * replaced (its changes arrive in sequence order, whatever their clocks say), and a field
- * the remote did not change is left out when the local side changed it last (the remote
- * still holds an older value of it, or the same one).
+ * replaced (its changes arrive in sequence order, whatever their clocks say). Except
+ * under `remote`, a field the remote did not change is left out: its value there is one
+ * this side was sent, or an older one, and writing it could undo a local change that is
+ * not stamped yet (made, but not yet captured, while the update was decided).
  */
 
 export type ConflictPolicy = 'last-writer' | 'remote' | 'local';
@@ -69,7 +70,7 @@ export interface ConflictInput {
 }
 
 export interface ConflictDecision {
-  /** Fields to leave out of the update: the conflicts' and the unchanged ones the local side wrote last. */
+  /** Fields to leave out of the update: the conflicts' and, except under `remote`, the unchanged ones. */
   drop: string[];
   conflicts: FieldConflict[];
   /** Changed fields written: each gets the remote's stamp. */
@@ -94,8 +95,7 @@ export function decideConflicts(input: ConflictInput): ConflictDecision {
   for (const field of input.fields) {
     const local = input.stamps.get(field);
     if (!changed.has(field)) {
-      // The remote did not touch it: its value is the one we sent it, or an older one.
-      if (local && local.instance === input.self && input.policy !== 'remote') out.drop.push(field);
+      if (input.policy !== 'remote') out.drop.push(field);
       continue;
     }
     const reason = local ? loses(input, local) : undefined;

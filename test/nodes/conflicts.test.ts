@@ -75,19 +75,19 @@ describe('conflicts of two-way sync (rps-capture field times, rps-map policy)', 
 
     await rps.receive(update(3, localAt + 1_000, { status: 'theirs later', text: 'their note' }, ['status']));
     const [, second] = await applied.wait(2);
-    assert.deepEqual(second.payload, { state: 'theirs later', note: 'their note' });
+    assert.deepEqual(second.payload, { state: 'theirs later' }, 'only what the remote changed: the note it did not change is left out');
     assert.deepEqual(rpsOf(second).conflicts, []);
   });
 
-  it('remote wins: every change is written', async () => {
+  it('remote wins: every change is written, and every mapped field', async () => {
     const rps = await linked({ conflicts: 'remote' });
     const sent = rps.collect('sent');
     const applied = rps.collect('applied');
     rps.node('cap').receive(localChange({ state: 'mine' }, { state: 'old' }));
     const [local] = await sent.wait(1);
-    await rps.receive(update(2, Date.parse(rpsOf(local).capturedAt as string) - 60_000, { status: 'theirs' }));
+    await rps.receive(update(2, Date.parse(rpsOf(local).capturedAt as string) - 60_000, { status: 'theirs', text: 'same' }, ['status']));
     const [msg] = await applied.wait(1);
-    assert.deepEqual(msg.payload, { state: 'theirs' });
+    assert.deepEqual(msg.payload, { state: 'theirs', note: 'same' });
     assert.deepEqual(rpsOf(msg).conflicts, []);
   });
 

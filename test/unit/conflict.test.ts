@@ -49,13 +49,13 @@ describe('conflicts (core/conflict)', () => {
       assert.deepEqual(d.stamp, ['f']);
     });
 
-    it('decides only the fields the remote changed; leaves out an unchanged one last written here, keeps the others', () => {
+    it('writes only the fields the remote changed: an unchanged one could undo a local change not stamped yet', () => {
       const d = decideConflicts(input({
         fields: ['f', 'mine', 'theirs', 'never'],
         changedFields: ['f'],
         stamps: stamps({ mine: { at: T - 5, instance: 'A' }, theirs: { at: T - 5, instance: 'B' } }),
       }));
-      assert.deepEqual(d, { drop: ['mine'], conflicts: [], stamp: ['f'] });
+      assert.deepEqual(d, { drop: ['mine', 'theirs', 'never'], conflicts: [], stamp: ['f'] });
     });
   });
 
