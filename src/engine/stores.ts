@@ -6,39 +6,11 @@
 import { OpeningStore, type OpeningEvents, StoreUnavailableError } from '../store/opening';
 import { PostgresStore, SCHEMA_NAME } from '../store/postgres';
 import { SqliteStore } from '../store/sqlite';
-import type {
-  CaptureStates,
-  CaptureStateWrite,
-  Correlation,
-  CorrelationKey,
-  Correlations,
-  CorrelationSide,
-  CorrelationState,
-  CorrelationStateChange,
-  FinishResult,
-  InboundOutcome,
-  RecordRef,
-  RetentionPolicy,
-  Store,
-} from '../store/store';
+import type { CaptureStates, CaptureStateWrite, Correlation, CorrelationKey, Correlations, FinishResult, InboundOutcome, RecordRef, RetentionPolicy, Store } from '../store/store';
 
 export { SCHEMA_NAME, StoreUnavailableError };
-export type {
-  CaptureStates,
-  CaptureStateWrite,
-  Correlation,
-  CorrelationKey,
-  Correlations,
-  CorrelationSide,
-  CorrelationState,
-  CorrelationStateChange,
-  FinishResult,
-  InboundOutcome,
-  OpeningEvents,
-  RecordRef,
-  RetentionPolicy,
-  Store,
-};
+export type { CaptureStates, CaptureStateWrite, Correlation, CorrelationKey, Correlations, FinishResult, InboundOutcome, OpeningEvents, RecordRef, RetentionPolicy, Store };
+export type { CorrelationSide, CorrelationState, CorrelationStateChange } from '../store/store';
 
 /** Where a store lives: a SQLite file, or a PostgreSQL database shared by several Node-RED processes. */
 export type StoreLocation =

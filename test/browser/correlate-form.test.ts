@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { type FlowNode, NodeRedInstance } from '../../tools/nodered';
-import { artifactsDir, launchChromium, requireChromium, screenshot } from './chromium';
+import { artifactsDir, doneAndDeploy, editorPage, screenshot, startWithChromium } from './chromium';
 
 const TAB = 'tab1';
 
@@ -32,12 +32,10 @@ describe('rps-correlate editor form (headless Chromium)', function () {
   let pageErrors: string[] = [];
 
   before(async function () {
-    requireChromium();
-    const [started, launched] = await Promise.allSettled([NodeRedInstance.start({ name: 'correlate-form' }), launchChromium()]);
-    if (started.status === 'fulfilled') red = started.value;
-    if (launched.status === 'fulfilled') browser = launched.value;
-    if (started.status === 'rejected') throw started.reason;
-    if (launched.status === 'rejected') throw launched.reason;
+    await startWithChromium(NodeRedInstance.start({ name: 'correlate-form' }), (started, launched) => {
+      red = started;
+      browser = launched;
+    });
   });
 
   after(async function () {
@@ -47,23 +45,17 @@ describe('rps-correlate editor form (headless Chromium)', function () {
   });
 
   afterEach(async function () {
-    if (page) {
-      const title = (this.currentTest?.title.match(/\w+/g) ?? ['test']).join('-').slice(0, 60);
-      await screenshot(page, artifacts, `${this.currentTest?.state === 'failed' ? 'failed' : 'end'}-${title}`);
-      await page.close();
-      page = undefined;
-    }
-    if (this.currentTest?.state === 'failed' && red) console.log('--- Node-RED log ---\n' + red.log.slice(-30).join('\n'));
+    const failed = this.currentTest?.state === 'failed';
+    if (page) await screenshot(page, artifacts, `${failed ? 'failed' : 'end'}-${this.currentTest?.title ?? 'test'}`);
+    await page?.close();
+    page = undefined;
+    if (failed && red) console.log('--- Node-RED log ---\n' + red.log.slice(-30).join('\n'));
   });
 
   async function openEditor(): Promise<Page> {
     await red!.deploy(flows());
     pageErrors = [];
-    page = await browser!.newPage({ viewport: { width: 1600, height: 1000 } });
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (err) => void pageErrors.push(String(err)));
-    await page.goto(`${red!.url}/`);
-    await page.locator('#red-ui-workspace g.red-ui-flow-node-group#old').waitFor({ state: 'visible', timeout: 30_000 });
+    page = await editorPage(browser!, red!.url, 'old', pageErrors);
     return page;
   }
 
@@ -76,14 +68,6 @@ describe('rps-correlate editor form (headless Chromium)', function () {
     const form = p.locator('form:has(#node-input-inactiveOutput)');
     await form.locator('#node-input-inactiveOutput').waitFor({ state: 'attached' });
     return form;
-  }
-
-  async function doneAndDeploy(p: Page): Promise<void> {
-    await p.locator('#node-dialog-ok').click();
-    await p.locator('#node-dialog-ok').waitFor({ state: 'detached' });
-    const deployed = p.waitForResponse((r) => new URL(r.url()).pathname === '/flows' && r.request().method() === 'POST');
-    await p.locator('#red-ui-header-button-deploy').click();
-    assert.equal((await deployed).status(), 200);
   }
 
   async function saved(id: string): Promise<FlowNode> {

@@ -2,16 +2,8 @@
 import type { PgContext } from '../postgres/context';
 import { type Db, query, rows, sql } from '../postgres/db';
 import type { CorrelationChanges, LinkPair } from '../../core/inbound-finish';
-import {
-  correlation,
-  type Correlation,
-  type CorrelationKey,
-  type CorrelationRecord,
-  type Correlations,
-  type CorrelationSide,
-  type CorrelationState,
-  type CorrelationStateChange,
-} from './types';
+import type { CorrelationSide, CorrelationState, CorrelationStateChange } from './types';
+import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations } from './types';
 
 // A batch of lookups in one statement: each key's link (if any) with the key's position ($1..$3 in step).
 const BY_LOCAL = sql('correlation_by_local', `

@@ -1,15 +1,7 @@
 /** Correlations in SQLite: batch lookups, and the writes of accept and finish (apply). */
 import type { SqliteDb } from '../sqlite/database';
 import type { CorrelationChanges } from '../../core/inbound-finish';
-import {
-  correlation,
-  type Correlation,
-  type CorrelationKey,
-  type CorrelationRecord,
-  type Correlations,
-  type CorrelationSide,
-  type CorrelationStateChange,
-} from './types';
+import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations, type CorrelationSide, type CorrelationStateChange } from './types';
 
 function statements(db: SqliteDb['db']) {
   return {
