@@ -119,7 +119,8 @@ insert, update or delete, msg.displayValues (optional) the text people see for
 fields such as state. The capture decides whether the change is sent and which
 fields go: here only incidents of priority 1 or 2, or that change to resolved
 (it remembers each incident's state when msg.previous is not given); correlate
-finds the twin on the remote system; map fields translates your field names to the
+finds the twin on the remote system (its third output, left unwired, takes the
+records whose link is inactive: they are not sent); map fields translates your field names to the
 names both instances agreed on (with the state's display text, and an "urgent" flag
 computed by a JSONata expression); send to remote writes the message into the
 durable outbound queue and delivers it.
@@ -131,7 +132,11 @@ const INBOUND_TEMPLATE_INFO = `Inbound Flow Template - Basic
 
 inbound emits the messages the remote system sent for this process event, in
 order per record. correlate tells whether the record already has a twin here
-(output 1: update or delete it) or not (output 2: create it). Replace the two
+(output 1: update or delete it) or not (output 2: create it). Output 3 takes the
+records whose link is inactive (deleted here after the remote deleted it): they are
+not applied, but still end in complete inbound, which records them as processed
+and links nothing; a message with msg.rps.reactivate = true sent into correlate
+syncs the record again. Replace the two
 function nodes with your own nodes that write the local record, and end every
 path in complete inbound: it records the local record's id (msg.payload.id by default),
 links it with the remote record, and lets the next change of that record through.
@@ -159,7 +164,7 @@ export function outboundTemplate(): FlowNode[] {
       y: 100,
       wires: [[id('correlate')]],
     }),
-    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 400, y: 100, wires: [[id('map')], [id('map')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), inactiveOutput: true, outputs: 3, x: 400, y: 100, wires: [[id('map')], [id('map')], []] },
     {
       id: id('map'),
       type: 'rps-map',
@@ -197,13 +202,19 @@ return msg;`;
 if (msg.rps.operation === 'delete') return msg;
 msg.payload.id = 'local-' + msg.rps.source.id;
 return msg;`;
+  const inactive = `// The record's link is inactive (deleted here after the remote deleted it, or
+// deactivated with msg.rps.deactivate): the change is not applied. complete inbound
+// still ends the message (as processed, linking nothing); without it, the message
+// would wait until the inbound node's timeout. To sync the record again, set
+// msg.rps.reactivate = true and send the message back into correlate instead.
+return msg;`;
   return [
     { id: z, type: 'tab', label: 'Inbound Flow Template - Basic', info: `${INBOUND_TEMPLATE_INFO}\n\n${templateSteps('inbound')}` },
     { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
     remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1880'),
     { id: id('comment'), type: 'comment', z, name: 'Inbound: inbound → correlate → map → write → complete', info: INBOUND_TEMPLATE_INFO, x: 250, y: 40, wires: [] },
     { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '16', timeout: '60', gapWait: '30', x: 200, y: 160, wires: [[id('correlate')]] },
-    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: '', x: 460, y: 160, wires: [[id('map-update')], [id('map-create')]] },
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: '', inactiveOutput: true, outputs: 3, x: 460, y: 140, wires: [[id('map-update')], [id('map-create')], [id('inactive')]] },
     {
       id: id('map-update'),
       type: 'rps-map',
@@ -235,8 +246,9 @@ return msg;`;
     },
     { id: id('update'), type: 'function', z, name: 'update local record', func: update, outputs: 1, x: 890, y: 120, wires: [[id('complete')]] },
     { id: id('create'), type: 'function', z, name: 'create local record', func: create, outputs: 1, x: 890, y: 220, wires: [[id('complete')]] },
-    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 1120, y: 260, wires: [[]] },
-    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 860, y: 300, wires: [[id('complete')]] },
+    { id: id('inactive'), type: 'function', z, name: 'inactive link: not applied', func: inactive, outputs: 1, x: 690, y: 300, wires: [[id('complete')]] },
+    { id: id('complete'), type: 'rps-complete', z, name: '', localTable: 'incident', localId: 'payload.id', localIdType: 'msg', x: 1120, y: 300, wires: [[]] },
+    { id: id('catch'), type: 'catch', z, name: 'write failed', scope: [id('update'), id('create')], uncaught: false, x: 890, y: 380, wires: [[id('complete')]] },
   ];
 }
 

@@ -37,6 +37,11 @@ export const MIGRATIONS: Readonly<Record<string, readonly Migration[]>> = Object
     // Before the setting, every change was captured, interactive or not.
     { name: 'non-interactive-setting', added: { captureNonInteractive: true } },
   ]),
+  'rps-correlate': Object.freeze<Migration[]>([
+    // Before the third output, an inactive link went to output 2 (not correlated), and the
+    // node had two outputs: the wires of its flows have two ports.
+    { name: 'inactive-output-setting', added: { inactiveOutput: false } },
+  ]),
 });
 
 /**

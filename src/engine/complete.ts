@@ -3,7 +3,10 @@
  * recorded as such; a processed message links its local record (a deleted record's
  * link is deactivated) and, for a remote we can call, queues the correlation reply
  * that lets the remote address our twin. A message without a local id (other than a
- * delete) is an error: later changes of the record would create a second twin.
+ * delete) is an error: later changes of the record would create a second twin. A
+ * message whose link is inactive (rps-correlate's third output) is processed and leaves
+ * the link as it is: linking it would start syncing the record again, and a new record
+ * would be a second twin; only a reactivation (on rps-correlate) syncs it again.
  */
 import { randomUUID } from 'node:crypto';
 import { correlationDraft } from '../core/message';
@@ -15,6 +18,8 @@ export interface Completion {
   attempt: number;
   /** The flow's error, when the flow failed. */
   flowError: string | undefined;
+  /** The message's link is inactive and stays so (rps-correlate found it inactive and did not reactivate it). */
+  inactive: boolean;
   localId: string | undefined;
   localTable: string;
   operation: Operation;
@@ -34,6 +39,7 @@ export interface Completion {
 export function completionOutcome(c: Completion): InboundOutcome {
   const base = { id: c.queueId, attempt: c.attempt };
   if (c.flowError !== undefined) return { ...base, status: 'error', error: c.flowError };
+  if (c.inactive) return { ...base, status: 'processed' };
   if (c.localId === undefined) {
     return c.operation === 'delete' ? { ...base, status: 'processed' } : { ...base, status: 'error', error: c.noLocalId() };
   }

@@ -11,6 +11,7 @@ import { stampedKey } from '../store/store';
 
 export { SCHEMA_NAME, stampedKey, StoreUnavailableError };
 export type { CaptureStates, CaptureStateWrite, Correlation, CorrelationKey, Correlations, FinishResult, InboundOutcome, OpeningEvents, RecordRef, RetentionPolicy, StampedRecord, StampWrite, Store };
+export type { CorrelationSide, CorrelationState, CorrelationStateChange } from '../store/store';
 
 /** Where a store lives: a SQLite file, or a PostgreSQL database shared by several Node-RED processes. */
 export type StoreLocation =

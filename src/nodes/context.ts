@@ -29,6 +29,9 @@ export interface OutboundContext {
   journalOnly?: boolean;
   /** Set by rps-correlate: the twin on the remote, or null when there is none yet. */
   correlation?: OutboundCorrelation | null;
+  /** Set by the flow before rps-correlate, which acts on it and removes it (see LinkStateRequest). */
+  reactivate?: boolean;
+  deactivate?: boolean;
   /** The remote system this change came from, when an inbound flow made it: never sent back there. */
   origin?: string;
   /** Set by rps-send once the message is in the outbound queue. */
@@ -65,12 +68,28 @@ export interface InboundContext {
   attachments: AttachmentMeta[];
   /** Set by rps-correlate: the local twin, or null when there is none yet. */
   correlation?: InboundCorrelation | null;
+  /** Set by the flow before rps-correlate, which acts on it and removes it (see LinkStateRequest). */
+  reactivate?: boolean;
+  deactivate?: boolean;
   /** The local record's id once known (from the correlation, or set by the flow). */
   localId?: string;
   localTable?: string;
 }
 
 export type RpsContext = OutboundContext | InboundContext;
+
+/**
+ * `msg.rps.reactivate = true` / `msg.rps.deactivate = true`, as rps-correlate reads them:
+ * the state the flow asks for the record's link, 'both' when it asks for both.
+ */
+export type LinkStateRequest = 'active' | 'inactive' | 'both' | undefined;
+
+export function linkStateRequest(rps: RpsContext): LinkStateRequest {
+  const reactivate = rps.reactivate === true;
+  const deactivate = rps.deactivate === true;
+  if (reactivate && deactivate) return 'both';
+  return reactivate ? 'active' : deactivate ? 'inactive' : undefined;
+}
 
 function rpsOf(msg: NodeMessage): Record<string, unknown> | undefined {
   const rps = msg.rps;

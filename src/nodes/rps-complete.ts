@@ -3,7 +3,8 @@
  * message is `processed` and the local record id (from the configured property, or
  * from the correlation) links the record with its twin: a new link is sent back to
  * the remote so its later changes arrive as updates. With `msg.error` (a Catch node
- * sets it) the message is `error` and holds back later changes of its record.
+ * sets it) the message is `error` and holds back later changes of its record. A message
+ * of an inactive link (rps-correlate's third output) is `processed` and links nothing.
  */
 import { completionOutcome } from '../engine/complete';
 import { common, errorOf, errorText, ThrottledStatus } from './common';
@@ -44,7 +45,8 @@ export default function (RED: NodeAPI): void {
           const flowError = errorOf(msg);
           let localId: string | undefined;
           let localTable = '';
-          if (flowError === undefined) {
+          const inactive = ctx.correlation?.state === 'inactive';
+          if (flowError === undefined && !inactive) {
             localId = idText(RED.util.evaluateNodeProperty(idProperty, idType, node, msg)) ?? ctx.localId ?? ctx.correlation?.localId;
             localTable = (def.localTable ?? '').trim() || ctx.localTable || ctx.correlation?.localTable || ctx.source.table;
           }
@@ -52,6 +54,7 @@ export default function (RED: NodeAPI): void {
             queueId: ctx.queueId,
             attempt: ctx.attempt,
             flowError,
+            inactive,
             localId,
             localTable,
             operation: ctx.operation,

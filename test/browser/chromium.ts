@@ -44,3 +44,38 @@ export async function screenshot(page: Page, dir: string, name: string): Promise
     (err: unknown) => console.log(`      no screenshot: ${String(err)}`),
   );
 }
+
+/**
+ * Starts a server (a Node-RED, a pair) and Chromium together. `keep` is given whichever
+ * started, before a failure of the other is thrown, so that after() stops it.
+ */
+export async function startWithChromium<T>(server: Promise<T>, keep: (server: T | undefined, browser: Browser | undefined) => void): Promise<void> {
+  requireChromium();
+  const [started, launched] = await Promise.allSettled([server, launchChromium()]);
+  keep(started.status === 'fulfilled' ? started.value : undefined, launched.status === 'fulfilled' ? launched.value : undefined);
+  if (started.status === 'rejected') throw started.reason;
+  if (launched.status === 'rejected') throw launched.reason;
+}
+
+/** Done on the open node form, then Deploy; resolves once Node-RED has taken the new flows. */
+export async function doneAndDeploy(page: Page): Promise<void> {
+  await page.locator('#node-dialog-ok').click();
+  await page.locator('#node-dialog-ok').waitFor({ state: 'detached' });
+  const deployed = page.waitForResponse((r) => new URL(r.url()).pathname === '/flows' && r.request().method() === 'POST');
+  await page.locator('#red-ui-header-button-deploy').click();
+  const status = (await deployed).status();
+  if (status !== 200) throw new Error(`deploy answered ${status}`);
+}
+
+/**
+ * A new page on the editor at `url`, once the node `nodeId` is drawn on its workspace;
+ * the page's uncaught errors are pushed to `errors`.
+ */
+export async function editorPage(browser: Browser, url: string, nodeId: string, errors: string[]): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (err) => void errors.push(String(err)));
+  await page.goto(`${url}/`);
+  await page.locator(`#red-ui-workspace g.red-ui-flow-node-group[id="${nodeId}"]`).waitFor({ state: 'visible', timeout: 30_000 });
+  return page;
+}

@@ -63,6 +63,11 @@ describe('config migrations', () => {
     assert.deepEqual(migrateConfig('rps-capture', today), today);
   });
 
+  it('keep an old correlate on its two outputs (an inactive link counts as not correlated); a new one keeps its choice', () => {
+    assert.deepEqual(migrateConfig('rps-correlate', { id: 'k', remoteSystem: 'rs' }), { id: 'k', remoteSystem: 'rs', inactiveOutput: false });
+    for (const inactiveOutput of [true, false]) assert.deepEqual(migrateConfig('rps-correlate', { inactiveOutput }), { inactiveOutput });
+  });
+
   it('have names that are unique per node type', () => {
     for (const [type, steps] of Object.entries(MIGRATIONS)) {
       const names = steps.map((s) => s.name);

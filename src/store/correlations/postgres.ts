@@ -2,6 +2,7 @@
 import type { PgContext } from '../postgres/context';
 import { type Db, query, rows, sql } from '../postgres/db';
 import type { CorrelationChanges, LinkPair } from '../../core/inbound-finish';
+import type { CorrelationSide, CorrelationState, CorrelationStateChange } from './types';
 import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations } from './types';
 
 // A batch of lookups in one statement: each key's link (if any) with the key's position ($1..$3 in step).
@@ -42,6 +43,27 @@ const DEACTIVATE = sql('correlation_deactivate', `
   FROM unnest($2::text[], $3::text[], $4::text[]) AS u (rs, t, i)
   WHERE c.remote_system = u.rs AND c.remote_table = u.t AND c.remote_id = u.i`);
 
+// The states of a batch of links, by the record of one side ($2..$5: one key and state
+// per record, each record once), in one statement: the links whose state changes are
+// updated (and answered from RETURNING); the ones already in that state are read as
+// they are, unwritten. A row changed by another transaction after this statement's
+// snapshot can be answered by both branches; `changed` tells which answer is the newer.
+function setStateStatement(side: CorrelationSide) {
+  const [table, id] = side === 'local' ? ['local_table', 'local_id'] : ['remote_table', 'remote_id'];
+  return sql(`correlation_state_${side}`, `
+  WITH u AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u (rs, t, i, st)
+  ), changed AS (
+    UPDATE rps_correlation c SET state = u.st, updated_at = $1::bigint
+    FROM u WHERE c.remote_system = u.rs AND c.${table} = u.t AND c.${id} = u.i AND c.state <> u.st
+    RETURNING c.*)
+  SELECT true AS changed, x.* FROM changed x
+  UNION ALL
+  SELECT false AS changed, c.* FROM u JOIN rps_correlation c ON c.remote_system = u.rs AND c.${table} = u.t AND c.${id} = u.i AND c.state = u.st`);
+}
+
+const SET_STATE = { local: setStateStatement('local'), remote: setStateStatement('remote') };
+
 /** Applies a batch's correlation writes, in the caller's transaction (accept, finish): two statements at most. */
 export async function applyCorrelationChanges(db: Db, changes: CorrelationChanges, now: number): Promise<void> {
   const { deactivations: d, cleared, links } = changes;
@@ -75,5 +97,27 @@ export class PostgresCorrelations implements Correlations {
 
   byRemote(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]> {
     return lookup(this.p.pool, BY_REMOTES, keys);
+  }
+
+  async setState(side: CorrelationSide, changes: readonly CorrelationStateChange[], now: number): Promise<(Correlation | undefined)[]> {
+    if (changes.length === 0) return [];
+    const key = (remoteSystem: string, table: string, id: string): string => JSON.stringify([remoteSystem, table, id]);
+    // A record given twice takes its last state: one UPDATE cannot change a row twice.
+    const last = new Map<string, CorrelationStateChange>();
+    for (const c of changes) last.set(key(c.remoteSystem, c.table, c.id), c);
+    const distinct = [...last.values()];
+    const found = await rows<CorrelationRecord & { changed: boolean }>(this.p.pool, SET_STATE[side], [
+      now,
+      distinct.map((c) => c.remoteSystem),
+      distinct.map((c) => c.table),
+      distinct.map((c) => c.id),
+      distinct.map((c): CorrelationState => c.state),
+    ]);
+    const links = new Map<string, Correlation>();
+    for (const r of found) {
+      const k = side === 'local' ? key(r.remote_system, r.local_table, r.local_id) : key(r.remote_system, r.remote_table, r.remote_id);
+      if (r.changed || !links.has(k)) links.set(k, correlation(r));
+    }
+    return changes.map((c) => links.get(key(c.remoteSystem, c.table, c.id)));
   }
 }

@@ -1,7 +1,7 @@
 /** Correlations in SQLite: batch lookups, and the writes of accept and finish (apply). */
 import type { SqliteDb } from '../sqlite/database';
 import type { CorrelationChanges } from '../../core/inbound-finish';
-import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations } from './types';
+import { correlation, type Correlation, type CorrelationKey, type CorrelationRecord, type Correlations, type CorrelationSide, type CorrelationStateChange } from './types';
 
 function statements(db: SqliteDb['db']) {
   return {
@@ -20,13 +20,19 @@ function statements(db: SqliteDb['db']) {
     deactivate: db.prepare<[number, string, string, string]>(`
       UPDATE rps_correlation SET state = 'inactive', updated_at = ?
       WHERE remote_system = ? AND remote_table = ? AND remote_id = ?`),
+    stateByLocal: db.prepare<[string, number, string, string, string, string]>(`
+      UPDATE rps_correlation SET state = ?, updated_at = ?
+      WHERE remote_system = ? AND local_table = ? AND local_id = ? AND state <> ?`),
+    stateByRemote: db.prepare<[string, number, string, string, string, string]>(`
+      UPDATE rps_correlation SET state = ?, updated_at = ?
+      WHERE remote_system = ? AND remote_table = ? AND remote_id = ? AND state <> ?`),
   };
 }
 
 export class SqliteCorrelations implements Correlations {
   private readonly sql: ReturnType<typeof statements>;
 
-  constructor(s: SqliteDb) {
+  constructor(private readonly s: SqliteDb) {
     this.sql = statements(s.db);
   }
 
@@ -62,6 +68,21 @@ export class SqliteCorrelations implements Correlations {
     return keys.map((k) => {
       const r = this.sql.byRemote.get(k.remoteSystem, k.table, k.id);
       return r && correlation(r);
+    });
+  }
+
+  async setState(side: CorrelationSide, changes: readonly CorrelationStateChange[], now: number): Promise<(Correlation | undefined)[]> {
+    const update = side === 'local' ? this.sql.stateByLocal : this.sql.stateByRemote;
+    // A person's decision that the message which asked for it acts on at once: on disk
+    // before the answer, as a queued message is. One transaction, so that the answers
+    // are the links as the batch leaves them.
+    return this.s.durable(() => {
+      for (const c of changes) update.run(c.state, now, c.remoteSystem, c.table, c.id, c.state);
+      const read = side === 'local' ? this.sql.byLocal : this.sql.byRemote;
+      return changes.map((c) => {
+        const r = read.get(c.remoteSystem, c.table, c.id);
+        return r && correlation(r);
+      });
     });
   }
 }

@@ -20,6 +20,14 @@ export interface CorrelationKey {
   id: string;
 }
 
+/** Which record of a link a key names: ours (`local`) or the remote's (`remote`). */
+export type CorrelationSide = 'local' | 'remote';
+
+/** The state a record's link is to have, the record named as in the lookups. */
+export interface CorrelationStateChange extends CorrelationKey {
+  state: CorrelationState;
+}
+
 /**
  * Lookups by batch: one statement for all keys, answers in the keys' order (undefined
  * where a record has no link). The engine gathers the lookups of many messages into one.
@@ -27,6 +35,14 @@ export interface CorrelationKey {
 export interface Correlations {
   byLocal(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]>;
   byRemote(keys: readonly CorrelationKey[]): Promise<(Correlation | undefined)[]>;
+  /**
+   * Sets the state of the link of each record (named on `side`), in one statement: a
+   * record given twice ends with its last state; a record without a link stays without
+   * one. `updatedAt` becomes `now` only on the links whose state changes. Answers in the
+   * changes' order: the record's link after the batch (undefined where it has none).
+   * The twins stay as they are: this only starts or stops syncing a link.
+   */
+  setState(side: CorrelationSide, changes: readonly CorrelationStateChange[], now: number): Promise<(Correlation | undefined)[]>;
 }
 
 /** A record of one side of a link. */

@@ -86,6 +86,42 @@ export function correlationsContract(factory: StoreFactory): void {
       assert.deepEqual(links.map((c) => c && [c.localId, c.state]), [undefined, ['l1', 'active'], ['l3', 'inactive']]);
     });
 
+    it('sets the state of links by either record, in one batch, answering the links as the batch leaves them', async () => {
+      await store.inbound.accept('B', [
+        received('case', 'L1', 1, { kind: 'correlation', target: { table: 'inc', id: 'm1' } }),
+        received('case', 'L2', 1, { kind: 'correlation', target: { table: 'inc', id: 'm2' } }),
+      ], T0);
+      const local = (id: string, state: 'active' | 'inactive') => ({ remoteSystem: 'B', table: 'inc', id, state });
+      // m1 twice (its last state wins), a record without a link, and m2 already active.
+      const set = await store.correlations.setState('local', [local('m1', 'active'), local('nobody', 'inactive'), local('m1', 'inactive'), local('m2', 'active')], T0 + 5);
+      assert.deepEqual(set.map((c) => c && [c.localId, c.remoteId, c.state, c.updatedAt]), [
+        ['m1', 'L1', 'inactive', T0 + 5],
+        undefined,
+        ['m1', 'L1', 'inactive', T0 + 5],
+        ['m2', 'L2', 'active', T0],
+      ], 'a link already in that state is not written');
+      assert.equal((await one(store.correlations.byRemote([{ remoteSystem: 'B', table: 'case', id: 'L1' }])))?.state, 'inactive');
+      assert.equal(await one(store.correlations.byLocal([{ remoteSystem: 'B', table: 'inc', id: 'nobody' }])), undefined, 'no link is made');
+      // By the remote record: reactivated, with its twins and creation time as they were.
+      const back = await one(store.correlations.setState('remote', [{ remoteSystem: 'B', table: 'case', id: 'L1', state: 'active' }], T0 + 9));
+      assert.deepEqual(back && [back.localTable, back.localId, back.remoteTable, back.remoteId, back.state, back.createdAt, back.updatedAt], ['inc', 'm1', 'case', 'L1', 'active', T0, T0 + 9]);
+      assert.equal((await one(store.correlations.byLocal([{ remoteSystem: 'B', table: 'inc', id: 'm1' }])))?.state, 'active');
+      assert.equal(await one(store.correlations.setState('remote', [{ remoteSystem: 'other', table: 'case', id: 'L1', state: 'inactive' }], T0)), undefined, 'another remote system has no such link');
+      assert.equal((await one(store.correlations.byLocal([{ remoteSystem: 'B', table: 'inc', id: 'm1' }])))?.state, 'active');
+      assert.deepEqual(await store.correlations.setState('local', [], T0), []);
+    });
+
+    it('a processed message that names no local record leaves an inactive link inactive (complete of a message of an inactive link)', async () => {
+      await store.inbound.accept('A', [received('inc', 'r7', 1, { kind: 'correlation', target: { table: 'case', id: 'L7' } })], T0);
+      await store.correlations.setState('remote', [{ remoteSystem: 'A', table: 'inc', id: 'r7', state: 'inactive' }], T0);
+      await store.inbound.accept('A', [received('inc', 'r7', 2)], T0);
+      const [m2] = (await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 1, now: T0, owner: 'o', gapWaitMs: 0 })).rows;
+      assert.deepEqual(await store.inbound.finish([{ id: m2.id, attempt: 1, status: 'processed' }], T0), ['finished']);
+      const link = await one(store.correlations.byRemote([{ remoteSystem: 'A', table: 'inc', id: 'r7' }]));
+      assert.deepEqual(link && [link.localId, link.state], ['L7', 'inactive']);
+      assert.deepEqual(await store.outbound.claim('A', 10, T0, 'w', 1000), [], 'no correlation reply');
+    });
+
     it('looks up a batch of records in one call, answering in the order asked', async () => {
       await store.inbound.accept('B', [
         received('case', 'L1', 1, { kind: 'correlation', target: { table: 'inc', id: 'm1' } }),
