@@ -65,6 +65,13 @@ export default function (RED: NodeAPI): void {
         done();
         return;
       }
+      // A record whose link is inactive is not synced (rps-correlate's third output): sent, it
+      // would be written over the twin that was deleted, or made again as a new one.
+      if (ctx.correlation?.state === 'inactive' && ctx.correlation.remoteSystem === remote.id) {
+        status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.inactive') });
+        done(new Error(RED._('rps-send.errors.inactive', { table: ctx.table, id: ctx.id })));
+        return;
+      }
       let fields;
       try {
         fields = toFields(msg.payload, 'payload');

@@ -228,6 +228,16 @@ describe('rps-send node', function () {
     assert.equal(rows(rps).length, 1);
   });
 
+  it("refuses a record whose link is inactive (correlate's third output wired to send): error to Catch, nothing queued", async () => {
+    const rps = await setup(sendFlow());
+    const inactive = { remoteSystem: 'rs', remoteTable: 'case', remoteId: 'C-9', state: 'inactive' };
+    rps.node('snd').receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1', { correlation: inactive }) });
+    const [caught] = await rps.caught.wait(1);
+    assert.match(caughtError(caught), /^rps-send\.errors\.inactive/);
+    assert.ok(callsOf(rps.node('snd'), 'status').some((args) => isStatus(args, 'red', 'rps-send.status.inactive')));
+    assert.equal(rows(rps).length, 0);
+  });
+
   it('addresses a correlated change to the twin (message.target)', async () => {
     const rps = await setup([
       { id: 'cap', type: 'rps-capture', table: 'incident', idField: 'number', wires: [['cor']] },
