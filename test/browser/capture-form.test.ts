@@ -197,6 +197,9 @@ describe('rps-capture editor form (headless Chromium)', function () {
     // A node without the setting captures non-interactive changes.
     assert.equal(await form.locator('#node-input-captureNonInteractive').isChecked(), true);
     await form.locator('#node-input-captureNonInteractive').uncheck();
+    // A node made before field times has none; ticked, it keeps them.
+    assert.equal(await form.locator('#node-input-fieldTimes').isChecked(), false);
+    await form.locator('#node-input-fieldTimes').check();
 
     // Conditions: group 1 = state is one of (new, in progress) AND priority between 1 and 3;
     // group 2 = state changes to closed.
@@ -256,6 +259,7 @@ describe('rps-capture editor form (headless Chromium)', function () {
     ]);
     assert.deepEqual(node.includedFields, ['short_description', 'number']);
     assert.equal(node.captureNonInteractive, false);
+    assert.equal(node.fieldTimes, true);
     assert.equal(node.store, '');
     assert.equal(node.fields, '');
     assert.deepEqual([node.table, node.idField, node.insert, node.update, node.delete], ['incident', 'number', true, true, true], 'the other settings as they were');

@@ -139,6 +139,12 @@ describe('rps-map editor form (headless Chromium)', function () {
     await chooseType(fallback, 'str');
     await fallback.locator('input.red-ui-typedInput-input').fill('low');
     await valueRow.locator('input.rps-map-onInsert').check();
+    // The conflict policy: last writer wins until chosen otherwise; local wins has a window.
+    const policy = p.locator('#node-input-conflicts');
+    assert.equal(await policy.inputValue(), 'last-writer', 'a node made before the policy decides as the default does');
+    assert.equal(await p.locator('#node-row-conflictWindow').isVisible(), false);
+    await policy.selectOption('local');
+    await p.locator('#node-input-conflictWindow').fill('120');
     await screenshot(p, shots, 'rows-entered');
 
     await p.locator('.red-ui-tray').last().locator('#node-dialog-ok').click();
@@ -150,6 +156,7 @@ describe('rps-map editor form (headless Chromium)', function () {
 
     const map = (await red!.flows()).find((n) => n.id === 'map');
     assert.ok(map, 'the map node is in GET /flows');
+    assert.deepEqual([map.conflicts, map.conflictWindow], ['local', '120']);
     assert.deepEqual(map.mappings, [
       ...OLD_ROWS,
       { target: 'full_name', type: 'jsonata', value: EXPRESSION },
