@@ -97,7 +97,8 @@ function storeNodes(schema: string | undefined): FlowNode[] {
 
 const mappings = FIELDS.map((f) => ({ target: f, type: 'field', value: f }));
 
-export function ourSender(bUrl: string, schema?: string): FlowNode[] {
+/** Our sender; `fieldTimes`: its capture stamps each change's fields, as a two-way sync's does. */
+export function ourSender(bUrl: string, schema?: string, fieldTimes = false): FlowNode[] {
   const z = 'tab-a';
   return [
     { id: z, type: 'tab', label: 'A' },
@@ -105,7 +106,7 @@ export function ourSender(bUrl: string, schema?: string): FlowNode[] {
     ...storeNodes(schema),
     remoteSystem(bUrl, 'B', A_TO_B, B_TO_A, schema && 'st'),
     ...controlFlow(z, 'cap'),
-    { id: 'cap', type: 'rps-capture', z, table: 'item', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 500, y: 50, wires: [['cor']] },
+    { id: 'cap', type: 'rps-capture', z, table: 'item', idField: 'id', insert: true, update: true, delete: true, fields: '', fieldTimes, x: 500, y: 50, wires: [['cor']] },
     { id: 'cor', type: 'rps-correlate', z, remoteSystem: 'rs', x: 650, y: 50, wires: [['map'], ['map']] },
     { id: 'map', type: 'rps-map', z, mappings, keepUnmapped: false, x: 800, y: 50, wires: [['snd']] },
     { id: 'snd', type: 'rps-send', z, remoteSystem: 'rs', processEvent: 'pe', x: 950, y: 50, wires: [[]] },
@@ -282,6 +283,7 @@ function onPostgres(senders: number): SystemUnderTest {
 export const SYSTEMS: Record<string, SystemUnderTest> = {
   baseline: { system: 'baseline http request', senders: 1, flowsA: baselineSender, flowsB: () => baselineReceiver() },
   sqlite: { system: 'rps sqlite', senders: 1, flowsA: (u) => ourSender(u), flowsB: (u) => ourReceiver(u) },
+  'sqlite-field-times': { system: 'rps sqlite, field times', senders: 1, flowsA: (u) => ourSender(u, undefined, true), flowsB: (u) => ourReceiver(u) },
   postgres: onPostgres(1),
   'postgres-2': onPostgres(2),
 };
