@@ -55,6 +55,7 @@ export class OpeningStore implements Store {
   readonly retention = this.forwarding('retention');
   readonly captureStates = this.forwarding('captureStates');
   readonly journalMarks = this.forwarding('journalMarks');
+  readonly peers = this.forwarding('peers');
 
   constructor(
     readonly kind: Store['kind'],

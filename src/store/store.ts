@@ -1,7 +1,7 @@
 /**
  * The store: where every durable piece of state lives, one interface per concern
  * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
- * retention, capture states, journal marks). Each concern has a folder with its types and its SQLite and PostgreSQL
+ * retention, capture states, journal marks, peers). Each concern has a folder with its types and its SQLite and PostgreSQL
  * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
  * concern is a new folder plus one line in `Store` (and one in each composition).
  * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
@@ -12,6 +12,7 @@ import type { ErrorQueue } from './error-queue/types';
 import type { InboundQueue } from './inbound/types';
 import type { JournalMarks } from './journal-marks/types';
 import type { OutboundQueue } from './outbound/types';
+import type { Peers } from './peers/types';
 import type { RefreshTokens } from './refresh-tokens/types';
 import type { Retention } from './retention/types';
 import type { Values } from './values/types';
@@ -27,6 +28,8 @@ export type * from './refresh-tokens/types';
 export type * from './retention/types';
 export type * from './capture-states/types';
 export type * from './journal-marks/types';
+export type * from './peers/types';
+export { peerUrl } from './peers/types';
 
 /** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
 export interface StoreConcerns {
@@ -39,6 +42,7 @@ export interface StoreConcerns {
   retention: Retention;
   captureStates: CaptureStates;
   journalMarks: JournalMarks;
+  peers: Peers;
 }
 
 export type Concern = keyof StoreConcerns;

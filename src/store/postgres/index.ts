@@ -25,6 +25,7 @@ import { PostgresRefreshTokens } from '../refresh-tokens/postgres';
 import { PostgresRetention } from '../retention/postgres';
 import { PostgresCaptureStates } from '../capture-states/postgres';
 import { PostgresJournalMarks } from '../journal-marks/postgres';
+import { PostgresPeers } from '../peers/postgres';
 import type { Store } from '../store';
 import { PostgresValues } from '../values/postgres';
 import type { PgContext } from './context';
@@ -75,6 +76,7 @@ export class PostgresStore implements Store {
   readonly retention: PostgresRetention;
   readonly captureStates: PostgresCaptureStates;
   readonly journalMarks: PostgresJournalMarks;
+  readonly peers: PostgresPeers;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -90,6 +92,7 @@ export class PostgresStore implements Store {
     this.retention = new PostgresRetention(p);
     this.captureStates = new PostgresCaptureStates(p);
     this.journalMarks = new PostgresJournalMarks(p);
+    this.peers = new PostgresPeers(p);
   }
 
   get instanceId(): string {

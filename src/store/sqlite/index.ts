@@ -8,6 +8,7 @@ import { SqliteErrorQueue } from '../error-queue/sqlite';
 import { SqliteInbound } from '../inbound/sqlite';
 import { SqliteJournalMarks } from '../journal-marks/sqlite';
 import { SqliteOutbound } from '../outbound/sqlite';
+import { SqlitePeers } from '../peers/sqlite';
 import { SqliteRefreshTokens } from '../refresh-tokens/sqlite';
 import { SqliteRetention } from '../retention/sqlite';
 import type { Store } from '../store';
@@ -27,6 +28,7 @@ export class SqliteStore implements Store {
   readonly retention: SqliteRetention;
   readonly captureStates: SqliteCaptureStates;
   readonly journalMarks: SqliteJournalMarks;
+  readonly peers: SqlitePeers;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -40,6 +42,7 @@ export class SqliteStore implements Store {
     this.retention = new SqliteRetention(this.s);
     this.captureStates = new SqliteCaptureStates(this.s);
     this.journalMarks = new SqliteJournalMarks(this.s);
+    this.peers = new SqlitePeers(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

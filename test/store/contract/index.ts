@@ -11,6 +11,7 @@ import { refreshTokensContract } from './refresh-tokens';
 import { retentionContract } from './retention';
 import { captureStatesContract } from './capture-states';
 import { journalMarksContract } from './journal-marks';
+import { peersContract } from './peers';
 import type { StoreFactory } from './support';
 
 export { draft, received, type StoreFactory } from './support';
@@ -26,5 +27,6 @@ export function storeContract(name: string, factory: StoreFactory): void {
     retentionContract(factory);
     captureStatesContract(factory);
     journalMarksContract(factory);
+    peersContract(factory);
   });
 }
