@@ -13,18 +13,26 @@ export class CorrelationLookup {
   private readonly local: Batcher<CorrelationKey, Correlation | undefined>;
   private readonly remote: Batcher<CorrelationKey, Correlation | undefined>;
 
-  constructor(correlations: Correlations, maxBatch = 500) {
+  /**
+   * `keyOf` gives the link key that a remote system's rows are stored under (its config
+   * node id becomes the remote instance's id, see link-identity.ts); default: as given.
+   */
+  constructor(
+    correlations: Correlations,
+    maxBatch = 500,
+    private readonly keyOf: (remoteSystem: string) => Promise<string> | string = (r) => r,
+  ) {
     this.local = new Batcher((keys) => correlations.byLocal(keys), maxBatch);
     this.remote = new Batcher((keys) => correlations.byRemote(keys), maxBatch);
   }
 
   /** The twin on `remoteSystem` of our record `local`. */
-  byLocal(remoteSystem: string, local: RecordRef): Promise<Correlation | undefined> {
-    return this.local.add({ remoteSystem, table: local.table, id: local.id });
+  async byLocal(remoteSystem: string, local: RecordRef): Promise<Correlation | undefined> {
+    return this.local.add({ remoteSystem: await this.keyOf(remoteSystem), table: local.table, id: local.id });
   }
 
   /** Our twin of `remoteSystem`'s record `remote`. */
-  byRemote(remoteSystem: string, remote: RecordRef): Promise<Correlation | undefined> {
-    return this.remote.add({ remoteSystem, table: remote.table, id: remote.id });
+  async byRemote(remoteSystem: string, remote: RecordRef): Promise<Correlation | undefined> {
+    return this.remote.add({ remoteSystem: await this.keyOf(remoteSystem), table: remote.table, id: remote.id });
   }
 }

@@ -13,6 +13,7 @@ import { outboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './red';
 import { processEventOf } from './rps-process-event';
 import { remoteSystemOf } from './rps-remote-system';
+import { runtimeOf } from './runtime';
 
 interface SendDef extends NodeDef {
   remoteSystem?: string;
@@ -23,6 +24,7 @@ export default function (RED: NodeAPI): void {
   function RpsSendNode(this: Node, def: SendDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const rt = runtimeOf(RED);
     const status = new ThrottledStatus(node);
     let queued = 0;
     let setup: { remote: ReturnType<typeof remoteSystemOf>; event: ReturnType<typeof processEventOf> } | undefined;
@@ -60,8 +62,9 @@ export default function (RED: NodeAPI): void {
         done(new Error(common(RED, 'errors.no-context')));
         return;
       }
-      // A change an inbound flow made from this remote's message is not sent back to it.
-      if (ctx.origin === remote.id) {
+      // A change an inbound flow made from this remote's message is not sent back to it:
+      // to the same remote instance, whichever remote-system node received it.
+      if (ctx.origin !== undefined && rt.sameLink(ctx.origin, remote.id)) {
         done();
         return;
       }
@@ -73,7 +76,7 @@ export default function (RED: NodeAPI): void {
         done(new Error(RED._('rps-send.errors.bad-payload', { error: errorText(err) })));
         return;
       }
-      const correlation = ctx.correlation && ctx.correlation.remoteSystem === remote.id ? ctx.correlation : undefined;
+      const correlation = ctx.correlation && rt.sameLink(ctx.correlation.remoteSystem, remote.id) ? ctx.correlation : undefined;
       // The message names this instance by the store's id: known once the store is open (a
       // PostgreSQL store opens in the background; a message that comes meanwhile waits for it,
       // one that comes while its server cannot be reached fails).

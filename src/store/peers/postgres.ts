@@ -34,6 +34,13 @@ const MOVE_SEQUENCES = sql('peer_move_sequences', `
   ON CONFLICT (remote_system, direction, stream, record_table, record_id)
   DO UPDATE SET last_sequence = greatest(rps_sequence.last_sequence, excluded.last_sequence)`);
 
+// Our counters go on in the stream they counted in (outbound/types.ts); a record's counter under `to` wins. $3: our instance id.
+const MOVE_COUNTERS = sql('peer_move_counters', `
+  INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence, out_stream)
+  SELECT $2::text, 'out', '', record_table, record_id, last_sequence, coalesce(out_stream, $3::text || '/' || $1::text)
+  FROM rps_sequence WHERE remote_system = $1::text AND direction = 'out'
+  ON CONFLICT DO NOTHING`);
+
 const MOVE_MARKS = sql('peer_move_marks', `
   INSERT INTO rps_journal_mark (remote_system, entry_id, marked_at)
   SELECT $2::text, entry_id, marked_at FROM rps_journal_mark WHERE remote_system = $1::text
@@ -71,6 +78,7 @@ export class PostgresPeers implements Peers {
       await query(c, LOCK, [to]);
       const correlations = (await query(c, MOVE_CORRELATIONS, [from, to])).rowCount;
       await query(c, MOVE_SEQUENCES, [from, to]);
+      await query(c, MOVE_COUNTERS, [from, to, this.p.instanceId]);
       await query(c, MOVE_MARKS, [from, to]);
       const outbound = (await query(c, MOVE_OUTBOUND, [from, to])).rowCount;
       const inbound = (await query(c, MOVE_INBOUND, [from, to])).rowCount;

@@ -25,6 +25,12 @@ function prepare(db: Db) {
       SELECT @to, direction, stream, record_table, record_id, last_sequence FROM rps_sequence WHERE remote_system = @from AND direction = 'in'
       ON CONFLICT (remote_system, direction, stream, record_table, record_id)
       DO UPDATE SET last_sequence = max(rps_sequence.last_sequence, excluded.last_sequence)`),
+    // Our counters go on in the stream they counted in (outbound/types.ts); a record's counter under `to` wins.
+    counters: db.prepare<{ from: string; to: string; instance: string }>(`
+      INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence, out_stream)
+      SELECT @to, 'out', '', record_table, record_id, last_sequence, coalesce(out_stream, @instance || '/' || @from)
+      FROM rps_sequence WHERE remote_system = @from AND direction = 'out'
+      ON CONFLICT DO NOTHING`),
     marks: moved(`
       INSERT INTO rps_journal_mark (remote_system, entry_id, marked_at)
       SELECT @to, entry_id, marked_at FROM rps_journal_mark WHERE remote_system = @from
@@ -69,6 +75,7 @@ export class SqlitePeers implements Peers {
     return this.s.durable(() => {
       const correlations = s.correlations.run(k).changes;
       s.sequences.run(k);
+      s.counters.run({ ...k, instance: this.s.instanceId });
       s.marks.run(k);
       const outbound = s.outbound.run(k).changes;
       const inbound = s.inbound.run(k).changes;

@@ -16,10 +16,11 @@ export interface Peers {
    * Moves every row keyed by `from` to `to`, in one transaction: correlations (a link
    * already under `to` for either of its records wins), inbound sequences (the higher
    * wins), journal marks (their union), outbound and inbound queue rows (a message id
-   * already under `to` is dropped as the duplicate it is). Our own outbound sequences of
-   * `from` are dropped: they counted in the stream named after `from` (see
-   * outbound/types.ts), which no new message uses; under `to` a record counts on from
-   * where that stream stands, or from 1. Nothing else is lost; running it again moves nothing.
+   * already under `to` is dropped as the duplicate it is), and our own outbound counters,
+   * each with the stream it counted in (named after `from`, see outbound/types.ts), so
+   * that a record's next message follows on in the stream the remote knows (a record
+   * with a counter under `to` already keeps that one). Nothing else is lost; running it
+   * again moves nothing.
    */
   adopt(from: string, to: string, now: number): Promise<AdoptCounts>;
 }

@@ -52,9 +52,13 @@ export function peersContract(factory: StoreFactory): void {
       const out = await store.outbound.claim('P', 10, T0, 'w', 1000);
       assert.deepEqual(out.map((r) => r.id), [waiting.id]);
       assert.match(JSON.parse(out[0].payload).stream as string, /\/node$/);
-      // A new message of the record counts in the new key's stream, from 1.
-      const [next] = await store.outbound.enqueue([{ remoteSystem: 'P', message: draft('inc', '1') }], T0);
-      assert.equal(next.sequence, 1);
+      // A new message of the record follows on in the stream the remote knows; a new record counts in the new key's.
+      const [next, fresh] = await store.outbound.enqueue([{ remoteSystem: 'P', message: draft('inc', '1') }, { remoteSystem: 'P', message: draft('inc', '2') }], T0);
+      assert.equal(next.sequence, 3);
+      const streamOf = async (id: number) => JSON.parse((await store.outbound.get(id))!.payload).stream as string;
+      assert.equal(await streamOf(next.id), await streamOf(waiting.id));
+      assert.equal(fresh.sequence, 1);
+      assert.equal(await streamOf(fresh.id), `${store.instanceId}/P`);
       // Journal marks: the entry sent is known to the new key.
       assert.deepEqual([...(await store.journalMarks.known('P', ['e1']))], ['e1']);
       // Inbound: the other record waits under the new key; the applied sequence moved, so its sequence again is stale.

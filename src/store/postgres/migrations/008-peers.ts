@@ -16,5 +16,10 @@ export const migration: Migration = {
         learned_at  bigint NOT NULL,
         PRIMARY KEY (kind, name)
       );
+
+      -- The stream an 'out' counter counts in, when it is not this link's own
+      -- ('<instance id>/<remote_system>', see outbound/types.ts): a record's counter that
+      -- moved to another link key goes on counting in the stream the remote knows.
+      ALTER TABLE rps_sequence ADD COLUMN out_stream text;
     `,
 };

@@ -16,5 +16,10 @@ export const migration: Migration = {
         learned_at  INTEGER NOT NULL,
         PRIMARY KEY (kind, name)
       ) WITHOUT ROWID;
+
+      -- The stream an 'out' counter counts in, when it is not this link's own
+      -- ('<instance id>/<remote_system>', see outbound/types.ts): a record's counter that
+      -- moved to another link key goes on counting in the stream the remote knows.
+      ALTER TABLE rps_sequence ADD COLUMN out_stream TEXT;
     `,
 };
