@@ -6,32 +6,12 @@
 import assert from 'node:assert/strict';
 import { startDemo, type Desk } from '../../scripts/demo-setup';
 import { freePort } from '../../tools/nodered';
+import { deskCall, parallel, type Row } from '../harness/desks';
 import { queueCounts } from '../harness/pair';
 
-type Row = Record<string, unknown> & { id: string };
-
-async function call(desk: Desk, method: string, path: string, body?: unknown): Promise<Row | Row[]> {
-  const res = await fetch(`${desk.instance.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = (await res.json()) as Row | Row[];
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
+const call = (desk: Desk, method: string, path: string, body?: unknown): Promise<Row | Row[]> => deskCall(desk.instance, method, path, body);
 
 const list = async (desk: Desk): Promise<Row[]> => (await call(desk, 'GET', desk.spec.path)) as Row[];
-
-/** Runs `fn` over `items`, `n` at a time. */
-async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
-}
 
 /** How many inbound messages the desk has finished processing (read from its store). */
 function processed(desk: Desk): number {

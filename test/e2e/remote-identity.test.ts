@@ -15,10 +15,10 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DESK_A, DESK_B, desk, type DeskSpec } from '../../scripts/examples';
 import type { FlowNode, NodeRedInstance } from '../../tools/nodered';
+import { deskCall as call, parallel, type Row } from '../harness/desks';
 import { queueCounts, untilStores } from '../harness/pair';
 import { Processes } from '../harness/processes';
 
-type Row = Record<string, unknown> & { id: string };
 type Creds = { user: string; password: string };
 
 const RECORDS = 20;
@@ -36,17 +36,6 @@ function deskFlows(spec: DeskSpec, otherUrl: string, outbound: Creds, inbound: C
 /** Every reference to node `from` (ids and properties that name it) changed to `to`: the node deleted and made again. */
 function renamed(flows: FlowNode[], from: string, to: string): FlowNode[] {
   return flows.map((n) => Object.fromEntries(Object.entries(n).map(([k, v]) => [k, v === from ? to : v])) as FlowNode);
-}
-
-async function call(instance: NodeRedInstance, method: string, path: string, body?: unknown): Promise<Row | Row[]> {
-  const res = await fetch(`${instance.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = (await res.json()) as Row | Row[];
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
 }
 
 /** Reads an instance's store (read-only; the instance may be running). */
@@ -76,14 +65,6 @@ function settled(what: string, ...instances: NodeRedInstance[]): Promise<void> {
       ),
     60_000,
   );
-}
-
-/** Runs `fn` over `items`, `n` at a time. */
-async function parallel<T>(items: readonly T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
 }
 
 describe('the identity of a remote follows its instance (real Node-RED processes)', function () {
