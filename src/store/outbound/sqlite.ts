@@ -40,6 +40,8 @@ function statements(db: SqliteDb['db']) {
       ON CONFLICT (remote_system, direction, stream, record_table, record_id)
       DO UPDATE SET last_sequence = last_sequence + 1
       RETURNING last_sequence, out_stream`),
+    // A remote system whose instance is known is queued under its id (as PostgreSQL's enqueue does; see there).
+    redirect: db.prepare<[string], { instance_id: string }>(`SELECT instance_id FROM rps_peer WHERE kind = 'node' AND name = ?`),
     insert: db.prepare(`
       INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
                                 sequence, status, payload, next_attempt_at, created_at)
@@ -113,7 +115,8 @@ export class SqliteOutbound implements OutboundQueue {
   }
 
   /** Queues one message with its next per-record sequence, in the caller's transaction. */
-  insert(item: EnqueueItem, now: number): Enqueued {
+  insert(given: EnqueueItem, now: number): Enqueued {
+    const item = { ...given, remoteSystem: this.sql.redirect.get(given.remoteSystem)?.instance_id ?? given.remoteSystem };
     const { message } = item;
     const counter = this.sql.nextSequence.get(item.remoteSystem, message.source.table, message.source.id)!;
     const sequence = counter.last_sequence;

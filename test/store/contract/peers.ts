@@ -70,7 +70,20 @@ export function peersContract(factory: StoreFactory): void {
       assert.deepEqual(await store.peers.adopt('node', 'P', T0), { correlations: 0, outbound: 0, inbound: 0, dropped: 0 }, 'again: nothing to move');
     });
 
-    it('on a clash, what the new key has wins: links, duplicate messages, higher sequences', async () => {
+    it('a message queued under the node id of a remote whose instance is known (another process not there yet) goes under the instance and counts on', async () => {
+      const [first] = await store.outbound.enqueue([{ remoteSystem: 'node', message: draft('inc', '1') }], T0);
+      await store.peers.learn('node', 'http://b.example', 'P', T0);
+      await store.peers.adopt('node', 'P', T0);
+      const [late] = await store.outbound.enqueue([{ remoteSystem: 'node', message: draft('inc', '1') }], T0);
+      assert.equal(late.sequence, 2);
+      const rows = await store.outbound.claim('P', 10, T0, 'w', 1000);
+      assert.deepEqual(rows.map((r) => r.id), [first.id, late.id], 'both under the instance, in order');
+      assert.equal((await store.outbound.count('node')).ready, 0);
+      assert.equal((await store.outbound.get(late.id))?.remoteSystem, 'P');
+      assert.equal(JSON.parse((await store.outbound.get(late.id))!.payload).stream, `${store.instanceId}/node`);
+    });
+
+        it('on a clash, what the new key has wins: links, duplicate messages, higher sequences', async () => {
       // The same remote record linked to different local records under each key.
       await store.inbound.accept('P', [received('inc', 'L1', 1, { kind: 'correlation', target: { table: 'case', id: 'kept' } })], T0);
       await store.inbound.accept('old', [received('inc', 'L1', 1, { kind: 'correlation', target: { table: 'case', id: 'lost' } })], T0);
