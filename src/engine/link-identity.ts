@@ -19,7 +19,7 @@
  * messages keep the link they had, since a link moved on the remote's word could send
  * updates to the wrong records.
  */
-import type { Store } from '../store/store';
+import { peerUrl, type Store } from '../store/store';
 
 /** What the engine needs of a link key (a fixed one in tests and for a node without a store). */
 export interface LinkIdentity {
@@ -29,6 +29,8 @@ export interface LinkIdentity {
   readonly peer: string | undefined;
   /** Resolves once the key was read from the store (rejects while it cannot be read; a later call tries again). */
   ready(): Promise<void>;
+  /** The key once it is read and no change of key is under way. */
+  settled(): Promise<string>;
   /** Runs a write keyed by the link with the key it must use; a change of key waits for it, and it for a change of key. */
   hold<T>(work: (key: string) => Promise<T>): Promise<T>;
   /** The remote said it is instance `instanceId`. Never throws: a store fault is reported and learning is tried at the next occasion. */
@@ -43,6 +45,7 @@ export function fixedIdentity(key: string): LinkIdentity {
     value: key,
     peer: undefined,
     ready: async () => undefined,
+    settled: async () => key,
     hold: (work) => work(key),
     learn: async () => undefined,
   };
@@ -52,6 +55,8 @@ export interface LinkIdentityEvents {
   /** A log line for the node to word (warnings.<code>). */
   notice: (level: 'warn' | 'log', code: string, params: Record<string, string | number>) => void;
   fault: (err: unknown) => void;
+  /** This link now follows `peer` (learned from the remote, not read from the store): other links to the same remote may follow. */
+  learned?: (peer: string) => Promise<void>;
 }
 
 export class LinkKey implements LinkIdentity {
@@ -65,8 +70,8 @@ export class LinkKey implements LinkIdentity {
 
   constructor(
     private readonly node: string,
-    private readonly url: string,
-    private readonly store: Store,
+    readonly url: string,
+    readonly store: Store,
     private readonly on: LinkIdentityEvents,
     private readonly now: () => number = Date.now,
   ) {
@@ -96,6 +101,17 @@ export class LinkKey implements LinkIdentity {
     // Found by the URL only (a node made again), or rows left under the node id by an
     // older version or a process that had not learned yet: adopted now.
     if (peer !== undefined) await this.change(peer, 'store');
+  }
+
+  async settled(): Promise<string> {
+    await this.ready();
+    while (this.switching) await this.switching;
+    return this.key;
+  }
+
+  /** Whether `other` reaches the same remote: the same store and the same base URL. */
+  sameRemote(other: LinkKey): boolean {
+    return other.store === this.store && this.url.trim() !== '' && peerUrl(other.url) === peerUrl(this.url) && peerUrl(this.url) !== '';
   }
 
   async hold<T>(work: (key: string) => Promise<T>): Promise<T> {
@@ -149,5 +165,7 @@ export class LinkKey implements LinkIdentity {
     } finally {
       this.switching = undefined;
     }
+    // Once this change is over (a link told of it asks this one back, and finds it known).
+    if (from !== 'store') await this.on.learned?.(peer);
   }
 }

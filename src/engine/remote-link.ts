@@ -172,6 +172,11 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     this.identity = new LinkKey(s.id, s.url, store, {
       notice: (level, code, params) => this.notice(level, code, params),
       fault: (err) => this.emit('fault', err),
+      // Other remote systems of this runtime for the same URL and store follow at once (two nodes for one remote).
+      learned: async (peer) => {
+        const others = [...this.rt.identities.values()].filter((other) => other !== this.identity && other.sameRemote(this.identity));
+        await Promise.all(others.map((other) => other.learn(peer, 'store')));
+      },
     });
     this.outboundError = new ConfigError('no-url');
     if (s.url !== '') {

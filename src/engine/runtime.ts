@@ -11,7 +11,7 @@ import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { handshakeHandler, type InboundRoute, inboundRouter, messagesHandler, type RouteMatching, tokenHandler } from '../transport/inbound-http';
 import { Cleaner } from './cleaner';
 import { CorrelationLookup } from './correlation-lookup';
-import type { LinkIdentity } from './link-identity';
+import type { LinkKey } from './link-identity';
 import { Receiver } from './receiver';
 import type { RemoteSystem } from './remote';
 import { type SealKeys, StoreSecrets } from './secrets';
@@ -61,7 +61,7 @@ export class EngineRuntime {
   /** The remote systems of this runtime that can send, by config node id. */
   readonly remotes = new Map<string, RemoteSystem>();
   /** The link keys of this runtime's remote systems, by config node id. */
-  readonly identities = new Map<string, LinkIdentity>();
+  readonly identities = new Map<string, LinkKey>();
   protected readonly report: (event: RuntimeEvent) => void;
 
   constructor(options: RuntimeOptions) {
@@ -160,9 +160,7 @@ export class EngineRuntime {
   /** The link key of a remote system once it is read from the store. */
   async keyFor(remoteSystem: string): Promise<string> {
     const identity = this.identities.get(remoteSystem);
-    if (!identity) return remoteSystem;
-    await identity.ready();
-    return identity.value;
+    return identity ? identity.settled() : remoteSystem;
   }
 
   /**
@@ -171,6 +169,13 @@ export class EngineRuntime {
    */
   sameLink(a: string, b: string): boolean {
     return a === b || this.keyOf(a) === this.keyOf(b);
+  }
+
+  /** sameLink, once both links are read from the store (a link not read yet is its node id). */
+  async sameLinkRead(a: string, b: string): Promise<boolean> {
+    if (a === b) return true;
+    const [ka, kb] = await Promise.all([this.keyFor(a), this.keyFor(b)]);
+    return ka === kb;
   }
 
   /** Rows of these remote systems' outbound queues were put back to ready: try them now. */

@@ -8,6 +8,7 @@ import { changeDraft } from '../core/message';
 import { validateMessage } from '../core/protocol';
 import { toFields } from '../core/values';
 import type { RemoteState } from '../engine/outbox';
+import type { RemoteSystem } from '../engine/remote';
 import { common, errorText, ThrottledStatus } from './common';
 import { outboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './red';
@@ -62,9 +63,8 @@ export default function (RED: NodeAPI): void {
         done(new Error(common(RED, 'errors.no-context')));
         return;
       }
-      // A change an inbound flow made from this remote's message is not sent back to it:
-      // to the same remote instance, whichever remote-system node received it.
-      if (ctx.origin !== undefined && rt.sameLink(ctx.origin, remote.id)) {
+      // A change an inbound flow made from this remote's message is not sent back to it.
+      if (ctx.origin === remote.id) {
         done();
         return;
       }
@@ -81,9 +81,14 @@ export default function (RED: NodeAPI): void {
       // PostgreSQL store opens in the background; a message that comes meanwhile waits for it,
       // one that comes while its server cannot be reached fails).
       const store = remote.store;
+      const origin = ctx.origin;
+      type Queued = Awaited<ReturnType<RemoteSystem['enqueue']>>;
       store
         .opened()
-        .then(() => {
+        // Nor to the same remote instance through another remote-system node (compared once both links are read from the store).
+        .then(() => origin !== undefined && rt.sameLinkRead(origin, remote.id))
+        .then((echo): Promise<Queued | 'echo' | undefined> | 'echo' | undefined => {
+          if (echo) return 'echo';
           const draft = changeDraft({
             id: randomUUID(),
             processEvent: event.eventName,
@@ -113,6 +118,10 @@ export default function (RED: NodeAPI): void {
         .then(
           (q) => {
             if (!q) return; // refused above
+            if (q === 'echo') {
+              done();
+              return;
+            }
             if (q.skipped) {
               // Only journal entries the remote has already: nothing to send, nothing wrong.
               send(msg);
