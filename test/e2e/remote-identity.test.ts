@@ -52,9 +52,13 @@ const total = (c: Record<string, number>): number => Object.values(c).reduce((x,
 const changes = (instance: NodeRedInstance, table: 'rps_outbound' | 'rps_inbound'): number => total(queueCounts(instance, table, "kind = 'change'"));
 const processedChanges = (instance: NodeRedInstance): number => queueCounts(instance, 'rps_inbound', "kind = 'change'").processed ?? 0;
 
-/** Until every queue of both desks is empty of work (ready or processing rows). */
-function settled(what: string, ...instances: NodeRedInstance[]): Promise<void> {
-  return untilStores(
+/**
+ * Until `receiver` has processed `count` change messages in all (so every one was queued
+ * and applied), and then every queue of both desks is empty of work.
+ */
+async function settled(what: string, receiver: NodeRedInstance, count: number, ...instances: NodeRedInstance[]): Promise<void> {
+  await untilStores(`${what} (${count} applied)`, () => processedChanges(receiver) >= count, 60_000);
+  await untilStores(
     what,
     () =>
       instances.every((i) =>
@@ -89,7 +93,9 @@ describe('the identity of a remote follows its instance (real Node-RED processes
     await parallel(Array.from({ length: RECORDS }, (_, i) => i), 8, async (i) => {
       incidents.push((await call(a, 'POST', '/incidents', { short_description: `incident ${i}`, description: 'new', priority: 3, state: 'new' })) as Row);
     });
-    await settled('the incidents on B and their links on A', a, b);
+    await settled('the incidents on B', b, RECORDS, a, b);
+    // B's correlation replies, which tell A the twins.
+    await untilStores('the links on A', () => storeQuery<{ n: number }>(a, 'SELECT count(*) AS n FROM rps_correlation')[0].n >= RECORDS, 60_000);
     assert.equal(processedChanges(b), RECORDS);
     assert.equal(storeQuery<{ n: number }>(a, 'SELECT count(*) AS n FROM rps_correlation')[0].n, RECORDS, 'A knows every twin');
     return { a, b, incidents, flowsA };
@@ -118,7 +124,7 @@ describe('the identity of a remote follows its instance (real Node-RED processes
     await parallel(incidents, 8, async (inc) => {
       for (let k = 1; k <= UPDATES_PER_RECORD; k++) await call(a, 'PUT', `${DESK_A.path}/${inc.id}`, { description: `update ${k}` });
     });
-    await settled('the updates on B', a, b);
+    await settled('the updates on B', b, RECORDS + updates.length, a, b);
 
     // What A sent: each update addressed to the twin A knew before, in the record's one stream, sequences following on.
     type Sent = { source: { id: string }; target?: { id: string }; stream: string; sequence: number };
@@ -145,12 +151,13 @@ describe('the identity of a remote follows its instance (real Node-RED processes
 
     // The other way, through the node made again: B's updates reach A's existing records, and are not echoed.
     await parallel([...casesAfter.values()], 8, (c) => call(b, 'PUT', `${DESK_B.path}/${c.id}`, { details: `from B ${c.id}` }));
-    await settled("B's updates on A", a, b);
+    await settled("B's updates on A", a, RECORDS, a, b);
     const incidentsAfter = (await call(a, 'GET', DESK_A.path)) as Row[];
     assert.equal(incidentsAfter.length, RECORDS, 'no new record on A');
     assert.ok(incidentsAfter.every((inc) => String(inc.description).startsWith('from B ')), "every incident has B's update");
     assert.equal(changes(a, 'rps_outbound'), RECORDS + updates.length, 'A sent nothing back');
     assert.equal(processedChanges(a), RECORDS);
+    assert.equal(changes(b, 'rps_outbound'), RECORDS, "B's own updates only");
     // A's links and queue rows are under B's instance id, not under either node id.
     const keys = storeQuery<{ k: string }>(a, 'SELECT DISTINCT remote_system AS k FROM rps_correlation UNION SELECT DISTINCT remote_system FROM rps_outbound');
     assert.equal(keys.length, 1);
@@ -171,17 +178,18 @@ describe('the identity of a remote follows its instance (real Node-RED processes
     // B changes every case: A applies each through the first node, and the second sends none back.
     const cases = await casesOf(b);
     await parallel([...cases.values()], 8, (c) => call(b, 'PUT', `${DESK_B.path}/${c.id}`, { details: `from B ${c.id}` }));
-    await settled("B's updates on A", a, b);
+    await settled("B's updates on A", a, RECORDS, a, b);
     assert.equal(processedChanges(a), RECORDS);
     assert.equal(changes(a, 'rps_outbound'), RECORDS, 'A sent back none of the changes B made');
     assert.equal(changes(b, 'rps_inbound'), RECORDS, 'B got nothing back');
 
     // A's own updates through the second node go to the existing twins.
     await parallel(incidents, 8, (inc) => call(a, 'PUT', `${DESK_A.path}/${inc.id}`, { description: 'from A again' }));
-    await settled("A's updates on B", a, b);
+    await settled("A's updates on B", b, RECORDS * 2, a, b);
     const after = await casesOf(b);
     assert.equal(after.size, RECORDS, 'no new record on B');
     assert.ok([...after.values()].every((c) => c.details === 'from A again'));
     assert.equal(changes(b, 'rps_outbound'), RECORDS, 'B sent back none of them');
+    assert.equal(changes(a, 'rps_outbound'), RECORDS * 2, 'and A still none of the changes B made');
   });
 });
