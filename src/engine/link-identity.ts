@@ -111,7 +111,8 @@ export class LinkKey implements LinkIdentity {
 
   /** Whether `other` reaches the same remote: the same store and the same base URL. */
   sameRemote(other: LinkKey): boolean {
-    return other.store === this.store && this.url.trim() !== '' && peerUrl(other.url) === peerUrl(this.url) && peerUrl(this.url) !== '';
+    const url = peerUrl(this.url);
+    return other.store === this.store && url !== '' && peerUrl(other.url) === url;
   }
 
   async hold<T>(work: (key: string) => Promise<T>): Promise<T> {
