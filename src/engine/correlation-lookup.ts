@@ -56,9 +56,14 @@ export class CorrelationLookup {
   private readonly local: Batcher<LookupItem, Correlation | undefined>;
   private readonly remote: Batcher<LookupItem, Correlation | undefined>;
 
+  /**
+   * `linkKeyOf` gives the link key that a remote system's rows are stored under (its config
+   * node id becomes the remote instance's id, see link-identity.ts); default: as given.
+   */
   constructor(
     private readonly correlations: Correlations,
     maxBatch = 500,
+    private readonly linkKeyOf: (remoteSystem: string) => Promise<string> | string = (r) => r,
     private readonly clock: () => number = Date.now,
   ) {
     this.local = new Batcher((items) => this.resolve('local', items), maxBatch);
@@ -66,13 +71,13 @@ export class CorrelationLookup {
   }
 
   /** The twin on `remoteSystem` of our record `local`; with `state`, its link is first set to that state. */
-  byLocal(remoteSystem: string, local: RecordRef, state?: CorrelationState): Promise<Correlation | undefined> {
-    return this.local.add({ key: { remoteSystem, table: local.table, id: local.id }, state });
+  async byLocal(remoteSystem: string, local: RecordRef, state?: CorrelationState): Promise<Correlation | undefined> {
+    return this.local.add({ key: { remoteSystem: await this.linkKeyOf(remoteSystem), table: local.table, id: local.id }, state });
   }
 
   /** Our twin of `remoteSystem`'s record `remote`; with `state`, its link is first set to that state. */
-  byRemote(remoteSystem: string, remote: RecordRef, state?: CorrelationState): Promise<Correlation | undefined> {
-    return this.remote.add({ key: { remoteSystem, table: remote.table, id: remote.id }, state });
+  async byRemote(remoteSystem: string, remote: RecordRef, state?: CorrelationState): Promise<Correlation | undefined> {
+    return this.remote.add({ key: { remoteSystem: await this.linkKeyOf(remoteSystem), table: remote.table, id: remote.id }, state });
   }
 
   /** One lookup statement for a batch without state changes (the usual case); a lookup and a state change otherwise. */

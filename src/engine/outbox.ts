@@ -44,7 +44,12 @@ export interface DeliveryClient {
 }
 
 export interface OutboxOptions {
-  remoteSystem: string;
+  /** The link key of the rows (read at each use: it changes once the remote's instance id is learned). */
+  readonly remoteSystem: string;
+  /** The remote told its instance id (a probe, an answer); resolves once the link follows it. */
+  learn?: (instanceId: string) => Promise<void>;
+  /** Whether the remote's instance id is known: until it is, the first batch waits for the first probe, which tells it. */
+  peerKnown?: () => boolean;
   store: Store;
   client: DeliveryClient;
   /** How we name ourselves in envelopes; the instance id is the store's. */
@@ -137,6 +142,19 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       return;
     }
     this.setState('active', undefined);
+    this.probeThenSend();
+  }
+
+  /**
+   * The probe at start, and then sending. While the remote's instance id is unknown the
+   * first batch waits for the probe (one handshake), which tells it: rows are then
+   * claimed and sent under the link key they will keep.
+   */
+  private probeThenSend(): void {
+    if (this.o.peerKnown && !this.o.peerKnown()) {
+      void this.probe().finally(() => this.notify());
+      return;
+    }
     void this.probe();
     this.notify();
   }
@@ -145,8 +163,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   activate(): void {
     if (this.stopped || this.state !== 'disabled') return;
     this.setState('active', undefined);
-    void this.probe();
-    this.notify();
+    this.probeThenSend();
   }
 
   /** Something may be sendable now: a finished request, a retry that came due, rows taken back. */
@@ -296,6 +313,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       return;
     }
     this.recover = false;
+    if (result.instanceId !== undefined) await this.o.learn?.(result.instanceId);
     try {
       const now = this.now();
       const ids = await this.o.store.outbound.requeue({ remoteSystem: this.o.remoteSystem, kinds: ['connection', 'auth'] }, false, now);
@@ -346,6 +364,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           } else done.push(row.id);
         }
         await store.outbound.markProcessed(done, now);
+        if (result.instanceId !== undefined) await this.o.learn?.(result.instanceId);
         // Not answered for: like a failed request, for those rows only.
         await this.attemptFailed(missing, reason('unanswered'), 0, now);
         this.failures = 0;

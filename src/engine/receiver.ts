@@ -10,6 +10,7 @@ import { type BasicCredentials, credentialsMatch, parseBasicAuth, parseBearer } 
 import type { AuthOutcome, HttpLimits, InboundApi, IssuedTokenSet, ReceiveOutcome, RefreshOutcome, Refusal, TokenApi } from '../transport/inbound-http';
 import type { JwksCache } from '../transport/jwks';
 import { type DecodedJwt, type JwtAlgorithm, checkClaims, decodeJwt, verifyWithJwk } from '../transport/jwt';
+import type { LinkIdentity } from './link-identity';
 import type { StoreSecrets } from './secrets';
 import { ownIssuer, TokenIssuer } from './tokens';
 
@@ -43,6 +44,11 @@ export interface InboundPeer {
   ratePerSec: number;
   maxBodyBytes: number;
   state: InboundState;
+  /**
+   * The link this peer's messages are stored under (link-identity.ts); without one, the
+   * peer's id. An envelope that authenticated as this peer tells its instance id.
+   */
+  identity?: LinkIdentity;
 }
 
 /** Where accepted messages of one (remote system, process event) go to be processed. */
@@ -268,24 +274,38 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
   }
 
   async receive(peer: InboundPeer, envelope: Envelope): Promise<ReceiveOutcome> {
-    const touched = new Set<InboundEndpoint>();
     for (const m of envelope.messages) {
-      const endpoint = m.kind === 'change' ? this.endpoints.get(endpointKey(peer.id, m.processEvent)) : undefined;
       // A process event defined here is accepted even while no inbound flow for it is
       // deployed (during a deploy, say): it waits in the inbound queue for one.
-      if (!endpoint && !this.processEvents.has(m.processEvent)) {
+      if (!this.processEvents.has(m.processEvent) && !(m.kind === 'change' && this.endpoints.has(endpointKey(peer.id, m.processEvent)))) {
         return { status: 404, code: UNKNOWN_PROCESS_EVENT, error: `unknown process event "${m.processEvent}"` };
       }
-      if (endpoint) touched.add(endpoint);
     }
+    const identity = peer.identity;
+    // Authenticated as this peer: the sender's instance id is this peer's, learned before
+    // the accept so that the batch is stored under it.
+    if (identity) await identity.learn(envelope.sender.instanceId, 'envelope');
     let statuses;
     try {
-      statuses = await peer.store.inbound.accept(peer.id, envelope.messages, this.now());
+      const accept = (key: string) => peer.store.inbound.accept(key, envelope.messages, this.now());
+      statuses = await (identity ? identity.hold(accept) : accept(peer.id));
     } catch {
       return { status: 503, code: 'store-unavailable', error: 'store unavailable, try again later' };
     }
+    // The inbound flows of every remote system of this remote instance take these rows.
+    const key = identity?.value;
+    const links = [...this.peers.values()].filter((p) => p === peer || (key !== undefined && p.identity?.value === key)).map((p) => p.id);
+    if (!links.includes(peer.id)) links.push(peer.id);
+    const touched = new Set<InboundEndpoint>();
+    for (const m of envelope.messages) {
+      if (m.kind !== 'change') continue;
+      for (const id of links) {
+        const endpoint = this.endpoints.get(endpointKey(id, m.processEvent));
+        if (endpoint) touched.add(endpoint);
+      }
+    }
     for (const endpoint of touched) endpoint.notify();
-    return { status: 200, results: envelope.messages.map((m, i) => ({ id: m.id, status: statuses[i] })) };
+    return { status: 200, results: envelope.messages.map((m, i) => ({ id: m.id, status: statuses[i] })), instanceId: peer.store.instanceId };
   }
 }
 

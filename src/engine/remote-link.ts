@@ -17,6 +17,7 @@ import { JwksCache } from '../transport/jwks';
 import { parseAlgorithms } from '../transport/jwt';
 import { OAuthTokens } from '../transport/oauth';
 import { type Activation, loadActivation, saveActivation } from './activation';
+import { LinkKey } from './link-identity';
 import type { RemoteState } from './outbox';
 import type { InboundPeer, InboundState } from './receiver';
 import { RemoteSystem } from './remote';
@@ -151,6 +152,8 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
    */
   readonly inboundProblem: Error | undefined;
   private readonly peer: InboundPeer | undefined;
+  /** The key of this link's rows: the remote instance's id once known (link-identity.ts). */
+  readonly identity: LinkKey;
   private readonly fingerprint: string;
   private closing = false;
   private loaded = false;
@@ -166,6 +169,15 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
   ) {
     super();
     this.fingerprint = activationSettings(s, creds);
+    this.identity = new LinkKey(s.id, s.url, store, {
+      notice: (level, code, params) => this.notice(level, code, params),
+      fault: (err) => this.emit('fault', err),
+      // Other remote systems of this runtime for the same URL and store follow at once (two nodes for one remote).
+      learned: async (peer) => {
+        const others = [...this.rt.identities.values()].filter((other) => other !== this.identity && other.sameRemote(this.identity));
+        await Promise.all(others.map((other) => other.learn(peer, 'store')));
+      },
+    });
     this.outboundError = new ConfigError('no-url');
     if (s.url !== '') {
       try {
@@ -205,6 +217,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       this.remote.on('requeued', (count) => this.notice('log', 'requeued', { count }));
       this.rt.remotes.set(this.s.id, this.remote);
     }
+    this.rt.identities.set(this.s.id, this.identity);
     if (this.peer) this.rt.receiver.addPeer(this.peer);
     void this.loadUntilDone();
   }
@@ -243,6 +256,8 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
   // is tried again, with a growing delay, until it answers or the link closes.
   private async load(): Promise<void> {
     await this.store.opened(true);
+    // Before anything is sent or accepted: the rows' key, as the store remembers this remote.
+    await this.identity.ready();
     if (this.peer?.credentials) await this.rt.receiver.tokens.key(this.store);
     const saved = this.s.activateOnDeploy ? { outbound: true, inbound: true } : await loadActivation(this.store, this.s.id, this.fingerprint);
     if (this.closing) return;
@@ -293,6 +308,9 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     if (!(await this.whenLoaded(LOAD_WAIT_MS))) throw new StateNotLoadedError('still-loading');
     const remote = this.remote;
     const outcome = remote ? await remote.handshake() : undefined;
+    if (outcome?.ok && typeof outcome.handshake.instanceId === 'string' && outcome.handshake.instanceId !== '') {
+      await this.identity.learn(outcome.handshake.instanceId, 'handshake');
+    }
     const report = validationReport(
       {
         url: remote ? this.s.url : undefined,
@@ -327,6 +345,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
   async close(): Promise<void> {
     this.closing = true;
     if (this.peer) this.rt.receiver.removePeer(this.s.id, this.peer);
+    if (this.rt.identities.get(this.s.id) === this.identity) this.rt.identities.delete(this.s.id);
     if (this.remote && this.rt.remotes.get(this.s.id) === this.remote) this.rt.remotes.delete(this.s.id);
     await this.remote?.stop();
   }
@@ -350,6 +369,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       maxTries: s.maxTries,
       probeIntervalMs: s.probeIntervalMs,
       store: this.store,
+      identity: this.identity,
       senderName: storeConfig.instanceName,
       owner: this.rt.owner,
       reasonText: s.reasonText,
@@ -412,6 +432,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       maxBodyBytes: s.maxBodyBytes,
       // Active (or not) once the store is open and the activation is read.
       state: 'loading' as InboundState,
+      identity: this.identity,
     };
     if (s.inboundAuth === 'jwt') {
       const issuer = (s.jwtIssuer ?? '').trim();

@@ -9,10 +9,13 @@ import { describeReason, type ReasonText } from '../core/reasons';
 import type { Enqueued, Store } from '../store/store';
 import { type HandshakeOutcome, type OutboundAuth, RemoteClient, type TlsOptions } from '../transport/client';
 import { Batcher } from './batcher';
+import { fixedIdentity, type LinkIdentity } from './link-identity';
 import { Outbox, type RemoteState } from './outbox';
 
 export interface RemoteSystemOptions {
   id: string;
+  /** The key of this link's rows (see link-identity.ts); default: the id, fixed. */
+  identity?: LinkIdentity;
   url: string;
   auth: OutboundAuth;
   tls?: TlsOptions;
@@ -47,8 +50,13 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
   constructor(private readonly o: RemoteSystemOptions) {
     super();
     this.client = new RemoteClient({ url: o.url, auth: o.auth, tls: o.tls, timeoutMs: o.timeoutMs, maxSockets: o.maxInFlight * 2 });
+    const identity = o.identity ?? fixedIdentity(o.id);
     this.outbox = new Outbox({
-      remoteSystem: o.id,
+      get remoteSystem() {
+        return identity.value;
+      },
+      learn: (instanceId) => identity.learn(instanceId, 'answer'),
+      peerKnown: () => identity.peer !== undefined || o.identity === undefined,
       store: o.store,
       client: this.client,
       senderName: o.senderName,
@@ -66,13 +74,15 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, this.describe(error)));
     this.outbox.on('requeued', (count) => this.emit('requeued', count));
     this.outbox.on('fault', (err) => this.emit('fault', err));
-    this.enqueuer = new Batcher(async (drafts) => {
-      const now = Date.now();
-      return this.o.store.outbound.enqueue(
-        drafts.map(({ message, journalOnly }) => ({ remoteSystem: this.o.id, message, ...(journalOnly ? { journalOnly } : {}) })),
-        now,
-      );
-    });
+    this.enqueuer = new Batcher((drafts) =>
+      identity.hold((key) => {
+        const now = Date.now();
+        return this.o.store.outbound.enqueue(
+          drafts.map(({ message, journalOnly }) => ({ remoteSystem: key, message, ...(journalOnly ? { journalOnly } : {}) })),
+          now,
+        );
+      }),
+    );
   }
 
   /** The remote's base URL, normalised (a lower-case scheme). */

@@ -11,6 +11,7 @@ import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { handshakeHandler, type InboundRoute, inboundRouter, messagesHandler, type RouteMatching, tokenHandler } from '../transport/inbound-http';
 import { Cleaner } from './cleaner';
 import { CorrelationLookup } from './correlation-lookup';
+import type { LinkKey } from './link-identity';
 import { Receiver } from './receiver';
 import type { RemoteSystem } from './remote';
 import { type SealKeys, StoreSecrets } from './secrets';
@@ -59,6 +60,8 @@ export class EngineRuntime {
   private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; lookup: CorrelationLookup; config: StoreConfig }>();
   /** The remote systems of this runtime that can send, by config node id. */
   readonly remotes = new Map<string, RemoteSystem>();
+  /** The link keys of this runtime's remote systems, by config node id. */
+  readonly identities = new Map<string, LinkKey>();
   protected readonly report: (event: RuntimeEvent) => void;
 
   constructor(options: RuntimeOptions) {
@@ -112,7 +115,7 @@ export class EngineRuntime {
       },
     });
     cleaner.start();
-    this.stores.set(key, { store, refs: 1, cleaner, lookup: new CorrelationLookup(store.correlations), config });
+    this.stores.set(key, { store, refs: 1, cleaner, lookup: new CorrelationLookup(store.correlations, undefined, (id) => this.keyFor(id)), config });
     this.sealSecrets(store, label);
     return store;
   }
@@ -149,14 +152,46 @@ export class EngineRuntime {
     return undefined;
   }
 
+  /** The link key of a remote system (its config node id) now; the id itself when it is not deployed. */
+  keyOf(remoteSystem: string): string {
+    return this.identities.get(remoteSystem)?.value ?? remoteSystem;
+  }
+
+  /** The link key of a remote system once it is read from the store. */
+  async keyFor(remoteSystem: string): Promise<string> {
+    const identity = this.identities.get(remoteSystem);
+    return identity ? identity.settled() : remoteSystem;
+  }
+
+  /**
+   * Whether two remote systems (config node ids) are links to the same remote: the same
+   * node, or nodes whose link keys are the same instance (two nodes for one remote).
+   */
+  sameLink(a: string, b: string): boolean {
+    return a === b || this.keyOf(a) === this.keyOf(b);
+  }
+
+  /** sameLink, once both links are read from the store (a link not read yet is its node id). */
+  async sameLinkRead(a: string, b: string): Promise<boolean> {
+    if (a === b) return true;
+    const [ka, kb] = await Promise.all([this.keyFor(a), this.keyFor(b)]);
+    return ka === kb;
+  }
+
   /** Rows of these remote systems' outbound queues were put back to ready: try them now. */
   notifyOutbound(remoteSystem?: string): void {
-    for (const [id, remote] of this.remotes) if (remoteSystem === undefined || remoteSystem === id) remote.outbox.retryNow();
+    for (const [id, remote] of this.remotes) if (remoteSystem === undefined || this.sameLink(remoteSystem, id)) remote.outbox.retryNow();
   }
 
   /** Rows of these inbound queues may be ready to emit again. */
   notifyInbound(remoteSystem?: string, processEvent?: string): void {
+    if (remoteSystem === undefined) {
+      this.receiver.notifyEndpoints(undefined, processEvent);
+      return;
+    }
+    // Every remote-system node of the same remote instance shares its inbound rows.
     this.receiver.notifyEndpoints(remoteSystem, processEvent);
+    for (const id of this.identities.keys()) if (id !== remoteSystem && this.sameLink(id, remoteSystem)) this.receiver.notifyEndpoints(id, processEvent);
   }
 
   async releaseStore(store: Store): Promise<void> {

@@ -82,7 +82,10 @@ export default function (RED: NodeAPI): void {
     const timeoutSec = ruledNumber(INBOUND_NUMBERS.timeout, def.timeout);
     const inbox = new Inbox({
       store,
-      remoteSystem: remoteId,
+      // The link key of the remote system's rows: its remote instance's id once known.
+      get remoteSystem() {
+        return rt.keyOf(remoteId);
+      },
       processEvent: eventName,
       owner: rt.owner,
       maxParallel: ruledNumber(INBOUND_NUMBERS.maxParallel, def.maxParallel),

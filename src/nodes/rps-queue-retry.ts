@@ -73,7 +73,10 @@ export default function (RED: NodeAPI): void {
     const scheduler = new RetryScheduler({
       store,
       queue,
-      remoteSystem: remoteId,
+      // The rows of the remote system are under its link key (its remote instance's id once known).
+      get remoteSystem() {
+        return remoteId === undefined ? undefined : rt.keyOf(remoteId);
+      },
       processEvent: eventName,
       maxRetries,
       intervalMs: ruledNumber(QUEUE_RETRY_NUMBERS.interval, def.interval) * 1000,

@@ -8,11 +8,13 @@ import { changeDraft } from '../core/message';
 import { validateMessage } from '../core/protocol';
 import { toFields } from '../core/values';
 import type { RemoteState } from '../engine/outbox';
+import type { RemoteSystem } from '../engine/remote';
 import { common, errorText, ThrottledStatus } from './common';
 import { outboundContext } from './context';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './red';
 import { processEventOf } from './rps-process-event';
 import { remoteSystemOf } from './rps-remote-system';
+import { runtimeOf } from './runtime';
 
 interface SendDef extends NodeDef {
   remoteSystem?: string;
@@ -23,6 +25,7 @@ export default function (RED: NodeAPI): void {
   function RpsSendNode(this: Node, def: SendDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const rt = runtimeOf(RED);
     const status = new ThrottledStatus(node);
     let queued = 0;
     let setup: { remote: ReturnType<typeof remoteSystemOf>; event: ReturnType<typeof processEventOf> } | undefined;
@@ -67,7 +70,7 @@ export default function (RED: NodeAPI): void {
       }
       // A record whose link is inactive is not synced (rps-correlate's third output): sent, it
       // would be written over the twin that was deleted, or made again as a new one.
-      if (ctx.correlation?.state === 'inactive' && ctx.correlation.remoteSystem === remote.id) {
+      if (ctx.correlation?.state === 'inactive' && rt.sameLink(ctx.correlation.remoteSystem, remote.id)) {
         status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.inactive') });
         done(new Error(RED._('rps-send.errors.inactive', { table: ctx.table, id: ctx.id })));
         return;
@@ -80,14 +83,19 @@ export default function (RED: NodeAPI): void {
         done(new Error(RED._('rps-send.errors.bad-payload', { error: errorText(err) })));
         return;
       }
-      const correlation = ctx.correlation && ctx.correlation.remoteSystem === remote.id ? ctx.correlation : undefined;
+      const correlation = ctx.correlation && rt.sameLink(ctx.correlation.remoteSystem, remote.id) ? ctx.correlation : undefined;
       // The message names this instance by the store's id: known once the store is open (a
       // PostgreSQL store opens in the background; a message that comes meanwhile waits for it,
       // one that comes while its server cannot be reached fails).
       const store = remote.store;
+      const origin = ctx.origin;
+      type Queued = Awaited<ReturnType<RemoteSystem['enqueue']>>;
       store
         .opened()
-        .then(() => {
+        // Nor to the same remote instance through another remote-system node (compared once both links are read from the store).
+        .then(() => origin !== undefined && rt.sameLinkRead(origin, remote.id))
+        .then((echo): Promise<Queued | 'echo' | undefined> | 'echo' | undefined => {
+          if (echo) return 'echo';
           const draft = changeDraft({
             id: randomUUID(),
             processEvent: event.eventName,
@@ -117,6 +125,10 @@ export default function (RED: NodeAPI): void {
         .then(
           (q) => {
             if (!q) return; // refused above
+            if (q === 'echo') {
+              done();
+              return;
+            }
             if (q.skipped) {
               // Only journal entries the remote has already: nothing to send, nothing wrong.
               send(msg);

@@ -56,6 +56,7 @@ export class OpeningStore implements Store {
   readonly captureStates = this.forwarding('captureStates');
   readonly journalMarks = this.forwarding('journalMarks');
   readonly fieldStamps = this.forwarding('fieldStamps');
+  readonly peers = this.forwarding('peers');
 
   constructor(
     readonly kind: Store['kind'],

@@ -1,7 +1,7 @@
 /**
  * The store: where every durable piece of state lives, one interface per concern
  * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
- * retention, capture states, journal marks, field stamps). Each concern has a folder with its types and its SQLite and PostgreSQL
+ * retention, capture states, journal marks, field stamps, peers). Each concern has a folder with its types and its SQLite and PostgreSQL
  * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
  * concern is a new folder plus one line in `Store` (and one in each composition).
  * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
@@ -13,6 +13,7 @@ import type { FieldStamps } from './field-stamps/types';
 import type { InboundQueue } from './inbound/types';
 import type { JournalMarks } from './journal-marks/types';
 import type { OutboundQueue } from './outbound/types';
+import type { Peers } from './peers/types';
 import type { RefreshTokens } from './refresh-tokens/types';
 import type { Retention } from './retention/types';
 import type { Values } from './values/types';
@@ -30,6 +31,8 @@ export type * from './capture-states/types';
 export type * from './journal-marks/types';
 export type * from './field-stamps/types';
 export { stampedKey } from './field-stamps/types';
+export type * from './peers/types';
+export { peerUrl } from './peers/types';
 
 /** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
 export interface StoreConcerns {
@@ -43,6 +46,7 @@ export interface StoreConcerns {
   captureStates: CaptureStates;
   journalMarks: JournalMarks;
   fieldStamps: FieldStamps;
+  peers: Peers;
 }
 
 export type Concern = keyof StoreConcerns;

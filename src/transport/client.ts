@@ -29,7 +29,8 @@ export interface ClientOptions {
   tls?: TlsOptions;
 }
 
-export type ProbeResult = { ok: true } | { ok: false; error: string };
+/** `instanceId`: who answered (the remote's handshake says it). */
+export type ProbeResult = { ok: true; instanceId?: string } | { ok: false; error: string };
 
 /** Where a handshake failed: what "Validate and activate" reports per line. */
 export type HandshakeStage = 'connection' | 'tls' | 'token' | 'auth' | 'protocol';
@@ -48,7 +49,8 @@ function stageOf(err: unknown): HandshakeStage {
 }
 
 export type DeliveryResult =
-  | { kind: 'delivered'; results: MessageResult[] }
+  /** `instanceId`: the receiver's, when its answer says it (receivers of older versions do not). */
+  | { kind: 'delivered'; results: MessageResult[]; instanceId?: string }
   /** Connection failure, timeout, 5xx, 429, 404 without a route: the remote may take it later. */
   | { kind: 'transient'; error: string; status?: number; retryAfterMs?: number }
   /** 400, 401, 403, 413...: sending the same request again will not help. */
@@ -109,6 +111,12 @@ function connectionError(err: unknown): string {
 }
 
 /** A result list answering exactly the messages sent (`ids`, in any order). */
+/** A result list, with the receiver's instance id when it gives one. */
+function delivered(data: { results: MessageResult[]; instanceId?: unknown }): DeliveryResult {
+  const id = data.instanceId;
+  return typeof id === 'string' && id !== '' && id.length <= 256 ? { kind: 'delivered', results: data.results, instanceId: id } : { kind: 'delivered', results: data.results };
+}
+
 function isResults(data: unknown, ids: readonly string[]): data is { results: MessageResult[] } {
   const count = ids.length;
   if (typeof data !== 'object' || data === null) return false;
@@ -196,7 +204,7 @@ export class RemoteClient {
       return { kind: 'transient', error: connectionError(err) };
     }
     if (res.status === 200) {
-      if (isResults(res.data, ids)) return { kind: 'delivered', results: res.data.results };
+      if (isResults(res.data, ids)) return delivered(res.data);
       return { kind: 'transient', error: `HTTP 200 with an answer that is not an rps/1 result list` };
     }
     if (PERMANENT_STATUSES.has(res.status) || isUnknownEvent(res)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
@@ -236,7 +244,7 @@ export class RemoteClient {
     const hs = await this.handshake(signal);
     if (!hs.ok) return { ok: false, error: hs.error };
     if (hs.handshake.inboundState === 'disabled') return { ok: false, error: 'the remote has not activated us yet (its inbound state is disabled)' };
-    return { ok: true };
+    return typeof hs.handshake.instanceId === 'string' && hs.handshake.instanceId !== '' ? { ok: true, instanceId: hs.handshake.instanceId } : { ok: true };
   }
 
   close(): void {

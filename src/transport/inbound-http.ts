@@ -17,7 +17,8 @@ export interface HttpLimits {
 
 /** What the receiver answers for a valid envelope. */
 export type ReceiveOutcome =
-  | { status: 200; results: MessageResult[] }
+  /** `instanceId`: the receiver's, so that the sender learns who took its messages. */
+  | { status: 200; results: MessageResult[]; instanceId: string }
   | { status: 404 | 409 | 503; error: string; code: string };
 
 /** Why a request is not served. */
@@ -290,7 +291,7 @@ export function messagesHandler<Peer>(api: InboundApi<Peer>): (req: IncomingMess
         if (!checked.ok) throw new HttpError(400, 'invalid', checked.error);
         const outcome = await api.receive(peer, checked.value);
         if (outcome.status === 200) {
-          answer(res, 200, { results: outcome.results });
+          answer(res, 200, { results: outcome.results, instanceId: outcome.instanceId });
         } else {
           const headers: Record<string, string> = outcome.status === 503 ? { 'Retry-After': '5' } : {};
           api.onRefused?.(outcome.status, outcome.error);

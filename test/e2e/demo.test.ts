@@ -6,18 +6,8 @@
 import assert from 'node:assert/strict';
 import { startDemo, type Desk } from '../../scripts/demo-setup';
 import { freePort } from '../../tools/nodered';
-import { call, list, type Row } from '../harness/desks';
+import { call, list, parallel, type Row } from '../harness/desks';
 import { queueCounts } from '../harness/pair';
-
-/** Runs `fn` over `items`, `n` at a time. */
-async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
-}
 
 /** How many inbound messages the desk has finished processing (read from its store). */
 function processed(desk: Desk): number {

@@ -355,7 +355,10 @@ describe('fuzzing the inbound endpoints of a real Node-RED (guarantee 5)', funct
       const res = await fetch(`${nr!.url}/rps/v1/messages`, { method: 'POST', headers: { 'Content-Type': 'application/rps+json', Authorization: auth }, body: validEnvelope(id) });
       const body = await res.text();
       assert.equal(res.status, 200, `${auth.slice(0, 12)}...: ${body}`);
-      assert.deepEqual(JSON.parse(body), { results: [{ id, status: 'accepted' }] });
+      // With the receiver's instance id, as its handshake gives it.
+      const answer = JSON.parse(body) as { instanceId?: unknown };
+      assert.deepEqual(answer, { results: [{ id, status: 'accepted' }], instanceId: answer.instanceId });
+      assert.ok(typeof answer.instanceId === 'string' && answer.instanceId !== '', 'the answer names the receiver');
     }
     const token = await fetch(`${nr!.url}/rps/v1/token`, {
       method: 'POST',

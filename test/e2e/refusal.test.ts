@@ -148,9 +148,11 @@ describe('inbound endpoint refuses bad requests (real Node-RED)', function () {
     const m = message({ source: { instanceId: 'test-instance', table: 'item', id: 'fresh-1' } });
     const first = await post(envelope([m]), { Authorization: auth });
     assert.equal(first.status, 200);
-    assert.deepEqual(first.body, { results: [{ id: m.id, status: 'accepted' }] });
+    // Each answer names the receiver by its instance id, as its handshake does.
+    const handshake = (await (await fetch(url.replace(/messages$/, 'handshake'), { headers: { Authorization: auth } })).json()) as { instanceId: string };
+    assert.deepEqual(first.body, { results: [{ id: m.id, status: 'accepted' }], instanceId: handshake.instanceId });
     const second = await post(envelope([m]), { Authorization: auth });
-    assert.deepEqual(second.body, { results: [{ id: m.id, status: 'duplicate' }] });
+    assert.deepEqual(second.body, { results: [{ id: m.id, status: 'duplicate' }], instanceId: handshake.instanceId });
     await pair.records.waitFor(() => pair.records.bySource.has('item/fresh-1'), 10_000, 'the message applied');
   });
 });

@@ -109,6 +109,9 @@ function decryptCredentials(userDir: string, secret: string): string {
   return decipher.update(file.$.slice(32), 'base64', 'utf8') + decipher.final('utf8');
 }
 
+/** The rows of remote system rs: under the remote instance's id, which its store learned (peers). */
+const RS_LINK = "remote_system = (SELECT instance_id FROM rps_peer WHERE kind = 'node' AND name = 'rs')";
+
 function tableCount(userDir: string, table: string): number {
   const db = new Database(join(userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
   try {
@@ -194,7 +197,11 @@ describe('secrets stay out of flow JSON, logs, statuses and admin answers (guara
       // Every change also goes to the remote system with the wrong client secret: its token requests keep failing.
       { id: 'snd-bad', type: 'rps-send', z: 'tab-sender', remoteSystem: 'a-refresh', processEvent: 'pe', x: 850, y: 300, wires: [[]] },
       ...statusLogger('tab-sender'),
-    ].map((n) => (n.id === 'map' ? { ...n, wires: [['snd', 'snd-bad']] } : n));
+    ]
+      .map((n) => (n.id === 'map' ? { ...n, wires: [['snd', 'snd-bad']] } : n))
+      // B's URL spelt another way: with the same URL it would be one link with rs (the same
+      // remote), whose sender would deliver snd-bad's messages with rs's good token.
+      .map((n) => (n.id === 'a-refresh' ? { ...n, url: B.url.replace('127.0.0.1', 'localhost') } : n));
     await B.deploy(bFlow);
     await A.deploy(aFlow);
     const pair = new Pair(A, B, records);
@@ -251,10 +258,10 @@ describe('secrets stay out of flow JSON, logs, statuses and admin answers (guara
     if (process.env.RPS_SECRETS_VERBOSE) console.log(`      A while B is down: ${down}`);
     await B.launch();
     await records.waitFor(() => records!.applies.length >= 40, 90_000, 'all 40 changes applied on B');
-    await untilStores("A's outbound rows to B processed", () => (queueCounts(A, 'rps_outbound', "remote_system = 'rs'").processed ?? 0) === 40, 30_000);
+    await untilStores("A's outbound rows to B processed", () => (queueCounts(A, 'rps_outbound', RS_LINK).processed ?? 0) === 40, 30_000);
     await collectTokens();
     // B's correlation replies reached A with HTTP basic (A's inbound password for B).
-    await untilStores("B's correlation replies delivered", () => (queueCounts(B, 'rps_outbound', "remote_system = 'rs'").processed ?? 0) === 40, 30_000);
+    await untilStores("B's correlation replies delivered", () => (queueCounts(B, 'rps_outbound', RS_LINK).processed ?? 0) === 40, 30_000);
 
     // 4. What is to be searched, collected with both processes stopped (every line flushed).
     const flowsA = JSON.stringify(await A.flows());

@@ -43,7 +43,7 @@ describe('engine/correlation-lookup', () => {
 
   it('answers lookups and state changes of one tick in order, as one by one, in two store calls', async () => {
     const { correlations, calls } = counting(store.correlations);
-    const lookup = new CorrelationLookup(correlations, 500, () => 5000);
+    const lookup = new CorrelationLookup(correlations, 500, undefined, () => 5000);
     const answers = await Promise.all([
       lookup.byLocal('B', m('m1')),
       lookup.byLocal('B', m('m1'), 'inactive'),

@@ -146,11 +146,16 @@ export async function stream(pair: ChangeTarget, rounds: PlannedChange[][], conc
     const worker = async (): Promise<void> => {
       while (next < round.length && !failed) {
         const change = round[next++];
-        // A refused request (A being restarted) is sent again, as any client would.
+        // A refused request (A being restarted) is sent again, as any client would. So is a
+        // 404 for a while: a restarted Node-RED serves HTTP before its flows (and their
+        // http in routes) have started.
+        let notFoundSince: number | undefined;
         for (;;) {
           const status = await pair.change(change.operation, change.record).catch(() => 0);
           if (status === 200) break;
-          if (status !== 0 && status !== 503) {
+          if (status === 404) notFoundSince ??= Date.now();
+          const starting = status === 404 && Date.now() - (notFoundSince ?? 0) < 30_000;
+          if (status !== 0 && status !== 503 && !starting) {
             failed = true;
             throw new Error(`A answered ${status} to ${change.operation} ${change.record.id}`);
           }

@@ -241,8 +241,9 @@ describe('rps-inbound and rps-complete nodes', function () {
     const links = rps.query<CorrelationRecord>(
       'SELECT remote_system, local_table, local_id, remote_table, remote_id, state FROM rps_correlation',
     );
+    // Under the link key: the remote instance's id, which its envelope told.
     assert.deepEqual(links, [
-      { remote_system: 'rs', local_table: 'incident', local_id: 'INC1', remote_table: 'case', remote_id: 'C-1', state: 'active' },
+      { remote_system: 'instance-of-desk-b', local_table: 'incident', local_id: 'INC1', remote_table: 'case', remote_id: 'C-1', state: 'active' },
     ]);
     const replies = rps.query<OutboundRecord>("SELECT * FROM rps_outbound WHERE kind = 'correlation'");
     assert.equal(replies.length, 1, 'one correlation reply queued for the remote');

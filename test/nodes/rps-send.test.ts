@@ -23,10 +23,12 @@ import {
   type Msg,
   type OutboundRecord,
   outboundRps,
+  REMOTE_INSTANCE,
   type Rps,
   rpsOf,
   setup,
   textOf,
+  UNREACHABLE_URL,
   useNodeRed,
   waitForCall,
 } from './helper';
@@ -151,6 +153,25 @@ describe('rps-send node', function () {
       ['INC2'],
     );
     assert.equal(rps.caught.msgs.length, 0, 'an echo is dropped quietly, not an error');
+  });
+
+  it('two remote systems for the same remote: a change that came through one is not sent back through the other, once either learned the remote', async () => {
+    // 'rs2' reaches the same URL as 'rs' and cannot be reached (so learns nothing itself); B calls us as 'rs'.
+    const rps = await setup([
+      { id: 'rs2', type: 'rps-remote-system', name: 'desk B again', url: UNREACHABLE_URL, store: 'st' },
+      { id: 'snd', type: 'rps-send', remoteSystem: 'rs2', processEvent: 'pe', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ]);
+    const out = rps.collect('out');
+    const snd = rps.node('snd');
+    // B's batch tells 'rs' which instance B is; 'rs2', for the same URL, follows.
+    await rps.receive(change({ recordId: 'C1', sequence: 1 }));
+    snd.receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1', { origin: 'rs' }) });
+    snd.receive({ payload: { number: 'INC2' }, rps: outboundRps('incident', 'INC2', { origin: 'rs-other' }) });
+    const msgs = await out.wait(1);
+    assert.deepEqual(msgs.map((m) => rpsOf(m).id), ['INC2']);
+    assert.deepEqual(rows(rps).map((r) => [r.record_id, r.remote_system]), [['INC2', REMOTE_INSTANCE]]);
+    assert.equal(rps.rt.keyOf('rs2'), REMOTE_INSTANCE);
   });
 
   it('does not send a change made by an inbound flow back to the remote it came from (inbound → capture → send)', async () => {

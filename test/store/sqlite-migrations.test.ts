@@ -1,7 +1,8 @@
 /**
  * SQLite migration 4 (status checks) on a database made at the schema before it, with
  * rows in every table it rebuilds: ids and data are kept, the checks hold afterwards,
- * and a row the checks refuse leaves the file as it was.
+ * and a row the checks refuse leaves the file as it was. Migration 8 (peers) on the same
+ * database: rows keyed by node ids move to the remote instances when they are learned.
  */
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
@@ -12,6 +13,7 @@ import { migration as m1 } from '../../src/store/sqlite/migrations/001-queues';
 import { migration as m2 } from '../../src/store/sqlite/migrations/002-values';
 import { SqliteStore } from '../../src/store/sqlite';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations';
+import { draft } from './contract';
 
 const T0 = 1_000_000;
 
@@ -93,6 +95,30 @@ describe('SQLite migration 4: status checks', () => {
       assert.equal((db.prepare('SELECT count(*) AS n FROM rps_inbound').get() as { n: number }).n, 2);
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('SQLite migration 8: peers', () => {
+  it('a store of an earlier release, keyed by node ids, is adopted by the remote instances without losing a row; a record goes on in its stream', async () => {
+    const path = databaseAtVersion2();
+    const store = new SqliteStore(path);
+    try {
+      assert.equal(await store.peers.resolve('B', 'http://b.example'), undefined, 'nothing learned yet: the rows keep their node ids');
+      assert.equal((await store.outbound.get(42))?.remoteSystem, 'B');
+      await store.peers.learn('B', 'http://b.example', 'instance-B', T0);
+      assert.deepEqual(await store.peers.adopt('B', 'instance-B', T0), { correlations: 0, outbound: 2, inbound: 0, dropped: 0 });
+      assert.deepEqual(await store.peers.adopt('A', 'instance-A', T0), { correlations: 1, outbound: 0, inbound: 2, dropped: 0 });
+      assert.equal((await store.outbound.get(42))?.remoteSystem, 'instance-B');
+      assert.equal((await store.inbound.get(5))?.remoteSystem, 'instance-A');
+      const [link] = await store.correlations.byRemote([{ remoteSystem: 'instance-A', table: 'u', id: '8' }]);
+      assert.equal(link?.localId, 'l1');
+      // Record t/1 had sequences 1 and 2 in the stream <instance>/B: its next one is 3 there.
+      const [next] = await store.outbound.enqueue([{ remoteSystem: 'instance-B', message: draft('t', '1') }], T0);
+      assert.equal(next.sequence, 3);
+      assert.equal(JSON.parse((await store.outbound.get(next.id))!.payload).stream, 'old-instance/B');
+    } finally {
+      await store.close();
     }
   });
 });

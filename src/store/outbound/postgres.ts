@@ -16,10 +16,11 @@ import {
   type OutboundQueue,
   type OutboundRecord,
   type OutboundRow,
-  payloadBeforeSequence,
+  payloadBeforeStream,
   outboundRow,
   type RetryItem,
   SEQUENCE_MEMBER,
+  STREAM_MEMBER,
 } from './types';
 
 // A whole batch in one statement (an enqueue needs no transaction of its own). Each
@@ -27,27 +28,35 @@ import {
 // batch's order; the rows are inserted in the batch's order, so ids follow it. The
 // counters are taken in a fixed order, so two enqueues of the same records cannot
 // deadlock; and their row locks serialise the enqueues of one record until commit, so
-// a record's later rows always get higher ids. Each payload gets its sequence as its
-// last member: $8 holds the payloads up to it, $10 and $11 the words around it.
+// a record's later rows always get higher ids. A remote system whose instance is known
+// (rps_peer) is queued under that instance's id, whatever key the caller gave: another
+// process of the same flows may not have learned it yet (peers/types.ts), and its counter
+// moved there. Each payload gets its sequence as its
+// last member, after its stream (the counter's own, or `$12/<remote system>`, see
+// outboundStream): $8 holds the payloads up to them, $13 the words before the stream,
+// $10 and $11 the words around the sequence.
 const ENQUEUE = sql('outbound_enqueue', `
   WITH item AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-                  WITH ORDINALITY AS u (m, r, e, kind, op, t, i, p, ord)
+    SELECT u.m, coalesce(peer.instance_id, u.r) AS r, u.e, u.kind, u.op, u.t, u.i, u.p, u.ord
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+         WITH ORDINALITY AS u (m, r, e, kind, op, t, i, p, ord)
+    LEFT JOIN rps_peer peer ON peer.kind = 'node' AND peer.name = u.r
   ), reserved AS (
     INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
     SELECT r, 'out', '', t, i, count(*) FROM item GROUP BY r, t, i ORDER BY r, t, i
     ON CONFLICT (remote_system, direction, stream, record_table, record_id)
     DO UPDATE SET last_sequence = rps_sequence.last_sequence + excluded.last_sequence
-    RETURNING remote_system, record_table, record_id, last_sequence
+    RETURNING remote_system, record_table, record_id, last_sequence, out_stream
   ), numbered AS (
-    SELECT item.*, c.last_sequence - count(*) OVER w + row_number() OVER w AS s
+    SELECT item.*, c.last_sequence - count(*) OVER w + row_number() OVER w AS s,
+           coalesce(c.out_stream, $12::text || '/' || item.r) AS stream
     FROM item
     JOIN reserved c ON c.remote_system = item.r AND c.record_table = item.t AND c.record_id = item.i
     WINDOW w AS (PARTITION BY item.r, item.t, item.i ORDER BY item.ord ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
   )
   INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
                             sequence, status, payload, next_attempt_at, created_at)
-  SELECT m, r, e, kind, op, t, i, s, 'ready', left(p, -1) || $10::text || s || $11::text, $9::bigint, $9::bigint
+  SELECT m, r, e, kind, op, t, i, s, 'ready', left(p, -1) || $13::text || to_json(stream)::text || $10::text || s || $11::text, $9::bigint, $9::bigint
   FROM numbered
   ORDER BY ord
   RETURNING id, remote_system, message_id, sequence`);
@@ -183,13 +192,16 @@ export async function enqueueIn(db: Db, instanceId: string, items: readonly Enqu
     items.map((i) => i.message.operation),
     items.map((i) => i.message.source.table),
     items.map((i) => i.message.source.id),
-    items.map((i) => payloadBeforeSequence(instanceId, i)),
+    items.map((i) => payloadBeforeStream(i)),
     now,
     ...SEQUENCE_MEMBER,
+    instanceId,
+    STREAM_MEMBER,
   ]);
-  const byMessage = new Map(inserted.map((r) => [JSON.stringify([r.remote_system, r.message_id]), r]));
+  // By message id: a row may be under its remote's instance id rather than the key given.
+  const byMessage = new Map(inserted.map((r) => [r.message_id, r]));
   return items.map((i) => {
-    const r = byMessage.get(JSON.stringify([i.remoteSystem, i.message.id]));
+    const r = byMessage.get(i.message.id);
     return { id: r?.id ?? 0, messageId: i.message.id, sequence: r?.sequence ?? 0 };
   });
 }

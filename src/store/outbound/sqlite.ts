@@ -12,6 +12,7 @@ import {
   type OutboundRecord,
   type OutboundRow,
   outboundPayload,
+  outboundStream,
   outboundRow,
   type RetryItem,
 } from './types';
@@ -33,12 +34,14 @@ type Counted = { status: QueueStatus; n: number };
 function statements(db: SqliteDb['db']) {
   return {
     // Gives the next sequence of one of our records for one remote; 1 on first use.
-    nextSequence: db.prepare<[string, string, string], { last_sequence: number }>(`
+    nextSequence: db.prepare<[string, string, string], { last_sequence: number; out_stream: string | null }>(`
       INSERT INTO rps_sequence (remote_system, direction, stream, record_table, record_id, last_sequence)
       VALUES (?, 'out', '', ?, ?, 1)
       ON CONFLICT (remote_system, direction, stream, record_table, record_id)
       DO UPDATE SET last_sequence = last_sequence + 1
-      RETURNING last_sequence`),
+      RETURNING last_sequence, out_stream`),
+    // A remote system whose instance is known is queued under its id (as PostgreSQL's enqueue does; see there).
+    redirect: db.prepare<[string], { instance_id: string }>(`SELECT instance_id FROM rps_peer WHERE kind = 'node' AND name = ?`),
     insert: db.prepare(`
       INSERT INTO rps_outbound (message_id, remote_system, process_event, kind, operation, record_table, record_id,
                                 sequence, status, payload, next_attempt_at, created_at)
@@ -112,9 +115,12 @@ export class SqliteOutbound implements OutboundQueue {
   }
 
   /** Queues one message with its next per-record sequence, in the caller's transaction. */
-  insert(item: EnqueueItem, now: number): Enqueued {
+  insert(given: EnqueueItem, now: number): Enqueued {
+    const item = { ...given, remoteSystem: this.sql.redirect.get(given.remoteSystem)?.instance_id ?? given.remoteSystem };
     const { message } = item;
-    const sequence = this.sql.nextSequence.get(item.remoteSystem, message.source.table, message.source.id)!.last_sequence;
+    const counter = this.sql.nextSequence.get(item.remoteSystem, message.source.table, message.source.id)!;
+    const sequence = counter.last_sequence;
+    const stream = counter.out_stream ?? outboundStream(this.s.instanceId, item.remoteSystem);
     const info = this.sql.insert.run({
       messageId: message.id,
       remoteSystem: item.remoteSystem,
@@ -124,7 +130,7 @@ export class SqliteOutbound implements OutboundQueue {
       recordTable: message.source.table,
       recordId: message.source.id,
       sequence,
-      payload: outboundPayload(this.s.instanceId, item, sequence),
+      payload: outboundPayload(item, stream, sequence),
       now,
     });
     return { id: Number(info.lastInsertRowid), messageId: message.id, sequence };

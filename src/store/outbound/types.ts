@@ -139,19 +139,30 @@ export function outboundRow(r: OutboundRecord): OutboundRow {
   };
 }
 
-/** The payload of a queued message: the draft with our stream towards this remote (this store and this remote system) and, last, its sequence. */
-export function outboundPayload(instanceId: string, item: EnqueueItem, sequence: number): string {
-  const before = payloadBeforeSequence(instanceId, item);
-  return `${before.slice(0, -1)}${SEQUENCE_MEMBER[0]}${sequence}${SEQUENCE_MEMBER[1]}`;
+/**
+ * Our stream towards a remote: this store and the link key (the remote's instance id once
+ * known, see peers/types.ts). A record whose counter moved from another key keeps the
+ * stream it counted in (`rps_sequence.out_stream`), so the remote sees no gap nor restart.
+ */
+export function outboundStream(instanceId: string, remoteSystem: string): string {
+  return `${instanceId}/${remoteSystem}`;
+}
+
+/** The payload of a queued message: the draft with its stream and, last, its sequence. */
+export function outboundPayload(item: EnqueueItem, stream: string, sequence: number): string {
+  const before = payloadBeforeStream(item);
+  return `${before.slice(0, -1)}${STREAM_MEMBER}${JSON.stringify(stream)}${SEQUENCE_MEMBER[0]}${sequence}${SEQUENCE_MEMBER[1]}`;
 }
 
 /**
- * The payload up to its sequence: the JSON of an object, whose closing brace the sequence
- * member goes in front of, made of the words of SEQUENCE_MEMBER. A store that gives
- * sequences in SQL (PostgreSQL's enqueue, one statement) joins them there in the same way.
+ * The payload up to its stream: the JSON of an object, whose closing brace the stream
+ * and sequence members go in front of (STREAM_MEMBER, the stream as a JSON string, then
+ * the words of SEQUENCE_MEMBER). A store that gives streams and sequences in SQL
+ * (PostgreSQL's enqueue, one statement) joins them there in the same way.
  */
-export function payloadBeforeSequence(instanceId: string, item: EnqueueItem): string {
-  return JSON.stringify({ ...item.message, stream: `${instanceId}/${item.remoteSystem}` });
+export function payloadBeforeStream(item: EnqueueItem): string {
+  return JSON.stringify(item.message);
 }
 
+export const STREAM_MEMBER = ',"stream":';
 export const SEQUENCE_MEMBER = [',"sequence":', '}'] as const;

@@ -26,6 +26,7 @@ import { PostgresRetention } from '../retention/postgres';
 import { PostgresCaptureStates } from '../capture-states/postgres';
 import { PostgresJournalMarks } from '../journal-marks/postgres';
 import { PostgresFieldStamps } from '../field-stamps/postgres';
+import { PostgresPeers } from '../peers/postgres';
 import type { Store } from '../store';
 import { PostgresValues } from '../values/postgres';
 import type { PgContext } from './context';
@@ -77,6 +78,7 @@ export class PostgresStore implements Store {
   readonly captureStates: PostgresCaptureStates;
   readonly journalMarks: PostgresJournalMarks;
   readonly fieldStamps: PostgresFieldStamps;
+  readonly peers: PostgresPeers;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -93,6 +95,7 @@ export class PostgresStore implements Store {
     this.captureStates = new PostgresCaptureStates(p);
     this.journalMarks = new PostgresJournalMarks(p);
     this.fieldStamps = new PostgresFieldStamps(p);
+    this.peers = new PostgresPeers(p);
   }
 
   get instanceId(): string {

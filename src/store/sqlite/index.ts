@@ -9,6 +9,7 @@ import { SqliteFieldStamps } from '../field-stamps/sqlite';
 import { SqliteInbound } from '../inbound/sqlite';
 import { SqliteJournalMarks } from '../journal-marks/sqlite';
 import { SqliteOutbound } from '../outbound/sqlite';
+import { SqlitePeers } from '../peers/sqlite';
 import { SqliteRefreshTokens } from '../refresh-tokens/sqlite';
 import { SqliteRetention } from '../retention/sqlite';
 import type { Store } from '../store';
@@ -29,6 +30,7 @@ export class SqliteStore implements Store {
   readonly captureStates: SqliteCaptureStates;
   readonly journalMarks: SqliteJournalMarks;
   readonly fieldStamps: SqliteFieldStamps;
+  readonly peers: SqlitePeers;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -43,6 +45,7 @@ export class SqliteStore implements Store {
     this.captureStates = new SqliteCaptureStates(this.s);
     this.journalMarks = new SqliteJournalMarks(this.s);
     this.fieldStamps = new SqliteFieldStamps(this.s);
+    this.peers = new SqlitePeers(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

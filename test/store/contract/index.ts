@@ -12,6 +12,7 @@ import { retentionContract } from './retention';
 import { captureStatesContract } from './capture-states';
 import { journalMarksContract } from './journal-marks';
 import { fieldStampsContract } from './field-stamps';
+import { peersContract } from './peers';
 import type { StoreFactory } from './support';
 
 export { draft, received, type StoreFactory } from './support';
@@ -28,5 +29,6 @@ export function storeContract(name: string, factory: StoreFactory): void {
     captureStatesContract(factory);
     journalMarksContract(factory);
     fieldStampsContract(factory);
+    peersContract(factory);
   });
 }
