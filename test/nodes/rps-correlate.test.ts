@@ -199,7 +199,7 @@ describe('rps-correlate node', function () {
       const store = (rps.node('rs') as unknown as RemoteSystemNode).store;
       assert.ok(store);
       // As a delete from the remote, completed, leaves it.
-      await store.correlations.setState('remote', [{ remoteSystem: 'rs', table: 'case', id: 'C-9', state: 'inactive' }], Date.now());
+      await store.correlations.setState('remote', [{ remoteSystem: await rps.rt.keyFor('rs'), table: 'case', id: 'C-9', state: 'inactive' }], Date.now());
       const old = await through(rps, 'cor', no, captured('incident', 'INC1'));
       assert.equal(rpsOf(old).correlation, null, 'as before the setting');
       const back = await through(rps, 'cor', yes, captured('incident', 'INC1', { reactivate: true }));
