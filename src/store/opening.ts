@@ -57,6 +57,7 @@ export class OpeningStore implements Store {
   readonly journalMarks = this.forwarding('journalMarks');
   readonly fieldStamps = this.forwarding('fieldStamps');
   readonly peers = this.forwarding('peers');
+  readonly watermarks = this.forwarding('watermarks');
 
   constructor(
     readonly kind: Store['kind'],

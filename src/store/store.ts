@@ -1,7 +1,7 @@
 /**
  * The store: where every durable piece of state lives, one interface per concern
  * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
- * retention, capture states, journal marks, field stamps, peers). Each concern has a folder with its types and its SQLite and PostgreSQL
+ * retention, capture states, journal marks, field stamps, peers, watermarks). Each concern has a folder with its types and its SQLite and PostgreSQL
  * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
  * concern is a new folder plus one line in `Store` (and one in each composition).
  * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
@@ -17,6 +17,7 @@ import type { Peers } from './peers/types';
 import type { RefreshTokens } from './refresh-tokens/types';
 import type { Retention } from './retention/types';
 import type { Values } from './values/types';
+import type { Watermarks } from './watermarks/types';
 
 export type * from './shared/queue';
 export { countsOf, emptyCounts } from './shared/queue';
@@ -33,6 +34,7 @@ export type * from './field-stamps/types';
 export { stampedKey } from './field-stamps/types';
 export type * from './peers/types';
 export { peerUrl } from './peers/types';
+export type * from './watermarks/types';
 
 /** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
 export interface StoreConcerns {
@@ -47,6 +49,7 @@ export interface StoreConcerns {
   journalMarks: JournalMarks;
   fieldStamps: FieldStamps;
   peers: Peers;
+  watermarks: Watermarks;
 }
 
 export type Concern = keyof StoreConcerns;

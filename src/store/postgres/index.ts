@@ -29,6 +29,7 @@ import { PostgresFieldStamps } from '../field-stamps/postgres';
 import { PostgresPeers } from '../peers/postgres';
 import type { Store } from '../store';
 import { PostgresValues } from '../values/postgres';
+import { PostgresWatermarks } from '../watermarks/postgres';
 import type { PgContext } from './context';
 import { migrate } from './migrate';
 import { Session } from './session';
@@ -79,6 +80,7 @@ export class PostgresStore implements Store {
   readonly journalMarks: PostgresJournalMarks;
   readonly fieldStamps: PostgresFieldStamps;
   readonly peers: PostgresPeers;
+  readonly watermarks: PostgresWatermarks;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -96,6 +98,7 @@ export class PostgresStore implements Store {
     this.journalMarks = new PostgresJournalMarks(p);
     this.fieldStamps = new PostgresFieldStamps(p);
     this.peers = new PostgresPeers(p);
+    this.watermarks = new PostgresWatermarks(p);
   }
 
   get instanceId(): string {

@@ -14,6 +14,7 @@ import { SqliteRefreshTokens } from '../refresh-tokens/sqlite';
 import { SqliteRetention } from '../retention/sqlite';
 import type { Store } from '../store';
 import { SqliteValues } from '../values/sqlite';
+import { SqliteWatermarks } from '../watermarks/sqlite';
 import { SqliteDb } from './database';
 
 export class SqliteStore implements Store {
@@ -31,6 +32,7 @@ export class SqliteStore implements Store {
   readonly journalMarks: SqliteJournalMarks;
   readonly fieldStamps: SqliteFieldStamps;
   readonly peers: SqlitePeers;
+  readonly watermarks: SqliteWatermarks;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -46,6 +48,7 @@ export class SqliteStore implements Store {
     this.journalMarks = new SqliteJournalMarks(this.s);
     this.fieldStamps = new SqliteFieldStamps(this.s);
     this.peers = new SqlitePeers(this.s);
+    this.watermarks = new SqliteWatermarks(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

@@ -13,6 +13,7 @@ import { captureStatesContract } from './capture-states';
 import { journalMarksContract } from './journal-marks';
 import { fieldStampsContract } from './field-stamps';
 import { peersContract } from './peers';
+import { watermarksContract } from './watermarks';
 import type { StoreFactory } from './support';
 
 export { draft, received, type StoreFactory } from './support';
@@ -30,5 +31,6 @@ export function storeContract(name: string, factory: StoreFactory): void {
     journalMarksContract(factory);
     fieldStampsContract(factory);
     peersContract(factory);
+    watermarksContract(factory);
   });
 }
