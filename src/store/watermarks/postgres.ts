@@ -1,7 +1,7 @@
 /**
  * Watermarks in PostgreSQL. Several processes may run the same flows on one store: a
- * write takes a lock on the node's watermark, compares and writes in one transaction, so the later
- * watermark wins whatever order the writes come in.
+ * write (and a reset) takes a lock on the node's watermark, then compares and writes in
+ * one transaction, so the later watermark wins whatever order the writes come in.
  */
 import { compareWatermarks, type Watermark } from '../../core/delta';
 import type { PgContext } from '../postgres/context';
@@ -48,7 +48,11 @@ export class PostgresWatermarks implements Watermarks {
   }
 
   async reset(node: string, to: number | null, now: number): Promise<void> {
-    if (to === null) await query(this.p.pool, FORGET, [node]);
-    else await query(this.p.pool, WRITE, [node, to, null, now]);
+    // Under the same lock: a write that read the watermark before the reset cannot put it back after.
+    await transaction(this.p.pool, async (c) => {
+      await query(c, LOCK, [node]);
+      if (to === null) await query(c, FORGET, [node]);
+      else await query(c, WRITE, [node, to, null, now]);
+    });
   }
 }
