@@ -206,6 +206,17 @@ export default function (RED: NodeAPI): void {
       );
     };
 
+    /** A decided change goes on: stamped first with field times, at once without. */
+    const emit = (msg: NodeMessage, send: SendFn, done: DoneFn, result: CaptureResult): void => {
+      if (clock) {
+        timed(msg, send, done, result, clock);
+        return;
+      }
+      const err = finish(msg, result);
+      if (!err && result.kind === 'captured') send(msg);
+      done(err);
+    };
+
     node.on('input', (msg, send, done) => {
       if (configError) {
         done(new Error(configError));
@@ -214,14 +225,7 @@ export default function (RED: NodeAPI): void {
       noteFieldsSeen(node.id, msg.payload);
       const change = changeOf(msg);
       if (!memory) {
-        const result = captureChange(capture, change, new Date());
-        if (clock) {
-          timed(msg, send, done, result, clock);
-          return;
-        }
-        const err = finish(msg, result);
-        if (!err && result.kind === 'captured') send(msg);
-        done(err);
+        emit(msg, send, done, captureChange(capture, change, new Date()));
         return;
       }
       // In turn with the changes before it: the one before may be this record's last state.
@@ -234,13 +238,7 @@ export default function (RED: NodeAPI): void {
           (result) => {
             // Node-RED wraps only the synchronous handler: what throws here goes to done().
             try {
-              if (clock) {
-                timed(msg, send, done, result, clock);
-                return;
-              }
-              const err = finish(msg, result);
-              if (!err && result.kind === 'captured') send(msg);
-              done(err);
+              emit(msg, send, done, result);
             } catch (err) {
               done(err instanceof Error ? err : new Error(String(err)));
             }
