@@ -16,8 +16,6 @@ export class ChangeFeed {
   private gate: Promise<void> = Promise.resolve();
   private openGate: (() => void) | undefined;
   private idleWaiters: (() => void)[] = [];
-  /** Changes posted and answered 200. */
-  delivered = 0;
   /** Posts made again (no answer, or not 200): the flow may have taken such a change twice. */
   again = 0;
   /**
@@ -98,7 +96,6 @@ export class ChangeFeed {
         });
         const text = await res.text();
         if (res.status === 200) {
-          this.delivered += 1;
           if (change.origin && (JSON.parse(text) as { queued?: boolean }).queued === true) this.sentBack += 1;
           return;
         }
