@@ -42,6 +42,8 @@ describe('inbound endpoint refuses bad requests (real Node-RED)', function () {
   before(async () => {
     pair = await Pair.start();
     url = `${pair.b.url}/rps/v1/messages`;
+    // Until B's remote system has read its state and link from the store, its routes answer 503 "starting".
+    await pair.b.remoteSystemLoaded('rs');
   });
   after(async () => {
     await pair?.stop();
