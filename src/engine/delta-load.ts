@@ -349,6 +349,7 @@ class RunState {
   private watermark: Watermark = NO_WATERMARK;
   private written: Watermark = NO_WATERMARK;
   private writing: Promise<void> = Promise.resolve();
+  private writeQueued = false;
   private writeError: unknown;
   /** The watermark the run started from (what "existed before" means for insert or update). */
   private from: Watermark = NO_WATERMARK;
@@ -410,7 +411,11 @@ class RunState {
 
   /** Writes the watermark (one write at a time, the latest wins; the store's write only moves forward). */
   private persist(): void {
+    // One write waiting at most: it takes the latest watermark when its turn comes.
+    if (this.writeQueued) return;
+    this.writeQueued = true;
     this.writing = this.writing.then(async () => {
+      this.writeQueued = false;
       const to = this.watermark;
       if (compareWatermarks(to, this.written) <= 0) return;
       try {
