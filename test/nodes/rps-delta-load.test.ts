@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { closeServer } from '../harness/http';
+import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { callsOf, type FlowNode, guard, type Msg, setup, textOf, useNodeRed, waitForCall, type Rps, type OutboundRecord } from './helper';
 
 interface Row {
@@ -348,5 +349,73 @@ describe('rps-delta-load node, REST source', function () {
     });
     end = await run(rps);
     assert.match(end.text, /not-json/);
+  });
+});
+
+describe('rps-delta-load node, schedules, initial start time and stores', function () {
+  useNodeRed();
+  const schemas = new TestSchemas();
+  afterEach(() => schemas.drop());
+
+  it('starts an initial load after the start time, writes {updatedAfter} in epoch seconds, and puts the table on each record', async () => {
+    const table = rows(5).map((r) => ({ ...r, updated_at: String((T0 + r.id * 1000) / 1000) }));
+    const rps = await setup(
+      loadFlow({ initial: 'after', startAfter: new Date(T0 + 3_000).toISOString(), timeFormat: 'epoch-seconds', table: 'incident' }, ['ack']).concat([
+        { id: 'ack', type: 'helper' },
+      ]),
+      { renderParams: true },
+    );
+    const asks: PageAsk[] = [];
+    rps.node('pages').on('input', (msg: Msg) => {
+      const ask = msg.payload as PageAsk;
+      asks.push(ask);
+      const after = Number(ask.updatedAfter);
+      rps.node('dl').receive({ ...msg, payload: table.filter((r) => Number(r.updated_at) >= after).slice(0, ask.limit) });
+    });
+    const acked = rps.collect('ack');
+    rps.node('ack').on('input', (msg: Msg) => rps.node('dl').receive(msg));
+    const end = await run(rps);
+    assert.equal(end.fill, 'green', end.text);
+    assert.deepEqual(asks[0], { updatedAfter: String((T0 + 3_000) / 1000), idAfter: '', limit: 100, updatedAfterMs: T0 + 3_000 });
+    assert.deepEqual(acked.msgs.map((m) => [(m.payload as Row).id, m.table, m.operation]), [
+      [3, 'incident', 'insert'],
+      [4, 'incident', 'insert'],
+      [5, 'incident', 'insert'],
+    ]);
+  });
+
+  it('runs on deploy and again every interval, and on a cron schedule with seconds', async () => {
+    const table = rows(3);
+    const rps = await setup(
+      [
+        ...loadFlow({ schedule: 'interval', interval: 0.05, runOnStart: true }),
+        { id: 'dl2', type: 'rps-delta-load', source: 'flow', schedule: 'cron', cron: '* * * * * *', runOnStart: false, store: 'st', wires: [['cap'], ['pages']] },
+      ],
+      { renderParams: true },
+    );
+    const asks: { node: string; run: number }[] = [];
+    const runsOf = (node: string): number => new Set(asks.filter((a) => a.node === node).map((a) => a.run)).size;
+    let reached: () => void = () => undefined;
+    const enough = new Promise<void>((resolve) => (reached = resolve));
+    rps.node('pages').on('input', (msg: Msg) => {
+      const r = msg.rps as { node: string; run: number };
+      asks.push({ node: r.node, run: r.run });
+      rps.node(r.node).receive({ ...msg, payload: page(table, msg.payload as PageAsk) });
+      if (runsOf('dl') >= 3 && runsOf('dl2') >= 2) reached();
+    });
+    await guard(enough, 'three interval runs and two cron runs');
+    assert.equal(queued(rps).length, 6, 'each load queues the records once: later runs find them in the look-back window, done');
+  });
+
+  it('keeps the watermark in a PostgreSQL store', async function () {
+    await assertPgReachable();
+    const schema = schemas.next();
+    const table = rows(30);
+    const rps = await setup(loadFlow(), { renderParams: true, store: { storeType: 'postgres', pgUrl: TEST_PG_URL, pgSchema: schema } });
+    answerPages(rps, () => table);
+    const end = await run(rps);
+    assert.equal(end.fill, 'green', end.text);
+    const [w] = await pgQuery<{ updated_after: string; id_after: string }>(`SELECT updated_after::text, id_after FROM ${schema}.rps_watermark WHERE node_id = 'dl'`);
+    assert.deepEqual(w, { updated_after: String(T0 + 29_000), id_after: '30' });
   });
 });
