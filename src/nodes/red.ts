@@ -100,5 +100,10 @@ export interface NodeAPI {
     evaluateJSONataExpression(expression: PreparedExpression, input: object, callback: (err: Error | null, result?: unknown) => void): void;
   };
   log: { info(m: unknown): void; warn(m: unknown): void; error(m: unknown): void; debug(m: unknown): void };
+  /** The runtime's events (e.g. 'flows:started', once every node of a deploy has started). */
+  events: {
+    once(event: string, listener: () => void): void;
+    removeListener(event: string, listener: () => void): void;
+  };
   _(key: string, params?: Record<string, unknown>): string;
 }

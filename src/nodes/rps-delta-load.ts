@@ -134,6 +134,7 @@ export default function (RED: NodeAPI): void {
     let load: DeltaLoad | undefined;
     let flowSource: FlowSource | undefined;
     let filter: PreparedExpression | undefined;
+    let stopWaiting: (() => void) | undefined;
     try {
       let startAfter: number | null = null;
       if (initialLoad === 'after') {
@@ -237,7 +238,12 @@ export default function (RED: NodeAPI): void {
         },
         report: (event) => show(event),
       });
-      load.start(plan, def.runOnStart !== false);
+      // Node-RED creates a flow's nodes one after another: a page request or records sent
+      // before every node has started could reach one not created yet, and be lost.
+      const l = load;
+      const begin = (): void => l.start(plan, def.runOnStart !== false);
+      RED.events.once('flows:started', begin);
+      stopWaiting = () => RED.events.removeListener('flows:started', begin);
     } catch (err) {
       configError = errorText(err);
       node.status({ fill: 'red', shape: 'ring', text: t('status.bad-config') });
@@ -343,6 +349,7 @@ export default function (RED: NodeAPI): void {
 
     node.on('close', (_removed, done) => {
       status.stop();
+      stopWaiting?.();
       void (async () => {
         try {
           await load?.close();
