@@ -85,6 +85,22 @@ export const QUEUE_RETRY_NUMBERS = rules({
   settle: { value: 60, min: 0 },
 });
 
+/** Where rps-delta-load reads records: a REST API it calls, or the flow (page requests on its second output). */
+export const DELTA_SOURCES = Object.freeze(['rest', 'flow'] as const);
+/** When rps-delta-load runs: every interval after the last run ends, on a cron schedule, or on an input message. */
+export const DELTA_SCHEDULES = Object.freeze(['interval', 'cron', 'input'] as const);
+/** What rps-delta-load's initial load (no watermark yet) reads: every record, or those after a start time. */
+export const DELTA_INITIAL_LOADS = Object.freeze(['all', 'after'] as const);
+
+/** The number settings of rps-delta-load (seconds, records, pages). */
+export const DELTA_LOAD_NUMBERS = rules({
+  pageSize: { value: 100, min: 1, max: 10_000, integer: true },
+  lookBack: { value: 5, min: 0 },
+  pagesInFlight: { value: 2, min: 1, max: 100, integer: true },
+  recordTimeout: { value: 60, min: 1 },
+  interval: { value: 60, min: 0.05 },
+});
+
 /**
  * A number setting read by its rule. The editor stores numbers as text: the default when
  * empty or not a number, else the number held within the limits (a whole number rounded

@@ -8,6 +8,7 @@ import type { MessageDraft } from '../core/protocol';
 import { describeReason, type ReasonText } from '../core/reasons';
 import type { Enqueued, Store } from '../store/store';
 import { type HandshakeOutcome, type OutboundAuth, RemoteClient, type TlsOptions } from '../transport/client';
+import { SourceClient } from '../transport/source';
 import { Batcher } from './batcher';
 import { fixedIdentity, type LinkIdentity } from './link-identity';
 import { Outbox, type RemoteState } from './outbox';
@@ -88,6 +89,16 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
   /** The remote's base URL, normalised (a lower-case scheme). */
   get url(): string {
     return this.o.url;
+  }
+
+  /** The retry delays of this remote's sender (a delta load's REST source retries alike). */
+  get backoff(): BackoffPolicy {
+    return this.o.backoff;
+  }
+
+  /** A client for a delta load's REST source that authenticates as we do to this remote (same tokens, same TLS). */
+  sourceClient(): SourceClient {
+    return new SourceClient({ auth: this.o.auth, tls: this.o.tls, timeoutMs: this.o.timeoutMs });
   }
 
   get state(): RemoteState {

@@ -11,6 +11,7 @@ import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { handshakeHandler, type InboundRoute, inboundRouter, messagesHandler, type RouteMatching, tokenHandler } from '../transport/inbound-http';
 import { Cleaner } from './cleaner';
 import { CorrelationLookup } from './correlation-lookup';
+import { LoadMarks } from './delta-load';
 import type { LinkKey } from './link-identity';
 import { Receiver } from './receiver';
 import type { RemoteSystem } from './remote';
@@ -62,6 +63,8 @@ export class EngineRuntime {
   readonly remotes = new Map<string, RemoteSystem>();
   /** The link keys of this runtime's remote systems, by config node id. */
   readonly identities = new Map<string, LinkKey>();
+  /** Where send, capture and the flow report the delta-load records they ended. */
+  readonly loads = new LoadMarks();
   protected readonly report: (event: RuntimeEvent) => void;
 
   constructor(options: RuntimeOptions) {

@@ -4,6 +4,7 @@
  * `msg.payload` always holds the record's fields.
  */
 import type { AttachmentMeta, JournalEntry, Operation, RecordRef, SourceRef } from '../core/protocol';
+import type { LoadMark } from '../engine/delta-load';
 import type { NodeMessage } from './red';
 
 export interface OutboundCorrelation {
@@ -34,6 +35,8 @@ export interface OutboundContext {
   deactivate?: boolean;
   /** The remote system this change came from, when an inbound flow made it: never sent back there. */
   origin?: string;
+  /** The delta-load record this change is (rps-delta-load's mark): rps-send reports it done once queued. */
+  load?: LoadMark;
   /** Set by rps-send once the message is in the outbound queue. */
   queued?: { remoteSystem: string; queueId: number; messageId: string; sequence: number };
 }

@@ -12,6 +12,7 @@ import { migrateConfig } from '../core/config-migrations';
 import type { Operation } from '../core/protocol';
 import { CaptureMemory } from '../engine/capture-memory';
 import { type FieldClock, fieldClockOf } from '../engine/field-clock';
+import { type LoadMark, loadMarkOf } from '../engine/delta-load';
 import type { Store } from '../engine/stores';
 import { acquireFieldsSeenRoute, releaseFieldsSeenRoute } from './admin/fields-seen';
 import { forgetFieldsSeen, noteFieldsSeen } from './capture-fields';
@@ -52,6 +53,12 @@ function originOf(msg: NodeMessage): string | undefined {
   if (inbound) return inbound.remoteSystem;
   const rps = msg.rps as { origin?: unknown } | undefined;
   return typeof rps?.origin === 'string' ? rps.origin : undefined;
+}
+
+/** The delta-load record a change is (rps-delta-load's mark), carried into the capture message. */
+function loadOf(msg: NodeMessage): LoadMark | undefined {
+  const rps = msg.rps as { load?: unknown } | undefined;
+  return loadMarkOf(rps?.load);
 }
 
 function fieldNames(raw: unknown): string[] {
@@ -138,13 +145,18 @@ export default function (RED: NodeAPI): void {
 
     /** Counts the decided change and, when it is sent, makes its message; an invalid change gives the error for done(). */
     const finish = (msg: NodeMessage, result: CaptureResult): Error | undefined => {
+      const load = loadOf(msg);
       if (result.kind === 'invalid') {
         status.now({ fill: 'red', shape: 'ring', text: RED._(`rps-capture.errors.${result.code}`) });
-        return new Error(RED._(`rps-capture.errors.${result.code}`) + `: ${result.error}`);
+        const err = new Error(RED._(`rps-capture.errors.${result.code}`) + `: ${result.error}`);
+        rt.loads.failed(load, err.message);
+        return err;
       }
       if (result.kind === 'ignored') {
         ignored.set(result.reason, (ignored.get(result.reason) ?? 0) + 1);
         status.set(() => ({ fill: 'grey', shape: 'dot', text: counts() }));
+        // Ended on purpose: a delta load may move its watermark past it.
+        rt.loads.done(load);
         return undefined;
       }
       const c = result.capture;
@@ -163,6 +175,7 @@ export default function (RED: NodeAPI): void {
       if (c.journalOnly) rps.journalOnly = true;
       const origin = originOf(msg);
       if (origin) rps.origin = origin;
+      if (load) rps.load = load;
       msg.payload = c.fields;
       msg.rps = rps;
       captured += 1;
@@ -200,7 +213,9 @@ export default function (RED: NodeAPI): void {
           },
           (e: unknown) => {
             status.now({ fill: 'red', shape: 'ring', text: RED._('rps-capture.status.state-unavailable') });
-            done(new Error(RED._('rps-capture.errors.stamp', { error: errorText(e) })));
+            const err = new Error(RED._('rps-capture.errors.stamp', { error: errorText(e) }));
+            rt.loads.failed(rps.load, err.message);
+            done(err);
           },
         ),
       );
@@ -219,6 +234,7 @@ export default function (RED: NodeAPI): void {
 
     node.on('input', (msg, send, done) => {
       if (configError) {
+        rt.loads.failed(loadOf(msg), configError);
         done(new Error(configError));
         return;
       }
@@ -245,7 +261,9 @@ export default function (RED: NodeAPI): void {
           },
           (err: unknown) => {
             status.now({ fill: 'red', shape: 'ring', text: RED._('rps-capture.status.state-unavailable') });
-            done(new Error(RED._('rps-capture.errors.state-read', { error: errorText(err) })));
+            const e = new Error(RED._('rps-capture.errors.state-read', { error: errorText(err) }));
+            rt.loads.failed(loadOf(msg), e.message);
+            done(e);
           },
         );
     });

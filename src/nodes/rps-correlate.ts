@@ -109,6 +109,8 @@ export default function (RED: NodeAPI): void {
             const route = routeOf(found);
             outbound.correlation =
               found && route !== 'uncorrelated' ? { remoteSystem: remote.id, remoteTable: found.remoteTable, remoteId: found.remoteId, state: found.state } : null;
+            // A delta load cannot always tell a new record from one it read before: a correlated one is not new.
+            if (outbound.load && outbound.correlation && outbound.operation === 'insert') outbound.operation = 'update';
             sendTo(route, msg, send);
             done();
             return;

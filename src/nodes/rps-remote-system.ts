@@ -71,7 +71,7 @@ export interface RemoteSystemNode extends AdminRemote {
 }
 
 /** The TLS settings of a Node-RED tls-config node (CA, client certificate, verification). */
-function tlsOptionsOf(RED: NodeAPI, id: string | undefined): TlsOptions | undefined {
+export function tlsOptionsOf(RED: NodeAPI, id: string | undefined): TlsOptions | undefined {
   if (!id) return undefined;
   const tls = RED.nodes.getNode(id) as { addTLSOptions?(opts: Record<string, unknown>): Record<string, unknown> } | null;
   if (!tls?.addTLSOptions) throw new Error(RED._('rps-remote-system.errors.bad-tls', { error: RED._('rps-remote-system.errors.no-tls-node') }));

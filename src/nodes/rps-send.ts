@@ -63,16 +63,25 @@ export default function (RED: NodeAPI): void {
         done(new Error(common(RED, 'errors.no-context')));
         return;
       }
+      // A delta-load record is done once queued (or ended on purpose), failed when refused.
+      const fail = (err: Error): void => {
+        rt.loads.failed(ctx.load, err.message);
+        done(err);
+      };
+      const finished = (): void => {
+        rt.loads.done(ctx.load);
+        done();
+      };
       // A change an inbound flow made from this remote's message is not sent back to it.
       if (ctx.origin === remote.id) {
-        done();
+        finished();
         return;
       }
       // A record whose link is inactive is not synced (rps-correlate's third output): sent, it
       // would be written over the twin that was deleted, or made again as a new one.
       if (ctx.correlation?.state === 'inactive' && rt.sameLink(ctx.correlation.remoteSystem, remote.id)) {
         status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.inactive') });
-        done(new Error(RED._('rps-send.errors.inactive', { table: ctx.table, id: ctx.id })));
+        fail(new Error(RED._('rps-send.errors.inactive', { table: ctx.table, id: ctx.id })));
         return;
       }
       let fields;
@@ -80,7 +89,7 @@ export default function (RED: NodeAPI): void {
         fields = toFields(msg.payload, 'payload');
       } catch (err) {
         status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.bad-payload') });
-        done(new Error(RED._('rps-send.errors.bad-payload', { error: errorText(err) })));
+        fail(new Error(RED._('rps-send.errors.bad-payload', { error: errorText(err) })));
         return;
       }
       const correlation = ctx.correlation && rt.sameLink(ctx.correlation.remoteSystem, remote.id) ? ctx.correlation : undefined;
@@ -117,7 +126,7 @@ export default function (RED: NodeAPI): void {
           const checked = validateMessage({ ...draft, stream: 'check', sequence: 1 });
           if (!checked.ok) {
             status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.bad-payload') });
-            done(new Error(RED._('rps-send.errors.bad-payload', { error: checked.error })));
+            fail(new Error(RED._('rps-send.errors.bad-payload', { error: checked.error })));
             return;
           }
           return link.enqueue(draft, ctx.journalOnly === true);
@@ -126,24 +135,24 @@ export default function (RED: NodeAPI): void {
           (q) => {
             if (!q) return; // refused above
             if (q === 'echo') {
-              done();
+              finished();
               return;
             }
             if (q.skipped) {
               // Only journal entries the remote has already: nothing to send, nothing wrong.
               send(msg);
-              done();
+              finished();
               return;
             }
             ctx.queued = { remoteSystem: remote.id, queueId: q.id, messageId: q.messageId, sequence: q.sequence };
             queued += 1;
             status.set(() => show(link.state, link.lastError));
             send(msg);
-            done();
+            finished();
           },
           (err: unknown) => {
             status.now({ fill: 'red', shape: 'ring', text: RED._('rps-send.status.store-error') });
-            done(new Error(common(RED, 'errors.store', { error: errorText(err) })));
+            fail(new Error(common(RED, 'errors.store', { error: errorText(err) })));
           },
         );
     });

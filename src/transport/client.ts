@@ -137,6 +137,22 @@ function isResults(data: unknown, ids: readonly string[]): data is { results: Me
   );
 }
 
+/**
+ * Sends one request with our credentials (basic auth is axios' own, set on the instance).
+ * A bearer token from OAuth2 that the server refuses (401) is dropped and the request made
+ * once more with a fresh one: tokens may be revoked or expire early, and that must not
+ * cost an attempt.
+ */
+export async function withAuth(auth: OutboundAuth, send: (headers: Record<string, string>) => Promise<AxiosResponse<unknown>>): Promise<AxiosResponse<unknown>> {
+  if (auth.type === 'bearer') return send({ Authorization: `Bearer ${auth.token}` });
+  if (auth.type !== 'oauth2') return send({});
+  const token = await auth.tokens.token();
+  const res = await send({ Authorization: `Bearer ${token}` });
+  if (res.status !== 401) return res;
+  auth.tokens.rejected(token);
+  return send({ Authorization: `Bearer ${await auth.tokens.token()}` });
+}
+
 export class RemoteClient {
   private readonly http: AxiosInstance;
   private readonly httpAgent: http.Agent;
@@ -173,20 +189,8 @@ export class RemoteClient {
     return signal ? AbortSignal.any([signal, timeout]) : timeout;
   }
 
-  /**
-   * Sends one request with our credentials. A bearer token from OAuth2 that the remote
-   * refuses (401) is dropped and the request made once more with a fresh one: tokens
-   * may be revoked or expire early, and that must not cost a delivery attempt.
-   */
-  private async request(send: (headers: Record<string, string>) => Promise<AxiosResponse<unknown>>): Promise<AxiosResponse<unknown>> {
-    const auth = this.auth;
-    if (auth.type === 'bearer') return send({ Authorization: `Bearer ${auth.token}` });
-    if (auth.type !== 'oauth2') return send({});
-    const token = await auth.tokens.token();
-    const res = await send({ Authorization: `Bearer ${token}` });
-    if (res.status !== 401) return res;
-    auth.tokens.rejected(token);
-    return send({ Authorization: `Bearer ${await auth.tokens.token()}` });
+  private request(send: (headers: Record<string, string>) => Promise<AxiosResponse<unknown>>): Promise<AxiosResponse<unknown>> {
+    return withAuth(this.auth, send);
   }
 
   /** Posts an envelope given as JSON text (the messages `ids`, in order) and classifies the answer. */

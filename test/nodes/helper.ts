@@ -34,6 +34,7 @@ export const NODE_TYPES = [
   'rps-inbound',
   'rps-complete',
   'rps-queue-retry',
+  'rps-delta-load',
 ] as const;
 
 type NodeModule = (RED: NodeAPI) => void | Promise<void>;
