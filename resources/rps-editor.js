@@ -95,6 +95,13 @@
             name();
         },
 
+        /** A validator: the value is empty (the default) or one of `values`. */
+        oneOf: function (values) {
+            return function (v) {
+                return v === undefined || v === null || v === '' || values.indexOf(v) >= 0;
+            };
+        },
+
         /** Whether `text` is an absolute http:// or https:// URL. */
         isHttpUrl: function (text) {
             try {

@@ -687,6 +687,239 @@ export function fanOut(): FlowNode[] {
   ];
 }
 
+/** A delta load with the form's defaults (`o` sets the rest: id, place, source, wires...). */
+function deltaLoadNode({ id, z, ...o }: Record<string, unknown> & { id: string; z: string }): FlowNode {
+  return {
+    id,
+    type: 'rps-delta-load',
+    z,
+    name: '',
+    source: 'rest',
+    url: '',
+    remoteSystem: '',
+    tls: '',
+    headers: [],
+    recordsPath: '',
+    idField: 'id',
+    updatedField: 'updated_at',
+    timeFormat: 'iso8601',
+    table: '',
+    pageSize: '100',
+    lookBack: '5',
+    pagesInFlight: '2',
+    recordTimeout: '60',
+    initial: 'all',
+    startAfter: '',
+    initialFilter: '',
+    createdField: '',
+    schedule: 'interval',
+    interval: '60',
+    cron: '',
+    runOnStart: true,
+    store: '',
+    ...o,
+  };
+}
+
+/** An inject that sends `msg.action` (and `payload`, when given) into a delta load. */
+function actionInject(o: { id: string; z: string; name: string; action: string; x: number; y: number; target: string }): FlowNode {
+  return {
+    id: o.id,
+    type: 'inject',
+    z: o.z,
+    name: o.name,
+    props: [{ p: 'action', v: o.action, vt: 'str' }],
+    repeat: '',
+    crontab: '',
+    once: false,
+    onceDelay: 0.1,
+    topic: '',
+    x: o.x,
+    y: o.y,
+    wires: [[o.target]],
+  };
+}
+
+/**
+ * The outbound chain of a delta load: capture → correlate → map fields → send to remote,
+ * on one row at `y` from `x`. Correlate's third output (records whose link is inactive: not
+ * sent) goes to `inactive`, a link out back into the delta load, so that they count as done.
+ */
+function loadChain(id: (name: string) => string, z: string, x: number, y: number, inactive: string): FlowNode[] {
+  return [
+    captureNode({ id: id('capture'), z, x, y, wires: [[id('correlate')]] }),
+    { id: id('correlate'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), inactiveOutput: true, outputs: 3, x: x + 240, y, wires: [[id('map')], [id('map')], [inactive]] },
+    {
+      id: id('map'),
+      type: 'rps-map',
+      z,
+      name: 'local → shared names',
+      mappings: [field('summary', 'short_description'), field('details', 'description'), field('priority', 'priority'), field('state', 'state')],
+      keepUnmapped: false,
+      x: x + 520,
+      y,
+      wires: [[id('send')]],
+    },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: x + 810, y, wires: [[]] },
+  ];
+}
+
+const DELTA_LOAD_INFO = `Delta load with watermark
+
+"incidents API" reads the incidents that changed since its last run from a REST API,
+a page at a time, and emits each as a record change: capture decides whether it is
+sent, correlate finds its twin on the remote system, map fields translates the field
+names, send to remote writes it into the durable outbound queue.
+
+1. The URL asks for the records after the watermark: {updatedAfter} and {idAfter} are
+   the updated time and id of the last record done, {limit} the page size. The API
+   answers {"result": [...]}, ordered by updated_at then id (Records at: result).
+2. A record is done once send to remote has queued it, or capture ignored it;
+   correlate's third output (records whose link is inactive, not sent) is wired back
+   into the delta load, which counts them as done too. The watermark moves on only past
+   records that are done, so a restart or a failure never loses a change.
+3. Each run starts 5 s before the watermark (the look-back window) to pick up late
+   commits; records of that window that were done already are dropped.
+4. The first run loads every record (as inserts); later runs, every 60 s after the
+   previous one ended, only the changed ones (as updates). "run now" starts a run,
+   "load all again" forgets the watermark.`;
+
+/** "Delta load with watermark": a REST source → capture → correlate → map → send. */
+export function deltaLoadRest(): FlowNode[] {
+  const id = ids('delta-rest');
+  const z = id('tab');
+  return [
+    { id: z, type: 'tab', label: 'Delta load with watermark', info: `${DELTA_LOAD_INFO}\n\n${templateSteps('correlate or send to remote')}` },
+    { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
+    remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
+    { id: id('comment'), type: 'comment', z, name: 'Delta load: REST API → capture → correlate → map → send', info: DELTA_LOAD_INFO, x: 260, y: 40, wires: [] },
+    actionInject({ id: id('run'), z, name: 'run now', action: 'run', x: 110, y: 100, target: id('load') }),
+    actionInject({ id: id('reset'), z, name: 'load all again', action: 'reset', x: 120, y: 180, target: id('load') }),
+    { id: id('done-in'), type: 'link in', z, name: 'records done', links: [id('done-out')], x: 135, y: 240, wires: [[id('load')]] },
+    deltaLoadNode({
+      id: id('load'),
+      z,
+      name: 'incidents API',
+      url: 'http://127.0.0.1:1880/api/incidents?updated_after={updatedAfter}&id_after={idAfter}&limit={limit}',
+      headers: [{ name: 'Accept', value: 'application/json' }],
+      recordsPath: 'result',
+      table: 'incident',
+      x: 320,
+      y: 140,
+      wires: [[id('capture')], []],
+    }),
+    ...loadChain(id, z, 540, 140, id('done-out')),
+    { id: id('done-out'), type: 'link out', z, name: 'inactive: done', mode: 'link', links: [id('done-in')], x: 960, y: 220, wires: [] },
+  ];
+}
+
+const SQL_TABLE_INFO = `Delta load from a SQL table
+
+Any source can feed a delta load: with Source "Flow", it asks for each page on its
+second output and the flow sends the page back into its input.
+
+1. A page request: msg.payload = {updatedAfter, idAfter, limit}. "SELECT a page" answers
+   it with the records updated after updatedAfter, or at updatedAfter with an id after
+   idAfter (idAfter "": at or after updatedAfter; updatedAfter "": every record),
+   ordered by updated_at then id, at most limit of them: msg.payload = the rows, msg.rps
+   kept. Here it reads a sample table kept in flow context ("add an incident" writes
+   one); replace it with your database node running the query of the SQL comment.
+2. The page comes back through the link "page answers" into the delta load, which emits
+   each record on its first output: capture → correlate → map fields → send to remote.
+3. A record is done once send to remote has queued it, or capture ignored it;
+   correlate's third output (records whose link is inactive, not sent) is wired back
+   too, so they count as done. The watermark moves on only past records that are done.`;
+
+const SQL_TABLE_DDL = `The table and the index the page query needs (PostgreSQL)
+
+CREATE TABLE incidents (
+  id text COLLATE "C" PRIMARY KEY,
+  short_description text,
+  description text,
+  priority int,
+  state text,
+  updated_at timestamptz(3) NOT NULL DEFAULT now()
+);
+CREATE INDEX incidents_delta ON incidents (updated_at, id);
+
+The page query, with $1 = updatedAfter ('-infinity' when it is ''), $2 = idAfter, $3 = limit:
+
+SELECT * FROM incidents
+WHERE updated_at > $1 OR (updated_at = $1 AND id > $2)
+ORDER BY updated_at, id
+LIMIT $3;
+
+Every id is after '' (text ids), so at the start of a run (idAfter '') the query reads
+the records updated at or after updatedAfter. COLLATE "C" orders text ids the way the
+delta load does; timestamptz(3) keeps times to the millisecond, as it counts them.`;
+
+/** The sample table of "Delta load from a SQL table": one incident written with a new updated_at. */
+const SQL_TABLE_WRITE = `// A sample incidents table in flow context, standing in for the SQL table:
+// msg.payload (with an id) is written with updated_at = now.
+const table = flow.get('incidents') || {};
+const record = Object.assign({}, table[msg.payload.id], msg.payload, { updated_at: new Date().toISOString() });
+table[record.id] = record;
+flow.set('incidents', table);
+return null;`;
+
+/** The page query of "Delta load from a SQL table", on the sample table. */
+const SQL_TABLE_PAGE = `// Answers the delta load's page request (msg.payload: updatedAfter, idAfter, limit)
+// with the next page of the incidents table. With PostgreSQL, replace this node with
+// your database node running (see the SQL comment)
+//   SELECT * FROM incidents
+//   WHERE updated_at > $1 OR (updated_at = $1 AND id > $2)
+//   ORDER BY updated_at, id LIMIT $3
+// with the parameters below, and put its rows in msg.payload (dates as ISO 8601 text).
+// Keep msg.rps as it is: the delta load knows its answer by it. On an error, set
+// msg.error and send the message back all the same: the run stops with that error.
+const p = msg.payload;
+const params = [p.updatedAfter === '' ? '-infinity' : p.updatedAfter, p.idAfter, p.limit];
+// The same query on the sample table (ids compared as text, as COLLATE "C" does).
+const after = params[0] === '-infinity' ? -Infinity : Date.parse(params[0]);
+msg.payload = Object.values(flow.get('incidents') || {})
+  .filter((r) => Date.parse(r.updated_at) > after || (Date.parse(r.updated_at) === after && r.id > params[1]))
+  .sort((a, b) => Date.parse(a.updated_at) - Date.parse(b.updated_at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  .slice(0, params[2]);
+return msg;`;
+
+/** "Delta load from a SQL table": any source, through page requests on output 2 and page answers on the input. */
+export function deltaLoadSql(): FlowNode[] {
+  const id = ids('delta-sql');
+  const z = id('tab');
+  return [
+    { id: z, type: 'tab', label: 'Delta load from a SQL table', info: `${SQL_TABLE_INFO}\n\n${templateSteps('correlate or send to remote')}` },
+    { id: id('pe'), type: 'rps-process-event', name: 'My process event', description: '', domain: '' },
+    remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
+    { id: id('comment'), type: 'comment', z, name: 'Delta load from a table: page requests out, pages back in', info: SQL_TABLE_INFO, x: 270, y: 40, wires: [] },
+    { id: id('sql'), type: 'comment', z, name: 'SQL: the table, its (updated_at, id) index and the page query', info: SQL_TABLE_DDL, x: 820, y: 40, wires: [] },
+    actionInject({ id: id('run'), z, name: 'run now', action: 'run', x: 110, y: 100, target: id('load') }),
+    { id: id('answers'), type: 'link in', z, name: 'page answers', links: [id('answer-out'), id('done-out')], x: 135, y: 180, wires: [[id('load')]] },
+    deltaLoadNode({ id: id('load'), z, name: 'incidents table', source: 'flow', table: 'incident', x: 310, y: 140, wires: [[id('capture')], [id('page')]] }),
+    { id: id('page'), type: 'function', z, name: 'SELECT a page', func: SQL_TABLE_PAGE, outputs: 1, x: 540, y: 260, wires: [[id('answer-out')]] },
+    { id: id('answer-out'), type: 'link out', z, name: 'page answer', mode: 'link', links: [id('answers')], x: 695, y: 260, wires: [] },
+    ...loadChain(id, z, 540, 140, id('done-out')),
+    { id: id('done-out'), type: 'link out', z, name: 'inactive: done', mode: 'link', links: [id('answers')], x: 960, y: 220, wires: [] },
+    {
+      id: id('add'),
+      type: 'inject',
+      z,
+      name: 'add an incident',
+      props: [{ p: 'payload' }],
+      repeat: '',
+      crontab: '',
+      once: false,
+      onceDelay: 0.1,
+      topic: '',
+      payload: '{"id":"INC0001","short_description":"Printer on floor 2 is out of paper","description":"","priority":2,"state":"new"}',
+      payloadType: 'json',
+      x: 130,
+      y: 340,
+      wires: [[id('write')]],
+    },
+    { id: id('write'), type: 'function', z, name: 'write sample table', func: SQL_TABLE_WRITE, outputs: 1, x: 330, y: 340, wires: [] },
+  ];
+}
+
 export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'Outbound Flow Template - Basic.json': outboundTemplate,
   'Inbound Flow Template - Basic.json': inboundTemplate,
@@ -696,6 +929,8 @@ export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'Two-way sync with comments/Help desk A.json': () => desk(DESK_A, true),
   'Two-way sync with comments/Help desk B.json': () => desk(DESK_B, true),
   'One record, two remotes.json': fanOut,
+  'Delta load with watermark.json': deltaLoadRest,
+  'Delta load from a SQL table.json': deltaLoadSql,
 };
 
 export function exampleText(flows: FlowNode[]): string {
