@@ -142,6 +142,11 @@ function allOnB(records: RecordsServer, versions: () => Iterable<Version>, count
   return records.waitFor(() => records.written.length >= count() && behind(records, versions(), 1).length === 0, timeoutMs, what);
 }
 
+/** Errors A's delta load logged (a run that failed). */
+function loadErrors(a: NodeRedInstance): string[] {
+  return a.log.filter((l) => /\[error\] \[rps-delta-load:/.test(l));
+}
+
 /** Writes B applied more than once for the same version of an incident. */
 function repeatsOnB(records: RecordsServer): number {
   const versions = new Set(records.written.map((w) => `${w.recordId}/${String(w.fields.n)}`));
@@ -228,6 +233,7 @@ describe('delta load (real Node-RED processes)', function () {
     assert.deepEqual(src.badRequests, [], 'every query was one the source could read');
     assert.deepEqual(records.outOfOrder, [], 'versions of each incident applied in order');
     assertRepeatsExplained(records);
+    assert.deepEqual(loadErrors(a), [], 'no run of the load failed');
     console.log(`      ${late} late commits; ${src.pages} pages in all; ${watch.samples.length} watermark samples; ${repeatsOnB(records)} repeated version(s) on B`);
   });
 
@@ -269,11 +275,14 @@ describe('delta load (real Node-RED processes)', function () {
     assert.deepEqual(watch.violations, [], 'the watermark never went back nor past unqueued work');
     assert.deepEqual(records.outOfOrder, [], 'versions of each incident applied in order');
     assertRepeatsExplained(records);
+    assert.deepEqual(loadErrors(a), [], 'no run of the load failed');
   });
 
   it('a source behind a real OAuth2 server with 2-second tokens: the load goes on across their expiries', async () => {
     as = await OAuthServer.start({ accessTokenTtl: 2, clients: [CLIENT], audience: AUDIENCE });
-    const src = new RecordsSource({ issuer: as.issuer, audience: AUDIENCE, jwksUrl: as.jwksUrl });
+    // The source's clock runs ahead: it refuses tokens issued more than 1.25 s ago (iat is in whole
+    // seconds, so a token fresh from the server is always taken), and A must also renew on 401.
+    const src = new RecordsSource({ issuer: as.issuer, audience: AUDIENCE, jwksUrl: as.jwksUrl, maxAgeSec: 1.25 });
     src.create(3_000, { shared: 500, spacingMs: 100 });
     const { a, b, records } = await start(src);
     // The source keeps changing until A has used several tokens: the load spans their expiries.
@@ -300,6 +309,7 @@ describe('delta load (real Node-RED processes)', function () {
     assert.deepEqual(behind(records, src.versions()), [], 'every incident on B in its newest version');
     assert.equal(tokens.failed, 0, 'no token request failed');
     assert.ok(tokens.client_credentials >= TOKENS, 'tokens were renewed as they expired');
+    assert.deepEqual(loadErrors(a), [], 'no run of the load failed');
   });
 
   it("any source ('flow'): page requests on output 2 answered by a function node; records reach B, and a change made later too", async () => {
@@ -355,6 +365,8 @@ return msg;`;
     await allOnB(records, () => versions.values(), () => COUNT + touched.length, 120_000, 'the changed incidents on B');
     assert.deepEqual(behind(records, versions.values()), []);
     assert.deepEqual(records.outOfOrder, []);
+    // The first run starts as the flow starts: its page request must reach the page source.
+    assert.deepEqual(loadErrors(a), [], 'no run of the load failed');
     console.log(`      ${COUNT} incidents through a function-node source, ${touched.length} changed later: ${records.written.length} writes on B, ${repeatsOnB(records)} repeated`);
   });
 });

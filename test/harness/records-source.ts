@@ -60,6 +60,11 @@ export interface SourceAuth {
   issuer: string;
   audience: string;
   jwksUrl: string;
+  /**
+   * Tokens issued longer ago than this are refused as expired (as by a source whose clock
+   * runs ahead): the client must renew on 401. Default: only their own expiry counts.
+   */
+  maxAgeSec?: number;
 }
 
 export type FaultMode = 'status-503' | 'close';
@@ -320,6 +325,8 @@ export class RecordsSource extends EventEmitter<{ page: [ServedPage] }> {
     if (!key || !verifyWithJwk(decoded, key, algorithms)) return 'bad signature';
     const reason = checkClaims(decoded.claims, { issuer: auth.issuer, audience: auth.audience, nowSec: Date.now() / 1000, clockToleranceSec: 0 });
     if (reason) return reason;
+    const age = Date.now() / 1000 - (decoded.claims.iat ?? 0);
+    if (auth.maxAgeSec !== undefined && age > auth.maxAgeSec) return 'token expired';
     this.tokensAccepted.add(decoded.claims.jti ?? decoded.signingInput);
     return undefined;
   }
