@@ -82,6 +82,7 @@ export async function benchDeltaLoad(): Promise<Record<string, unknown>> {
         remoteUrl: b.url,
         outbound: A_TO_B,
         inbound: B_TO_A,
+        processEvent: 'Bench',
         remote: { inboundRate: '0' },
       }),
     );

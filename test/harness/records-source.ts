@@ -24,6 +24,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { compareIds, type Watermark } from '../../src/core/delta';
 import { JwksCache } from '../../src/transport/jwks';
 import { checkClaims, decodeJwt, parseAlgorithms, verifyWithJwk } from '../../src/transport/jwt';
+import { PROCESS_EVENT } from '../../tools/flows';
 import type { FlowNode } from '../../tools/nodered';
 import { closeServer, listenOnLoopback } from './http';
 
@@ -352,6 +353,8 @@ export interface DeltaSenderOptions {
   remoteUrl: string;
   outbound: { user: string; password: string };
   inbound: { user: string; password: string };
+  /** The process event's name, as B's flow knows it (default: tools/flows' PROCESS_EVENT). */
+  processEvent?: string;
   /** Settings of the remote system for B (retry and probe times...) over its defaults. */
   remote?: Record<string, string>;
   /** More config nodes (a remote system for the source, an rps-store...). */
@@ -375,7 +378,7 @@ export function deltaSenderFlow(o: DeltaSenderOptions): FlowNode[] {
   const z = 'tab-load';
   return [
     { id: z, type: 'tab', label: 'Delta load' },
-    { id: 'pe', type: 'rps-process-event', name: 'Record exchange' },
+    { id: 'pe', type: 'rps-process-event', name: o.processEvent ?? PROCESS_EVENT },
     {
       id: 'rs',
       type: 'rps-remote-system',
