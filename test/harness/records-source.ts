@@ -347,7 +347,7 @@ export function atOrBefore(v: Version, w: Watermark): boolean {
 }
 
 export interface DeltaSenderOptions {
-  /** rps-delta-load properties over the defaults below (source, url, schedule...). */
+  /** rps-delta-load properties over those below and the node's defaults (url, source, paging, schedule...). */
   load: Record<string, unknown>;
   /** B's base URL and the credentials each side presents. */
   remoteUrl: string;
@@ -396,30 +396,11 @@ export function deltaSenderFlow(o: DeltaSenderOptions): FlowNode[] {
       id: DELTA_NODE,
       type: 'rps-delta-load',
       z,
-      name: '',
+      // Only what differs from the node's defaults (and what the tests rely on).
       source: 'rest',
-      url: '',
-      remoteSystem: '',
-      tls: '',
-      headers: [],
       recordsPath: 'result',
-      idField: 'id',
-      updatedField: 'updated_at',
-      timeFormat: 'iso8601',
-      table: '',
-      pageSize: '100',
-      lookBack: '5',
-      pagesInFlight: '2',
-      recordTimeout: '60',
-      initial: 'all',
-      startAfter: '',
-      initialFilter: '',
-      createdField: '',
       schedule: 'interval',
       interval: '1',
-      cron: '',
-      runOnStart: true,
-      store: '',
       ...o.load,
       x: 400,
       y: 100,
