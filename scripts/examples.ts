@@ -706,7 +706,7 @@ function deltaLoadNode({ id, z, ...o }: Record<string, unknown> & { id: string; 
     table: '',
     pageSize: '100',
     lookBack: '5',
-    pagesInFlight: '2',
+    pagesInFlight: '1',
     recordTimeout: '60',
     initial: 'all',
     startAfter: '',

@@ -103,6 +103,10 @@ describe('package', () => {
       for (const m of source.matchAll(/['"`](rps-[a-z-]+)\.((?:status|errors|warnings|label)\.[a-z-]+)['"`$]/g)) {
         if (m[1] !== type || !has(own, `${m[1]}.${m[2]}`)) missing.push(`${file}: ${m[1]}.${m[2]}`);
       }
+      // A node's own shorthand for its keys: t('status.x') is RED._('<type>.status.x').
+      for (const m of source.matchAll(/\bt\('((?:status|errors|warnings|label)\.[a-z-]+)'/g)) {
+        if (!has(own, `${type}.${m[1]}`)) missing.push(`${file}: ${type}.${m[1]}`);
+      }
       for (const m of source.matchAll(/common\(RED, '([a-z.-]+)'/g)) {
         if (!has(catalog('rps-store'), `rps-common.${m[1]}`)) missing.push(`${file}: rps-common.${m[1]}`);
       }

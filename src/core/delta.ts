@@ -297,10 +297,17 @@ function shifted(text: string, shift: number): number | undefined {
  * A source's time as epoch milliseconds. ISO 8601: a date (midnight), or date and time
  * with an optional fraction and zone; a time with no zone is read as UTC (servers' time);
  * digits below the millisecond are cut off. Epoch seconds or milliseconds: a number or
- * a numeric string, fractions cut off at the millisecond. Throws TimeFormatError saying
+ * a numeric string, fractions cut off at the millisecond. A Date (from a database client)
+ * is taken as it is, in any format. Throws TimeFormatError saying
  * what was wrong (and which format the value looks like, when that is clear).
  */
 export function parseTime(value: unknown, format: TimeFormat): number {
+  // A database client's time (a JavaScript Date) is a time whatever the format says.
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    if (!Number.isFinite(ms) || ms < 0) throw new TimeFormatError(`updated time ${Number.isFinite(ms) ? value.toISOString() : 'Invalid Date'} is not a time after 1970`);
+    return ms;
+  }
   const given = describe(value);
   if (format === 'iso8601') {
     if (typeof value !== 'string') throw new TimeFormatError(`updated time ${given} is not an ISO 8601 text${typeof value === 'number' ? ' (a number: choose epoch seconds or milliseconds as the time format)' : ''}`);

@@ -96,7 +96,7 @@ export const DELTA_INITIAL_LOADS = Object.freeze(['all', 'after'] as const);
 export const DELTA_LOAD_NUMBERS = rules({
   pageSize: { value: 100, min: 1, max: 10_000, integer: true },
   lookBack: { value: 5, min: 0 },
-  pagesInFlight: { value: 2, min: 1, max: 100, integer: true },
+  pagesInFlight: { value: 1, min: 1, max: 100, integer: true },
   recordTimeout: { value: 60, min: 1 },
   interval: { value: 60, min: 0.05 },
 });

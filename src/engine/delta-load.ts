@@ -126,6 +126,8 @@ export type LoadEvent =
   | { kind: 'waiting'; count: number }
   | { kind: 'finished'; count: number; at: number; watermark: Watermark; error?: LoadError }
   | { kind: 'paused' }
+  /** Another Node-RED process on the same store is running this load: this run did not start. */
+  | { kind: 'elsewhere' }
   | { kind: 'reset'; watermark: Watermark };
 
 export interface DeltaLoadOptions {
@@ -150,6 +152,8 @@ export interface DeltaLoadOptions {
   report: (event: LoadEvent) => void;
   /** Marks reported by the nodes that end records. */
   marks: LoadMarks;
+  /** This process (the runtime's owner id): on a shared store, one process at a time runs a load (RunLease). */
+  owner: string;
 }
 
 export type Schedule = { kind: 'interval'; everyMs: number } | { kind: 'cron'; expression: string } | { kind: 'input' };
@@ -175,6 +179,11 @@ interface InFlight {
   done: boolean;
   /** When it must be done by (ms). */
   deadline: number;
+}
+
+/** How long a run lease holds without renewal: well past the longest wait of a run (a record's timeout). */
+function leaseMs(recordTimeoutMs: number): number {
+  return Math.max(120_000, 3 * recordTimeoutMs);
 }
 
 /** Resolves waiters when anything a run waits for happens (a record done, a stop). */
@@ -333,8 +342,74 @@ export class DeltaLoad {
     this.current = run;
     const result = await run.execute();
     if (this.current === run) this.current = undefined;
+    if (result === 'elsewhere') {
+      this.o.report({ kind: 'elsewhere' });
+      return;
+    }
     this.o.report({ kind: 'finished', count: result.count, at: Date.now(), watermark: result.watermark, ...(result.error ? { error: result.error } : {}) });
   }
+}
+
+/**
+ * On PostgreSQL, several Node-RED processes run the same flows: one of them at a time runs
+ * a given load. The lease is a value in the store, `{owner, until}`, taken and renewed by
+ * compare-and-set; a process that dies leaves it to expire. (A SQLite file belongs to one
+ * process: no lease needed.)
+ */
+export class RunLease {
+  private held: string | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly key: string,
+    private readonly owner: string,
+    private readonly ms: number,
+  ) {}
+
+  private value(now: number): string {
+    return JSON.stringify({ owner: this.owner, until: now + this.ms });
+  }
+
+  /** Takes the lease when it is free, expired or ours; false when another process holds it. */
+  async take(now = Date.now()): Promise<boolean> {
+    const mine = this.value(now);
+    const stored = await this.store.values.init(this.key, mine, now);
+    if (stored === mine) {
+      this.held = mine;
+      return true;
+    }
+    let current: { owner?: unknown; until?: unknown };
+    try {
+      current = JSON.parse(stored) as { owner?: unknown; until?: unknown };
+    } catch {
+      current = {};
+    }
+    if (current.owner !== this.owner && typeof current.until === 'number' && current.until > now) return false;
+    return this.swap(stored, mine, now);
+  }
+
+  /** Renews the lease; false when it was lost (taken over after it expired). */
+  async renew(now = Date.now()): Promise<boolean> {
+    return this.held !== undefined && this.swap(this.held, this.value(now), now);
+  }
+
+  /** Gives the lease up (it expires at once). */
+  async release(now = Date.now()): Promise<void> {
+    if (this.held === undefined) return;
+    await this.swap(this.held, JSON.stringify({ owner: this.owner, until: 0 }), now);
+    this.held = undefined;
+  }
+
+  private async swap(expected: string, value: string, now: number): Promise<boolean> {
+    const set = await this.store.values.replace([{ key: this.key, expected, value }], now);
+    this.held = set.length === 1 ? value : undefined;
+    return set.length === 1;
+  }
+}
+
+/** The key of a load's run lease (RunLease). */
+export function leaseKey(node: string): string {
+  return `delta-load/${node}/run`;
 }
 
 /** One run of a delta load. */
@@ -349,11 +424,14 @@ class RunState {
   private watermark: Watermark = NO_WATERMARK;
   private written: Watermark = NO_WATERMARK;
   private writing: Promise<void> = Promise.resolve();
+  private writeQueued = false;
   private writeError: unknown;
   /** The watermark the run started from (what "existed before" means for insert or update). */
   private from: Watermark = NO_WATERMARK;
   private error: LoadError | undefined;
   private early = false;
+  private readonly lease: RunLease | undefined;
+  private leaseRenewed = Date.now();
 
   constructor(
     private readonly o: DeltaLoadOptions,
@@ -362,6 +440,14 @@ class RunState {
     private readonly signal: AbortSignal,
   ) {
     signal.addEventListener('abort', () => this.wakeup.wake(), { once: true });
+    if (o.store.kind === 'postgres') this.lease = new RunLease(o.store, leaseKey(o.node), o.owner, leaseMs(o.recordTimeoutMs));
+  }
+
+  /** Renews the run lease when half of it has passed; a lease lost (this process stalled past it) stops the run. */
+  private async keepLease(): Promise<void> {
+    if (!this.lease || Date.now() - this.leaseRenewed < leaseMs(this.o.recordTimeoutMs) / 2) return;
+    if (!(await this.lease.renew())) throw new LoadError('lease-lost');
+    this.leaseRenewed = Date.now();
   }
 
   /** A record of this run was queued or ended on purpose. */
@@ -410,7 +496,11 @@ class RunState {
 
   /** Writes the watermark (one write at a time, the latest wins; the store's write only moves forward). */
   private persist(): void {
+    // One write waiting at most: it takes the latest watermark when its turn comes.
+    if (this.writeQueued) return;
+    this.writeQueued = true;
     this.writing = this.writing.then(async () => {
+      this.writeQueued = false;
       const to = this.watermark;
       if (compareWatermarks(to, this.written) <= 0) return;
       try {
@@ -428,8 +518,10 @@ class RunState {
     return this.signal.aborted || this.error !== undefined;
   }
 
-  async execute(): Promise<{ count: number; watermark: Watermark; error?: LoadError }> {
+  async execute(): Promise<{ count: number; watermark: Watermark; error?: LoadError } | 'elsewhere'> {
     try {
+      await this.o.store.opened();
+      if (this.lease && !(await this.lease.take())) return 'elsewhere';
       await this.load();
     } catch (err) {
       this.error ??= err instanceof LoadError ? err : new LoadError('store', { error: err instanceof Error ? err.message : String(err) });
@@ -440,13 +532,13 @@ class RunState {
       this.error = new LoadError('store', { error: this.writeError instanceof Error ? this.writeError.message : String(this.writeError) });
     }
     this.seen.prune(this.watermark);
+    await this.lease?.release().catch(() => undefined);
     return { count: this.count, watermark: this.watermark, ...(this.error ? { error: this.error } : {}) };
   }
 
   private async load(): Promise<void> {
     const o = this.o;
     const started = Date.now();
-    await o.store.opened();
     const stored = await o.store.watermarks.read(o.node);
     this.watermark = stored ?? NO_WATERMARK;
     this.written = this.watermark;
@@ -474,6 +566,7 @@ class RunState {
       // Back-pressure: the next page only when fewer pages than allowed have records in flight.
       while (!this.stopped() && !this.early && this.openPages.size >= o.pagesInFlight) await this.waitForRecords();
       if (this.stopped() || this.early) break;
+      await this.keepLease();
       page += 1;
       const request: PageRequest = {
         run: this.run,
@@ -589,6 +682,7 @@ class RunState {
       return;
     }
     this.o.report({ kind: 'waiting', count: this.bySeq.size });
-    await this.wakeup.wait(first.deadline - now, this.signal);
+    await this.wakeup.wait(Math.min(first.deadline - now, leaseMs(this.o.recordTimeoutMs) / 2), this.signal);
+    await this.keepLease();
   }
 }

@@ -225,6 +225,7 @@ export default function (RED: NodeAPI): void {
           : {}),
         backoff,
         marks: rt.loads,
+        owner: rt.owner,
         emit: (records) => {
           const msgs: NodeMessage[] = records.map((r) => ({
             payload: r.record,
@@ -262,6 +263,8 @@ export default function (RED: NodeAPI): void {
             return { fill: 'blue', shape: 'ring', text: t('status.waiting', { count: event.count }) + lastWatermark };
           case 'paused':
             return { fill: 'grey', shape: 'ring', text: t('status.paused') };
+          case 'elsewhere':
+            return { fill: 'grey', shape: 'dot', text: t('status.elsewhere') };
           case 'reset':
             lastWatermark = watermarkText(event.watermark.updatedAfter);
             return { fill: 'grey', shape: 'dot', text: t('status.reset') + lastWatermark };

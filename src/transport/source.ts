@@ -54,7 +54,8 @@ function connectionError(err: unknown): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'timeout: no complete answer in time';
   if (err instanceof Error && err.name === 'TokenError') return err.message;
   if (axios.isCancel(err)) return 'cancelled';
-  if (err instanceof AxiosError) return err.code ? `${err.code}: ${err.message}` : err.message;
+  // Node's messages name the code already ("connect ECONNREFUSED 127.0.0.1:80"): said once, it fits a status.
+  if (err instanceof AxiosError) return err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message;
   return err instanceof Error ? err.message : String(err);
 }
 

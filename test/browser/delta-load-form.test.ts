@@ -32,7 +32,7 @@ const DEFAULTS: Record<string, unknown> = {
   table: '',
   pageSize: 100,
   lookBack: 5,
-  pagesInFlight: 2,
+  pagesInFlight: 1,
   recordTimeout: 60,
   initial: 'all',
   startAfter: '',

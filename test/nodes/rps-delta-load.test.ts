@@ -4,6 +4,11 @@
  * capture and send, and what the store's watermark holds at each step.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { closeServer } from '../harness/http';
+import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { callsOf, type FlowNode, guard, type Msg, setup, textOf, useNodeRed, waitForCall, type Rps, type OutboundRecord } from './helper';
 
 interface Row {
@@ -252,5 +257,165 @@ describe('rps-delta-load node', function () {
     assert.match(errors('dl3'), /no-placeholder/);
     rps.node('dl').receive({ action: 'run' });
     await rps.caught.wait(1);
+  });
+});
+
+/** A REST source answering from a list of canned answers (status, body), recording each request. */
+class CannedSource {
+  readonly requests: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
+  private readonly server: Server;
+
+  constructor(private readonly answers: { status: number; body: string; headers?: Record<string, string> }[]) {
+    this.server = createServer((req, res) => {
+      // Only the delta load's requests: the remote system may probe its own rps/1 routes.
+      if (!req.url?.startsWith('/api/')) {
+        res.writeHead(404).end();
+        return;
+      }
+      this.requests.push({ url: req.url ?? '', headers: req.headers });
+      const a = this.answers.length > 1 ? this.answers.shift()! : this.answers[0];
+      res.writeHead(a.status, { 'Content-Type': 'application/json', ...a.headers });
+      res.end(a.body);
+    });
+  }
+
+  async start(): Promise<string> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    return closeServer(this.server);
+  }
+}
+
+describe('rps-delta-load node, REST source', function () {
+  useNodeRed();
+  let source: CannedSource | undefined;
+  afterEach(async () => {
+    await source?.close();
+    source = undefined;
+  });
+
+  /** delta load (REST through remote system 'rs' at the source's URL) → capture → send. */
+  async function restSetup(answers: { status: number; body: string; headers?: Record<string, string> }[], extra: Record<string, unknown> = {}): Promise<Rps> {
+    source = new CannedSource(answers);
+    const url = await source.start();
+    const flow = loadFlow({ source: 'rest', remoteSystem: 'rs', url: '/api/incidents?after={updatedAfter}&id={idAfter}&n={limit}', ...extra }).map((n) =>
+      n.id === 'cap' ? { ...n, idField: (extra.idField as string | undefined) ?? 'id' } : n,
+    );
+    return setup(flow, { url, renderParams: true, remote: { authType: 'basic', retryDelay: 0.01, retryMaxDelay: 0.05 } });
+  }
+
+  it('calls the URL with the placeholders filled, the remote system\'s credentials and the headers, and reads the records at the path', async () => {
+    const body = JSON.stringify({ data: { items: [{ sys_id: 'a1', ts: 1_764_547_200_000 }, { sys_id: 'a2', ts: 1_764_547_201_000 }] } });
+    const rps = await restSetup([{ status: 200, body }], { idField: 'sys_id', updatedField: 'ts', timeFormat: 'epoch-ms', recordsPath: 'data.items', headers: [{ name: 'X-Tenant', value: 'north' }] });
+    const end = await run(rps);
+    assert.equal(end.fill, 'green', end.text);
+    assert.deepEqual(queued(rps).map((r) => r.id), ['a1', 'a2']);
+    const [req] = source!.requests;
+    assert.equal(req.url, '/api/incidents?after=&id=&n=100');
+    assert.equal(req.headers.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
+    assert.equal(req.headers['x-tenant'], 'north');
+    // The next run starts the look-back window (5 s) before the watermark, in the source's format.
+    await run(rps);
+    assert.equal(source!.requests[1].url, `/api/incidents?after=${1_764_547_201_000 - 5_000}&id=&n=100`);
+  });
+
+  it('retries a source that answers 503, and goes on when it answers', async () => {
+    const ok = JSON.stringify([{ id: 1, updated_at: at(0) }]);
+    const rps = await restSetup([{ status: 503, body: '{"error":"restarting"}' }, { status: 503, body: 'busy' }, { status: 200, body: ok }], { recordsPath: '' });
+    const retrying = statusWith(rps, 'retrying');
+    const end = await run(rps);
+    await retrying;
+    assert.equal(end.fill, 'green', end.text);
+    assert.equal(source!.requests.length, 3);
+    assert.deepEqual(queued(rps).map((r) => r.id), ['1']);
+  });
+
+  it('stops the run at a 4xx that asking again will not heal, and at an answer that is not JSON', async () => {
+    const rps = await restSetup([{ status: 404, body: '{"error":"no such table"}' }], { recordsPath: 'result' });
+    let end = await run(rps);
+    assert.equal(end.fill, 'red');
+    assert.match(end.text, /errors\.http.*404.*no such table/);
+    assert.equal(source!.requests.length, 1, 'not asked again in this run');
+    await source!.close();
+    source = new CannedSource([{ status: 200, body: '<html>login</html>' }]);
+    const url = await source.start();
+    await rps.redeploy((flow) => {
+      const rs = flow.find((n) => n.id === 'rs')!;
+      rs.url = url;
+    });
+    end = await run(rps);
+    assert.match(end.text, /not-json/);
+  });
+});
+
+describe('rps-delta-load node, schedules, initial start time and stores', function () {
+  useNodeRed();
+  const schemas = new TestSchemas();
+  afterEach(() => schemas.drop());
+
+  it('starts an initial load after the start time, writes {updatedAfter} in epoch seconds, and puts the table on each record', async () => {
+    const table = rows(5).map((r) => ({ ...r, updated_at: String((T0 + r.id * 1000) / 1000) }));
+    const rps = await setup(
+      loadFlow({ initial: 'after', startAfter: new Date(T0 + 3_000).toISOString(), timeFormat: 'epoch-seconds', table: 'incident' }, ['ack']).concat([
+        { id: 'ack', type: 'helper' },
+      ]),
+      { renderParams: true },
+    );
+    const asks: PageAsk[] = [];
+    rps.node('pages').on('input', (msg: Msg) => {
+      const ask = msg.payload as PageAsk;
+      asks.push(ask);
+      const after = Number(ask.updatedAfter);
+      rps.node('dl').receive({ ...msg, payload: table.filter((r) => Number(r.updated_at) >= after).slice(0, ask.limit) });
+    });
+    const acked = rps.collect('ack');
+    rps.node('ack').on('input', (msg: Msg) => rps.node('dl').receive(msg));
+    const end = await run(rps);
+    assert.equal(end.fill, 'green', end.text);
+    assert.deepEqual(asks[0], { updatedAfter: String((T0 + 3_000) / 1000), idAfter: '', limit: 100, updatedAfterMs: T0 + 3_000 });
+    assert.deepEqual(acked.msgs.map((m) => [(m.payload as Row).id, m.table, m.operation]), [
+      [3, 'incident', 'insert'],
+      [4, 'incident', 'insert'],
+      [5, 'incident', 'insert'],
+    ]);
+  });
+
+  it('runs on deploy and again every interval, and on a cron schedule with seconds', async () => {
+    const table = rows(3);
+    const rps = await setup(
+      [
+        ...loadFlow({ schedule: 'interval', interval: 0.05, runOnStart: true }),
+        { id: 'dl2', type: 'rps-delta-load', source: 'flow', schedule: 'cron', cron: '* * * * * *', runOnStart: false, store: 'st', wires: [['cap'], ['pages']] },
+      ],
+      { renderParams: true },
+    );
+    const asks: { node: string; run: number }[] = [];
+    const runsOf = (node: string): number => new Set(asks.filter((a) => a.node === node).map((a) => a.run)).size;
+    let reached: () => void = () => undefined;
+    const enough = new Promise<void>((resolve) => (reached = resolve));
+    rps.node('pages').on('input', (msg: Msg) => {
+      const r = msg.rps as { node: string; run: number };
+      asks.push({ node: r.node, run: r.run });
+      rps.node(r.node).receive({ ...msg, payload: page(table, msg.payload as PageAsk) });
+      if (runsOf('dl') >= 3 && runsOf('dl2') >= 2) reached();
+    });
+    await guard(enough, 'three interval runs and two cron runs');
+    assert.equal(queued(rps).length, 6, 'each load queues the records once: later runs find them in the look-back window, done');
+  });
+
+  it('keeps the watermark in a PostgreSQL store', async function () {
+    await assertPgReachable();
+    const schema = schemas.next();
+    const table = rows(30);
+    const rps = await setup(loadFlow(), { renderParams: true, store: { storeType: 'postgres', pgUrl: TEST_PG_URL, pgSchema: schema } });
+    answerPages(rps, () => table);
+    const end = await run(rps);
+    assert.equal(end.fill, 'green', end.text);
+    const [w] = await pgQuery<{ updated_after: string; id_after: string }>(`SELECT updated_after::text, id_after FROM ${schema}.rps_watermark WHERE node_id = 'dl'`);
+    assert.deepEqual(w, { updated_after: String(T0 + 29_000), id_after: '30' });
   });
 });

@@ -12,6 +12,7 @@ import { migrateConfig } from '../../src/core/config-migrations';
 import { compileMappings, type MappingRow } from '../../src/core/mapping';
 import {
   checkRemoteUrl,
+  DELTA_LOAD_NUMBERS,
   INBOUND_NUMBERS,
   numberAccepted,
   type NumberRule,
@@ -33,6 +34,7 @@ const NUMBER_TABLES: readonly [type: string, table: keyof typeof EDITOR_CONSTANT
   ['rps-store', 'STORE_NUMBERS', STORE_NUMBERS],
   ['rps-inbound', 'INBOUND_NUMBERS', INBOUND_NUMBERS],
   ['rps-queue-retry', 'QUEUE_RETRY_NUMBERS', QUEUE_RETRY_NUMBERS],
+  ['rps-delta-load', 'DELTA_LOAD_NUMBERS', DELTA_LOAD_NUMBERS],
 ];
 
 interface EditorRules {
