@@ -3,7 +3,7 @@
  * (test/harness/records-source.ts, in this process) loaded by rps-delta-load on one real
  * Node-RED process A, through capture → correlate → map → send to a second instance B
  * (bench/e2e's receiver, which counts arrivals). Pages of RPS_BENCH_DELTA_PAGE records
- * (default 100), RPS_BENCH_DELTA_IN_FLIGHT pages in flight (default 2), SQLite store.
+ * (default 100), RPS_BENCH_DELTA_IN_FLIGHT pages in flight (default 1, as the node's), SQLite store.
  *
  * Measured from the run's start (POST /load/run on A): `fetchedSeconds` until the source
  * served the last page, `queuedSeconds` until A's watermark (read from its store file)
@@ -66,7 +66,7 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
 export async function benchDeltaLoad(): Promise<Record<string, unknown>> {
   const total = sizeFromEnv('RPS_BENCH_DELTA_RECORDS', 200_000);
   const pageSize = sizeFromEnv('RPS_BENCH_DELTA_PAGE', 100);
-  const inFlight = sizeFromEnv('RPS_BENCH_DELTA_IN_FLIGHT', 2);
+  const inFlight = sizeFromEnv('RPS_BENCH_DELTA_IN_FLIGHT', 1);
   const source = new RecordsSource();
   await source.start();
   source.create(total, { spacingMs: 10 });
