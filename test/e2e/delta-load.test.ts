@@ -5,7 +5,7 @@
  * server. Checked: every record reaches B in its newest version; records that share one
  * timestamp across pages, that change during the load, and that are committed late inside
  * the look-back window are not lost; the watermark in A's store never goes backwards nor
- * past a record that is not queued; a SIGKILL repeats at most the pages in flight plus the
+ * past a record that is not queued; a SIGKILL repeats at most the page in flight plus the
  * look-back window; a source behind OAuth2 with 2-second tokens loads across their expiries.
  */
 import assert from 'node:assert/strict';
