@@ -10,7 +10,8 @@
  * stands at the last record (every record queued), `deliveredSeconds` until B has them
  * all; records/s for the two last. A's RSS (VmRSS of /proc/<pid>/status) is sampled every
  * 250 ms: the baseline is the last sample before the run starts (flows deployed, idle),
- * the peak the largest during the run, and their ratio. The load's memory is meant to be
+ * the peak the largest during the run, and their ratio, and the peak of each quarter of the
+ * pages served (flat: the last quarters no higher than the first). The load's memory is meant to be
  * bounded by the pages in flight, not by the number of records: compare the peak of two
  * sizes (e.g. RPS_BENCH_DELTA_RECORDS=50000 and the default).
  *
@@ -22,7 +23,7 @@ import { join } from 'node:path';
 import { compareWatermarks } from '../src/core/delta';
 import { A_TO_B, B_TO_A } from '../tools/flows';
 import { NodeRedInstance } from '../tools/nodered';
-import { DELTA_NODE, deltaSenderFlow, RecordsSource } from '../test/harness/records-source';
+import { DELTA_NODE, deltaSenderFlow, RecordsSource } from '../tools/records-source';
 import { latencies, ourReceiver } from './e2e';
 
 const SAMPLE_MS = 250;
@@ -90,9 +91,15 @@ export async function benchDeltaLoad(): Promise<Record<string, unknown>> {
     const pid = a.pid!;
     const baselineMB = rssMB(pid) ?? NaN;
     let peakMB = baselineMB;
+    // The peak of each quarter of the load (by pages served): flat when the last quarters stay at the first's.
+    const totalPages = Math.ceil(total / pageSize);
+    const quarterPeaksMB = [0, 0, 0, 0];
     sampler = setInterval(() => {
       const mb = rssMB(pid);
-      if (mb !== undefined) peakMB = Math.max(peakMB, mb);
+      if (mb === undefined) return;
+      peakMB = Math.max(peakMB, mb);
+      const q = Math.min(3, Math.floor((source.pages * 4) / totalPages));
+      quarterPeaksMB[q] = Math.max(quarterPeaksMB[q], mb);
     }, SAMPLE_MS);
 
     const started = Date.now();
@@ -131,6 +138,7 @@ export async function benchDeltaLoad(): Promise<Record<string, unknown>> {
       rssBaselineMB: round1(baselineMB),
       rssPeakMB: round1(peakMB),
       rssPeakToBaseline: Math.round((peakMB / baselineMB) * 100) / 100,
+      rssPeakByQuarterMB: quarterPeaksMB.map(round1),
     };
   } finally {
     clearInterval(sampler);

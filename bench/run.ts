@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: every benchmark in bench/, one JSON line each. Not part of the tests.
- * RPS_BENCH=auth,store,e2e,backlog picks some (default: all, in that order). Each
+ * RPS_BENCH=auth,store,e2e,backlog,delta picks some (default: all, in that order). Each
  * benchmark reads its own size variables: see its file.
  */
 import { benchAuth } from './auth';
 import { benchBacklog } from './backlog';
+import { benchDeltaLoad } from './delta-load';
 import { benchEndToEnd } from './e2e';
 import { benchStore } from './store';
 
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<Record<string, unknown>[]>> = {
   store: benchStore,
   e2e: benchEndToEnd,
   backlog: async () => [await benchBacklog()],
+  delta: async () => [await benchDeltaLoad()],
 };
 
 async function main(): Promise<void> {

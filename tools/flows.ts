@@ -77,6 +77,32 @@ function basicRemoteSystem(id: string, o: SideOptions): FlowNode {
   };
 }
 
+/**
+ * capture (table, id field `id`) → correlate ('rs') → map (title ← `titleField`, n, origin 'A')
+ * → send ('rs', 'pe', then `sent`), from x onwards on row y 100: the senders' outbound part.
+ */
+export function outboundChain(z: string, o: { table: string; titleField: string; x: number; sent?: string[] }): FlowNode[] {
+  const at = (i: number): { x: number; y: number } => ({ x: o.x + i * 150, y: 100 });
+  return [
+    { id: 'cap', type: 'rps-capture', z, table: o.table, idField: 'id', insert: true, update: true, delete: true, fields: '', ...at(0), wires: [['cor']] },
+    { id: 'cor', type: 'rps-correlate', z, remoteSystem: 'rs', ...at(1), wires: [['map'], ['map']] },
+    {
+      id: 'map',
+      type: 'rps-map',
+      z,
+      mappings: [
+        { target: 'title', type: 'field', value: o.titleField },
+        { target: 'n', type: 'field', value: 'n' },
+        { target: 'origin', type: 'fixed', value: 'A', valueType: 'str' },
+      ],
+      keepUnmapped: false,
+      ...at(2),
+      wires: [['snd']],
+    },
+    { id: 'snd', type: 'rps-send', z, remoteSystem: 'rs', processEvent: 'pe', ...at(3), wires: [o.sent ?? []] },
+  ];
+}
+
 /** A: `POST /change {operation, record}` → capture → correlate → map → send → 200 once queued, 500 when it could not be. */
 export function senderFlow(o: SideOptions): FlowNode[] {
   const z = 'tab-sender';
@@ -97,23 +123,7 @@ export function senderFlow(o: SideOptions): FlowNode[] {
       y: 100,
       wires: [['cap']],
     },
-    { id: 'cap', type: 'rps-capture', z, table: 'item', idField: 'id', insert: true, update: true, delete: true, fields: '', x: 400, y: 100, wires: [['cor']] },
-    { id: 'cor', type: 'rps-correlate', z, remoteSystem: 'rs', x: 550, y: 100, wires: [['map'], ['map']] },
-    {
-      id: 'map',
-      type: 'rps-map',
-      z,
-      mappings: [
-        { target: 'title', type: 'field', value: 'name' },
-        { target: 'n', type: 'field', value: 'n' },
-        { target: 'origin', type: 'fixed', value: 'A', valueType: 'str' },
-      ],
-      keepUnmapped: false,
-      x: 700,
-      y: 100,
-      wires: [['snd']],
-    },
-    { id: 'snd', type: 'rps-send', z, remoteSystem: 'rs', processEvent: 'pe', x: 850, y: 100, wires: [['ok']] },
+    ...outboundChain(z, { table: 'item', titleField: 'name', x: 400, sent: ['ok'] }),
     // No fixed status: a fixed one wins over msg.statusCode, and the Catch path's 500 (a
     // change that could not be queued) would go out as 200, as if it had been.
     { id: 'ok', type: 'http response', z, statusCode: '', x: 1000, y: 100, wires: [] },

@@ -18,7 +18,7 @@ import { OAuthServer } from '../harness/oauth-server';
 import { untilStores } from '../harness/pair';
 import { Processes } from '../harness/processes';
 import { assertRepeatsExplained, type RecordsServer } from '../harness/records';
-import { atOrBefore, DELTA_NODE, DELTA_TABLE, deltaSenderFlow, RecordsSource, type ServedPage, title, type Version } from '../harness/records-source';
+import { atOrBefore, DELTA_NODE, DELTA_TABLE, deltaSenderFlow, RecordsSource, type ServedPage, title, type Version } from '../../tools/records-source';
 
 const PAGE = 100;
 /** Pages in flight: the node's default. A crash repeats at most these and the look-back window. */

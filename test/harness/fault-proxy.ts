@@ -14,7 +14,7 @@
  */
 import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
-import { closeServer, listenOnLoopback } from './http';
+import { closeServer, listenOnLoopback } from '../../tools/http';
 
 export type Fault =
   /** Answer 500 without forwarding: the receiver never sees the batch. */

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { JournalEntry } from '../../src/core/protocol';
-import { listenOnLoopback } from './http';
+import { listenOnLoopback } from '../../tools/http';
 
 export interface StoredRecord {
   id: string;

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { acquireFieldsSeenRoute, releaseFieldsSeenRoute } from '../../src/nodes/admin/fields-seen';
 import { forgetFieldsSeen, noteFieldsSeen } from '../../src/nodes/capture-fields';
 import type { HttpRouter, NodeAPI, RequestHandler } from '../../src/nodes/red';
-import { closeServer, listenOnLoopback } from '../harness/http';
+import { closeServer, listenOnLoopback } from '../../tools/http';
 
 /** The part of an Express 4 app these tests use (express has no types installed here). */
 interface ExpressApp extends HttpRouter {

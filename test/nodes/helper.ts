@@ -19,7 +19,7 @@ import type { InboundPeer } from '../../src/engine/receiver';
 import type { NodeAPI } from '../../src/nodes/red';
 import { runtimeOf, type RpsRuntime } from '../../src/nodes/runtime';
 import type { ReceiveOutcome } from '../../src/transport/inbound-http';
-import { closeServer } from '../harness/http';
+import { closeServer } from '../../tools/http';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closeServer } from '../harness/http';
+import { closeServer } from '../../tools/http';
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { callsOf, type FlowNode, guard, type Msg, setup, textOf, useNodeRed, waitForCall, type Rps, type OutboundRecord } from './helper';
 

@@ -1,4 +1,4 @@
-/** Small HTTP server chores the test harness repeats: listening on a free loopback port, closing at once. */
+/** Small HTTP server chores that tests, the benchmarks and tools/ repeat: listening on a free loopback port, closing at once. */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 

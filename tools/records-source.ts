@@ -21,11 +21,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { compareIds, type Watermark } from '../../src/core/delta';
-import { JwksCache } from '../../src/transport/jwks';
-import { checkClaims, decodeJwt, parseAlgorithms, verifyWithJwk } from '../../src/transport/jwt';
-import { PROCESS_EVENT } from '../../tools/flows';
-import type { FlowNode } from '../../tools/nodered';
+import { compareIds, type Watermark } from '../src/core/delta';
+import { JwksCache } from '../src/transport/jwks';
+import { checkClaims, decodeJwt, parseAlgorithms, verifyWithJwk } from '../src/transport/jwt';
+import { outboundChain, PROCESS_EVENT } from './flows';
+import type { FlowNode } from './nodered';
 import { closeServer, listenOnLoopback } from './http';
 
 /** A record as the source answers it. */
@@ -407,22 +407,6 @@ export function deltaSenderFlow(o: DeltaSenderOptions): FlowNode[] {
       wires: [['cap'], o.pageSource?.length ? [o.pageSource[0].id] : []],
     },
     ...(o.pageSource ?? []).map((n) => ({ z, ...n })),
-    { id: 'cap', type: 'rps-capture', z, table: DELTA_TABLE, idField: 'id', insert: true, update: true, delete: true, fields: '', x: 550, y: 100, wires: [['cor']] },
-    { id: 'cor', type: 'rps-correlate', z, remoteSystem: 'rs', x: 700, y: 100, wires: [['map'], ['map']] },
-    {
-      id: 'map',
-      type: 'rps-map',
-      z,
-      mappings: [
-        { target: 'title', type: 'field', value: 'title' },
-        { target: 'n', type: 'field', value: 'n' },
-        { target: 'origin', type: 'fixed', value: 'A', valueType: 'str' },
-      ],
-      keepUnmapped: false,
-      x: 850,
-      y: 100,
-      wires: [['snd']],
-    },
-    { id: 'snd', type: 'rps-send', z, remoteSystem: 'rs', processEvent: 'pe', x: 1000, y: 100, wires: [[]] },
+    ...outboundChain(z, { table: DELTA_TABLE, titleField: 'title', x: 550 }),
   ];
 }
