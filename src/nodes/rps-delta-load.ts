@@ -262,7 +262,11 @@ export default function (RED: NodeAPI): void {
         switch (event.kind) {
           case 'running':
             lastWatermark = watermarkText(event.watermark.updatedAfter);
-            return { fill: 'blue', shape: 'dot', text: t('status.running', { page: event.page, count: event.count }) + lastWatermark };
+            return {
+              fill: 'blue',
+              shape: 'dot',
+              text: (event.page === 0 ? t('status.starting') : t('status.running', { page: event.page, count: event.count })) + lastWatermark,
+            };
           case 'retrying':
             return { fill: 'yellow', shape: 'ring', text: t('status.retrying', { error: event.error }) };
           case 'waiting':

@@ -53,10 +53,18 @@ describe('error queue and retry under faults (real Node-RED processes)', functio
   this.timeout(900_000);
   let pair: Pair | undefined;
 
+  /** What happened when (faults and their progress), for the report and for a failure. */
+  const events: string[] = [];
+
   afterEach(async function () {
     if (this.currentTest?.state === 'failed' && pair) {
       console.log('--- A log ---\n' + pair.a.log.slice(-60).join('\n'));
       console.log('--- B log ---\n' + pair.b.log.slice(-60).join('\n'));
+      console.log('--- events ---\n' + events.join('\n'));
+      // Where the changes that did not arrive are: still on A (ready, processing, error) or on B.
+      for (const [side, table] of [['A', 'rps_outbound'], ['B', 'rps_inbound'], ['B', 'rps_outbound'], ['A', 'rps_inbound']] as const) {
+        console.log(`${side} ${table}: ${JSON.stringify(queueCounts(side === 'A' ? pair.a : pair.b, table))}`);
+      }
     }
     await pair?.stop();
   });
@@ -70,7 +78,7 @@ describe('error queue and retry under faults (real Node-RED processes)', functio
     records.failWhen = () => Math.random() < 0.01;
     records.delayWhen = () => (Math.random() < 0.01 ? 5000 : 0);
 
-    const events: string[] = [];
+    events.length = 0;
     const started = Date.now();
     const at = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`;
     const note = (text: string): void => {
