@@ -312,6 +312,11 @@ export default function (RED: NodeAPI): void {
         done();
         return;
       }
+      /** A message the node cannot act on: red status, and the error to Catch nodes. */
+      const refuse = (text: string): void => {
+        status.now({ fill: 'red', shape: 'ring', text });
+        done(new Error(text));
+      };
       const action = typeof msg.action === 'string' ? msg.action : 'run';
       const l = load;
       switch (action) {
@@ -333,7 +338,7 @@ export default function (RED: NodeAPI): void {
             try {
               to = typeof msg.payload === 'number' ? parseTime(msg.payload, 'epoch-ms') : parseTime(msg.payload, 'iso8601');
             } catch {
-              done(new Error(t('errors.bad-reset', { value: String(msg.payload) })));
+              refuse(t('errors.bad-reset', { value: String(msg.payload) }));
               return;
             }
           }
@@ -347,7 +352,7 @@ export default function (RED: NodeAPI): void {
           return;
         }
         default:
-          done(new Error(t('errors.bad-action', { action })));
+          refuse(t('errors.bad-action', { action }));
       }
     });
 
