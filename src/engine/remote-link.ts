@@ -134,7 +134,7 @@ export interface RemoteLinkEvents {
 }
 
 /** Plain http to another host: tokens, secrets or signing keys could be read or swapped on the way. */
-function insecure(url: URL): boolean {
+export function insecure(url: URL): boolean {
   return url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
 }
 

@@ -8,6 +8,7 @@
 import { type TimeFormat, TIME_FORMATS, parseTime } from '../core/delta';
 import { DELTA_INITIAL_LOADS, DELTA_LOAD_NUMBERS, DELTA_SCHEDULES, DELTA_SOURCES, ruledNumber } from '../core/settings';
 import { DeltaLoad, LoadError, type LoadEvent, loadMarkOf, type PageAnswer, type PageRequest, type PageSource, parseCron, type Schedule } from '../engine/delta-load';
+import { insecure } from '../engine/remote-link';
 import type { Store } from '../engine/stores';
 import type { BackoffPolicy } from '../core/backoff';
 import { pageUrl, RestSource, plainSourceClient, type SourceClient } from '../engine/delta-rest';
@@ -183,13 +184,16 @@ export default function (RED: NodeAPI): void {
         } else {
           client = plainSourceClient(tlsOptionsOf(RED, def.tls), REST_TIMEOUT_MS);
         }
+        let parsed: URL;
         try {
-          const parsed = new URL(pageUrl(url, { updatedAfter: '', idAfter: '', limit: pageSize }));
+          parsed = new URL(pageUrl(url, { updatedAfter: '', idAfter: '', limit: pageSize }));
           if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(parsed.protocol);
         } catch (err) {
           client.close();
           throw new Error(t('errors.bad-url', { url: template, error: errorText(err) }));
         }
+        // The remote system's credentials would travel in clear.
+        if (def.remoteSystem && insecure(parsed)) node.warn(t('warnings.insecure-url', { url: parsed.origin }));
         if (!url.includes('{updatedAfter}')) {
           client.close();
           throw new Error(t('errors.no-placeholder'));
