@@ -162,7 +162,7 @@ describe('two-way edits that converge (real Node-RED processes)', function () {
     const made = edits.a + edits.b + RECORDS + feeds.a.again + feeds.b.again;
     const sent = fa.changeMessages + fb.changeMessages;
     assert.ok(sent <= made + sentBack, `messages sent (${sent}) ≤ changes made (${made}) + inbound writes sent back (${sentBack})`);
-    assert.ok(feeds.a.sentBack <= onA.overwritesOfLocal && feeds.b.sentBack <= onB.overwritesOfLocal, 'a change an inbound flow made goes back only after it wrote over a person\'s edit');
+    assert.ok(feeds.a.sentBack <= onA.overwritesOfLocal && feeds.b.sentBack <= onB.overwritesOfLocal, 'a change an inbound flow made goes back only when it wrote a field a person had edited on that side');
     assert.ok(sentBack * 10 <= edits.a + edits.b, `inbound writes sent back (${sentBack}) are few`);
 
     // Every value the remote changed was either written by the inbound flow or is a recorded conflict.

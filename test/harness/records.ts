@@ -92,12 +92,15 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
   /** The fields each inbound write wrote, in order. */
   readonly written: Written[] = [];
   /**
-   * Inbound writes that changed a field a person had written last: the only writes after
-   * which a capture may rightly send the record back to where the write came from.
+   * Inbound writes that changed a field a person had written on this system before: the
+   * only writes a capture may rightly send back to where they came from. (Not only those
+   * that landed on the person's value itself: a capture that runs behind stamps an edit
+   * with the time it captured it, so a later inbound write of that field, decided before
+   * the stamp, goes back too, and both sides converge on it.)
    */
   overwritesOfLocal = 0;
-  /** Who wrote each field of each record last. */
-  private readonly lastWriter = new Map<string, Map<string, 'person' | 'inbound'>>();
+  /** The fields a person has written, by record. */
+  private readonly personWrote = new Map<string, Set<string>>();
   private server: Server | undefined;
   private next = 1;
   url = '';
@@ -126,6 +129,7 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
   create(id: string, fields: Record<string, unknown>): StoredRecord {
     const record: StoredRecord = { id, fields: { ...fields }, deleted: false, source: '', lastSequence: 0, journal: [] };
     this.records.set(id, record);
+    this.personWrote.set(id, new Set(Object.keys(fields)));
     this.onChange?.({ operation: 'insert', record: { id, ...record.fields } });
     return record;
   }
@@ -141,10 +145,10 @@ export class RecordsServer extends EventEmitter<{ applied: [Apply] }> {
     const previous: Record<string, unknown> = { id: record.id, ...record.fields };
     record.fields = { ...record.fields, ...fields };
     const changed = Object.keys(fields).filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(record.fields[f]));
-    let writers = this.lastWriter.get(record.id);
-    if (!writers) this.lastWriter.set(record.id, (writers = new Map()));
-    if (origin && changed.some((f) => writers.get(f) === 'person')) this.overwritesOfLocal += 1;
-    for (const f of changed) writers.set(f, origin ? 'inbound' : 'person');
+    let wrote = this.personWrote.get(record.id);
+    if (!wrote) this.personWrote.set(record.id, (wrote = new Set()));
+    if (origin && changed.some((f) => wrote.has(f))) this.overwritesOfLocal += 1;
+    if (!origin) for (const f of changed) wrote.add(f);
     if (changed.length > 0) {
       this.onChange?.({ operation: 'update', record: { id: record.id, ...record.fields }, previous, ...(origin ? { origin } : {}) });
     }
