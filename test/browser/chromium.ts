@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { PROJECT_ROOT } from '../../tools/nodered';
+import { type FlowNode, NodeRedInstance, PROJECT_ROOT } from '../../tools/nodered';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -78,4 +78,63 @@ export async function editorPage(browser: Browser, url: string, nodeId: string, 
   await page.goto(`${url}/`);
   await page.locator(`#red-ui-workspace g.red-ui-flow-node-group[id="${nodeId}"]`).waitFor({ state: 'visible', timeout: 30_000 });
   return page;
+}
+
+/** One form test file's Node-RED, browser and page (see useEditorForm). */
+export interface EditorFormSession {
+  /** The running Node-RED. */
+  red(): NodeRedInstance;
+  /** Errors the editor page threw since the last openEditor(). */
+  readonly pageErrors: string[];
+  /** Deploys the file's flows and opens the editor on them (centred on `nodeId`). */
+  openEditor(): Promise<Page>;
+}
+
+/**
+ * The mocha hooks of a form test file: a Node-RED and Chromium for the file, a screenshot
+ * of each test's end (named "failed-…" when it failed, with Node-RED's log) in
+ * test-artifacts/<name>/, and the page closed after each test.
+ */
+export function useEditorForm(name: string, flows: () => FlowNode[], nodeId: string): EditorFormSession {
+  const artifacts = artifactsDir(name);
+  let red: NodeRedInstance | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    await startWithChromium(NodeRedInstance.start({ name }), (started, launched) => {
+      red = started;
+      browser = launched;
+    });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await red?.stop();
+    browser = red = undefined;
+  });
+
+  afterEach(async function () {
+    const failed = this.currentTest?.state === 'failed';
+    if (page) await screenshot(page, artifacts, `${failed ? 'failed' : 'end'}-${this.currentTest?.title ?? 'test'}`);
+    await page?.close();
+    page = undefined;
+    if (failed && red) console.log('--- Node-RED log ---\n' + red.log.slice(-30).join('\n'));
+  });
+
+  return {
+    red: () => {
+      if (!red) throw new Error(`${name}: Node-RED is not running`);
+      return red;
+    },
+    pageErrors,
+    async openEditor() {
+      if (!red || !browser) throw new Error(`${name}: Node-RED or Chromium is not running`);
+      await red.deploy(flows());
+      pageErrors.length = 0;
+      page = await editorPage(browser, red.url, nodeId, pageErrors);
+      return page;
+    },
+  };
 }

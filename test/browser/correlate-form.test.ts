@@ -5,9 +5,9 @@
  * port (and its wires) in the flow Node-RED keeps.
  */
 import assert from 'node:assert/strict';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { type FlowNode, NodeRedInstance } from '../../tools/nodered';
-import { artifactsDir, doneAndDeploy, editorPage, screenshot, startWithChromium } from './chromium';
+import type { Locator, Page } from 'playwright-core';
+import type { FlowNode } from '../../tools/nodered';
+import { doneAndDeploy, useEditorForm } from './chromium';
 
 const TAB = 'tab1';
 
@@ -25,39 +25,9 @@ function flows(): FlowNode[] {
 
 describe('rps-correlate editor form (headless Chromium)', function () {
   this.timeout(90_000);
-  const artifacts = artifactsDir('correlate-form');
-  let red: NodeRedInstance | undefined;
-  let browser: Browser | undefined;
-  let page: Page | undefined;
-  let pageErrors: string[] = [];
-
-  before(async function () {
-    await startWithChromium(NodeRedInstance.start({ name: 'correlate-form' }), (started, launched) => {
-      red = started;
-      browser = launched;
-    });
-  });
-
-  after(async function () {
-    await browser?.close();
-    await red?.stop();
-    browser = red = undefined;
-  });
-
-  afterEach(async function () {
-    const failed = this.currentTest?.state === 'failed';
-    if (page) await screenshot(page, artifacts, `${failed ? 'failed' : 'end'}-${this.currentTest?.title ?? 'test'}`);
-    await page?.close();
-    page = undefined;
-    if (failed && red) console.log('--- Node-RED log ---\n' + red.log.slice(-30).join('\n'));
-  });
-
-  async function openEditor(): Promise<Page> {
-    await red!.deploy(flows());
-    pageErrors = [];
-    page = await editorPage(browser!, red!.url, 'old', pageErrors);
-    return page;
-  }
+  const form = useEditorForm('correlate-form', flows, 'old');
+  const { pageErrors } = form;
+  const openEditor = (): Promise<Page> => form.openEditor();
 
   function ports(p: Page, id: string): Promise<number> {
     return p.locator(`#red-ui-workspace g.red-ui-flow-node-group[id="${id}"] g.red-ui-flow-port-output`).count();
@@ -71,7 +41,7 @@ describe('rps-correlate editor form (headless Chromium)', function () {
   }
 
   async function saved(id: string): Promise<FlowNode> {
-    const node = (await red!.flows()).find((n) => n.id === id);
+    const node = (await form.red().flows()).find((n) => n.id === id);
     assert.ok(node, `node ${id} in the deployed flows`);
     return node;
   }

@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { type FlowNode, NodeRedInstance, PROJECT_ROOT } from '../../tools/nodered';
-import { artifactsDir, doneAndDeploy, editorPage, screenshot, startWithChromium } from './chromium';
+import type { Locator, Page } from 'playwright-core';
+import { type FlowNode, PROJECT_ROOT } from '../../tools/nodered';
+import { artifactsDir, doneAndDeploy, screenshot, useEditorForm } from './chromium';
 
 const TAB = 'tab1';
 
@@ -59,38 +59,9 @@ function flows(): FlowNode[] {
 describe('rps-delta-load editor form (headless Chromium)', function () {
   this.timeout(90_000);
   const artifacts = artifactsDir('delta-load-form');
-  let red: NodeRedInstance | undefined;
-  let browser: Browser | undefined;
-  let page: Page | undefined;
-  let pageErrors: string[] = [];
-
-  before(async function () {
-    await startWithChromium(NodeRedInstance.start({ name: 'delta-load-form' }), (started, launched) => {
-      red = started;
-      browser = launched;
-    });
-  });
-
-  after(async function () {
-    await browser?.close();
-    await red?.stop();
-    browser = red = undefined;
-  });
-
-  afterEach(async function () {
-    const failed = this.currentTest?.state === 'failed';
-    if (page) await screenshot(page, artifacts, `${failed ? 'failed' : 'end'}-${this.currentTest?.title ?? 'test'}`);
-    await page?.close();
-    page = undefined;
-    if (failed && red) console.log('--- Node-RED log ---\n' + red.log.slice(-30).join('\n'));
-  });
-
-  async function openEditor(): Promise<Page> {
-    await red!.deploy(flows());
-    pageErrors = [];
-    page = await editorPage(browser!, red!.url, 'dl', pageErrors);
-    return page;
-  }
+  const form = useEditorForm('delta-load-form', flows, 'dl');
+  const { pageErrors } = form;
+  const openEditor = (): Promise<Page> => form.openEditor();
 
   async function openForm(p: Page, id: string): Promise<Locator> {
     await p.locator(`#red-ui-workspace g.red-ui-flow-node-group[id="${id}"] rect.red-ui-flow-node`).dblclick();
@@ -100,7 +71,7 @@ describe('rps-delta-load editor form (headless Chromium)', function () {
   }
 
   async function saved(id: string): Promise<FlowNode> {
-    const node = (await red!.flows()).find((n) => n.id === id);
+    const node = (await form.red().flows()).find((n) => n.id === id);
     assert.ok(node, `node ${id} in the deployed flows`);
     return node;
   }
