@@ -142,6 +142,10 @@ export interface SetupOptions {
   storeCredentials?: Record<string, string>;
   /** RED._ renders its parameters (see renderParams) from the start, for texts made while the nodes are created. */
   renderParams?: boolean;
+  /** Node-RED core node files to load too (paths under @node-red/nodes/core, e.g. 'network/05-tls.js'). */
+  coreNodes?: string[];
+  /** More config nodes (no tab, no position), e.g. a tls-config. */
+  configNodes?: FlowNode[];
 }
 
 export interface Rps {
@@ -180,6 +184,7 @@ export async function setup(nodes: FlowNode[], options: SetupOptions = {}): Prom
     // Flow nodes need x/y: without them Node-RED treats a node as a config node of its tab.
     { id: 'catcher', type: 'catch', z: TAB, x: 0, y: 0, scope: null, uncaught: false, wires: [['caught']] },
     { id: 'caught', type: 'helper', z: TAB, x: 0, y: 0, wires: [] },
+    ...(options.configNodes ?? []),
     ...nodes.map((n) => ({ z: TAB, x: 0, y: 0, wires: [], ...n })),
   ];
   let red: NodeAPI | undefined;
@@ -190,7 +195,8 @@ export async function setup(nodes: FlowNode[], options: SetupOptions = {}): Prom
   };
   const credentials = options.credentials ?? { user: 'u', password: 'p', inboundUser: INBOUND_USER, inboundPassword: INBOUND_PASSWORD };
   const allCredentials = { rs: credentials, ...(options.storeCredentials ? { st: options.storeCredentials } : {}) };
-  await helper.load([...modules, probe], structuredClone(flow), allCredentials);
+  const core = (options.coreNodes ?? []).map((file) => require(join(PROJECT_ROOT, 'node_modules', '@node-red', 'nodes', 'core', file)) as NodeModule);
+  await helper.load([...modules, ...core, probe], structuredClone(flow), allCredentials);
   assert.ok(red, 'the test helper gave our modules a RED object');
   const rt = runtimeOf(red);
   const node = (id: string): TestNode => {

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { makeTestCerts } from '../harness/certs';
 import type { AddressInfo } from 'node:net';
 import { closeServer } from '../../tools/http';
 import { assertPgReachable, pgQuery, TEST_PG_URL, TestSchemas } from '../../tools/pg';
@@ -349,6 +351,47 @@ describe('rps-delta-load node, REST source', function () {
     });
     end = await run(rps);
     assert.match(end.text, /not-json/);
+  });
+});
+
+describe('rps-delta-load node, REST source over https', function () {
+  useNodeRed();
+
+  it('reads an https source whose certificate a tls-config node trusts; without it, retries with the certificate error in its status', async () => {
+    const certs = await makeTestCerts();
+    const server = createHttpsServer({ cert: certs.server.cert, key: certs.server.key }, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify([{ id: 1, updated_at: at(0) }]));
+    });
+    try {
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/incidents?after={updatedAfter}`;
+      const rps = await setup(
+        [
+          ...loadFlow({ source: 'rest', url, recordsPath: '', tls: 'tls' }),
+          { id: 'dl2', type: 'rps-delta-load', source: 'rest', url, recordsPath: '', schedule: 'input', runOnStart: false, store: 'st', wires: [['cap'], []] },
+        ],
+        {
+          renderParams: true,
+          coreNodes: ['network/05-tls.js'],
+          configNodes: [{ id: 'tls', type: 'tls-config', name: 'test CA', ca: certs.ca.certPath, cert: '', key: '', verifyservercert: true }],
+        },
+      );
+      const end = await run(rps);
+      assert.equal(end.fill, 'green', end.text);
+      assert.deepEqual(queued(rps).map((r) => r.id), ['1']);
+      // Without the CA: the certificate is not trusted, and asking again will not change that.
+      rps.node('dl2').receive({ action: 'run' });
+      const retry = await waitForCall(rps.node('dl2'), 'status', (args) => textOf((args[0] as { text?: unknown }).text).includes('retrying'));
+      assert.match(textOf((retry[0] as { text?: unknown }).text), /certificate|self.signed|UNABLE_TO|SELF_SIGNED/i);
+      await rps.redeploy((flow) => {
+        flow.splice(flow.findIndex((n) => n.id === 'dl2'), 1);
+      });
+    } finally {
+      await closeServer(server as unknown as Server);
+      certs.remove();
+    }
   });
 });
 
