@@ -58,6 +58,7 @@ export class OpeningStore implements Store {
   readonly fieldStamps = this.forwarding('fieldStamps');
   readonly peers = this.forwarding('peers');
   readonly watermarks = this.forwarding('watermarks');
+  readonly metrics = this.forwarding('metrics');
 
   constructor(
     readonly kind: Store['kind'],

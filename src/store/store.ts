@@ -1,7 +1,7 @@
 /**
  * The store: where every durable piece of state lives, one interface per concern
  * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
- * retention, capture states, journal marks, field stamps, peers, watermarks). Each concern has a folder with its types and its SQLite and PostgreSQL
+ * retention, capture states, journal marks, field stamps, peers, watermarks, metrics). Each concern has a folder with its types and its SQLite and PostgreSQL
  * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
  * concern is a new folder plus one line in `Store` (and one in each composition).
  * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
@@ -12,6 +12,7 @@ import type { ErrorQueue } from './error-queue/types';
 import type { FieldStamps } from './field-stamps/types';
 import type { InboundQueue } from './inbound/types';
 import type { JournalMarks } from './journal-marks/types';
+import type { Metrics } from './metrics/types';
 import type { OutboundQueue } from './outbound/types';
 import type { Peers } from './peers/types';
 import type { RefreshTokens } from './refresh-tokens/types';
@@ -35,6 +36,7 @@ export { stampedKey } from './field-stamps/types';
 export type * from './peers/types';
 export { peerUrl } from './peers/types';
 export type * from './watermarks/types';
+export type * from './metrics/types';
 
 /** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
 export interface StoreConcerns {
@@ -50,6 +52,7 @@ export interface StoreConcerns {
   fieldStamps: FieldStamps;
   peers: Peers;
   watermarks: Watermarks;
+  metrics: Metrics;
 }
 
 export type Concern = keyof StoreConcerns;

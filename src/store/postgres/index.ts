@@ -25,6 +25,7 @@ import { PostgresRefreshTokens } from '../refresh-tokens/postgres';
 import { PostgresRetention } from '../retention/postgres';
 import { PostgresCaptureStates } from '../capture-states/postgres';
 import { PostgresJournalMarks } from '../journal-marks/postgres';
+import { PostgresMetrics } from '../metrics/postgres';
 import { PostgresFieldStamps } from '../field-stamps/postgres';
 import { PostgresPeers } from '../peers/postgres';
 import type { Store } from '../store';
@@ -81,6 +82,7 @@ export class PostgresStore implements Store {
   readonly fieldStamps: PostgresFieldStamps;
   readonly peers: PostgresPeers;
   readonly watermarks: PostgresWatermarks;
+  readonly metrics: PostgresMetrics;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -99,6 +101,7 @@ export class PostgresStore implements Store {
     this.fieldStamps = new PostgresFieldStamps(p);
     this.peers = new PostgresPeers(p);
     this.watermarks = new PostgresWatermarks(p);
+    this.metrics = new PostgresMetrics(p);
   }
 
   get instanceId(): string {

@@ -8,6 +8,7 @@ import { SqliteErrorQueue } from '../error-queue/sqlite';
 import { SqliteFieldStamps } from '../field-stamps/sqlite';
 import { SqliteInbound } from '../inbound/sqlite';
 import { SqliteJournalMarks } from '../journal-marks/sqlite';
+import { SqliteMetrics } from '../metrics/sqlite';
 import { SqliteOutbound } from '../outbound/sqlite';
 import { SqlitePeers } from '../peers/sqlite';
 import { SqliteRefreshTokens } from '../refresh-tokens/sqlite';
@@ -33,6 +34,7 @@ export class SqliteStore implements Store {
   readonly fieldStamps: SqliteFieldStamps;
   readonly peers: SqlitePeers;
   readonly watermarks: SqliteWatermarks;
+  readonly metrics: SqliteMetrics;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -49,6 +51,7 @@ export class SqliteStore implements Store {
     this.fieldStamps = new SqliteFieldStamps(this.s);
     this.peers = new SqlitePeers(this.s);
     this.watermarks = new SqliteWatermarks(this.s);
+    this.metrics = new SqliteMetrics(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

@@ -14,6 +14,7 @@ import { journalMarksContract } from './journal-marks';
 import { fieldStampsContract } from './field-stamps';
 import { peersContract } from './peers';
 import { watermarksContract } from './watermarks';
+import { metricsContract } from './metrics';
 import type { StoreFactory } from './support';
 
 export { draft, received, type StoreFactory } from './support';
@@ -32,5 +33,6 @@ export function storeContract(name: string, factory: StoreFactory): void {
     fieldStampsContract(factory);
     peersContract(factory);
     watermarksContract(factory);
+    metricsContract(factory);
   });
 }

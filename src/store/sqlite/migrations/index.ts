@@ -12,5 +12,6 @@ import { migration as m6 } from './006-journal-marks';
 import { migration as m7 } from './007-field-stamps';
 import { migration as m8 } from './008-peers';
 import { migration as m9 } from './009-watermarks';
+import { migration as m10 } from './010-metrics';
 
-export const SQLITE_MIGRATIONS: readonly Migration[] = [m1, m2, m4, m5, m6, m7, m8, m9];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [m1, m2, m4, m5, m6, m7, m8, m9, m10];

@@ -1,0 +1,105 @@
+/** What both stores' metrics modules share: the histogram columns, and reading their aggregate rows. */
+import { type Direction, TIME_BUCKETS } from '../../core/stats';
+import { countsOf, emptyCounts, type QueueStatus } from '../shared/queue';
+import type { QueueFigures, StatsTotal } from './types';
+
+/** rps_stats_minute's histogram columns, h0..h13 (migration 10), one per TIME_BUCKETS. */
+export const BUCKET_COLUMNS: readonly string[] = Array.from({ length: TIME_BUCKETS }, (_, i) => `h${i}`);
+
+/** The summed columns of rps_stats_minute, in order: counts, time sum, histogram. */
+export const SUM_COLUMNS: readonly string[] = ['processed', 'errors', 'time_sum_ms', ...BUCKET_COLUMNS];
+
+/** One row of a totals query: the key and the sums, named as the columns. */
+export interface TotalRecord extends Record<string, string | number> {
+  direction: Direction;
+  remote_system: string;
+  process_event: string;
+}
+
+export function statsTotal(r: TotalRecord): StatsTotal {
+  return {
+    direction: r.direction,
+    remoteSystem: r.remote_system,
+    processEvent: r.process_event,
+    processed: Number(r.processed),
+    errors: Number(r.errors),
+    timeSumMs: Number(r.time_sum_ms),
+    buckets: BUCKET_COLUMNS.map((c) => Number(r[c])),
+  };
+}
+
+/**
+ * One queue's groups, given the store's WHERE fragment of the filter's remote systems and
+ * process event. The counts by (status, remote system, process event) read the monitor
+ * index in its order; the oldest waiting and the last processed of a group are one index
+ * probe each (min/max of an index's last column under fixed leading columns: migration
+ * 10), so neither depends on how many rows wait or are done. Nothing reads the rows.
+ */
+export function queueGroupsSql(table: 'rps_outbound' | 'rps_inbound', waitingSince: 'created_at' | 'received_at', filter: string): string {
+  return `
+    WITH g AS (
+      SELECT status, remote_system, process_event, count(*) AS n FROM ${table}
+      WHERE ${filter}
+      GROUP BY status, remote_system, process_event)
+    SELECT status, remote_system, process_event, n,
+      CASE WHEN status IN ('ready', 'processing') THEN
+        (SELECT min(${waitingSince}) FROM ${table} w
+         WHERE w.status = g.status AND w.remote_system = g.remote_system AND w.process_event = g.process_event) END AS oldest,
+      CASE WHEN status = 'processed' THEN
+        (SELECT max(processed_at) FROM ${table} d
+         WHERE d.status = 'processed' AND d.remote_system = g.remote_system AND d.process_event = g.process_event) END AS last
+    FROM g`;
+}
+
+/** One row of a queue-figures query: a (status, remote system, process event) group. */
+export interface QueueGroupRecord {
+  status: QueueStatus;
+  remote_system: string;
+  process_event: string;
+  n: number;
+  /** The group's earliest created_at / received_at; asked for 'ready' and 'processing' only. */
+  oldest: number | null;
+  /** The group's latest processed_at; asked for 'processed' only. */
+  last: number | null;
+}
+
+/** The groups of one queue, per (remote system, process event): counts by status, the oldest waiting, the last processed. */
+export function queueFigures(direction: Direction, groups: readonly QueueGroupRecord[]): QueueFigures[] {
+  const byKey = new Map<string, { figures: QueueFigures; rows: QueueGroupRecord[] }>();
+  for (const g of groups) {
+    const key = JSON.stringify([g.remote_system, g.process_event]);
+    let e = byKey.get(key);
+    if (!e) {
+      e = {
+        figures: { direction, remoteSystem: g.remote_system, processEvent: g.process_event, counts: emptyCounts(), oldestWaitingAt: null, lastProcessedAt: null },
+        rows: [],
+      };
+      byKey.set(key, e);
+    }
+    e.rows.push(g);
+    if (g.oldest !== null) e.figures.oldestWaitingAt = Math.min(e.figures.oldestWaitingAt ?? Infinity, Number(g.oldest));
+    if (g.last !== null) e.figures.lastProcessedAt = Math.max(e.figures.lastProcessedAt ?? -Infinity, Number(g.last));
+  }
+  return [...byKey.values()].map(({ figures, rows }) => ({ ...figures, counts: countsOf(rows.map((r) => ({ status: r.status, n: Number(r.n) }))) }));
+}
+
+/** The directions a filter asks for. */
+export function directionsOf(direction: Direction | undefined): Direction[] {
+  return direction ? [direction] : ['outbound', 'inbound'];
+}
+
+/** An increment as JSON for the one-statement upsert of a batch (both stores unpack it in SQL). */
+export function incrementsJson(increments: readonly { direction: Direction; remoteSystem: string; processEvent: string; minute: number; processed: number; errors: number; timeSumMs: number; buckets: number[] }[]): string {
+  return JSON.stringify(
+    increments.map((i) => ({
+      d: i.direction,
+      r: i.remoteSystem,
+      e: i.processEvent,
+      m: i.minute,
+      p: i.processed,
+      x: i.errors,
+      t: Math.round(i.timeSumMs),
+      b: BUCKET_COLUMNS.map((_, k) => i.buckets[k] ?? 0),
+    })),
+  );
+}

@@ -1,0 +1,52 @@
+/** PostgreSQL migration 10. Shipped: never edit it; add the next number. */
+import type { Migration } from '../../shared/migration';
+
+export const migration: Migration = {
+  id: 10,
+  name: 'metrics: minute stats, monitor indexes',
+  sql: `
+      -- The monitor's rolling sums (metrics/types.ts, core/stats.ts): per minute and
+      -- (direction, remote system, process event), the rows that finished in it and a
+      -- histogram of their processing times, h0..h13 one per bucket of TIME_BOUNDS_MS and
+      -- the overflow. Keyed by minute first: totals, series and the pruning all read a
+      -- range of minutes.
+      CREATE TABLE rps_stats_minute (
+        minute        bigint  NOT NULL,
+        direction     text    NOT NULL CHECK (direction IN ('outbound', 'inbound')),
+        remote_system text    NOT NULL,
+        process_event text    NOT NULL,
+        processed     bigint  NOT NULL DEFAULT 0,
+        errors        bigint  NOT NULL DEFAULT 0,
+        time_sum_ms   bigint  NOT NULL DEFAULT 0,
+        h0            bigint  NOT NULL DEFAULT 0,
+        h1            bigint  NOT NULL DEFAULT 0,
+        h2            bigint  NOT NULL DEFAULT 0,
+        h3            bigint  NOT NULL DEFAULT 0,
+        h4            bigint  NOT NULL DEFAULT 0,
+        h5            bigint  NOT NULL DEFAULT 0,
+        h6            bigint  NOT NULL DEFAULT 0,
+        h7            bigint  NOT NULL DEFAULT 0,
+        h8            bigint  NOT NULL DEFAULT 0,
+        h9            bigint  NOT NULL DEFAULT 0,
+        h10           bigint  NOT NULL DEFAULT 0,
+        h11           bigint  NOT NULL DEFAULT 0,
+        h12           bigint  NOT NULL DEFAULT 0,
+        h13           bigint  NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, direction, remote_system, process_event)
+      );
+
+      -- Created in the migration's transaction, under its advisory lock (../migrate.ts):
+      -- a second process starting at once waits, then finds number 10 applied.
+      -- The queue figures (metrics.queues) read indexes only (index-only scans, as far as
+      -- the visibility map allows: the queues are vacuumed often, see migration 3), never the rows with their
+      -- payloads: the counts by (status, remote system, process event) scan this one in
+      -- its order (no sort), and the oldest waiting row of a group is its first entry
+      -- under 'ready' or 'processing'.
+      CREATE INDEX rps_outbound_monitor ON rps_outbound (status, remote_system, process_event, created_at);
+      CREATE INDEX rps_inbound_monitor ON rps_inbound (status, remote_system, process_event, received_at);
+      -- The last processed row of a group: its last entry here. Partial: the rows in flight
+      -- are not in it, so claims and retries write nothing to it.
+      CREATE INDEX rps_outbound_last_done ON rps_outbound (remote_system, process_event, processed_at) WHERE status = 'processed';
+      CREATE INDEX rps_inbound_last_done ON rps_inbound (remote_system, process_event, processed_at) WHERE status = 'processed';
+    `,
+};
