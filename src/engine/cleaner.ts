@@ -1,7 +1,8 @@
 /**
  * Retention: deletes old queue rows by status and age, in bounded batches with a
  * pause between them, so delivery never waits long behind a large delete. Field stamps
- * go when no message that could conflict with them can still be waiting (stampKeepMs).
+ * go when no message that could conflict with them can still be waiting (stampKeepMs);
+ * the monitor's minute stats after METRICS_KEEP_MS.
  */
 import { STORE_NUMBERS } from '../core/settings';
 import type { PurgeResult, RetentionPolicy, Store } from '../store/store';
@@ -15,6 +16,9 @@ export const DEFAULT_RETENTION: RetentionPolicy = {
   errorMs: STORE_NUMBERS.keepError.value * DAY,
   readyMs: STORE_NUMBERS.keepReady.value * DAY,
 };
+
+/** How long the monitor's minute stats are kept: its longest window (7 days) and a day to spare. */
+export const METRICS_KEEP_MS = 8 * DAY;
 
 /**
  * How long field stamps are kept: as long as a ready or error row may be (a message held
@@ -87,6 +91,9 @@ export class Cleaner {
     }
     const keep = stampKeepMs(this.o.policy);
     while (keep > 0 && !this.stopped && (await this.o.store.fieldStamps.forget((this.o.now ?? Date.now)() - keep, this.o.batch)) >= this.o.batch) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    while (!this.stopped && (await this.o.store.metrics.prune((this.o.now ?? Date.now)() - METRICS_KEEP_MS, this.o.batch)) >= this.o.batch) {
       await new Promise((resolve) => setImmediate(resolve));
     }
     if (total.outbound + total.inbound + total.errorQueue > 0) this.o.onPurged?.(total);
