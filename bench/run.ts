@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: every benchmark in bench/, one JSON line each. Not part of the tests.
- * RPS_BENCH=auth,store,e2e,backlog,delta picks some (default: all, in that order). Each
+ * RPS_BENCH=auth,store,e2e,backlog,delta,monitor picks some (default: all, in that order). Each
  * benchmark reads its own size variables: see its file.
  */
 import { benchAuth } from './auth';
 import { benchBacklog } from './backlog';
 import { benchDeltaLoad } from './delta-load';
 import { benchEndToEnd } from './e2e';
+import { benchMonitor } from './monitor';
 import { benchStore } from './store';
 
 const BENCHES: Record<string, () => Promise<Record<string, unknown>[]>> = {
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => Promise<Record<string, unknown>[]>> = {
   e2e: benchEndToEnd,
   backlog: async () => [await benchBacklog()],
   delta: async () => [await benchDeltaLoad()],
+  monitor: benchMonitor,
 };
 
 async function main(): Promise<void> {

@@ -1,0 +1,110 @@
+/**
+ * The monitor's store queries with a large history: RPS_BENCH_MONITOR_ROWS outbound rows
+ * (default 1,000,000; inbound a tenth of that) and a day of minute stats, filled by
+ * fillMonitorRows (bench/monitor-fill.ts), in an SQLite file in a temp folder and in
+ * PostgreSQL (a schema of its own, dropped at the end; RPS_TEST_PG_URL, see tools/pg).
+ * RPS_BENCH_STORES=sqlite or postgres measures one of them (default: both).
+ *
+ * Measured, RUNS times each after one warm-up: metrics.totals over the last day,
+ * metrics.series over the last hour by minute and the last day by hour, metrics.queues
+ * (all, and one remote system). Prints one JSON line per store: median and max in ms.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DAY_MS, HOUR_MS, MINUTE_MS } from '../src/core/stats';
+import { PostgresStore } from '../src/store/postgres';
+import { SqliteStore } from '../src/store/sqlite';
+import { pgQuery, TEST_PG_URL } from '../tools/pg';
+import { fillMonitorRows, MONITOR_REMOTES } from './monitor-fill';
+
+const RUNS = 7;
+
+type Result = Record<string, unknown>;
+
+function rowCount(): number {
+  const raw = process.env.RPS_BENCH_MONITOR_ROWS;
+  if (raw === undefined || raw === '') return 1_000_000;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`RPS_BENCH_MONITOR_ROWS: expected a positive integer, got "${raw}"`);
+  return n;
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** Median and max of RUNS timed calls of `f`, after one untimed call. */
+async function timed(f: () => Promise<unknown>): Promise<{ medianMs: number; maxMs: number }> {
+  await f();
+  const ms: number[] = [];
+  for (let k = 0; k < RUNS; k++) {
+    const start = process.hrtime.bigint();
+    await f();
+    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return { medianMs: round2(ms[Math.floor(ms.length / 2)]), maxMs: round2(ms[ms.length - 1]) };
+}
+
+async function measure(store: SqliteStore | PostgresStore, n: number): Promise<Result> {
+  const now = Date.now();
+  const filled = await fillMonitorRows(store, n, { now });
+  const m = store.metrics;
+  const queues = await m.queues({});
+  return {
+    bench: 'monitor',
+    store: store.kind,
+    ...filled,
+    queueGroups: queues.length,
+    totalsDay: await timed(() => m.totals({}, now - DAY_MS)),
+    seriesHourByMinute: await timed(() => m.series({}, now - HOUR_MS, MINUTE_MS)),
+    seriesDayByHour: await timed(() => m.series({}, now - DAY_MS, HOUR_MS)),
+    queuesAll: await timed(() => m.queues({})),
+    queuesOneRemote: await timed(() => m.queues({ remoteSystems: [MONITOR_REMOTES[0]] })),
+  };
+}
+
+async function benchSqlite(n: number): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), 'rps-bench-monitor-'));
+  const store = new SqliteStore(join(dir, 'store.sqlite'));
+  try {
+    return await measure(store, n);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchPostgres(n: number): Promise<Result> {
+  try {
+    await pgQuery('SELECT 1');
+  } catch (err) {
+    return { bench: 'monitor', store: 'postgres', skipped: `PostgreSQL not reachable: ${(err as Error).message}` };
+  }
+  const schema = `bench_monitor_${process.pid}`;
+  await pgQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  const store = await PostgresStore.open({ connectionString: TEST_PG_URL, schema });
+  try {
+    return await measure(store, n);
+  } finally {
+    await store.close();
+    await pgQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  }
+}
+
+export async function benchMonitor(): Promise<Result[]> {
+  const n = rowCount();
+  const only = process.env.RPS_BENCH_STORES;
+  return [...(only !== 'postgres' ? [await benchSqlite(n)] : []), ...(only !== 'sqlite' ? [await benchPostgres(n)] : [])];
+}
+
+if (require.main === module) {
+  benchMonitor().then(
+    (results) => {
+      for (const r of results) console.log(JSON.stringify(r));
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+}
