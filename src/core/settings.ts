@@ -85,6 +85,11 @@ export const QUEUE_RETRY_NUMBERS = rules({
   settle: { value: 60, min: 0 },
 });
 
+/** rps-stats: seconds between messages (0: only when a message comes in). */
+export const STATS_NUMBERS = rules({
+  interval: { value: 60, min: 0 },
+});
+
 /** Where rps-delta-load reads records: a REST API it calls, or the flow (page requests on its second output). */
 export const DELTA_SOURCES = Object.freeze(['rest', 'flow'] as const);
 /** When rps-delta-load runs: every interval after the last run ends, on a cron schedule, or on an input message. */

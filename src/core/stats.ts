@@ -82,6 +82,17 @@ export class StatsTally {
     this.entry(direction, remoteSystem, processEvent, at).errors += 1;
   }
 
+  /** Adds increments back (a write that failed: the sums go out with the next one). */
+  add(increments: readonly StatsIncrement[]): void {
+    for (const inc of increments) {
+      const e = this.entry(inc.direction, inc.remoteSystem, inc.processEvent, inc.minute);
+      e.processed += inc.processed;
+      e.errors += inc.errors;
+      e.timeSumMs += inc.timeSumMs;
+      for (let i = 0; i < TIME_BUCKETS; i++) e.buckets[i] += inc.buckets[i] ?? 0;
+    }
+  }
+
   get size(): number {
     return this.byKey.size;
   }

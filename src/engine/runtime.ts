@@ -6,12 +6,14 @@
  * with parameters (the node layer words them in the user's language).
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { handshakeHandler, type InboundRoute, inboundRouter, messagesHandler, type RouteMatching, tokenHandler } from '../transport/inbound-http';
 import { Cleaner } from './cleaner';
 import { CorrelationLookup } from './correlation-lookup';
 import { LoadMarks } from './delta-load';
+import { type FinishedRows, StatsRecorder } from './metrics';
 import type { LinkKey } from './link-identity';
 import { Receiver } from './receiver';
 import type { RemoteSystem } from './remote';
@@ -48,6 +50,27 @@ export interface RuntimeOptions {
 export type ApiHandler = ReturnType<typeof inboundRouter>;
 export type { RouteMatching };
 
+/** A store this runtime has open, with what runs beside it. */
+interface OpenStore {
+  store: Store;
+  refs: number;
+  cleaner: Cleaner;
+  lookup: CorrelationLookup;
+  stats: StatsRecorder;
+  config: StoreConfig;
+}
+
+/** An open store as the monitor lists it. */
+export interface OpenStoreInfo {
+  /** storeKey of its location: stable while it is open, and across restarts. */
+  key: string;
+  /** How logs and the monitor name it (a file path, or a server without its password). */
+  label: string;
+  kind: Store['kind'];
+  store: Store;
+  stats: StatsRecorder;
+}
+
 export class EngineRuntime {
   /**
    * Distinguishes this process's claims from those of a process that died. Host and pid
@@ -58,11 +81,13 @@ export class EngineRuntime {
   readonly receiver: Receiver;
   /** The OAuth2 tokens and signing keys in our stores, sealed with the credential secret. */
   readonly secrets: StoreSecrets;
-  private readonly stores = new Map<string, { store: Store; refs: number; cleaner: Cleaner; lookup: CorrelationLookup; config: StoreConfig }>();
+  private readonly stores = new Map<string, OpenStore>();
   /** The remote systems of this runtime that can send, by config node id. */
   readonly remotes = new Map<string, RemoteSystem>();
   /** The link keys of this runtime's remote systems, by config node id. */
   readonly identities = new Map<string, LinkKey>();
+  /** Rows that finished in any open store (its key, the rows), as its recorder counts them: the monitor listens. */
+  readonly finished = new EventEmitter<{ rows: [storeKey: string, rows: FinishedRows] }>();
   /** Where send, capture and the flow report the delta-load records they ended. */
   readonly loads = new LoadMarks();
   protected readonly report: (event: RuntimeEvent) => void;
@@ -118,7 +143,12 @@ export class EngineRuntime {
       },
     });
     cleaner.start();
-    this.stores.set(key, { store, refs: 1, cleaner, lookup: new CorrelationLookup(store.correlations, undefined, (id) => this.keyFor(id)), config });
+    const stats = new StatsRecorder(store);
+    stats.on('finished', (rows) => this.finished.emit('rows', key, rows));
+    stats.on('fault', (err) => {
+      if (!(err instanceof StoreUnavailableError)) this.storeEvent('stats-failed', label, { error: err.message });
+    });
+    this.stores.set(key, { store, refs: 1, cleaner, lookup: new CorrelationLookup(store.correlations, undefined, (id) => this.keyFor(id)), stats, config });
     this.sealSecrets(store, label);
     return store;
   }
@@ -147,6 +177,17 @@ export class EngineRuntime {
   cleanerOf(store: Store): Cleaner | undefined {
     for (const open of this.stores.values()) if (open.store === store) return open.cleaner;
     return undefined;
+  }
+
+  /** The rolling statistics of an open store, where its senders and dispatchers count finished rows. */
+  statsOf(store: Store): StatsRecorder | undefined {
+    for (const open of this.stores.values()) if (open.store === store) return open.stats;
+    return undefined;
+  }
+
+  /** The stores open now, in the order they were opened. */
+  openStores(): OpenStoreInfo[] {
+    return [...this.stores].map(([key, open]) => ({ key, label: storeLabel(open.config.location), kind: open.store.kind, store: open.store, stats: open.stats }));
   }
 
   /** The correlation lookups of an open store, shared by every node that uses it (so they go in batches). */
@@ -204,6 +245,7 @@ export class EngineRuntime {
       if (open.refs === 0) {
         this.stores.delete(key);
         await open.cleaner.stop();
+        await open.stats.stop();
         await store.close();
       }
       return;

@@ -79,7 +79,13 @@ export interface NodeAPI {
     createNode(node: object, def: NodeDef): void;
     registerType<N, D>(type: string, ctor: (this: N, def: D) => void, options?: RegisterOptions): void;
     getNode(id: string): unknown;
+    /** Calls `visit` with the configuration of every deployed node (config nodes too). */
+    eachNode?(visit: (config: NodeDef & Record<string, unknown>) => void): void;
   };
+  /** Node-RED's runtime-to-editor messages (e.g. `RED.comms.publish(topic, data, retain)`). */
+  comms?: { publish(topic: string, data: unknown, retain?: boolean): void };
+  /** Present on the RED a plugin module is given. */
+  plugins?: { registerPlugin(id: string, definition: { type?: string; onadd?: () => void }): void };
   settings: {
     userDir?: string;
     httpNodeRoot?: string | false;

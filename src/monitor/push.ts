@@ -1,0 +1,70 @@
+/**
+ * Pushes the monitor's figures to open editors: computed once for all of them, at most
+ * every `minGapMs` while rows finish or operators act (poke), and every `idleMs`
+ * otherwise (ages grow, remotes change state); published only when they changed. So
+ * the store answers one set of aggregate queries per interval whatever the number of
+ * open editors, and an idle integration costs one set every `idleMs`.
+ */
+import type { Figures } from './figures';
+
+export class FiguresPush {
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private last = 0;
+  private lastText = '';
+  private running = false;
+  private stopped = false;
+
+  constructor(
+    private readonly compute: () => Promise<Figures>,
+    private readonly publish: (figures: Figures) => void,
+    private readonly fault: (err: Error) => void,
+    private readonly minGapMs = 2000,
+    private readonly idleMs = 15_000,
+  ) {}
+
+  start(): void {
+    this.arm(Date.now() + 1000);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Something changed: push soon (not sooner than minGapMs after the last push). */
+  poke(): void {
+    this.arm(Math.max(Date.now(), this.last + this.minGapMs));
+  }
+
+  private arm(at: number): void {
+    if (this.stopped || at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    // Never keeps the process alive: Node-RED's own server does.
+    this.timer = setTimeout(() => void this.run(), Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  private async run(): Promise<void> {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.running) return;
+    this.running = true;
+    try {
+      const figures = await this.compute();
+      // `at` changes every time: compare the rest.
+      const text = JSON.stringify({ ...figures, at: 0 });
+      if (text !== this.lastText) {
+        this.lastText = text;
+        this.publish(figures);
+      }
+    } catch (err) {
+      this.fault(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.running = false;
+      this.last = Date.now();
+      this.arm(this.last + this.idleMs);
+    }
+  }
+}
