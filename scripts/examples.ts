@@ -920,6 +920,291 @@ export function deltaLoadSql(): FlowNode[] {
   ];
 }
 
+const MONITORING_INFO = `Monitoring with Dashboard 2.0
+
+The sync stats node reads the figures of the remote system's queues every 10 seconds and on any input message; Dashboard 2.0 widgets show them at /dashboard (page "Sync"):
+
+- a line chart of rows processed per minute, outbound, inbound and in error (output 2: one message per series, msg.topic is the series);
+- a gauge of the outbound success rate over 24 hours, in % (msg.payload.outbound.successPercent);
+- texts for the outbound rows waiting, in error and the 95th percentile of their processing time (msg.payload.outbound.waiting, .error, .p95Ms), picked by each widget's value property;
+- a template with both directions' figures from msg.payload.
+
+This example needs FlowFuse Dashboard 2.0 (@flowfuse/node-red-dashboard): install it from the palette manager (Manage palette > Install) before you import this flow. Remote Process Sync itself does not depend on it; any dashboard can use the sync stats node's messages. Leave the remote system empty in the sync stats node for the figures of every queue of the store.`;
+
+/** "Monitoring with Dashboard 2.0": the sync stats node's figures on Dashboard 2.0 widgets (the dashboard is installed apart). */
+export function monitoringDashboard(): FlowNode[] {
+  const id = ids('monitoring');
+  const z = id('tab');
+  const group = id('ui-group');
+  /** A text widget that shows one figure of msg.payload (its value property picks it). */
+  const text = (name: string, label: string, value: string, order: number, y: number): FlowNode => ({
+    id: id(`text-${name}`),
+    type: 'ui-text',
+    z,
+    group,
+    order,
+    width: 0,
+    height: 0,
+    name: '',
+    label,
+    format: '{{msg.payload}}',
+    layout: 'row-spread',
+    style: false,
+    font: '',
+    fontSize: 16,
+    color: '#717171',
+    wrapText: false,
+    className: `rps-${name}`,
+    value,
+    valueType: 'msg',
+    x: 620,
+    y,
+    wires: [],
+  });
+  return [
+    { id: z, type: 'tab', label: 'Monitoring with Dashboard 2.0', info: `${MONITORING_INFO}\n\n${templateSteps('the sync stats node')}` },
+    remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
+    { id: id('comment'), type: 'comment', z, name: 'Sync figures on Dashboard 2.0 (install @flowfuse/node-red-dashboard first)', info: MONITORING_INFO, x: 310, y: 40, wires: [] },
+    {
+      id: id('refresh'),
+      type: 'inject',
+      z,
+      name: 'refresh now',
+      props: [],
+      repeat: '',
+      crontab: '',
+      once: false,
+      onceDelay: 0.1,
+      topic: '',
+      x: 110,
+      y: 140,
+      wires: [[id('stats')]],
+    },
+    {
+      id: id('stats'),
+      type: 'rps-stats',
+      z,
+      name: 'sync figures',
+      remoteSystem: id('rs'),
+      processEvent: '',
+      store: '',
+      interval: '10',
+      x: 300,
+      y: 140,
+      wires: [[id('gauge'), id('text-waiting'), id('text-error'), id('text-p95'), id('template')], [id('chart')]],
+    },
+    {
+      id: id('chart'),
+      type: 'ui-chart',
+      z,
+      group,
+      name: '',
+      label: 'Rows per minute',
+      order: 1,
+      chartType: 'line',
+      category: 'topic',
+      categoryType: 'msg',
+      xAxisLabel: '',
+      xAxisProperty: '',
+      xAxisPropertyType: 'timestamp',
+      xAxisType: 'time',
+      xAxisFormat: '',
+      xAxisFormatType: 'auto',
+      xmin: '',
+      xmax: '',
+      yAxisLabel: 'rows',
+      yAxisProperty: 'payload',
+      yAxisPropertyType: 'msg',
+      ymin: '0',
+      ymax: '',
+      bins: 10,
+      action: 'append',
+      stackSeries: false,
+      pointShape: 'circle',
+      pointRadius: 4,
+      showLegend: true,
+      removeOlder: 1,
+      removeOlderUnit: '3600',
+      removeOlderPoints: '',
+      colors: ['#0095FF', '#2CA02C', '#FF0000', '#FF7F0E', '#A347E1', '#D62728', '#FF9896', '#9467BD', '#C5B0D5'],
+      textColor: ['#666666'],
+      textColorDefault: true,
+      gridColor: ['#e5e5e5'],
+      gridColorDefault: true,
+      width: 12,
+      height: 6,
+      className: 'rps-chart',
+      interpolation: 'linear',
+      x: 590,
+      y: 100,
+      wires: [[]],
+    },
+    {
+      id: id('gauge'),
+      type: 'ui-gauge',
+      z,
+      name: '',
+      group,
+      order: 2,
+      value: 'payload.outbound.successPercent',
+      valueType: 'msg',
+      width: 4,
+      height: 4,
+      gtype: 'gauge-half',
+      gstyle: 'rounded',
+      title: 'Outbound success (24 h)',
+      alwaysShowTitle: false,
+      floatingTitlePosition: 'top-left',
+      units: '',
+      icon: '',
+      prefix: '',
+      suffix: '%',
+      segments: [
+        { from: '0', color: '#EA5353', text: '', textType: 'label' },
+        { from: '90', color: '#FFC800', text: '', textType: 'label' },
+        { from: '99', color: '#5CD65C', text: '', textType: 'label' },
+      ],
+      min: 0,
+      max: 100,
+      sizeThickness: 16,
+      sizeGap: 4,
+      sizeKeyThickness: 8,
+      styleRounded: true,
+      styleGlow: false,
+      className: 'rps-success',
+      x: 610,
+      y: 160,
+      wires: [[]],
+    },
+    text('waiting', 'Outbound waiting', 'payload.outbound.waiting', 3, 200),
+    text('error', 'Outbound in error', 'payload.outbound.error', 4, 240),
+    text('p95', 'Outbound p95 (ms)', 'payload.outbound.p95Ms', 5, 280),
+    {
+      id: id('template'),
+      type: 'ui-template',
+      z,
+      group,
+      page: '',
+      ui: '',
+      name: 'both directions',
+      order: 6,
+      width: 0,
+      height: 0,
+      head: '',
+      format: MONITORING_TEMPLATE,
+      storeOutMessages: true,
+      passthru: false,
+      resendOnRefresh: true,
+      templateScope: 'local',
+      className: 'rps-directions',
+      x: 620,
+      y: 320,
+      wires: [[]],
+    },
+    {
+      id: group,
+      type: 'ui-group',
+      name: 'Remote Process Sync',
+      page: id('ui-page'),
+      width: 12,
+      height: 1,
+      order: 1,
+      showTitle: true,
+      className: '',
+      visible: 'true',
+      disabled: 'false',
+      groupType: 'default',
+    },
+    {
+      id: id('ui-page'),
+      type: 'ui-page',
+      name: 'Sync',
+      ui: id('ui-base'),
+      path: '/sync',
+      icon: 'sync',
+      layout: 'grid',
+      theme: id('ui-theme'),
+      breakpoints: [
+        { name: 'Default', px: '0', cols: '3' },
+        { name: 'Tablet', px: '576', cols: '6' },
+        { name: 'Small Desktop', px: '768', cols: '9' },
+        { name: 'Desktop', px: '1024', cols: '12' },
+      ],
+      order: 1,
+      className: '',
+      visible: 'true',
+      disabled: 'false',
+    },
+    {
+      id: id('ui-base'),
+      type: 'ui-base',
+      name: 'Sync monitor',
+      path: '/dashboard',
+      appIcon: '',
+      includeClientData: true,
+      acceptsClientConfig: ['ui-notification', 'ui-control'],
+      showPathInSidebar: false,
+      headerContent: 'page',
+      navigationStyle: 'default',
+      titleBarStyle: 'default',
+      showReconnectNotification: true,
+      notificationDisplayTime: 1,
+      showDisconnectNotification: true,
+      allowInstall: false,
+    },
+    {
+      id: id('ui-theme'),
+      type: 'ui-theme',
+      name: 'Sync theme',
+      colors: { surface: '#fcfcfd', primary: '#0d74ce', bgPage: '#f9f9fb', groupBg: '#ffffff', groupOutline: '#d9d9e0' },
+      sizes: { density: 'default', pagePadding: '12px', groupGap: '12px', groupBorderRadius: '4px', widgetGap: '12px' },
+    },
+  ];
+}
+
+/** The ui-template of the monitoring example: both directions' figures from msg.payload (Vue, as Dashboard 2.0 renders it). */
+const MONITORING_TEMPLATE = `<template>
+  <table v-if="msg && msg.payload && msg.payload.outbound" class="rps-figures">
+    <tr><th></th><th>outbound</th><th>inbound</th></tr>
+    <tr v-for="row in rows" :key="row.key">
+      <td>{{ row.label }}</td>
+      <td class="rps-out">{{ show(msg.payload.outbound[row.key]) }}</td>
+      <td class="rps-in">{{ show(msg.payload.inbound[row.key]) }}</td>
+    </tr>
+  </table>
+  <p v-else>waiting for the first figures</p>
+</template>
+
+<script>
+export default {
+  data() {
+    return {
+      rows: [
+        { key: 'waiting', label: 'waiting' },
+        { key: 'error', label: 'in error' },
+        { key: 'perMinute', label: 'last minute' },
+        { key: 'perHour', label: 'last hour' },
+        { key: 'perDay', label: 'last 24 h' },
+        { key: 'successPercent', label: 'success %' },
+        { key: 'averageMs', label: 'average ms' },
+        { key: 'p95Ms', label: 'p95 ms' },
+        { key: 'oldestWaitingSeconds', label: 'oldest waiting s' }
+      ]
+    }
+  },
+  methods: {
+    show(v) {
+      return v === null || v === undefined ? '–' : v
+    }
+  }
+}
+</script>
+
+<style>
+.rps-figures td, .rps-figures th { padding: 2px 12px; text-align: right; }
+.rps-figures td:first-child { text-align: left; }
+</style>`;
+
 export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'Outbound Flow Template - Basic.json': outboundTemplate,
   'Inbound Flow Template - Basic.json': inboundTemplate,
@@ -931,6 +1216,7 @@ export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'One record, two remotes.json': fanOut,
   'Delta load with watermark.json': deltaLoadRest,
   'Delta load from a SQL table.json': deltaLoadSql,
+  'Monitoring with Dashboard 2.0.json': monitoringDashboard,
 };
 
 export function exampleText(flows: FlowNode[]): string {

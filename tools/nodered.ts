@@ -6,10 +6,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const RED_JS = require.resolve('node-red/red.js', { paths: [PROJECT_ROOT] });
@@ -28,6 +28,12 @@ export interface InstanceOptions {
   nodeArgs?: string[];
   /** JavaScript source of an object whose properties are added to settings.js (for functions, e.g. httpNodeMiddleware). */
   settingsCode?: string;
+  /**
+   * Packages of the project's node_modules (e.g. '@flowfuse/node-red-dashboard') that the
+   * instance loads too: linked into its userDir/node_modules, where Node-RED looks for
+   * installed node packages.
+   */
+  modules?: string[];
 }
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -70,7 +76,17 @@ export class NodeRedInstance {
     this.echo = options.echo ?? false;
     this.nodeArgs = options.nodeArgs ?? [];
     mkdirSync(this.userDir, { recursive: true });
+    this.linkModules(options.modules ?? []);
     this.configure(options);
+  }
+
+  /** Links each package into userDir/node_modules (once: a restart on the same directory finds the links there). */
+  private linkModules(modules: readonly string[]): void {
+    for (const name of modules) {
+      const link = join(this.userDir, 'node_modules', name);
+      mkdirSync(dirname(link), { recursive: true });
+      if (!existsSync(link)) symlinkSync(join(PROJECT_ROOT, 'node_modules', name), link, 'dir');
+    }
   }
 
   /**

@@ -76,7 +76,9 @@ export default function (RED: NodeAPI): void {
       if (def.remoteSystem) {
         const remote = remoteSystemOf(RED, def.remoteSystem);
         filter.remoteSystem = remote.id;
-        config = remote.storeConfig ?? storeConfigOf(RED, undefined);
+        // The remote system's own store (remoteSystemOf has checked it is open): never another one in its place.
+        if (!remote.storeConfig) throw new Error(common(RED, 'errors.store-unavailable'));
+        config = remote.storeConfig;
       } else {
         config = storeConfigOf(RED, def.store);
       }
@@ -92,14 +94,30 @@ export default function (RED: NodeAPI): void {
     const intervalMs = ruledNumber(STATS_NUMBERS.interval, def.interval) * 1000;
     let timer: NodeJS.Timeout | undefined;
     let closing = false;
+    /** Reads under way: the store is released only after them, so a redeploy does not cut a read off. */
+    const reading = new Set<Promise<void>>();
 
     const read = async (): Promise<Figures> => {
+      // The remote system's rows carry its link key, read from the store after a deploy: a
+      // read before that (the first tick comes a second after the deploy) would miss them.
+      if (filter.remoteSystem !== undefined) await rt.keyFor(filter.remoteSystem);
       const ctx = monitorContext(RED);
       const key = ctx.stores.find((s) => s.store === store)?.key;
       return gatherFigures(ctx, { ...filter, store: key === undefined ? '(closed)' : storeId(key) });
     };
 
-    const emit = async (msg: NodeMessage, send: (m: (NodeMessage | NodeMessage[] | null)[]) => void): Promise<void> => {
+    const emit = (msg: NodeMessage, send: (m: (NodeMessage | NodeMessage[] | null)[]) => void): Promise<void> => {
+      const p = emitNow(msg, send);
+      const tracked = p.then(
+        () => undefined,
+        () => undefined,
+      );
+      reading.add(tracked);
+      void tracked.then(() => reading.delete(tracked));
+      return p;
+    };
+
+    const emitNow = async (msg: NodeMessage, send: (m: (NodeMessage | NodeMessage[] | null)[]) => void): Promise<void> => {
       await store.opened();
       const figures = await read();
       const summary = summaryOf(figures);
@@ -144,7 +162,8 @@ export default function (RED: NodeAPI): void {
       closing = true;
       if (timer) clearTimeout(timer);
       status.stop();
-      rt.releaseStore(store)
+      Promise.all(reading)
+        .then(() => rt.releaseStore(store))
         .catch((err: unknown) => node.error(common(RED, 'errors.store', { error: errorText(err) })))
         .finally(() => done());
     });

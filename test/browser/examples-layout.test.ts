@@ -222,7 +222,7 @@ describe('shipped examples in the editor (headless Chromium)', function () {
 
   before(async function () {
     // Started together; whichever started is kept, so that after() stops it when the other failed.
-    const [started, launched] = await Promise.allSettled([NodeRedInstance.start({ name: 'examples' }), launchChromium()]);
+    const [started, launched] = await Promise.allSettled([NodeRedInstance.start({ name: 'examples', modules: ['@flowfuse/node-red-dashboard'] }), launchChromium()]);
     if (started.status === 'fulfilled') nr = started.value;
     if (launched.status === 'fulfilled') browser = launched.value;
     if (started.status === 'rejected') throw started.reason;

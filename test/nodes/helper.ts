@@ -1,5 +1,5 @@
 /**
- * Shared set-up of the node tests: node-red-node-test-helper with our ten node
+ * Shared set-up of the node tests: node-red-node-test-helper with our node
  * types, a fresh SQLite store file per test, a Catch node, collectors that wait for
  * messages and spy calls (no sleeps), direct reads of the store file, and a way to
  * inject rps/1 envelopes through the runtime's receiver (the test helper cannot
@@ -35,6 +35,7 @@ export const NODE_TYPES = [
   'rps-complete',
   'rps-queue-retry',
   'rps-delta-load',
+  'rps-stats',
 ] as const;
 
 type NodeModule = (RED: NodeAPI) => void | Promise<void>;
