@@ -22,6 +22,39 @@
     }
 
     var DIRECTIONS = ['outbound', 'inbound'];
+
+    /** Where this file was loaded from: uPlot (vendor/) is found next to it. */
+    var scriptUrl = document.currentScript && document.currentScript.src ? document.currentScript.src : '';
+    var chartLibrary = null;
+
+    /**
+     * Loads the chart library once, after the view: the editor loads a plugin's scripts
+     * one by one before it finishes starting, so a script that failed to load there
+     * would hold the whole editor; here it only leaves the charts out.
+     */
+    function loadCharts() {
+        if (!chartLibrary) {
+            chartLibrary = new Promise(function (resolve) {
+                if (window.uPlot) {
+                    resolve(true);
+                    return;
+                }
+                // The editor evaluates a plugin's scripts as text (no src): its resources are under the admin root.
+                var root = window.RED && RED.settings && RED.settings.apiRootUrl ? RED.settings.apiRootUrl : '';
+                var base = /rps-monitor-view\.js/.test(scriptUrl) ? scriptUrl.replace(/[^/]*$/, '') : root + 'resources/@node-red-rps/remote-process-sync/';
+                var css = document.createElement('link');
+                css.rel = 'stylesheet';
+                css.href = base + 'vendor/uPlot.min.css';
+                document.head.appendChild(css);
+                var script = document.createElement('script');
+                script.src = base + 'vendor/uPlot.iife.min.js';
+                script.onload = function () { resolve(true); };
+                script.onerror = function () { resolve(false); };
+                document.head.appendChild(script);
+            });
+        }
+        return chartLibrary;
+    }
     var STATUSES = ['ready', 'processing', 'error', 'processed', 'skipped'];
 
     function el(tag, attrs, children) {
@@ -446,6 +479,9 @@
             render: render
         };
 
+        loadCharts().then(function () {
+            render();
+        });
         options.request('GET', 'rps-monitor/messages').then(function (m) {
             texts = m || {};
             render();
