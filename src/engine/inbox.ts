@@ -34,6 +34,11 @@ export interface InboxOptions {
   /** The reason written on a row whose flow did not finish in time. */
   timeoutError: string;
   emit: (delivery: InboundDelivery) => void;
+  /**
+   * While true, nothing is claimed or emitted (the remote system is paused, or whether it
+   * is has not been read yet); rows keep arriving in the queue. Call notify() when it turns false.
+   */
+  held?: () => boolean;
   now?: () => number;
 }
 
@@ -169,7 +174,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
     try {
       do {
         this.again = false;
-        while (!this.stopped && this.inFlight.size < this.o.maxParallel) {
+        while (!this.stopped && !this.o.held?.() && this.inFlight.size < this.o.maxParallel) {
           const limit = this.o.maxParallel - this.inFlight.size;
           const claim = await this.o.store.inbound.claim({
             remoteSystem: this.o.remoteSystem,

@@ -78,6 +78,8 @@ export interface OutboxEvents {
   requeued: [count: number];
   /** A fault of the store itself (disk full, file removed...). Delivery is tried again later. */
   fault: [error: Error];
+  /** Paused or resumed by an operator (see pause()). */
+  paused: [paused: boolean];
 }
 
 /** Builds the envelope as text around payloads that are already JSON, so nothing is parsed or re-serialised. */
@@ -89,6 +91,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** Nothing is sent before start(): what the sender may do is known only then. */
   state: RemoteState = 'loading';
   lastError: string | undefined;
+  /**
+   * Paused by an operator, whatever the state: nothing is claimed or sent and no probe
+   * runs; requests in flight finish, and new rows keep queueing. Apart from `state`, which
+   * says what the remote allows; a pause only holds it back.
+   */
+  paused = false;
   private readonly now: () => number;
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
@@ -166,6 +174,25 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.probeThenSend();
   }
 
+  /** Holds back sending (see `paused`); may be called before start(), so that a remembered pause holds from the first moment. */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.emit('paused', true);
+  }
+
+  /** Sends what waited at once; a remote in `error` (or rows taken there for its sake) is probed at once too. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.emit('paused', false);
+    if (this.stopped) return;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    void this.probe();
+    this.notify();
+  }
+
   /** Something may be sendable now: a finished request, a retry that came due, rows taken back. */
   notify(): void {
     if (this.stopped || this.scheduled) return;
@@ -241,7 +268,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       do {
         this.again = false;
         // A remote in error gets nothing but the probe until it answers again.
-        while (!this.stopped && this.state === 'active' && this.inFlight.size < this.o.maxInFlight) {
+        while (!this.stopped && !this.paused && this.state === 'active' && this.inFlight.size < this.o.maxInFlight) {
           const now = this.now();
           if (now < this.pausedUntil) {
             this.arm(this.pausedUntil);
@@ -303,7 +330,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * after rows went to `error` for the remote's sake while it otherwise worked.
    */
   private async probe(): Promise<void> {
-    if (this.stopped || this.state === 'disabled' || this.state === 'loading' || (this.state !== 'error' && !this.recover)) return;
+    // Paused: resume() probes (a timer that fires meanwhile is not armed again).
+    if (this.stopped || this.paused || this.state === 'disabled' || this.state === 'loading' || (this.state !== 'error' && !this.recover)) return;
     const result = await this.o.client.probe(this.abort.signal);
     if (this.stopped) return;
     if (!result.ok) {

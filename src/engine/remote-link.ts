@@ -18,6 +18,7 @@ import { parseAlgorithms } from '../transport/jwt';
 import { OAuthTokens } from '../transport/oauth';
 import { type Activation, loadActivation, saveActivation } from './activation';
 import { LinkKey } from './link-identity';
+import { loadPaused, savePaused } from './pause';
 import type { RemoteState } from './outbox';
 import type { InboundPeer, InboundState } from './receiver';
 import { RemoteSystem } from './remote';
@@ -59,6 +60,12 @@ export interface RemoteStates {
   outboundError?: string;
   /** Why the remote cannot call us as this remote system (the settings it lacks), when it cannot. */
   inboundError?: string;
+  /**
+   * Paused by an operator (pause()), in both directions, whatever the states: nothing is
+   * sent and nothing received is emitted into the inbound flows; messages keep queueing.
+   * False until it is read from the store (the states are `loading` meanwhile).
+   */
+  paused: boolean;
 }
 
 export interface ValidationAnswer {
@@ -131,6 +138,8 @@ export interface RemoteLinkEvents {
   /** An inbound flow waits for this remote, which cannot call us: why (once, see expectInbound). */
   uncallable: [err: ConfigError];
   loaded: [];
+  /** Paused or resumed (see pause()). */
+  paused: [paused: boolean];
 }
 
 /** Plain http to another host: tokens, secrets or signing keys could be read or swapped on the way. */
@@ -157,6 +166,9 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
   private readonly fingerprint: string;
   private closing = false;
   private loaded = false;
+  private pausedNow = false;
+  /** Pauses and resumes one after the other, so that the store holds the last one asked for. */
+  private pausing: Promise<unknown> = Promise.resolve();
   private saidUncallable = false;
 
   constructor(
@@ -218,6 +230,8 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       this.rt.remotes.set(this.s.id, this.remote);
     }
     this.rt.identities.set(this.s.id, this.identity);
+    // Nothing received is emitted before we know whether this remote is paused.
+    this.rt.inboundHolds.set(this.s.id, this);
     if (this.peer) this.rt.receiver.addPeer(this.peer);
     void this.loadUntilDone();
   }
@@ -227,6 +241,11 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     return this.peer !== undefined;
   }
 
+  /** Paused by an operator (see pause()); false until read from the store. */
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
   inboundState(): InboundState {
     return this.peer?.state ?? 'disabled';
   }
@@ -234,7 +253,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
   /** The states; `outboundError` worded by `describe`. */
   states(describe: (err: Error) => string): RemoteStates {
     const outbound = this.remote?.state ?? (this.loaded ? 'disabled' : 'loading');
-    const states: RemoteStates = { outbound, inbound: this.peer?.state ?? (this.loaded ? 'disabled' : 'loading') };
+    const states: RemoteStates = { outbound, inbound: this.peer?.state ?? (this.loaded ? 'disabled' : 'loading'), paused: this.pausedNow };
     const error = this.remote?.lastError ?? (this.outboundError && describe(this.outboundError));
     if (error) states.outboundError = error;
     if (this.inboundProblem) states.inboundError = describe(this.inboundProblem);
@@ -260,11 +279,17 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     await this.identity.ready();
     if (this.peer?.credentials) await this.rt.receiver.tokens.key(this.store);
     const saved = this.s.activateOnDeploy ? { outbound: true, inbound: true } : await loadActivation(this.store, this.s.id, this.fingerprint);
+    // Read before the sender starts: a remote left paused gets not a single batch (nor a probe).
+    const paused = await loadPaused(this.store, this.s.id);
     if (this.closing) return;
+    this.pausedNow = paused;
+    if (paused) this.remote?.pause();
     await this.remote?.start(saved.outbound);
     this.setInbound(saved.inbound ? 'active' : 'disabled');
     this.loaded = true;
+    if (!paused) this.releaseInbound();
     this.emit('loaded');
+    if (paused) this.emit('paused', true);
   }
 
   private async loadUntilDone(): Promise<void> {
@@ -297,6 +322,50 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       const timer = setTimeout(done, timeoutMs);
       this.once('loaded', done);
     });
+  }
+
+  /**
+   * Pauses this remote system, for the monitor's operators: remembered in the store first
+   * (the promise rejects, and nothing changes, when that fails), then nothing more is sent
+   * and the inbound flows of its link get nothing more; what is out finishes, and
+   * messages keep queueing in both directions. Waits for the states to be read, as
+   * validate() does, so that the pause read at start cannot undo it.
+   */
+  pause(describe: (err: Error) => string): Promise<RemoteStates> {
+    return this.setPaused(true, describe);
+  }
+
+  /** Undoes pause(): remembered first, then what waited is sent and emitted at once. */
+  resume(describe: (err: Error) => string): Promise<RemoteStates> {
+    return this.setPaused(false, describe);
+  }
+
+  private setPaused(paused: boolean, describe: (err: Error) => string): Promise<RemoteStates> {
+    const run = this.pausing.then(async () => {
+      if (!(await this.whenLoaded(LOAD_WAIT_MS))) throw new StateNotLoadedError('still-loading');
+      if (this.pausedNow !== paused && !this.closing) {
+        await savePaused(this.store, this.s.id, paused, Date.now());
+        this.pausedNow = paused;
+        if (paused) {
+          this.rt.inboundHolds.set(this.s.id, this);
+          this.remote?.pause();
+        } else {
+          this.remote?.resume();
+          this.releaseInbound();
+        }
+        this.notice('log', paused ? 'paused' : 'resumed', { name: this.s.name });
+        this.emit('paused', paused);
+      }
+      return this.states(describe);
+    });
+    this.pausing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The inbound flows of this link may emit again (unless another node of the link holds them). */
+  private releaseInbound(): void {
+    if (this.rt.inboundHolds.get(this.s.id) === this) this.rt.inboundHolds.delete(this.s.id);
+    this.rt.notifyInbound(this.s.id);
   }
 
   /**
@@ -346,6 +415,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     this.closing = true;
     if (this.peer) this.rt.receiver.removePeer(this.s.id, this.peer);
     if (this.rt.identities.get(this.s.id) === this.identity) this.rt.identities.delete(this.s.id);
+    if (this.rt.inboundHolds.get(this.s.id) === this) this.rt.inboundHolds.delete(this.s.id);
     if (this.remote && this.rt.remotes.get(this.s.id) === this.remote) this.rt.remotes.delete(this.s.id);
     await this.remote?.stop();
   }

@@ -41,6 +41,7 @@ export interface RemoteSystemEvents {
   failed: [count: number, error: string];
   requeued: [count: number];
   fault: [error: Error];
+  paused: [paused: boolean];
 }
 
 export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
@@ -75,6 +76,7 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, this.describe(error)));
     this.outbox.on('requeued', (count) => this.emit('requeued', count));
     this.outbox.on('fault', (err) => this.emit('fault', err));
+    this.outbox.on('paused', (paused) => this.emit('paused', paused));
     this.enqueuer = new Batcher((drafts) =>
       identity.hold((key) => {
         const now = Date.now();
@@ -105,6 +107,11 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     return this.outbox.state;
   }
 
+  /** Paused by an operator (Outbox.pause): nothing is sent, messages keep queueing. */
+  get paused(): boolean {
+    return this.outbox.paused;
+  }
+
   /** Why the remote is in `error`, as a person reads it. */
   get lastError(): string | undefined {
     const error = this.outbox.lastError;
@@ -124,6 +131,16 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
   /** From `disabled` to `active`: what waited in the queue is sent. */
   activate(): void {
     this.outbox.activate();
+  }
+
+  /** Holds back sending (Outbox.pause); messages keep queueing. */
+  pause(): void {
+    this.outbox.pause();
+  }
+
+  /** Sends what waited (Outbox.resume). */
+  resume(): void {
+    this.outbox.resume();
   }
 
   /** Calls the remote's handshake as the sender would (for Validate and activate); a failure as a person reads it. */

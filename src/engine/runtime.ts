@@ -88,6 +88,11 @@ export class EngineRuntime {
   readonly identities = new Map<string, LinkKey>();
   /** Rows that finished in any open store (its key, the rows), as its recorder counts them: the monitor listens. */
   readonly finished = new EventEmitter<{ rows: [storeKey: string, rows: FinishedRows] }>();
+  /**
+   * Remote systems (config node ids) whose inbound rows must not be emitted now: paused, or
+   * whether they are paused is still being read (engine/pause.ts, remote-link.ts).
+   */
+  readonly inboundHolds = new Map<string, object>();
   /** Where send, capture and the flow report the delta-load records they ended. */
   readonly loads = new LoadMarks();
   protected readonly report: (event: RuntimeEvent) => void;
@@ -220,6 +225,12 @@ export class EngineRuntime {
     if (a === b) return true;
     const [ka, kb] = await Promise.all([this.keyFor(a), this.keyFor(b)]);
     return ka === kb;
+  }
+
+  /** Whether the inbound rows of this remote system wait: a remote-system node of its link holds them (see inboundHolds). */
+  inboundHeld(remoteSystem: string): boolean {
+    for (const id of this.inboundHolds.keys()) if (this.sameLink(id, remoteSystem)) return true;
+    return false;
   }
 
   /** Rows of these remote systems' outbound queues were put back to ready: try them now. */

@@ -76,8 +76,13 @@ export default function (RED: NodeAPI): void {
     const eventName = event.eventName;
     const store = remote.store;
     let finished = 0;
+    // Paused by an operator: what is in the flow finishes, nothing more is emitted.
     const show = (): void =>
-      status.set(() => ({ fill: 'green', shape: 'dot', text: RED._('rps-inbound.status.counts', { active: inbox.active, finished }) }));
+      status.set(() =>
+        remote.paused()
+          ? { fill: 'yellow', shape: 'ring', text: RED._('rps-inbound.status.paused', { active: inbox.active, finished }) }
+          : { fill: 'green', shape: 'dot', text: RED._('rps-inbound.status.counts', { active: inbox.active, finished }) },
+      );
 
     const timeoutSec = ruledNumber(INBOUND_NUMBERS.timeout, def.timeout);
     const inbox = new Inbox({
@@ -96,6 +101,8 @@ export default function (RED: NodeAPI): void {
         node.send(messageOf(node.id, remoteId, delivery));
         show();
       },
+      // Paused (this remote system or another node of its link), or not known yet whether it is.
+      held: () => rt.inboundHeld(remoteId),
     });
     inbox.on('timeout', (rows) => {
       for (const row of rows) {
@@ -140,14 +147,18 @@ export default function (RED: NodeAPI): void {
       else if (uncallable) status.now({ fill: 'red', shape: 'ring', text: uncallable });
       else if (state === 'disabled') status.now({ fill: 'grey', shape: 'ring', text: RED._('rps-inbound.status.disabled') });
       else if (state === 'loading') status.now({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.loading') });
+      else if (remote.paused()) status.now({ fill: 'yellow', shape: 'ring', text: RED._('rps-inbound.status.paused', { active: inbox.active, finished }) });
       else status.now({ fill: 'grey', shape: 'dot', text: RED._('rps-inbound.status.waiting') });
     };
+    const onPaused = (): void => onInbound(remote.inboundState());
     remote.inboundEvents.on('inbound', onInbound);
+    remote.inboundEvents.on('paused', onPaused);
     onInbound(remote.inboundState());
 
     node.on('close', (_removed, done) => {
       rt.receiver.removeEndpoint(remoteId, eventName, inbox);
       remote.inboundEvents.off('inbound', onInbound);
+      remote.inboundEvents.off('paused', onPaused);
       status.stop();
       node.finish = undefined;
       inbox

@@ -63,9 +63,11 @@ export interface RemoteSystemNode extends AdminRemote {
   /** Why this remote system cannot be used outbound, when it cannot. */
   outboundError: string | undefined;
   storeConfig: StoreConfig | undefined;
-  /** Emits 'inbound' (InboundState) when the inbound state changes, for rps-inbound's status. */
-  inboundEvents: EventEmitter<{ inbound: [state: InboundState] }>;
+  /** Emits 'inbound' (InboundState) when the inbound state changes and 'paused' when it is paused or resumed, for rps-inbound's status. */
+  inboundEvents: EventEmitter<{ inbound: [state: InboundState]; paused: [paused: boolean] }>;
   inboundState(): InboundState;
+  /** Paused by an operator (see pause()). */
+  paused(): boolean;
   /** For an rps-inbound node of this remote system: why nothing can arrive (worded; logged once here), when nothing can. */
   expectInbound(): string | undefined;
 }
@@ -171,6 +173,7 @@ export default function (RED: NodeAPI): void {
     if (link.inboundError) node.error(describeError(link.inboundError));
     link.on('fault', (err) => logStoreFault(RED, node, err));
     link.on('inbound', (state) => node.inboundEvents.emit('inbound', state));
+    link.on('paused', (paused) => node.inboundEvents.emit('paused', paused));
     link.on('uncallable', (err) => node.warn(describeError(err)));
     link.start();
     if (link.callable) rt.updateRoutes();
@@ -182,15 +185,20 @@ export default function (RED: NodeAPI): void {
       return problem && describeError(problem);
     };
     node.states = () => link.states(describeError);
+    node.paused = () => link.paused;
     node.whenLoaded = (timeoutMs) => link.whenLoaded(timeoutMs);
-    node.validate = async () => {
+    /** The admin calls, with "still loading" worded. */
+    const worded = async <T>(call: () => Promise<T>): Promise<T> => {
       try {
-        return await link.validate(describe);
+        return await call();
       } catch (err) {
         if (err instanceof StateNotLoadedError) throw new StateNotLoadedError(RED._('rps-remote-system.errors.still-loading'));
         throw err;
       }
     };
+    node.validate = () => worded(() => link.validate(describe));
+    node.pause = () => worded(() => link.pause(describeError));
+    node.resume = () => worded(() => link.resume(describeError));
 
     node.on('close', (_removed, done) => {
       void (async () => {

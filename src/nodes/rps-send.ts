@@ -39,8 +39,11 @@ export default function (RED: NodeAPI): void {
       node.status({ fill: 'red', shape: 'ring', text: setupError });
     }
 
+    // Paused by an operator: said before the state, which is what it will be once resumed.
     const show = (state: RemoteState, error: string | undefined): NodeStatus =>
-      state === 'error'
+      setup?.remote.remote?.paused
+        ? { fill: 'yellow', shape: 'ring', text: RED._('rps-send.status.paused', { count: queued }) }
+        : state === 'error'
         ? { fill: 'red', shape: 'ring', text: RED._('rps-send.status.remote-error', { count: queued, error: error ?? '' }) }
         : state === 'disabled'
           ? { fill: 'grey', shape: 'ring', text: RED._('rps-send.status.disabled', { count: queued }) }
@@ -48,8 +51,13 @@ export default function (RED: NodeAPI): void {
             ? { fill: 'grey', shape: 'dot', text: RED._('rps-send.status.loading', { count: queued }) }
             : { fill: 'green', shape: 'dot', text: RED._('rps-send.status.queued', { count: queued }) };
     const onState = (state: RemoteState, error: string | undefined): void => status.now(show(state, error));
+    const onPaused = (): void => {
+      const remote = setup?.remote.remote;
+      if (remote) onState(remote.state, remote.lastError);
+    };
     setup?.remote.remote?.on('state', onState);
-    if (setup?.remote.remote && setup.remote.remote.state !== 'active') onState(setup.remote.remote.state, setup.remote.remote.lastError);
+    setup?.remote.remote?.on('paused', onPaused);
+    if (setup?.remote.remote && (setup.remote.remote.state !== 'active' || setup.remote.remote.paused)) onPaused();
 
     node.on('input', (msg, send, done) => {
       if (!setup?.remote.remote) {
@@ -160,6 +168,7 @@ export default function (RED: NodeAPI): void {
     node.on('close', (_removed, done) => {
       status.stop();
       setup?.remote.remote?.off('state', onState);
+      setup?.remote.remote?.off('paused', onPaused);
       done();
     });
   }

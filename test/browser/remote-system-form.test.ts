@@ -302,4 +302,21 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
       for (const secret of secrets) assert.ok(!frame.includes(secret), `a websocket message carries a secret: ${frame.slice(0, 200)}`);
     }
   });
+
+  it('a paused remote system: the State line says so next to the states (the state answer carries paused)', async () => {
+    // The pause comes from the monitor's admin API (not served here): the real state answer is taken and marked paused.
+    if (!page) await loadEditor();
+    await page!.route('**/rps-remote-system/rs/state*', async (route) => {
+      const answer = await route.fetch();
+      await route.fulfill({ response: answer, json: { ...((await answer.json()) as object), paused: true } });
+    });
+    try {
+      const form = await openRemoteSystem();
+      await form.locator(`.rps-remote-system-state .rps-state-value.rps-state-paused:text-is("${STRINGS.state.paused}")`).waitFor();
+      await form.locator(`.rps-remote-system-state .rps-state-paused-detail:text-is("${STRINGS.state['paused-detail']}")`).waitFor();
+      await stateValue(form, 'outbound', 'active').waitFor();
+    } finally {
+      await page!.unroute('**/rps-remote-system/rs/state*');
+    }
+  });
 });

@@ -286,7 +286,7 @@ describe('hardened Node-RED settings on the receiver (real Node-RED processes)',
     // Deployed by the full user: B's remote system for A waits for Validate and activate.
     b.adminToken = admin;
     await b.deploy(flowsOfB({ activation: 'validate' }));
-    const disabled = { outbound: 'disabled', inbound: 'disabled' };
+    const disabled = { outbound: 'disabled', inbound: 'disabled', paused: false };
     assert.deepEqual(await adminCall(b, 'state', reader), { status: 200, body: disabled });
     assert.deepEqual(await adminCall(b, 'state', admin), { status: 200, body: disabled });
 
@@ -303,7 +303,7 @@ describe('hardened Node-RED settings on the receiver (real Node-RED processes)',
     assert.equal(validated.status, 200, JSON.stringify(validated.body));
     const answer = validated.body as { ok: boolean; checks: unknown[]; states: States };
     assert.equal(answer.ok, true, JSON.stringify(answer.checks));
-    assert.deepEqual(answer.states, { outbound: 'active', inbound: 'active' });
+    assert.deepEqual(answer.states, { outbound: 'active', inbound: 'active', paused: false });
     await arrivedOnB();
     await syncsBothWays('adminauth', {});
   });

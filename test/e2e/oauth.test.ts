@@ -113,7 +113,7 @@ describe('OAuth2 between real Node-RED processes', function () {
     }
     assert.equal(fromA.ok, false, 'B has not activated A yet');
     assert.ok(fromA.checks.some((c) => c.name === 'activation' && !c.ok && /not activated us/.test(c.detail)));
-    assert.deepEqual(fromA.states, { outbound: 'active', inbound: 'active' });
+    assert.deepEqual(fromA.states, { outbound: 'active', inbound: 'active', paused: false });
 
     const fromB = (await admin(b.url, '/rps-remote-system/rs/validate', 'POST')) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
     assert.equal(fromB.ok, true, JSON.stringify(fromB.checks));

@@ -383,7 +383,7 @@ describe('rps-remote-system node', function () {
         await waitForCall(rps.node('snd'), 'status', (args) => isStatus(args, 'grey', 'rps-send.status.disabled'));
         const state = await helper.request().get('/rps-remote-system/rs/state');
         assert.equal(state.status, 200);
-        assert.deepEqual(state.body, { outbound: 'disabled', inbound: 'disabled' });
+        assert.deepEqual(state.body, { outbound: 'disabled', inbound: 'disabled', paused: false });
         rps.node('snd').receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
         await rps.collect('out').wait(1);
         assert.equal(rps.query<OutboundRecord>("SELECT * FROM rps_outbound WHERE status = 'ready'").length, 1);
@@ -407,7 +407,7 @@ describe('rps-remote-system node', function () {
           body.checks.map((c) => c.name),
           ['url', 'connection', 'auth', 'protocol', 'events', 'clock', 'activation', 'inbound'],
         );
-        assert.deepEqual(body.states, { outbound: 'active', inbound: 'active' });
+        assert.deepEqual(body.states, { outbound: 'active', inbound: 'active', paused: false });
         const [saved] = rps.query<{ value: string }>("SELECT value FROM rps_value WHERE key = 'activation:rs'").map((r) => JSON.parse(r.value) as Record<string, unknown>);
         assert.deepEqual([saved.outbound, saved.inbound, typeof saved.settings], [true, true, 'string'], 'remembered, with the settings it holds for');
         assert.ok(remote.requests.some((r) => r.method === 'GET' && r.url === '/rps/v1/handshake'));

@@ -116,10 +116,10 @@ describe('rps-store node on PostgreSQL', function () {
     const rps = await setup(flow(), { url: remote.url, remote: { activation: 'validate' }, store: { storeType: 'postgres', pgUrl: 'postgres://postgres@127.0.0.1:1/test' } });
     assert.ok(callsOf(rps.node('snd'), 'status').some((args) => isStatus(args, 'grey', 'rps-send.status.loading')), 'send shows that it is starting');
     const now = await helper.request().get('/rps-remote-system/rs/state');
-    assert.deepEqual(now.body, { outbound: 'loading', inbound: 'loading' });
+    assert.deepEqual(now.body, { outbound: 'loading', inbound: 'loading', paused: false });
     // Asked to wait, it waits for the states to be read; the store stays unreachable, so they are still loading.
     const waited = await helper.request().get('/rps-remote-system/rs/state?wait=300');
-    assert.deepEqual(waited.body, { outbound: 'loading', inbound: 'loading' });
+    assert.deepEqual(waited.body, { outbound: 'loading', inbound: 'loading', paused: false });
   });
   it('rps-correlate on PostgreSQL lets messages out in the order they came, a record\'s changes above all (lookups go in batches, answered in order)', async () => {
     const schema = schemas.next();

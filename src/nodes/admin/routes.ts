@@ -15,6 +15,15 @@ export interface AdminRemote extends Node {
   /** Resolves true once the states are read from the store, false when `timeoutMs` passed first. */
   whenLoaded(timeoutMs: number): Promise<boolean>;
   validate(): Promise<ValidationAnswer>;
+  /**
+   * Pauses the remote system (nothing sent, nothing received emitted; messages keep
+   * queueing), remembered across restarts; resolves with the states once the pause is
+   * committed to the store and in effect. Rejects with StateNotLoadedError while the
+   * states are still being read.
+   */
+  pause(): Promise<RemoteStates>;
+  /** Undoes pause(): committed first, then what waited is sent and emitted. */
+  resume(): Promise<RemoteStates>;
 }
 
 const STATE = '/rps-remote-system/:id/state';
