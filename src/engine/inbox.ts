@@ -15,6 +15,7 @@ import type { Message } from '../core/protocol';
 import { StoreUnavailableError } from '../store/opening';
 import type { FinishResult, InboundOutcome, InboundRow, Store } from '../store/store';
 import { Batcher } from './batcher';
+import type { StatsRecorder } from './metrics';
 
 export interface InboundDelivery {
   row: InboundRow;
@@ -31,6 +32,8 @@ export interface InboxOptions {
   maxParallel: number;
   processingTimeoutMs: number;
   gapWaitMs: number;
+  /** Where the monitor's statistics count the rows this dispatcher finishes. */
+  stats?: StatsRecorder;
   /** The reason written on a row whose flow did not finish in time. */
   timeoutError: string;
   emit: (delivery: InboundDelivery) => void;
@@ -59,7 +62,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
    * not emitted again at once; if they do not finish within the processing timeout
    * they are taken back and emitted again (the flow was cut short).
    */
-  private readonly inFlight = new Map<number, { attempt: number; adopted: boolean }>();
+  private readonly inFlight = new Map<number, { attempt: number; adopted: boolean; receivedAt: number }>();
   private readonly finisher: Batcher<InboundOutcome, FinishResult>;
   private stopped = false;
   private pumping = false;
@@ -115,7 +118,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
         limit: 1_000_000,
       });
       // Not those this dispatcher emitted itself since it started.
-      for (const row of out) if (!this.inFlight.has(row.id)) this.inFlight.set(row.id, { attempt: row.attempts, adopted: true });
+      for (const row of out) if (!this.inFlight.has(row.id)) this.inFlight.set(row.id, { attempt: row.attempts, adopted: true, receivedAt: row.receivedAt });
       this.adopted = true;
     } catch (err) {
       this.emit('fault', err instanceof Error ? err : new Error(String(err)));
@@ -125,8 +128,15 @@ export class Inbox extends EventEmitter<InboxEvents> {
   /** Records the end of one message (group-committed with others), then lets the next one of its record go. */
   async finish(outcome: InboundOutcome): Promise<FinishResult> {
     const result = await this.record(outcome);
+    const out = this.inFlight.get(outcome.id);
+    // Counted once, by the outcome that finished the attempt that is out; processing time
+    // on the receiver: from the message's arrival to its completion.
+    if (result === 'finished' && out?.attempt === outcome.attempt) {
+      const row = { remoteSystem: this.o.remoteSystem, processEvent: this.o.processEvent };
+      this.o.stats?.rows('inbound', [outcome.status === 'processed' ? { ...row, since: out.receivedAt } : row]);
+    }
     // A late answer of an earlier attempt must not free the slot of the attempt that is out.
-    if (this.inFlight.get(outcome.id)?.attempt === outcome.attempt) this.inFlight.delete(outcome.id);
+    if (out?.attempt === outcome.attempt) this.inFlight.delete(outcome.id);
     this.notify();
     return result;
   }
@@ -190,7 +200,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
           if (claim.gaps.length > 0) this.emit('gap', claim.gaps);
           if (claim.waitingUntil !== undefined) this.armGap(claim.waitingUntil);
           for (const row of claim.rows) {
-            this.inFlight.set(row.id, { attempt: row.attempts, adopted: false });
+            this.inFlight.set(row.id, { attempt: row.attempts, adopted: false, receivedAt: row.receivedAt });
             this.o.emit({ row, message: JSON.parse(row.payload) as Message, attempt: row.attempts });
           }
           // A claim that took less than it could reached the end of what may go now: another
@@ -236,6 +246,7 @@ export class Inbox extends EventEmitter<InboxEvents> {
       for (const id of reclaimed) this.inFlight.delete(id);
       const rows = await this.o.store.inbound.expire(this.o.remoteSystem, this.o.processEvent, cutoff, this.o.timeoutError, now);
       for (const row of rows) this.inFlight.delete(row.id);
+      this.o.stats?.rows('inbound', rows.map((r) => ({ remoteSystem: r.remoteSystem, processEvent: r.processEvent })));
       if (rows.length > 0) this.emit('timeout', rows);
       if (reclaimed.length + rows.length > 0) this.notify();
     } catch (err) {

@@ -50,6 +50,24 @@ export class StatsRecorder extends EventEmitter<StatsRecorderEvents> {
     if (!this.timer && !this.stopped) this.timer = setTimeout(() => void this.flush(), this.flushMs);
   }
 
+  /**
+   * Rows of one direction that finished now, each with its remote system and process
+   * event; `since` (queued or received) for a processed row, undefined for one that
+   * went to `error`.
+   */
+  rows(direction: Direction, rows: readonly { remoteSystem: string; processEvent: string; since?: number }[]): void {
+    const now = this.now();
+    const groups = new Map<string, { remoteSystem: string; processEvent: string; processedMs: number[]; errors: number }>();
+    for (const r of rows) {
+      const key = JSON.stringify([r.remoteSystem, r.processEvent]);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { remoteSystem: r.remoteSystem, processEvent: r.processEvent, processedMs: [], errors: 0 }));
+      if (r.since === undefined) g.errors += 1;
+      else g.processedMs.push(now - r.since);
+    }
+    for (const g of groups.values()) this.record({ direction, ...g });
+  }
+
   /** Writes what was counted so far; resolves when it is in the store (or the write failed). */
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);

@@ -72,7 +72,8 @@ export interface OutboxOptions {
 
 export interface OutboxEvents {
   state: [state: RemoteState, error: string | undefined];
-  delivered: [count: number];
+  /** Rows the remote accepted (or had already), now `processed`. */
+  delivered: [rows: OutboundRow[]];
   failed: [rows: OutboundRow[], error: string];
   /** Rows taken back from `error` after the remote came back. */
   requeued: [count: number];
@@ -380,7 +381,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     switch (result.kind) {
       case 'delivered': {
         const byId = new Map(result.results.map((r) => [r.id, r]));
-        const done: number[] = [];
+        const done: OutboundRow[] = [];
         const missing: OutboundRow[] = [];
         for (const row of rows) {
           const r = byId.get(row.messageId);
@@ -389,16 +390,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
             const error = r.error ?? reason('rejected');
             await store.outbound.fail([{ id: row.id, error, kind: 'refused' }], now);
             this.emit('failed', [row], error);
-          } else done.push(row.id);
+          } else done.push(row);
         }
-        await store.outbound.markProcessed(done, now);
+        await store.outbound.markProcessed(done.map((r) => r.id), now);
         if (result.instanceId !== undefined) await this.o.learn?.(result.instanceId);
         // Not answered for: like a failed request, for those rows only.
         await this.attemptFailed(missing, reason('unanswered'), 0, now);
         this.failures = 0;
         this.pausedUntil = 0;
         this.setState('active', undefined);
-        if (done.length > 0) this.emit('delivered', done.length);
+        if (done.length > 0) this.emit('delivered', done);
         return;
       }
       case 'transient': {

@@ -442,6 +442,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       identity: this.identity,
       senderName: storeConfig.instanceName,
       owner: this.rt.owner,
+      stats: this.rt.statsOf(this.store),
       reasonText: s.reasonText,
     });
   }

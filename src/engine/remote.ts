@@ -11,6 +11,7 @@ import { type HandshakeOutcome, type OutboundAuth, RemoteClient, type TlsOptions
 import { SourceClient } from '../transport/source';
 import { Batcher } from './batcher';
 import { fixedIdentity, type LinkIdentity } from './link-identity';
+import type { StatsRecorder } from './metrics';
 import { Outbox, type RemoteState } from './outbox';
 
 export interface RemoteSystemOptions {
@@ -31,6 +32,8 @@ export interface RemoteSystemOptions {
   /** How we name ourselves to the remote (rps-store's instance name). */
   senderName: string;
   owner: string;
+  /** Where the monitor's statistics count this sender's rows as they finish. */
+  stats?: StatsRecorder;
   /** Words the sender's own reasons (codes in the rows' last error) where they are shown; without it they show as codes. */
   reasonText?: ReasonText;
 }
@@ -73,7 +76,12 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
       probeIntervalMs: o.probeIntervalMs,
     });
     this.outbox.on('state', (state, error) => this.emit('state', state, error === undefined ? undefined : this.describe(error)));
-    this.outbox.on('failed', (rows, error) => this.emit('failed', rows.length, this.describe(error)));
+    this.outbox.on('failed', (rows, error) => {
+      o.stats?.rows('outbound', rows);
+      this.emit('failed', rows.length, this.describe(error));
+    });
+    // Processing time on the sender: from the row's queueing (the capture) to processed.
+    this.outbox.on('delivered', (rows) => o.stats?.rows('outbound', rows.map((r) => ({ remoteSystem: r.remoteSystem, processEvent: r.processEvent, since: r.createdAt }))));
     this.outbox.on('requeued', (count) => this.emit('requeued', count));
     this.outbox.on('fault', (err) => this.emit('fault', err));
     this.outbox.on('paused', (paused) => this.emit('paused', paused));

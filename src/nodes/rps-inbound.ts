@@ -93,6 +93,7 @@ export default function (RED: NodeAPI): void {
       },
       processEvent: eventName,
       owner: rt.owner,
+      stats: rt.statsOf(store),
       maxParallel: ruledNumber(INBOUND_NUMBERS.maxParallel, def.maxParallel),
       processingTimeoutMs: timeoutSec * 1000,
       gapWaitMs: ruledNumber(INBOUND_NUMBERS.gapWait, def.gapWait) * 1000,
