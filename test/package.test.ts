@@ -17,7 +17,7 @@ interface Pkg {
   license: string;
   engines: { node: string };
   scripts: Record<string, string>;
-  'node-red': { version: string; nodes: Record<string, string> };
+  'node-red': { version: string; nodes: Record<string, string>; plugins?: Record<string, string> };
 }
 
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as Pkg;
@@ -61,6 +61,29 @@ describe('package', () => {
       assert.match(editor, new RegExp(`data-template-name="${type}"`));
     });
   }
+
+  it('declares the rps-monitor plugin, with its editor part, its page and every text its view and API use', () => {
+    assert.deepEqual(pkg['node-red'].plugins, { 'rps-monitor': 'nodes/rps-monitor.js' });
+    for (const file of ['nodes/rps-monitor.js', 'nodes/rps-monitor.html', 'nodes/locales/en-US/rps-monitor.json', 'resources/rps-monitor-view.js', 'resources/rps-monitor-page.html', 'resources/rps-monitor-page.js', 'resources/rps-monitor.css']) {
+      assert.ok(existsSync(join(PROJECT_ROOT, file)), `${file} exists`);
+    }
+    assert.match(readFileSync(join(PROJECT_ROOT, 'nodes', 'rps-monitor.html'), 'utf8'), /RED\.plugins\.registerPlugin\(\s*'rps-monitor'/);
+    const texts = catalog('rps-monitor')['rps-monitor'] as Record<string, unknown>;
+    const missing: string[] = [];
+    const view = readFileSync(join(PROJECT_ROOT, 'resources', 'rps-monitor-view.js'), 'utf8');
+    for (const m of view.matchAll(/\bt\('([a-z-]+\.[a-z-]+)'/g)) if (!has(texts, m[1])) missing.push(`view: ${m[1]}`);
+    // Keys built from a value: every value they can take.
+    for (const st of ['loading', 'disabled', 'active', 'error', 'paused']) if (!has(texts, `state.${st}`)) missing.push(`state.${st}`);
+    for (const st of ['ready', 'processing', 'error', 'processed', 'skipped']) if (!has(texts, `status.${st}`)) missing.push(`status.${st}`);
+    for (const k of ['retry-done', 'skip-done', 'pause', 'resume', 'paused', 'resumed', 'outbound', 'inbound']) if (!has(texts, `view.${k}`)) missing.push(`view.${k}`);
+    for (const dir of ['monitor', 'nodes']) {
+      for (const file of readdirSync(join(PROJECT_ROOT, 'src', dir)).filter((f) => f.endsWith('.ts'))) {
+        const source = readFileSync(join(PROJECT_ROOT, 'src', dir, file), 'utf8');
+        for (const m of source.matchAll(/\b(?:text|host\.text|this\.host\.text)\('((?:api|log)\.[a-z-]+)'/g)) if (!has(texts, m[1])) missing.push(`${file}: ${m[1]}`);
+      }
+    }
+    assert.deepEqual(missing, []);
+  });
 
   it("no palette label is the name of one of Node-RED's core nodes (ours ends inbound messages; core complete is another node)", () => {
     const core = join(dirname(require.resolve('@node-red/nodes/package.json')), 'core');

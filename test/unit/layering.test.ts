@@ -101,6 +101,15 @@ describe('layering of src/', () => {
     for (const layer of ['store', 'transport']) assert.deepEqual(violations(layer, (to) => layerOf(to) === 'engine'), [], layer);
   });
 
+  it('nothing below the monitor imports it (it reads stores and acts through the engine, like a node)', () => {
+    for (const layer of ['core', 'engine', 'store', 'transport']) assert.deepEqual(violations(layer, (to) => layerOf(to) === 'monitor'), [], layer);
+    assert.deepEqual(
+      violations('nodes', (to) => layerOf(to) === 'monitor').filter((v) => !v.startsWith('nodes/rps-stats →')),
+      [],
+      'only the rps-stats node uses the monitor’s figures',
+    );
+  });
+
   it('has no import cycle among src/ modules', () => {
     const edges = new Map(modules.map((m) => [m.name, m.ours]));
     const done = new Set<string>();
