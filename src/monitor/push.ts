@@ -3,7 +3,9 @@
  * every `minGapMs` while rows finish or operators act (poke), and every `idleMs`
  * otherwise (ages grow, remotes change state); published only when they changed. So
  * the store answers one set of aggregate queries per interval whatever the number of
- * open editors, and an idle integration costs one set every `idleMs`.
+ * open editors, and an idle integration costs one set every `idleMs`. The gap grows
+ * with the time the figures take (ten times it): with a huge queue on SQLite, whose
+ * queries run on Node.js's own thread, the monitor never takes more than a tenth of it.
  */
 import type { Figures } from './figures';
 
@@ -14,6 +16,8 @@ export class FiguresPush {
   private lastText = '';
   private running = false;
   private stopped = false;
+  /** The gap between pushes now: minGapMs, or ten times what the last figures took. */
+  private gapMs: number;
 
   constructor(
     private readonly compute: () => Promise<Figures>,
@@ -21,7 +25,9 @@ export class FiguresPush {
     private readonly fault: (err: Error) => void,
     private readonly minGapMs = 2000,
     private readonly idleMs = 15_000,
-  ) {}
+  ) {
+    this.gapMs = minGapMs;
+  }
 
   start(): void {
     this.arm(Date.now() + 1000);
@@ -34,7 +40,7 @@ export class FiguresPush {
 
   /** Something changed: push soon (not sooner than minGapMs after the last push). */
   poke(): void {
-    this.arm(Math.max(Date.now(), this.last + this.minGapMs));
+    this.arm(Math.max(Date.now(), this.last + this.gapMs));
   }
 
   private arm(at: number): void {
@@ -51,8 +57,10 @@ export class FiguresPush {
     this.timerAt = Infinity;
     if (this.running) return;
     this.running = true;
+    const started = Date.now();
     try {
       const figures = await this.compute();
+      this.gapMs = Math.max(this.minGapMs, 10 * (Date.now() - started));
       // `at` changes every time: compare the rest.
       const text = JSON.stringify({ ...figures, at: 0 });
       if (text !== this.lastText) {
@@ -64,7 +72,7 @@ export class FiguresPush {
     } finally {
       this.running = false;
       this.last = Date.now();
-      this.arm(this.last + this.idleMs);
+      this.arm(this.last + Math.max(this.idleMs, this.gapMs));
     }
   }
 }
