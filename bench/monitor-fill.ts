@@ -87,7 +87,7 @@ function dayOfStats(now: number): StatsIncrement[] {
           buckets[0] = processed - 3;
           buckets[4] = 2;
           buckets[9] = 1;
-          out.push({ direction, remoteSystem, processEvent, minute: m, processed, errors: m % 7 === 0 ? 1 : 0, timeSumMs: processed * 80, buckets });
+          out.push({ direction, remoteSystem, processEvent, minute: m, processed, errors: m % 7 === 0 ? 1 : 0, timeSumMs: processed * 80, buckets, lastAt: m + MINUTE_MS - 1 - r });
         }
       }
     }

@@ -52,6 +52,17 @@ export interface StatsIncrement {
   timeSumMs: number;
   /** Processed rows per histogram bucket (length TIME_BUCKETS). */
   buckets: number[];
+  /**
+   * The latest time (ms) among the processed rows; null when none was processed. The
+   * store keeps the latest per minute row: the monitor's "last processed" comes from it,
+   * so that finishing a row maintains no index of the queue for it.
+   */
+  lastAt: number | null;
+}
+
+/** The later of two times, either of which may be missing. */
+function laterOf(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
 }
 
 /** Adds up finished rows by key, for one write of increments (see engine/metrics). */
@@ -63,7 +74,7 @@ export class StatsTally {
     const key = JSON.stringify([direction, remoteSystem, processEvent, minute]);
     let e = this.byKey.get(key);
     if (!e) {
-      e = { direction, remoteSystem, processEvent, minute, processed: 0, errors: 0, timeSumMs: 0, buckets: new Array<number>(TIME_BUCKETS).fill(0) };
+      e = { direction, remoteSystem, processEvent, minute, processed: 0, errors: 0, timeSumMs: 0, buckets: new Array<number>(TIME_BUCKETS).fill(0), lastAt: null };
       this.byKey.set(key, e);
     }
     return e;
@@ -75,6 +86,7 @@ export class StatsTally {
     e.processed += 1;
     e.timeSumMs += Math.max(0, ms);
     e.buckets[bucketOf(ms)] += 1;
+    e.lastAt = laterOf(e.lastAt, at);
   }
 
   /** A row that went to `error` at `at`. */
@@ -90,6 +102,7 @@ export class StatsTally {
       e.errors += inc.errors;
       e.timeSumMs += inc.timeSumMs;
       for (let i = 0; i < TIME_BUCKETS; i++) e.buckets[i] += inc.buckets[i] ?? 0;
+      e.lastAt = laterOf(e.lastAt, inc.lastAt);
     }
   }
 

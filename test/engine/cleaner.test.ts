@@ -15,6 +15,7 @@ const minuteRow = (minute: number, remoteSystem: string): StatsIncrement => ({
   processed: 1,
   errors: 0,
   timeSumMs: 5,
+  lastAt: minute,
   buckets: new Array<number>(TIME_BUCKETS).fill(0).map((_, i) => (i === 0 ? 1 : 0)),
 });
 

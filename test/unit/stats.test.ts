@@ -31,12 +31,15 @@ describe('core/stats', () => {
     assert.deepEqual({ processed: first?.processed, errors: first?.errors, timeSumMs: first?.timeSumMs }, { processed: 2, errors: 1, timeSumMs: 740 });
     assert.equal(first?.buckets[0], 1);
     assert.equal(first?.buckets[bucketOf(700)], 1);
+    assert.equal(first?.lastAt, at + 1000, 'the latest processed, not the failure after it');
+    assert.equal(taken.find((i) => i.direction === 'outbound' && i.minute === minuteOf(at) + 60_000)?.lastAt, at + 60_000);
     // A write that failed goes back in, added to what came meanwhile.
     t.processed('outbound', 'B', 'Incident', at, 5);
     t.add(taken);
     const again = t.take().find((i) => i.direction === 'outbound' && i.minute === minuteOf(at));
     assert.equal(again?.processed, 3);
     assert.equal(again?.timeSumMs, 745);
+    assert.equal(again?.lastAt, at + 1000, 'merged with the later');
   });
 
   it('reads average, p95 and success rate from summed buckets', () => {

@@ -7,7 +7,7 @@
 import type { Direction, StatsIncrement } from '../../core/stats';
 import type { PgContext } from '../postgres/context';
 import { query, rows, sql, transaction } from '../postgres/db';
-import { BUCKET_COLUMNS, directionsOf, incrementsJson, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
+import { BUCKET_COLUMNS, directionsOf, incrementsJson, type LastProcessedRecord, lastProcessedSql, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
 import type { Metrics, QueueFigures, StatsFilter, StatsPoint, StatsTotal } from './types';
 
 /** The StatsFilter conditions on $1 (remote systems), $2 (process event) and $3 (direction); null: no condition. */
@@ -32,15 +32,17 @@ const SUMS = SUM_COLUMNS.map((c) => `sum(${c})::bigint AS ${c}`).join(', ');
  * One statement per batch. The increments come as JSON; the same key twice in one batch
  * is added up first (an upsert may not touch one row twice in a statement), and the rows
  * are written in key order so that two processes adding to the same minutes do not deadlock.
+ * last_at keeps the latest (max and GREATEST pass over nulls).
  */
 const RECORD = sql('metrics_record', `
-  INSERT INTO rps_stats_minute (minute, direction, remote_system, process_event, ${SUM_COLUMNS.join(', ')})
-  SELECT i.m, i.d, i.r, i.e, sum(i.p), sum(i.x), sum(i.t), ${BUCKET_COLUMNS.map((_, k) => `sum(i.b[${k + 1}])`).join(', ')}
-  FROM jsonb_to_recordset($1::jsonb) AS i (d text, r text, e text, m bigint, p bigint, x bigint, t bigint, b bigint[])
+  INSERT INTO rps_stats_minute (minute, direction, remote_system, process_event, ${SUM_COLUMNS.join(', ')}, last_at)
+  SELECT i.m, i.d, i.r, i.e, sum(i.p), sum(i.x), sum(i.t), ${BUCKET_COLUMNS.map((_, k) => `sum(i.b[${k + 1}])`).join(', ')}, max(i.l)
+  FROM jsonb_to_recordset($1::jsonb) AS i (d text, r text, e text, m bigint, p bigint, x bigint, t bigint, b bigint[], l bigint)
   GROUP BY i.m, i.d, i.r, i.e
   ORDER BY i.m, i.d, i.r, i.e
   ON CONFLICT (minute, direction, remote_system, process_event) DO UPDATE SET
-    ${SUM_COLUMNS.map((c) => `${c} = rps_stats_minute.${c} + excluded.${c}`).join(', ')}`);
+    ${SUM_COLUMNS.map((c) => `${c} = rps_stats_minute.${c} + excluded.${c}`).join(', ')},
+    last_at = GREATEST(rps_stats_minute.last_at, excluded.last_at)`);
 
 const TOTALS = sql('metrics_totals', `
   SELECT direction, remote_system, process_event, ${SUMS}
@@ -59,6 +61,7 @@ const SERIES = sql('metrics_series', `
 
 const OUTBOUND_GROUPS = sql('metrics_outbound_groups', queueGroupsSql('rps_outbound', 'created_at', QUEUE_FILTER));
 const INBOUND_GROUPS = sql('metrics_inbound_groups', queueGroupsSql('rps_inbound', 'received_at', QUEUE_FILTER));
+const LAST_PROCESSED = sql('metrics_last_processed', lastProcessedSql(FILTER));
 
 // The oldest minutes first, `limit` of them: a bounded delete the cleaner repeats.
 const PRUNE = sql('metrics_prune', `
@@ -82,12 +85,13 @@ export class PostgresMetrics implements Metrics {
   }
 
   async queues(filter: StatsFilter): Promise<QueueFigures[]> {
-    const params = filterParams(filter).slice(0, 2);
-    // One REPEATABLE READ snapshot: both queues as of the same moment.
+    const params = filterParams(filter);
+    // One REPEATABLE READ snapshot: both queues and the stats as of the same moment.
     return transaction(this.p.pool, async (c) => {
       await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const last = await rows<LastProcessedRecord>(c, LAST_PROCESSED, params);
       const out: QueueFigures[] = [];
-      for (const d of directionsOf(filter.direction)) out.push(...queueFigures(d, await rows<QueueGroupRecord>(c, d === 'outbound' ? OUTBOUND_GROUPS : INBOUND_GROUPS, params)));
+      for (const d of directionsOf(filter.direction)) out.push(...queueFigures(d, await rows<QueueGroupRecord>(c, d === 'outbound' ? OUTBOUND_GROUPS : INBOUND_GROUPS, params.slice(0, 2)), last));
       return out;
     });
   }

@@ -1,5 +1,5 @@
 /** What both stores' metrics modules share: the histogram columns, and reading their aggregate rows. */
-import { type Direction, TIME_BUCKETS } from '../../core/stats';
+import { type Direction, type StatsIncrement, TIME_BUCKETS } from '../../core/stats';
 import { countsOf, emptyCounts, type QueueStatus } from '../shared/queue';
 import type { QueueFigures, StatsTotal } from './types';
 
@@ -31,9 +31,10 @@ export function statsTotal(r: TotalRecord): StatsTotal {
 /**
  * One queue's groups, given the store's WHERE fragment of the filter's remote systems and
  * process event. The counts by (status, remote system, process event) read the monitor
- * index in its order; the oldest waiting and the last processed of a group are one index
- * probe each (min/max of an index's last column under fixed leading columns: migration
- * 10), so neither depends on how many rows wait or are done. Nothing reads the rows.
+ * index in its order; the oldest waiting of a group is one index probe (min of an index's
+ * last column under fixed leading columns: migration 10), so it does not depend on how
+ * many rows wait. Nothing reads the rows. The last processed comes from the minute stats
+ * (lastProcessedSql), not from here: an index for it would cost every completion.
  */
 export function queueGroupsSql(table: 'rps_outbound' | 'rps_inbound', waitingSince: 'created_at' | 'received_at', filter: string): string {
   return `
@@ -44,11 +45,22 @@ export function queueGroupsSql(table: 'rps_outbound' | 'rps_inbound', waitingSin
     SELECT status, remote_system, process_event, n,
       CASE WHEN status IN ('ready', 'processing') THEN
         (SELECT min(${waitingSince}) FROM ${table} w
-         WHERE w.status = g.status AND w.remote_system = g.remote_system AND w.process_event = g.process_event) END AS oldest,
-      CASE WHEN status = 'processed' THEN
-        (SELECT max(processed_at) FROM ${table} d
-         WHERE d.status = 'processed' AND d.remote_system = g.remote_system AND d.process_event = g.process_event) END AS last
+         WHERE w.status = g.status AND w.remote_system = g.remote_system AND w.process_event = g.process_event) END AS oldest
     FROM g`;
+}
+
+/**
+ * The last processed time per (direction, remote system, process event), given the
+ * store's WHERE fragment of the filter (direction included): the latest last_at of the
+ * kept minute rows, a scan of rps_stats_minute (a few hundred thousand small rows at
+ * most, whatever the size of the queues).
+ */
+export function lastProcessedSql(filter: string): string {
+  return `
+    SELECT direction, remote_system, process_event, max(last_at) AS last
+    FROM rps_stats_minute
+    WHERE ${filter}
+    GROUP BY direction, remote_system, process_event`;
 }
 
 /** One row of a queue-figures query: a (status, remote system, process event) group. */
@@ -59,26 +71,38 @@ export interface QueueGroupRecord {
   n: number;
   /** The group's earliest created_at / received_at; asked for 'ready' and 'processing' only. */
   oldest: number | null;
-  /** The group's latest processed_at; asked for 'processed' only. */
-  last: number | null;
 }
 
-/** The groups of one queue, per (remote system, process event): counts by status, the oldest waiting, the last processed. */
-export function queueFigures(direction: Direction, groups: readonly QueueGroupRecord[]): QueueFigures[] {
+/** One row of lastProcessedSql: a key of the minute stats and its latest last_at. */
+export interface LastProcessedRecord {
+  direction: Direction;
+  remote_system: string;
+  process_event: string;
+  last: number | string | null;
+}
+
+const groupKey = (direction: Direction, remoteSystem: string, processEvent: string): string => JSON.stringify([direction, remoteSystem, processEvent]);
+
+/**
+ * The groups of one queue, per (remote system, process event): counts by status and the
+ * oldest waiting; the last processed from the minute stats' `last`, for the groups the
+ * queue has (a key of the stats whose rows are all gone from the queue makes no group).
+ */
+export function queueFigures(direction: Direction, groups: readonly QueueGroupRecord[], last: readonly LastProcessedRecord[]): QueueFigures[] {
+  const lastOf = new Map(last.filter((l) => l.last !== null).map((l) => [groupKey(l.direction, l.remote_system, l.process_event), Number(l.last)]));
   const byKey = new Map<string, { figures: QueueFigures; rows: QueueGroupRecord[] }>();
   for (const g of groups) {
-    const key = JSON.stringify([g.remote_system, g.process_event]);
+    const key = groupKey(direction, g.remote_system, g.process_event);
     let e = byKey.get(key);
     if (!e) {
       e = {
-        figures: { direction, remoteSystem: g.remote_system, processEvent: g.process_event, counts: emptyCounts(), oldestWaitingAt: null, lastProcessedAt: null },
+        figures: { direction, remoteSystem: g.remote_system, processEvent: g.process_event, counts: emptyCounts(), oldestWaitingAt: null, lastProcessedAt: lastOf.get(key) ?? null },
         rows: [],
       };
       byKey.set(key, e);
     }
     e.rows.push(g);
     if (g.oldest !== null) e.figures.oldestWaitingAt = Math.min(e.figures.oldestWaitingAt ?? Infinity, Number(g.oldest));
-    if (g.last !== null) e.figures.lastProcessedAt = Math.max(e.figures.lastProcessedAt ?? -Infinity, Number(g.last));
   }
   return [...byKey.values()].map(({ figures, rows }) => ({ ...figures, counts: countsOf(rows.map((r) => ({ status: r.status, n: Number(r.n) }))) }));
 }
@@ -89,7 +113,7 @@ export function directionsOf(direction: Direction | undefined): Direction[] {
 }
 
 /** An increment as JSON for the one-statement upsert of a batch (both stores unpack it in SQL). */
-export function incrementsJson(increments: readonly { direction: Direction; remoteSystem: string; processEvent: string; minute: number; processed: number; errors: number; timeSumMs: number; buckets: number[] }[]): string {
+export function incrementsJson(increments: readonly StatsIncrement[]): string {
   return JSON.stringify(
     increments.map((i) => ({
       d: i.direction,
@@ -100,6 +124,7 @@ export function incrementsJson(increments: readonly { direction: Direction; remo
       x: i.errors,
       t: Math.round(i.timeSumMs),
       b: BUCKET_COLUMNS.map((_, k) => i.buckets[k] ?? 0),
+      l: i.lastAt,
     })),
   );
 }

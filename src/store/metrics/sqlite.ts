@@ -5,7 +5,7 @@
  */
 import type { Direction, StatsIncrement } from '../../core/stats';
 import type { SqliteDb } from '../sqlite/database';
-import { BUCKET_COLUMNS, directionsOf, incrementsJson, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
+import { BUCKET_COLUMNS, directionsOf, incrementsJson, type LastProcessedRecord, lastProcessedSql, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
 import type { Metrics, QueueFigures, StatsFilter, StatsPoint, StatsTotal } from './types';
 
 type Params = Record<string, string | number | null>;
@@ -24,15 +24,18 @@ const SUMS = SUM_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ');
 function statements(db: SqliteDb['db']) {
   return {
     // One statement per batch: the increments as JSON, the same key twice adds up twice
-    // (each row of the SELECT is its own upsert).
+    // (each row of the SELECT is its own upsert). last_at keeps the later of the two; a
+    // null on either side is no time (SQLite's max of a null is null, hence the coalesces).
     record: db.prepare<[string]>(`
-      INSERT INTO rps_stats_minute (minute, direction, remote_system, process_event, ${SUM_COLUMNS.join(', ')})
+      INSERT INTO rps_stats_minute (minute, direction, remote_system, process_event, ${SUM_COLUMNS.join(', ')}, last_at)
       SELECT json_extract(value, '$.m'), json_extract(value, '$.d'), json_extract(value, '$.r'), json_extract(value, '$.e'),
              json_extract(value, '$.p'), json_extract(value, '$.x'), json_extract(value, '$.t'),
-             ${BUCKET_COLUMNS.map((_, i) => `json_extract(value, '$.b[${i}]')`).join(', ')}
+             ${BUCKET_COLUMNS.map((_, i) => `json_extract(value, '$.b[${i}]')`).join(', ')},
+             json_extract(value, '$.l')
       FROM json_each(?) WHERE true
       ON CONFLICT (minute, direction, remote_system, process_event) DO UPDATE SET
-        ${SUM_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`),
+        ${SUM_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')},
+        last_at = max(coalesce(last_at, excluded.last_at), coalesce(excluded.last_at, last_at))`),
     totals: db.prepare<[Params], TotalRecord>(`
       SELECT direction, remote_system, process_event, ${SUMS}
       FROM rps_stats_minute
@@ -48,6 +51,7 @@ function statements(db: SqliteDb['db']) {
       ORDER BY at, direction`),
     outboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('rps_outbound', 'created_at', FILTER)),
     inboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('rps_inbound', 'received_at', FILTER)),
+    lastProcessed: db.prepare<[Params], LastProcessedRecord>(lastProcessedSql(`${FILTER} AND (@direction IS NULL OR direction = @direction)`)),
     // The oldest minutes first, `limit` of them: a bounded delete the cleaner repeats.
     prune: db.prepare<[number, number]>(`
       DELETE FROM rps_stats_minute WHERE (minute, direction, remote_system, process_event) IN (
@@ -78,11 +82,13 @@ export class SqliteMetrics implements Metrics {
 
   async queues(filter: StatsFilter): Promise<QueueFigures[]> {
     const params = filterParams(filter);
-    delete params.direction;
-    // One read transaction: both queues as of the same moment.
-    return this.s.db.transaction(() =>
-      directionsOf(filter.direction).flatMap((d) => queueFigures(d, (d === 'outbound' ? this.sql.outboundGroups : this.sql.inboundGroups).all(params))),
-    )();
+    const queueParams = { ...params };
+    delete queueParams.direction;
+    // One read transaction: both queues and the stats as of the same moment.
+    return this.s.db.transaction(() => {
+      const last = this.sql.lastProcessed.all(params);
+      return directionsOf(filter.direction).flatMap((d) => queueFigures(d, (d === 'outbound' ? this.sql.outboundGroups : this.sql.inboundGroups).all(queueParams), last));
+    })();
   }
 
   async prune(before: number, limit: number): Promise<number> {

@@ -1,9 +1,9 @@
 /**
  * The monitor's figures (see core/stats): small rolling per-minute sums that the engine
- * adds to as rows finish, and aggregate queries over the queues (depth by status, the
- * oldest waiting row, the last processed one). Nothing here returns rows: every answer
- * is a handful of sums, computed by the database, so it stays quick with a million rows
- * in the queues.
+ * adds to as rows finish (with the latest time a row was processed), and aggregate
+ * queries over the queues (depth by status, the oldest waiting row). Nothing here returns
+ * rows: every answer is a handful of sums, computed by the database, so it stays quick
+ * with a million rows in the queues.
  */
 import type { Direction, StatsIncrement, StatsSums } from '../../core/stats';
 import type { StatusCounts } from '../shared/queue';
@@ -38,7 +38,7 @@ export interface QueueFigures {
   counts: StatusCounts;
   /** When the oldest row still `ready` or `processing` was created (outbound) or received (inbound); null when none waits. */
   oldestWaitingAt: number | null;
-  /** When the last row was processed; null when none is (still) in the queue. */
+  /** When the last row was processed, from the minute stats (kept 8 days); null when none was in that time. */
   lastProcessedAt: number | null;
 }
 

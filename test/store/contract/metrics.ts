@@ -1,19 +1,25 @@
 /**
  * The metrics contract: minute sums that add up, read back by key and filter and in steps;
- * queue figures from the queues' own rows; old minutes pruned in bounded batches.
+ * queue figures from the queues' own rows, their last processed time from the minute rows'
+ * last_at; old minutes pruned in bounded batches.
  */
 import assert from 'node:assert/strict';
-import { type Direction, emptySums, MINUTE_MS, type StatsIncrement, TIME_BUCKETS } from '../../../src/core/stats';
+import { type Direction, emptySums, minuteOf, MINUTE_MS, type StatsIncrement, TIME_BUCKETS } from '../../../src/core/stats';
 import type { Store } from '../../../src/store/store';
 import { draft, eachStore, received, type StoreFactory, T0 } from './support';
 
 /** Minute 0 of the suite: a whole minute, so that minutes are T + k·MINUTE_MS. */
 const M0 = 100 * MINUTE_MS;
 
-function inc(direction: Direction, remoteSystem: string, processEvent: string, minute: number, processed: number, errors = 0, bucket = 0): StatsIncrement {
+function inc(direction: Direction, remoteSystem: string, processEvent: string, minute: number, processed: number, errors = 0, bucket = 0, lastAt: number | null = null): StatsIncrement {
   const buckets = new Array<number>(TIME_BUCKETS).fill(0);
   buckets[bucket] = processed;
-  return { direction, remoteSystem, processEvent, minute, processed, errors, timeSumMs: processed * 10, buckets };
+  return { direction, remoteSystem, processEvent, minute, processed, errors, timeSumMs: processed * 10, buckets, lastAt };
+}
+
+/** What the engine records for rows of one key processed at `ats` (and `errors` failed at the first). */
+function done(direction: Direction, remoteSystem: string, processEvent: string, ats: readonly number[], errors = 0): StatsIncrement {
+  return inc(direction, remoteSystem, processEvent, minuteOf(ats[0]), ats.length, errors, 0, ats.length > 0 ? Math.max(...ats) : null);
 }
 
 /** In key order (code points, as the expectations are written). */
@@ -100,7 +106,7 @@ export function metricsContract(factory: StoreFactory): void {
       ]);
     });
 
-    it('figures both queues by remote system and process event: counts, oldest waiting, last processed', async () => {
+    it('figures both queues by remote system and process event: counts, oldest waiting, last processed from the minute stats', async () => {
       assert.deepEqual(await store.metrics.queues({}), []);
       const out = store.outbound;
       // B/PE: created at T0, T0+1, T0+2, T0+3; C/other: one at T0+10.
@@ -124,6 +130,15 @@ export function metricsContract(factory: StoreFactory): void {
       await inbound.finish([{ id: ins[0].id, attempt: 1, status: 'processed' }], T0 + 70);
       // ins[1] stays processing (received at T0+5), the third stays ready (T0+6).
 
+      // What the engine records for the rows that finished (the queues themselves record
+      // nothing), and stats of a key whose rows have all left the queue: no group for it.
+      await store.metrics.record([
+        done('outbound', 'B', 'PE', [T0 + 30, T0 + 40], 1),
+        done('inbound', 'A', 'PE', [T0 + 70]),
+        done('outbound', 'gone', 'PE', [T0 + 45]),
+        done('inbound', 'B', 'PE', [T0 + 99]), // another direction's B/PE
+      ]);
+
       const figures = byKey(await store.metrics.queues({}));
       const counts = (ready: number, processing: number, processed: number, error: number) => ({ ready, processing, processed, error, skipped: 0 });
       assert.deepEqual(figures, [
@@ -135,15 +150,41 @@ export function metricsContract(factory: StoreFactory): void {
       assert.deepEqual((await store.metrics.queues({ direction: 'outbound', remoteSystems: ['C'] })).map((q) => q.remoteSystem), ['C']);
       assert.deepEqual((await store.metrics.queues({ processEvent: 'PE' })).map((q) => `${q.direction}/${q.remoteSystem}`).sort(), ['inbound/A', 'outbound/B']);
       assert.deepEqual(await store.metrics.queues({ direction: 'inbound', remoteSystems: ['B'] }), []);
+      assert.equal((await store.metrics.queues({ direction: 'outbound', remoteSystems: ['B'] }))[0].lastProcessedAt, T0 + 40);
 
       // Nothing waits any more: no oldest waiting row.
       assert.equal((await out.claim('B', 3, T0 + 75, 'o', 60_000)).length, 1);
       await out.markProcessed([rows[3].id], T0 + 80);
       await out.skip({ remoteSystem: 'B' }, T0 + 90);
+      await store.metrics.record([done('outbound', 'B', 'PE', [T0 + 80])]);
       const [b] = await store.metrics.queues({ remoteSystems: ['B'] });
       assert.deepEqual(b.counts, { ready: 0, processing: 0, processed: 3, error: 0, skipped: 1 });
       assert.equal(b.oldestWaitingAt, null);
       assert.equal(b.lastProcessedAt, T0 + 80, 'a skipped row is not a processed one');
+    });
+
+    it('keeps the latest last_at of a minute row and of the kept minutes: null is no time, an earlier one lowers nothing', async () => {
+      await store.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'r') }], T0);
+      const m = store.metrics;
+      const last = async (): Promise<number | null> => (await m.queues({ remoteSystems: ['B'] }))[0].lastProcessedAt;
+      const key = ['outbound', 'B', 'PE'] as const;
+      // A minute row with errors only: no time yet; then a time comes (null, then a value).
+      await m.record([inc(...key, M0, 0, 2)]);
+      assert.equal(await last(), null);
+      await m.record([inc(...key, M0, 1, 0, 0, M0 + 20)]);
+      assert.equal(await last(), M0 + 20);
+      // An error-only increment (a value, then null) and an earlier time leave it.
+      await m.record([inc(...key, M0, 0, 1), inc(...key, M0, 1, 0, 0, M0 + 5)]);
+      assert.equal(await last(), M0 + 20);
+      // The same key twice in one batch: the later one.
+      await m.record([inc(...key, M0, 1, 0, 0, M0 + 30), inc(...key, M0, 1, 0, 0, M0 + 25)]);
+      assert.equal(await last(), M0 + 30);
+      // Across minutes: the latest of them; kept across a restart.
+      await m.record([inc(...key, M0 + MINUTE_MS, 1, 0, 0, M0 + MINUTE_MS + 1), inc(...key, M0 + 2 * MINUTE_MS, 0, 3)]);
+      store = await factory.reopen(store);
+      assert.equal((await store.metrics.queues({ remoteSystems: ['B'] }))[0].lastProcessedAt, M0 + MINUTE_MS + 1);
+      const [t] = await store.metrics.totals({}, M0);
+      assert.deepEqual([t.processed, t.errors], [5, 6]);
     });
 
     it('prunes minutes older than `before`, oldest first, at most `limit` at a time', async () => {

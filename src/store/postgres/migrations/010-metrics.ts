@@ -32,6 +32,10 @@ export const migration: Migration = {
         h11           bigint  NOT NULL DEFAULT 0,
         h12           bigint  NOT NULL DEFAULT 0,
         h13           bigint  NOT NULL DEFAULT 0,
+        -- The latest processed_at among the rows counted in processed (null: none): the
+        -- monitor's "last processed" of a queue is the max over the kept minutes, so that
+        -- completing a row maintains no extra index of the queue for it.
+        last_at       bigint,
         PRIMARY KEY (minute, direction, remote_system, process_event)
       );
 
@@ -44,9 +48,5 @@ export const migration: Migration = {
       -- under 'ready' or 'processing'.
       CREATE INDEX rps_outbound_monitor ON rps_outbound (status, remote_system, process_event, created_at);
       CREATE INDEX rps_inbound_monitor ON rps_inbound (status, remote_system, process_event, received_at);
-      -- The last processed row of a group: its last entry here. Partial: the rows in flight
-      -- are not in it, so claims and retries write nothing to it.
-      CREATE INDEX rps_outbound_last_done ON rps_outbound (remote_system, process_event, processed_at) WHERE status = 'processed';
-      CREATE INDEX rps_inbound_last_done ON rps_inbound (remote_system, process_event, processed_at) WHERE status = 'processed';
     `,
 };
