@@ -31,9 +31,9 @@ export function statsTotal(r: TotalRecord): StatsTotal {
 /**
  * One queue's groups, given the store's WHERE fragment of the filter's remote systems and
  * process event. The counts by (status, remote system, process event) read the monitor
- * index in its order; the oldest waiting of a group is one index probe (min of an index's
- * last column under fixed leading columns: migration 10), so it does not depend on how
- * many rows wait. Nothing reads the rows. The last processed comes from the minute stats
+ * index only (its columns in another order in PostgreSQL, see its migration 10); the
+ * oldest waiting of a group is one index probe (min of the index's last column under the
+ * three fixed others), so it does not depend on how many rows wait. Nothing reads the rows. The last processed comes from the minute stats
  * (lastProcessedSql), not from here: an index for it would cost every completion.
  */
 export function queueGroupsSql(table: 'rps_outbound' | 'rps_inbound', waitingSince: 'created_at' | 'received_at', filter: string): string {
