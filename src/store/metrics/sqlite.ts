@@ -15,6 +15,9 @@ const FILTER = `
   (@remotes IS NULL OR remote_system IN (SELECT value FROM json_each(@remotes)))
   AND (@event IS NULL OR process_event = @event)`;
 
+/** The same for rps_stats_minute, which has a direction column. */
+const STATS_FILTER = `${FILTER} AND (@direction IS NULL OR direction = @direction)`;
+
 function filterParams(f: StatsFilter): Params {
   return { remotes: f.remoteSystems ? JSON.stringify(f.remoteSystems) : null, event: f.processEvent ?? null, direction: f.direction ?? null };
 }
@@ -39,19 +42,19 @@ function statements(db: SqliteDb['db']) {
     totals: db.prepare<[Params], TotalRecord>(`
       SELECT direction, remote_system, process_event, ${SUMS}
       FROM rps_stats_minute
-      WHERE minute >= @since AND ${FILTER} AND (@direction IS NULL OR direction = @direction)
+      WHERE minute >= @since AND ${STATS_FILTER}
       GROUP BY direction, remote_system, process_event`),
     // Steps start at `since`: step k holds the minutes [since + k·step, since + (k+1)·step).
     // (better-sqlite3 binds numbers as reals: the casts make the division an integer one.)
     series: db.prepare<[Params], { at: number; direction: Direction; processed: number; errors: number }>(`
       SELECT CAST(@since AS INTEGER) + ((minute - CAST(@since AS INTEGER)) / CAST(@step AS INTEGER)) * CAST(@step AS INTEGER) AS at, direction, sum(processed) AS processed, sum(errors) AS errors
       FROM rps_stats_minute
-      WHERE minute >= @since AND ${FILTER} AND (@direction IS NULL OR direction = @direction)
+      WHERE minute >= @since AND ${STATS_FILTER}
       GROUP BY at, direction
       ORDER BY at, direction`),
     outboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('rps_outbound', 'created_at', FILTER)),
     inboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('rps_inbound', 'received_at', FILTER)),
-    lastProcessed: db.prepare<[Params], LastProcessedRecord>(lastProcessedSql(`${FILTER} AND (@direction IS NULL OR direction = @direction)`)),
+    lastProcessed: db.prepare<[Params], LastProcessedRecord>(lastProcessedSql(STATS_FILTER)),
     // The oldest minutes first, `limit` of them: a bounded delete the cleaner repeats.
     prune: db.prepare<[number, number]>(`
       DELETE FROM rps_stats_minute WHERE (minute, direction, remote_system, process_event) IN (
