@@ -7,7 +7,7 @@
 import type { Direction, StatsIncrement } from '../../core/stats';
 import type { PgContext } from '../postgres/context';
 import { query, rows, sql, transaction } from '../postgres/db';
-import { BUCKET_COLUMNS, directionsOf, incrementsJson, type LastProcessedRecord, lastProcessedSql, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
+import { BUCKET_COLUMNS, directionsOf, incrementsJson, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
 import type { Metrics, QueueFigures, StatsFilter, StatsPoint, StatsTotal } from './types';
 
 /** The StatsFilter conditions on $1 (remote systems), $2 (process event) and $3 (direction); null: no condition. */
@@ -59,9 +59,8 @@ const SERIES = sql('metrics_series', `
   GROUP BY 1, direction
   ORDER BY 1, direction`);
 
-const OUTBOUND_GROUPS = sql('metrics_outbound_groups', queueGroupsSql('rps_outbound', 'created_at', QUEUE_FILTER));
-const INBOUND_GROUPS = sql('metrics_inbound_groups', queueGroupsSql('rps_inbound', 'received_at', QUEUE_FILTER));
-const LAST_PROCESSED = sql('metrics_last_processed', lastProcessedSql(FILTER));
+const OUTBOUND_GROUPS = sql('metrics_outbound_groups', queueGroupsSql('outbound', QUEUE_FILTER));
+const INBOUND_GROUPS = sql('metrics_inbound_groups', queueGroupsSql('inbound', QUEUE_FILTER));
 
 // The oldest minutes first, `limit` of them: a bounded delete the cleaner repeats.
 const PRUNE = sql('metrics_prune', `
@@ -85,13 +84,12 @@ export class PostgresMetrics implements Metrics {
   }
 
   async queues(filter: StatsFilter): Promise<QueueFigures[]> {
-    const params = filterParams(filter);
+    const params = filterParams(filter).slice(0, 2);
     // One REPEATABLE READ snapshot: both queues and the stats as of the same moment.
     return transaction(this.p.pool, async (c) => {
       await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const last = await rows<LastProcessedRecord>(c, LAST_PROCESSED, params);
       const out: QueueFigures[] = [];
-      for (const d of directionsOf(filter.direction)) out.push(...queueFigures(d, await rows<QueueGroupRecord>(c, d === 'outbound' ? OUTBOUND_GROUPS : INBOUND_GROUPS, params.slice(0, 2)), last));
+      for (const d of directionsOf(filter.direction)) out.push(...queueFigures(d, await rows<QueueGroupRecord>(c, d === 'outbound' ? OUTBOUND_GROUPS : INBOUND_GROUPS, params)));
       return out;
     });
   }

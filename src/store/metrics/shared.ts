@@ -33,10 +33,15 @@ export function statsTotal(r: TotalRecord): StatsTotal {
  * process event. The counts by (status, remote system, process event) read the monitor
  * index only (its columns in another order in PostgreSQL, see its migration 10); the
  * oldest waiting of a group is one index probe (min of the index's last column under the
- * three fixed others), so it does not depend on how many rows wait. Nothing reads the rows. The last processed comes from the minute stats
- * (lastProcessedSql), not from here: an index for it would cost every completion.
+ * three fixed others), so it does not depend on how many rows wait. The last processed
+ * comes from the minute stats, not from the queue (an index of the queue for it would
+ * cost every completion): the latest last_at of the group's key, one probe of
+ * rps_stats_minute_last, so it does not depend on how many minutes are kept either. A key
+ * of the stats without rows in the queue makes no group. Nothing reads the rows.
  */
-export function queueGroupsSql(table: 'rps_outbound' | 'rps_inbound', waitingSince: 'created_at' | 'received_at', filter: string): string {
+export function queueGroupsSql(direction: Direction, filter: string): string {
+  const table = direction === 'outbound' ? 'rps_outbound' : 'rps_inbound';
+  const waitingSince = direction === 'outbound' ? 'created_at' : 'received_at';
   return `
     WITH g AS (
       SELECT status, remote_system, process_event, count(*) AS n FROM ${table}
@@ -45,22 +50,10 @@ export function queueGroupsSql(table: 'rps_outbound' | 'rps_inbound', waitingSin
     SELECT status, remote_system, process_event, n,
       CASE WHEN status IN ('ready', 'processing') THEN
         (SELECT min(${waitingSince}) FROM ${table} w
-         WHERE w.status = g.status AND w.remote_system = g.remote_system AND w.process_event = g.process_event) END AS oldest
+         WHERE w.status = g.status AND w.remote_system = g.remote_system AND w.process_event = g.process_event) END AS oldest,
+      (SELECT max(last_at) FROM rps_stats_minute s
+       WHERE s.direction = '${direction}' AND s.remote_system = g.remote_system AND s.process_event = g.process_event) AS last
     FROM g`;
-}
-
-/**
- * The last processed time per (direction, remote system, process event), given the
- * store's WHERE fragment of the filter (direction included): the latest last_at of the
- * kept minute rows, a scan of rps_stats_minute (a few hundred thousand small rows at
- * most, whatever the size of the queues).
- */
-export function lastProcessedSql(filter: string): string {
-  return `
-    SELECT direction, remote_system, process_event, max(last_at) AS last
-    FROM rps_stats_minute
-    WHERE ${filter}
-    GROUP BY direction, remote_system, process_event`;
 }
 
 /** One row of a queue-figures query: a (status, remote system, process event) group. */
@@ -71,38 +64,26 @@ export interface QueueGroupRecord {
   n: number;
   /** The group's earliest created_at / received_at; asked for 'ready' and 'processing' only. */
   oldest: number | null;
-}
-
-/** One row of lastProcessedSql: a key of the minute stats and its latest last_at. */
-export interface LastProcessedRecord {
-  direction: Direction;
-  remote_system: string;
-  process_event: string;
+  /** The latest last_at of the key's kept minute stats (the same for each status of a key). */
   last: number | string | null;
 }
 
-const groupKey = (direction: Direction, remoteSystem: string, processEvent: string): string => JSON.stringify([direction, remoteSystem, processEvent]);
-
-/**
- * The groups of one queue, per (remote system, process event): counts by status and the
- * oldest waiting; the last processed from the minute stats' `last`, for the groups the
- * queue has (a key of the stats whose rows are all gone from the queue makes no group).
- */
-export function queueFigures(direction: Direction, groups: readonly QueueGroupRecord[], last: readonly LastProcessedRecord[]): QueueFigures[] {
-  const lastOf = new Map(last.filter((l) => l.last !== null).map((l) => [groupKey(l.direction, l.remote_system, l.process_event), Number(l.last)]));
+/** The groups of one queue, per (remote system, process event): counts by status, the oldest waiting, the last processed. */
+export function queueFigures(direction: Direction, groups: readonly QueueGroupRecord[]): QueueFigures[] {
   const byKey = new Map<string, { figures: QueueFigures; rows: QueueGroupRecord[] }>();
   for (const g of groups) {
-    const key = groupKey(direction, g.remote_system, g.process_event);
+    const key = JSON.stringify([g.remote_system, g.process_event]);
     let e = byKey.get(key);
     if (!e) {
       e = {
-        figures: { direction, remoteSystem: g.remote_system, processEvent: g.process_event, counts: emptyCounts(), oldestWaitingAt: null, lastProcessedAt: lastOf.get(key) ?? null },
+        figures: { direction, remoteSystem: g.remote_system, processEvent: g.process_event, counts: emptyCounts(), oldestWaitingAt: null, lastProcessedAt: null },
         rows: [],
       };
       byKey.set(key, e);
     }
     e.rows.push(g);
     if (g.oldest !== null) e.figures.oldestWaitingAt = Math.min(e.figures.oldestWaitingAt ?? Infinity, Number(g.oldest));
+    if (g.last !== null) e.figures.lastProcessedAt = Math.max(e.figures.lastProcessedAt ?? -Infinity, Number(g.last));
   }
   return [...byKey.values()].map(({ figures, rows }) => ({ ...figures, counts: countsOf(rows.map((r) => ({ status: r.status, n: Number(r.n) }))) }));
 }

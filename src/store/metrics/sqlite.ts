@@ -5,7 +5,7 @@
  */
 import type { Direction, StatsIncrement } from '../../core/stats';
 import type { SqliteDb } from '../sqlite/database';
-import { BUCKET_COLUMNS, directionsOf, incrementsJson, type LastProcessedRecord, lastProcessedSql, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
+import { BUCKET_COLUMNS, directionsOf, incrementsJson, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
 import type { Metrics, QueueFigures, StatsFilter, StatsPoint, StatsTotal } from './types';
 
 type Params = Record<string, string | number | null>;
@@ -52,9 +52,8 @@ function statements(db: SqliteDb['db']) {
       WHERE minute >= @since AND ${STATS_FILTER}
       GROUP BY at, direction
       ORDER BY at, direction`),
-    outboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('rps_outbound', 'created_at', FILTER)),
-    inboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('rps_inbound', 'received_at', FILTER)),
-    lastProcessed: db.prepare<[Params], LastProcessedRecord>(lastProcessedSql(STATS_FILTER)),
+    outboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('outbound', FILTER)),
+    inboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('inbound', FILTER)),
     // The oldest minutes first, `limit` of them: a bounded delete the cleaner repeats.
     prune: db.prepare<[number, number]>(`
       DELETE FROM rps_stats_minute WHERE (minute, direction, remote_system, process_event) IN (
@@ -85,13 +84,11 @@ export class SqliteMetrics implements Metrics {
 
   async queues(filter: StatsFilter): Promise<QueueFigures[]> {
     const params = filterParams(filter);
-    const queueParams = { ...params };
-    delete queueParams.direction;
+    delete params.direction;
     // One read transaction: both queues and the stats as of the same moment.
-    return this.s.db.transaction(() => {
-      const last = this.sql.lastProcessed.all(params);
-      return directionsOf(filter.direction).flatMap((d) => queueFigures(d, (d === 'outbound' ? this.sql.outboundGroups : this.sql.inboundGroups).all(queueParams), last));
-    })();
+    return this.s.db.transaction(() =>
+      directionsOf(filter.direction).flatMap((d) => queueFigures(d, (d === 'outbound' ? this.sql.outboundGroups : this.sql.inboundGroups).all(params))),
+    )();
   }
 
   async prune(before: number, limit: number): Promise<number> {

@@ -39,6 +39,11 @@ export const migration: Migration = {
         PRIMARY KEY (minute, direction, remote_system, process_event)
       );
 
+      -- The last processed time of a key (metrics.queues): max(last_at) under the key, one
+      -- probe whatever the number of minutes kept (a scan of 8 days of minute rows took
+      -- 190 ms in SQLite). Written once per key and batch of increments, not per row.
+      CREATE INDEX rps_stats_minute_last ON rps_stats_minute (direction, remote_system, process_event, last_at);
+
       -- Created in the migration's transaction, under its advisory lock (../migrate.ts):
       -- a second process starting at once waits, then finds number 10 applied.
       -- The queue figures (metrics.queues) read indexes only (index-only scans, as far as
