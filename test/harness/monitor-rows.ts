@@ -23,7 +23,8 @@ export const INBOUND_WAITING_SINCE_MS = 30_000;
 function inc(direction: Direction, remoteSystem: string, processEvent: string, minute: number, processed: number, errors: number, bucketCounts: Record<number, number>, timeSumMs: number): StatsIncrement {
   const buckets = new Array<number>(TIME_BUCKETS).fill(0);
   for (const [b, n] of Object.entries(bucketCounts)) buckets[Number(b)] = n;
-  return { direction, remoteSystem, processEvent, minute, processed, errors, timeSumMs, buckets };
+  // lastAt: a time in the minute, as the engine's would be (no figure checked here reads it).
+  return { direction, remoteSystem, processEvent, minute, processed, errors, timeSumMs, buckets, lastAt: processed > 0 ? minute : null };
 }
 
 /**
