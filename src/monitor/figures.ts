@@ -160,8 +160,8 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
         s.store.metrics.totals(statsFilter, dayStart),
         s.store.metrics.series(statsFilter, hourStart, MINUTE_MS),
         s.store.metrics.series(statsFilter, dayStart, HOUR_MS),
-        s.store.outbound.list({ ...listFilter(keys, filter), statuses: ['error'], limit: ERROR_ROWS }),
-        s.store.inbound.list({ ...listFilter(keys, filter), statuses: ['error'], limit: ERROR_ROWS }),
+        s.store.metrics.outboundErrors(statsFilter, ERROR_ROWS),
+        s.store.metrics.inboundErrors(statsFilter, ERROR_ROWS),
       ]);
       for (const q of figures) {
         const r = nameOf(s.key, q.remoteSystem);
@@ -262,10 +262,6 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
 
 function emptySumsBy(): Record<Direction, StatsSums> {
   return { outbound: emptySums(), inbound: emptySums() };
-}
-
-function listFilter(keys: readonly string[] | undefined, filter: MonitorFilter): { remoteSystem?: string; processEvent?: string } {
-  return { ...(keys ? { remoteSystem: keys[0] } : {}), ...(filter.processEvent !== undefined ? { processEvent: filter.processEvent } : {}) };
 }
 
 function handler(ctx: MonitorContext, direction: Direction, remoteSystem: string, processEvent: string): { handler?: string } {

@@ -25,6 +25,18 @@ export function errorText(err: unknown): string {
 }
 
 /**
+ * A node that cannot start (its configuration cannot work): red status and one log line
+ * with the reason; messages that still arrive (from a Catch node, say) each fail with it
+ * rather than vanishing.
+ */
+export function refuseInput(node: Pick<Node, 'status' | 'error' | 'on'>, err: unknown): void {
+  const reason = errorText(err);
+  node.status({ fill: 'red', shape: 'ring', text: reason });
+  node.error(reason);
+  node.on('input', (_msg, _send, done) => done(new Error(reason)));
+}
+
+/**
  * Logs a fault of the store on a node, except that the store cannot be reached (not yet
  * open, or its server restarting): the store's own log lines say that once (see the
  * runtime's store events), while the node's timers try again every second or so.

@@ -10,7 +10,7 @@
 import { type QueueName, type RetryAction, RetryScheduler } from '../engine/retry';
 import type { Store } from '../engine/stores';
 import { QUEUE_RETRY_NUMBERS, ruledNumber } from '../core/settings';
-import { common, errorOf, errorText, logStoreFault, ThrottledStatus } from './common';
+import { common, errorOf, errorText, logStoreFault, refuseInput, ThrottledStatus } from './common';
 import { messageFromText, messageToText } from './message-text';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
 import { processEventOf } from './rps-process-event';
@@ -62,11 +62,7 @@ export default function (RED: NodeAPI): void {
       if (def.processEvent) eventName = processEventOf(RED, def.processEvent).eventName;
       store = rt.acquireStore(config);
     } catch (err) {
-      const reason = errorText(err);
-      node.status({ fill: 'red', shape: 'ring', text: reason });
-      node.error(reason);
-      // Messages still arrive (from a Catch node, say): each one fails visibly rather than vanishing.
-      node.on('input', (_msg, _send, done) => done(new Error(reason)));
+      refuseInput(node, err);
       return;
     }
     const maxRetries = ruledNumber(QUEUE_RETRY_NUMBERS.maxRetries, def.maxRetries);

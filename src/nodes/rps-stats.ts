@@ -13,7 +13,7 @@ import type { Store } from '../engine/stores';
 import { STATS_NUMBERS, ruledNumber } from '../core/settings';
 import { monitorContext } from '../monitor/context';
 import { type Figures, gatherFigures, type MonitorFilter, storeId } from '../monitor/figures';
-import { common, errorText, ThrottledStatus } from './common';
+import { common, errorText, refuseInput, ThrottledStatus } from './common';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './red';
 import { processEventOf } from './rps-process-event';
 import { remoteSystemOf } from './rps-remote-system';
@@ -85,10 +85,7 @@ export default function (RED: NodeAPI): void {
       if (def.processEvent) filter.processEvent = processEventOf(RED, def.processEvent).eventName;
       store = rt.acquireStore(config);
     } catch (err) {
-      const reason = errorText(err);
-      node.status({ fill: 'red', shape: 'ring', text: reason });
-      node.error(reason);
-      node.on('input', (_msg, _send, done) => done(new Error(reason)));
+      refuseInput(node, err);
       return;
     }
     const intervalMs = ruledNumber(STATS_NUMBERS.interval, def.interval) * 1000;

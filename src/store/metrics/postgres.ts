@@ -8,6 +8,8 @@ import type { Direction, StatsIncrement } from '../../core/stats';
 import type { PgContext } from '../postgres/context';
 import { query, rows, sql, transaction } from '../postgres/db';
 import { BUCKET_COLUMNS, directionsOf, incrementsJson, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
+import { type InboundRecord, type InboundRow, inboundRow } from '../inbound/types';
+import { type OutboundRecord, type OutboundRow, outboundRow } from '../outbound/types';
 import type { Metrics, QueueFigures, StatsFilter, StatsPoint, StatsTotal } from './types';
 
 /** The StatsFilter conditions on $1 (remote systems), $2 (process event) and $3 (direction); null: no condition. */
@@ -62,6 +64,11 @@ const SERIES = sql('metrics_series', `
 const OUTBOUND_GROUPS = sql('metrics_outbound_groups', queueGroupsSql('outbound', QUEUE_FILTER));
 const INBOUND_GROUPS = sql('metrics_inbound_groups', queueGroupsSql('inbound', QUEUE_FILTER));
 
+// The status is a literal: it matches the partial error index of migration 3 and the
+// monitor index, so only error rows are read, whatever the size of the queue.
+const OUTBOUND_ERRORS = sql('metrics_outbound_errors', `SELECT * FROM rps_outbound WHERE status = 'error' AND ${QUEUE_FILTER} ORDER BY id DESC LIMIT $3::integer`);
+const INBOUND_ERRORS = sql('metrics_inbound_errors', `SELECT * FROM rps_inbound WHERE status = 'error' AND ${QUEUE_FILTER} ORDER BY id DESC LIMIT $3::integer`);
+
 // The oldest minutes first, `limit` of them: a bounded delete the cleaner repeats.
 const PRUNE = sql('metrics_prune', `
   DELETE FROM rps_stats_minute WHERE ctid IN (
@@ -92,6 +99,14 @@ export class PostgresMetrics implements Metrics {
       for (const d of directionsOf(filter.direction)) out.push(...queueFigures(d, await rows<QueueGroupRecord>(c, d === 'outbound' ? OUTBOUND_GROUPS : INBOUND_GROUPS, params)));
       return out;
     });
+  }
+
+  async outboundErrors(filter: StatsFilter, limit: number): Promise<OutboundRow[]> {
+    return (await rows<OutboundRecord>(this.p.pool, OUTBOUND_ERRORS, [...filterParams(filter).slice(0, 2), limit])).map(outboundRow);
+  }
+
+  async inboundErrors(filter: StatsFilter, limit: number): Promise<InboundRow[]> {
+    return (await rows<InboundRecord>(this.p.pool, INBOUND_ERRORS, [...filterParams(filter).slice(0, 2), limit])).map(inboundRow);
   }
 
   async prune(before: number, limit: number): Promise<number> {

@@ -6,6 +6,8 @@
 import type { Direction, StatsIncrement } from '../../core/stats';
 import type { SqliteDb } from '../sqlite/database';
 import { BUCKET_COLUMNS, directionsOf, incrementsJson, type QueueGroupRecord, queueFigures, queueGroupsSql, statsTotal, SUM_COLUMNS, type TotalRecord } from './shared';
+import { type InboundRecord, type InboundRow, inboundRow } from '../inbound/types';
+import { type OutboundRecord, type OutboundRow, outboundRow } from '../outbound/types';
 import type { Metrics, QueueFigures, StatsFilter, StatsPoint, StatsTotal } from './types';
 
 type Params = Record<string, string | number | null>;
@@ -54,6 +56,9 @@ function statements(db: SqliteDb['db']) {
       ORDER BY at, direction`),
     outboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('outbound', FILTER)),
     inboundGroups: db.prepare<[Params], QueueGroupRecord>(queueGroupsSql('inbound', FILTER)),
+    // The status is a literal so that the monitor index (status first) finds the error rows.
+    outboundErrors: db.prepare<[Params], OutboundRecord>(`SELECT * FROM rps_outbound WHERE status = 'error' AND ${FILTER} ORDER BY id DESC LIMIT @limit`),
+    inboundErrors: db.prepare<[Params], InboundRecord>(`SELECT * FROM rps_inbound WHERE status = 'error' AND ${FILTER} ORDER BY id DESC LIMIT @limit`),
     // The oldest minutes first, `limit` of them: a bounded delete the cleaner repeats.
     prune: db.prepare<[number, number]>(`
       DELETE FROM rps_stats_minute WHERE (minute, direction, remote_system, process_event) IN (
@@ -89,6 +94,16 @@ export class SqliteMetrics implements Metrics {
     return this.s.db.transaction(() =>
       directionsOf(filter.direction).flatMap((d) => queueFigures(d, (d === 'outbound' ? this.sql.outboundGroups : this.sql.inboundGroups).all(params))),
     )();
+  }
+
+  async outboundErrors(filter: StatsFilter, limit: number): Promise<OutboundRow[]> {
+    const { direction: _, ...params } = filterParams(filter);
+    return this.sql.outboundErrors.all({ ...params, limit }).map(outboundRow);
+  }
+
+  async inboundErrors(filter: StatsFilter, limit: number): Promise<InboundRow[]> {
+    const { direction: _, ...params } = filterParams(filter);
+    return this.sql.inboundErrors.all({ ...params, limit }).map(inboundRow);
   }
 
   async prune(before: number, limit: number): Promise<number> {

@@ -6,6 +6,8 @@
  * with a million rows in the queues.
  */
 import type { Direction, StatsIncrement, StatsSums } from '../../core/stats';
+import type { InboundRow } from '../inbound/types';
+import type { OutboundRow } from '../outbound/types';
 import type { StatusCounts } from '../shared/queue';
 
 export interface StatsFilter {
@@ -51,6 +53,13 @@ export interface Metrics {
   series(filter: StatsFilter, since: number, stepMs: number): Promise<StatsPoint[]>;
   /** Both queues' figures, by direction, remote system and process event. */
   queues(filter: StatsFilter): Promise<QueueFigures[]>;
+  /**
+   * The rows in `error` of each queue, newest first, at most `limit` of each: the one list
+   * of rows the monitor shows, for an operator to act on. (The queues' own list pages by
+   * ascending id for dispatchers; this reads the error rows through the monitor index.)
+   */
+  outboundErrors(filter: StatsFilter, limit: number): Promise<OutboundRow[]>;
+  inboundErrors(filter: StatsFilter, limit: number): Promise<InboundRow[]>;
   /** Deletes up to `limit` minute rows older than `before`; returns how many. */
   prune(before: number, limit: number): Promise<number>;
 }

@@ -187,6 +187,28 @@ export function metricsContract(factory: StoreFactory): void {
       assert.deepEqual([t.processed, t.errors], [5, 6]);
     });
 
+    it('lists the rows in error of each queue, newest first, filtered, at most `limit`', async () => {
+      const out = store.outbound;
+      await out.enqueue(
+        ['a', 'b', 'c'].map((id) => ({ remoteSystem: 'B', message: draft('t', id) })).concat([{ remoteSystem: 'C', message: draft('t', 'd', { processEvent: 'Other' }) }]),
+        T0,
+      );
+      const claimedB = await out.claim('B', 10, T0 + 1, 'o', 60_000);
+      const claimedC = await out.claim('C', 10, T0 + 1, 'o', 60_000);
+      await out.fail([...claimedB, ...claimedC].filter((r) => r.recordId !== 'b').map((r) => ({ id: r.id, error: `bad ${r.recordId}`, kind: 'refused' as const })), T0 + 2);
+      await out.markProcessed(claimedB.filter((r) => r.recordId === 'b').map((r) => r.id), T0 + 2);
+      const m = store.metrics;
+      assert.deepEqual((await m.outboundErrors({}, 10)).map((r) => r.recordId), ['d', 'c', 'a']);
+      assert.deepEqual((await m.outboundErrors({}, 2)).map((r) => r.recordId), ['d', 'c']);
+      assert.deepEqual((await m.outboundErrors({ remoteSystems: ['B'] }, 10)).map((r) => [r.recordId, r.lastError]), [['c', 'bad c'], ['a', 'bad a']]);
+      assert.deepEqual((await m.outboundErrors({ processEvent: 'Other' }, 10)).map((r) => r.recordId), ['d']);
+      await store.inbound.accept('A', [received('s', 'x', 1), received('s', 'y', 1)], T0);
+      const ins = (await store.inbound.claim({ remoteSystem: 'A', processEvent: 'PE', limit: 2, now: T0 + 1, owner: 'o', gapWaitMs: 0 })).rows;
+      await store.inbound.finish(ins.map((r) => ({ id: r.id, attempt: r.attempts, status: 'error' as const, error: `flow ${r.sourceId}` })), T0 + 2);
+      assert.deepEqual((await m.inboundErrors({}, 10)).map((r) => r.sourceId), ['y', 'x']);
+      assert.deepEqual(await m.inboundErrors({ remoteSystems: ['B'] }, 10), []);
+    });
+
     it('prunes minutes older than `before`, oldest first, at most `limit` at a time', async () => {
       const m = store.metrics;
       await m.record([0, 1, 2, 3, 4].flatMap((k) => [inc('outbound', 'B', 'PE', M0 + k * MINUTE_MS, 1), inc('inbound', 'B', 'PE', M0 + k * MINUTE_MS, 1)]));
