@@ -161,28 +161,45 @@
             });
         }
 
-        function act(path, body, done) {
+        /**
+         * Posts `requests` ({path, body}) one after the other, then says `done` of the last
+         * answer with the rows counted over all of them, and reloads. One at a time: while
+         * one is on its way the buttons are disabled and another click does nothing.
+         */
+        function act(requests, done) {
             if (busy) {
                 return;
             }
             busy = true;
             message = '';
             render();
-            options.request('POST', path, body).then(function (answer) {
+            var count = 0;
+            var last = {};
+            requests.reduce(function (previous, r) {
+                return previous.then(function () {
+                    return options.request('POST', r.path, r.body).then(function (answer) {
+                        last = answer || {};
+                        count += last.count || 0;
+                    });
+                });
+            }, Promise.resolve()).then(function () {
                 busy = false;
-                message = done(answer || {});
+                message = done(Object.assign({}, last, { count: count }));
                 selected = {};
                 return load();
             }, function (err) {
                 busy = false;
                 message = t('view.action-failed', { error: err.message });
-                render();
+                // Some requests may have gone through before the one that failed.
+                load();
             });
         }
 
+        /** Retry or skip rows: row ids are per store and queue, so one request per (store, direction). */
         function rowAction(kind, rows) {
-            var first = rows[0];
-            act('rps-monitor/' + kind, { store: first.store, direction: first.direction, ids: rows.map(function (r) { return r.id; }) }, function (a) {
+            act(groups(rows).map(function (g) {
+                return { path: 'rps-monitor/' + kind, body: { store: g[0].store, direction: g[0].direction, ids: g.map(function (r) { return r.id; }) } };
+            }), function (a) {
                 return t('view.' + kind + '-done', { count: a.count });
             });
         }
@@ -194,13 +211,13 @@
                     body[k] = filter[k];
                 }
             });
-            act('rps-monitor/' + kind, body, function (a) {
+            act([{ path: 'rps-monitor/' + kind, body: body }], function (a) {
                 return t('view.' + kind + '-done', { count: a.count });
             });
         }
 
         function remoteAction(remote, kind) {
-            act('rps-monitor/remote/' + encodeURIComponent(remote.id) + '/' + kind, {}, function (a) {
+            act([{ path: 'rps-monitor/remote/' + encodeURIComponent(remote.id) + '/' + kind, body: {} }], function (a) {
                 if (kind === 'validate') {
                     return a.ok ? t('view.validated', { name: remote.name }) : t('view.not-validated', { name: remote.name });
                 }
@@ -419,8 +436,8 @@
             var chosen = rows.filter(function (r) { return selected[r.store + '/' + r.direction + '/' + r.id]; });
             var head = el('div', { className: 'rps-monitor-errors-head' }, [
                 el('h4', { text: t('view.errors-list', { shown: rows.length, total: f.errors.total }) }),
-                button(t('view.retry-selected'), function () { groups(chosen).forEach(function (g) { rowAction('retry', g); }); }, { 'data-action': 'retry-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
-                button(t('view.skip-selected'), function () { groups(chosen).forEach(function (g) { rowAction('skip', g); }); }, { 'data-action': 'skip-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
+                button(t('view.retry-selected'), function () { rowAction('retry', chosen); }, { 'data-action': 'retry-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
+                button(t('view.skip-selected'), function () { rowAction('skip', chosen); }, { 'data-action': 'skip-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
                 button(t('view.retry-all'), function () { allAction('retry'); }, { 'data-action': 'retry-all', disabled: busy || !options.canWrite || f.errors.total === 0 }),
                 button(t('view.skip-all'), function () { allAction('skip'); }, { 'data-action': 'skip-all', disabled: busy || !options.canWrite || f.errors.total === 0 })
             ]);

@@ -153,6 +153,13 @@ async function showsFigures(view: Locator, figures: Figures): Promise<void> {
   assert.equal(await view.locator('[data-section="errors"] tr[data-row]').count(), figures.errors.rows.length);
 }
 
+/** What the test uses of a scrolling element (the project compiles without the DOM's types). */
+interface ScrollBox {
+  scrollTop: number;
+  getBoundingClientRect(): { top: number };
+  querySelector(selector: string): { getBoundingClientRect(): { top: number } } | null;
+}
+
 /** What the test reads of a canvas element (the project compiles without the DOM's types). */
 interface Canvas {
   width: number;
@@ -188,7 +195,8 @@ async function chartsDrawn(view: Locator): Promise<void> {
     // A chart is drawn just after it is made, and made again as figures are pushed: read it until drawn.
     let drawn = { colours: 0, has: false };
     await untilStores(`chart ${key} drawn`, async () => {
-      drawn = await chartPixels(view, key, colour);
+      // A canvas drawn anew as it is read is read again.
+      drawn = await chartPixels(view, key, colour).catch(() => ({ colours: 0, has: false }));
       return drawn.colours > 1 && drawn.has;
     }, 15_000).catch(() => undefined);
     assert.ok(drawn.colours > 1, `chart ${key} is blank (${drawn.colours} colour)`);
@@ -221,6 +229,26 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
 
   function queue(f: Figures, event: string): QueueFigures | undefined {
     return f.queues.find((q) => q.direction === 'outbound' && q.remoteSystem === 'rs' && q.processEvent === event);
+  }
+
+  /**
+   * Resolves once the view shows what the figures API says, both read again until they
+   * agree (rows may still be finishing: B's correlation replies reach A's inbound queue
+   * after its changes were applied); rejects with the last difference.
+   */
+  async function untilShown(view: Locator): Promise<void> {
+    let difference: unknown;
+    await untilStores('the view showing the figures', async () => {
+      try {
+        await showsFigures(view, await figures());
+        return true;
+      } catch (err) {
+        difference = err;
+        return false;
+      }
+    }, 30_000).catch(() => {
+      throw difference;
+    });
   }
 
   async function untilFigures(what: string, done: (f: Figures) => boolean): Promise<Figures> {
@@ -321,7 +349,7 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
     await editorLogin(page, A().url, ADMIN);
     const sidebar = await openSidebarTab(page);
     await shows(sidebar, PROCESS_EVENT, 'ready', 2);
-    await showsFigures(sidebar, await figures());
+    await untilShown(sidebar);
     assert.equal(await cell(sidebar, PROCESS_EVENT, 'processed').textContent(), '5');
     assert.equal(await cell(sidebar, UNKNOWN_EVENT, 'error').textContent(), '3');
     assert.equal(await sidebar.locator('[data-remote="rs"] [data-state]').first().getAttribute('data-state'), 'paused');
@@ -331,9 +359,13 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
     assert.match(errorText ?? '', /unknown process event/);
     await chartsDrawn(sidebar);
     await screenshot(page, artifacts, 'sidebar-admin');
-    for (const part of ['[data-chart="hour"]', '[data-section="queues"]', '[data-section="errors"]']) {
-      await sidebar.locator(part).scrollIntoViewIfNeeded();
-      await screenshot(page, artifacts, `sidebar-admin-${part.replace(/\W+/g, ' ').trim().split(' ').pop() ?? 'part'}`);
+    // Scrolled by the sidebar (which stays) to a part of the view (which pushed figures draw anew at any time).
+    for (const [part, name] of [['[data-chart="hour"]', 'charts'], ['[data-section="queues"]', 'queues'], ['[data-section="errors"]', 'errors']]) {
+      await sidebar.evaluate((e: ScrollBox, selector: string) => {
+        const target = e.querySelector(selector);
+        if (target) e.scrollTop += target.getBoundingClientRect().top - e.getBoundingClientRect().top;
+      }, part);
+      await screenshot(page, artifacts, `sidebar-admin-${name}`);
     }
     // Nothing needs a sideways scroll in the narrow sidebar: every button and chart is within it.
     const box = await sidebar.boundingBox();
@@ -369,9 +401,17 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
     await page.goto(`${A().url}/rps-monitor/`);
     const view = page.locator('#rps-monitor');
     await shows(view, PROCESS_EVENT, 'ready', 2);
-    await showsFigures(view, await figures());
+    await untilShown(view);
     await chartsDrawn(view);
     await screenshot(page, artifacts, 'page-admin');
+
+    // "Show node" opens the editor on the node that sends the row.
+    const popup = page.waitForEvent('popup');
+    await view.locator('[data-section="errors"] tr[data-row] [data-action="reveal"]').first().click();
+    const editor = await popup;
+    pages.push(editor);
+    await editor.waitForURL(/#node\/snd-x$/);
+    await editor.close();
 
     const rows = view.locator('[data-section="errors"] tr[data-row]');
     const [retried, skipped] = await Promise.all([rows.nth(0).getAttribute('data-row'), rows.nth(1).getAttribute('data-row')]);
@@ -438,7 +478,7 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
       const view = page.locator('#rps-monitor');
       await shows(view, PROCESS_EVENT, 'processed', 9);
       await view.locator('[data-read-only]').waitFor();
-      await showsFigures(view, await figures());
+      await untilShown(view);
       for (const v of [view, sidebar]) {
         const actions = v.locator('button[data-action]:not([data-action="reveal"])');
         assert.ok((await actions.count()) >= 4, 'the action buttons are drawn');
@@ -467,11 +507,22 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
       assert.deepEqual(outboundCounts(A(), UNKNOWN_EVENT), before);
       assert.equal((await figures()).remotes.find((r) => r.id === 'rs')?.paused, false);
 
-      // The admin's token acts: the last error row goes through (B knows its event now).
-      const retried = await post('rps-monitor/retry', adminToken, { store: row.store, direction: row.direction, ids: [row.id] });
-      assert.equal(retried.status, 200, retried.body);
-      assert.deepEqual(JSON.parse(retried.body), { count: 1 });
+      // The admin's token may act (a skip of no rows: nothing changes)...
+      const allowed = await post('rps-monitor/skip', adminToken, { all: true, processEvent: 'no such event' });
+      assert.equal(allowed.status, 200, allowed.body);
+      assert.deepEqual(JSON.parse(allowed.body), { count: 0 });
+      // ...and so may the admin's page: the last error row, selected and retried, goes through (B knows its event now).
+      const adminPage = await newPage(admin!);
+      await adminPage.goto(`${A().url}/rps-monitor/`);
+      const adminView = adminPage.locator('#rps-monitor');
+      const key = `${row.store}/${row.direction}/${row.id}`;
+      await adminView.locator(`tr[data-row="${key}"] input[type="checkbox"]`).check();
+      const retried = adminPage.waitForResponse((r) => r.url().endsWith('/rps-monitor/retry'));
+      await adminView.locator('[data-action="retry-selected"]').click();
+      assert.equal((await retried).status(), 200);
       await untilStores('the retried row processed', () => outboundRow(A(), row.id).status === 'processed', 30_000);
+      await shows(adminView, UNKNOWN_EVENT, 'processed', 2);
+      await adminView.locator('[data-section="errors"] tr[data-row]').waitFor({ state: 'detached' });
     } finally {
       await viewer.close();
     }
