@@ -122,6 +122,8 @@
         var latestPushed = null;
         var filter = { store: '', remoteSystem: '', processEvent: '' };
         var selected = {};
+        /** The error rows whose payload the user opened (kept open across redraws). */
+        var openPayloads = {};
         var charts = [];
         var message = '';
         var busy = false;
@@ -159,28 +161,45 @@
             });
         }
 
-        function act(path, body, done) {
+        /**
+         * Posts `requests` ({path, body}) one after the other, then says `done` of the last
+         * answer with the rows counted over all of them, and reloads. One at a time: while
+         * one is on its way the buttons are disabled and another click does nothing.
+         */
+        function act(requests, done) {
             if (busy) {
                 return;
             }
             busy = true;
             message = '';
             render();
-            options.request('POST', path, body).then(function (answer) {
+            var count = 0;
+            var last = {};
+            requests.reduce(function (previous, r) {
+                return previous.then(function () {
+                    return options.request('POST', r.path, r.body).then(function (answer) {
+                        last = answer || {};
+                        count += last.count || 0;
+                    });
+                });
+            }, Promise.resolve()).then(function () {
                 busy = false;
-                message = done(answer || {});
+                message = done(Object.assign({}, last, { count: count }));
                 selected = {};
                 return load();
             }, function (err) {
                 busy = false;
                 message = t('view.action-failed', { error: err.message });
-                render();
+                // Some requests may have gone through before the one that failed.
+                load();
             });
         }
 
+        /** Retry or skip rows: row ids are per store and queue, so one request per (store, direction). */
         function rowAction(kind, rows) {
-            var first = rows[0];
-            act('rps-monitor/' + kind, { store: first.store, direction: first.direction, ids: rows.map(function (r) { return r.id; }) }, function (a) {
+            act(groups(rows).map(function (g) {
+                return { path: 'rps-monitor/' + kind, body: { store: g[0].store, direction: g[0].direction, ids: g.map(function (r) { return r.id; }) } };
+            }), function (a) {
                 return t('view.' + kind + '-done', { count: a.count });
             });
         }
@@ -192,13 +211,13 @@
                     body[k] = filter[k];
                 }
             });
-            act('rps-monitor/' + kind, body, function (a) {
+            act([{ path: 'rps-monitor/' + kind, body: body }], function (a) {
                 return t('view.' + kind + '-done', { count: a.count });
             });
         }
 
         function remoteAction(remote, kind) {
-            act('rps-monitor/remote/' + encodeURIComponent(remote.id) + '/' + kind, {}, function (a) {
+            act([{ path: 'rps-monitor/remote/' + encodeURIComponent(remote.id) + '/' + kind, body: {} }], function (a) {
                 if (kind === 'validate') {
                     return a.ok ? t('view.validated', { name: remote.name }) : t('view.not-validated', { name: remote.name });
                 }
@@ -260,14 +279,17 @@
             if (f.remotes.length === 0) {
                 return el('p', { className: 'rps-monitor-empty', text: t('view.no-remotes') });
             }
+            // The narrow sidebar has no room for a column of errors: the last one goes under the name.
+            var heads = options.compact ? [t('view.remote-system'), t('view.outbound'), t('view.inbound'), ''] : [t('view.remote-system'), t('view.outbound'), t('view.inbound'), t('view.last-error'), ''];
             return el('table', { className: 'rps-monitor-table', 'data-section': 'remotes' }, [
-                el('thead', {}, [el('tr', {}, [t('view.remote-system'), t('view.outbound'), t('view.inbound'), t('view.last-error'), ''].map(function (h) { return el('th', { text: h }); }))]),
+                el('thead', {}, [el('tr', {}, heads.map(function (h) { return el('th', { text: h }); }))]),
                 el('tbody', {}, f.remotes.map(function (r) {
+                    var lastError = el('div', { className: 'rps-monitor-error-text', text: r.outboundError || r.inboundError || '' });
                     return el('tr', { 'data-remote': r.id }, [
-                        el('td', { text: r.name }),
+                        el('td', {}, options.compact ? [r.name, lastError] : [r.name]),
                         el('td', {}, [stateBadge(r.outbound, r.paused)]),
                         el('td', {}, [stateBadge(r.inbound, r.paused)]),
-                        el('td', { className: 'rps-monitor-error-text', text: r.outboundError || r.inboundError || '' }),
+                        options.compact ? null : el('td', {}, [lastError]),
                         el('td', { className: 'rps-monitor-actions' }, [
                             button(t('view.validate'), function () { remoteAction(r, 'validate'); }, { 'data-action': 'validate' }),
                             r.paused
@@ -310,6 +332,26 @@
             if (f.queues.length === 0) {
                 return el('p', { className: 'rps-monitor-empty', text: t('view.no-rows') });
             }
+            function counts(q) {
+                return STATUSES.map(function (s) {
+                    return el('td', { className: 'rps-monitor-number', 'data-status': s, text: String(q.counts[s]) });
+                });
+            }
+            if (options.compact) {
+                // Ten columns do not fit the sidebar: each queue's name and times on a row, its counts on the next.
+                return el('table', { className: 'rps-monitor-table rps-monitor-queues-compact', 'data-section': 'queues' }, [
+                    el('thead', {}, [el('tr', {}, STATUSES.map(function (s) { return el('th', { className: 'rps-monitor-number', text: t('status.' + s) }); }))]),
+                    el('tbody', {}, [].concat.apply([], f.queues.map(function (q) {
+                        return [
+                            el('tr', { className: 'rps-monitor-queue-name' }, [el('td', { colspan: STATUSES.length }, [
+                                el('strong', { text: q.remoteName + ' · ' + q.processEvent }), ' ' + t('view.' + q.direction),
+                                el('div', { className: 'rps-monitor-note', text: t('view.oldest') + ' ' + duration(q.oldestWaitingAgeMs) + ' · ' + t('view.last-processed') + ' ' + time(q.lastProcessedAt) })
+                            ])]),
+                            el('tr', { 'data-queue': q.direction + '/' + q.remoteSystem + '/' + q.processEvent }, counts(q))
+                        ];
+                    })))
+                ]);
+            }
             return el('table', { className: 'rps-monitor-table', 'data-section': 'queues' }, [
                 el('thead', {}, [el('tr', {}, [t('view.remote-system'), t('view.process-event'), t('view.direction')].concat(STATUSES.map(function (s) { return t('status.' + s); })).concat([t('view.oldest'), t('view.last-processed')]).map(function (h) { return el('th', { text: h }); }))]),
                 el('tbody', {}, f.queues.map(function (q) {
@@ -317,9 +359,7 @@
                         el('td', { text: q.remoteName }),
                         el('td', { text: q.processEvent }),
                         el('td', { text: t('view.' + q.direction) })
-                    ].concat(STATUSES.map(function (s) {
-                        return el('td', { className: 'rps-monitor-number', 'data-status': s, text: String(q.counts[s]) });
-                    })).concat([
+                    ].concat(counts(q)).concat([
                         el('td', { text: duration(q.oldestWaitingAgeMs) }),
                         el('td', { text: time(q.lastProcessedAt) })
                     ]));
@@ -346,7 +386,8 @@
             return { xs: xs, op: op, ip: ip, errs: errs, rate: rate };
         }
 
-        function chart(title, key, data, series, width) {
+        /** A uPlot chart of `data` in a box marked data-chart=`key`; `yRange` fixes the y scale (else it fits the data). */
+        function chart(title, key, data, series, width, yRange) {
             var box = el('div', { className: 'rps-monitor-chart', 'data-chart': key }, [el('h4', { text: title })]);
             if (!window.uPlot) {
                 box.appendChild(el('p', { className: 'rps-monitor-empty', text: t('view.no-charts') }));
@@ -356,7 +397,7 @@
                 width: width,
                 height: options.compact ? 140 : 200,
                 legend: { show: !options.compact },
-                scales: { x: { time: true } },
+                scales: yRange ? { x: { time: true }, y: { range: yRange } } : { x: { time: true } },
                 series: [{}].concat(series),
                 axes: [{}, { size: 40 }]
             }, data, box);
@@ -383,7 +424,10 @@
             return el('div', { className: 'rps-monitor-charts' }, [
                 chart(t('view.chart-hour'), 'hour', [h.xs, h.op, h.ip, h.errs], lines, width),
                 chart(t('view.chart-day'), 'day', [d.xs, d.op, d.ip, d.errs], lines, width),
-                chart(t('view.chart-success'), 'success', [d.xs, d.rate], [{ label: t('view.success'), stroke: '#5a9a3d', fill: 'rgba(90,154,61,0.15)', width: 2 }], width)
+                // Hours without rows have no rate (null): an hour between two of those, or the only
+                // hour with rows, has no line to either side, so its point is always drawn. A rate
+                // is a percentage: the scale is 0 to 100 whatever the data.
+                chart(t('view.chart-success'), 'success', [d.xs, d.rate], [{ label: t('view.success'), stroke: '#5a9a3d', fill: 'rgba(90,154,61,0.15)', width: 2, points: { show: true, size: 6 } }], width, [0, 100])
             ]);
         }
 
@@ -392,32 +436,49 @@
             var chosen = rows.filter(function (r) { return selected[r.store + '/' + r.direction + '/' + r.id]; });
             var head = el('div', { className: 'rps-monitor-errors-head' }, [
                 el('h4', { text: t('view.errors-list', { shown: rows.length, total: f.errors.total }) }),
-                button(t('view.retry-selected'), function () { groups(chosen).forEach(function (g) { rowAction('retry', g); }); }, { 'data-action': 'retry-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
-                button(t('view.skip-selected'), function () { groups(chosen).forEach(function (g) { rowAction('skip', g); }); }, { 'data-action': 'skip-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
+                button(t('view.retry-selected'), function () { rowAction('retry', chosen); }, { 'data-action': 'retry-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
+                button(t('view.skip-selected'), function () { rowAction('skip', chosen); }, { 'data-action': 'skip-selected', disabled: busy || !options.canWrite || chosen.length === 0 }),
                 button(t('view.retry-all'), function () { allAction('retry'); }, { 'data-action': 'retry-all', disabled: busy || !options.canWrite || f.errors.total === 0 }),
                 button(t('view.skip-all'), function () { allAction('skip'); }, { 'data-action': 'skip-all', disabled: busy || !options.canWrite || f.errors.total === 0 })
             ]);
             if (rows.length === 0) {
                 return el('div', { 'data-section': 'errors' }, [head, el('p', { className: 'rps-monitor-empty', text: t('view.no-errors') })]);
             }
+            var heads = options.compact ? ['', t('view.record'), ''] : ['', t('view.time'), t('view.remote-system'), t('view.process-event'), t('view.record'), t('view.error'), t('view.attempts'), ''];
             return el('div', { 'data-section': 'errors' }, [head, el('table', { className: 'rps-monitor-table' }, [
-                el('thead', {}, [el('tr', {}, ['', t('view.time'), t('view.remote-system'), t('view.process-event'), t('view.record'), t('view.error'), t('view.attempts'), ''].map(function (h) { return el('th', { text: h }); }))]),
+                el('thead', {}, [el('tr', {}, heads.map(function (h) { return el('th', { text: h }); }))]),
                 el('tbody', {}, rows.map(function (r) {
                     var key = r.store + '/' + r.direction + '/' + r.id;
                     var box = el('input', { type: 'checkbox', checked: !!selected[key], disabled: !options.canWrite, onchange: function () { selected[key] = box.checked; render(); } });
+                    var where = r.remoteName + ' (' + t('view.' + r.direction) + ')';
+                    var payload = el('details', { open: !!openPayloads[key], ontoggle: function () { openPayloads[key] = payload.open; } }, [el('summary', { text: t('view.payload') }), el('pre', { text: r.payload })]);
+                    var error = [r.error, payload];
+                    var actions = el('td', { className: 'rps-monitor-actions' }, [
+                        button(t('view.retry'), function () { rowAction('retry', [r]); }, { 'data-action': 'retry' }),
+                        button(t('view.skip'), function () { rowAction('skip', [r]); }, { 'data-action': 'skip' }),
+                        r.handler && options.reveal ? el('button', { type: 'button', className: 'red-ui-button red-ui-button-small', 'data-action': 'reveal', onclick: function () { options.reveal(r.handler); } }, [t('view.show-node')]) : null
+                    ]);
+                    if (options.compact) {
+                        // The sidebar's width: the row's facts stacked in one cell, its buttons in the next.
+                        return el('tr', { 'data-row': key }, [
+                            el('td', {}, [box]),
+                            el('td', {}, [
+                                el('strong', { text: r.record }),
+                                el('div', { className: 'rps-monitor-note', text: [time(r.at), where, r.processEvent, t('view.attempts') + ' ' + r.attempts].join(' · ') }),
+                                el('div', { className: 'rps-monitor-error-text' }, error)
+                            ]),
+                            actions
+                        ]);
+                    }
                     return el('tr', { 'data-row': key }, [
                         el('td', {}, [box]),
                         el('td', { text: time(r.at) }),
-                        el('td', { text: r.remoteName + ' (' + t('view.' + r.direction) + ')' }),
+                        el('td', { text: where }),
                         el('td', { text: r.processEvent }),
                         el('td', { text: r.record }),
-                        el('td', { className: 'rps-monitor-error-text' }, [r.error, el('details', {}, [el('summary', { text: t('view.payload') }), el('pre', { text: r.payload })])]),
+                        el('td', { className: 'rps-monitor-error-text' }, error),
                         el('td', { className: 'rps-monitor-number', text: String(r.attempts) }),
-                        el('td', { className: 'rps-monitor-actions' }, [
-                            button(t('view.retry'), function () { rowAction('retry', [r]); }, { 'data-action': 'retry' }),
-                            button(t('view.skip'), function () { rowAction('skip', [r]); }, { 'data-action': 'skip' }),
-                            r.handler && options.reveal ? el('button', { type: 'button', className: 'red-ui-button red-ui-button-small', 'data-action': 'reveal', onclick: function () { options.reveal(r.handler); } }, [t('view.show-node')]) : null
-                        ])
+                        actions
                     ]);
                 }))
             ])]);
@@ -434,6 +495,17 @@
         }
 
         function render() {
+            // Held at its height while it is drawn again (pushed figures redraw it every few
+            // seconds): emptied, it would let the sidebar or page scroll back to the top.
+            root.style.minHeight = root.offsetHeight + 'px';
+            try {
+                draw();
+            } finally {
+                root.style.minHeight = '';
+            }
+        }
+
+        function draw() {
             charts.forEach(function (c) { c.destroy(); });
             charts = [];
             root.textContent = '';

@@ -46,10 +46,10 @@ export function monitorContext(RED: NodeAPI): MonitorContext {
     remotes,
     now: Date.now(),
     handlerOf(direction, remoteSystem, processEvent) {
+      // A send node, like an inbound node, is for one process event: a remote system with
+      // several has one of each, and a row is shown with the node of its own event.
       const type = direction === 'outbound' ? 'rps-send' : 'rps-inbound';
-      const found = configs.find(
-        (c) => c.type === type && c.remoteSystem === remoteSystem && (direction === 'outbound' || eventNames.get(String(c.processEvent)) === processEvent),
-      );
+      const found = configs.find((c) => c.type === type && c.remoteSystem === remoteSystem && eventNames.get(String(c.processEvent)) === processEvent);
       return found?.id;
     },
   };

@@ -1,11 +1,12 @@
 /**
  * Pushes the monitor's figures to open editors: computed once for all of them, at most
- * every `minGapMs` while rows finish or operators act (poke), and every `idleMs`
- * otherwise (ages grow, remotes change state); published only when they changed. So
- * the store answers one set of aggregate queries per interval whatever the number of
- * open editors, and an idle integration costs one set every `idleMs`. The gap grows
- * with the time the figures take (ten times it): with a huge queue on SQLite, whose
- * queries run on Node.js's own thread, the monitor never takes more than a tenth of it.
+ * every `minGapMs` while rows finish or operators act (poke, with one more push a gap
+ * after the last poked one), and every `idleMs` otherwise (ages grow, remotes change
+ * state); published only when they changed. So the store answers one set of aggregate
+ * queries per interval whatever the number of open editors, and an idle integration
+ * costs one set every `idleMs`. The gap grows with the time the figures take (ten times
+ * it): with a huge queue on SQLite, whose queries run on Node.js's own thread, the
+ * monitor never takes more than a tenth of it.
  */
 import type { Figures } from './figures';
 
@@ -16,6 +17,8 @@ export class FiguresPush {
   private lastText = '';
   private running = false;
   private stopped = false;
+  /** A poke came since the last run: the next run is followed by one more (see run). */
+  private poked = false;
   /** The gap between pushes now: minGapMs, or ten times what the last figures took. */
   private gapMs: number;
 
@@ -40,6 +43,7 @@ export class FiguresPush {
 
   /** Something changed: push soon (not sooner than minGapMs after the last push). */
   poke(): void {
+    this.poked = true;
     this.arm(Math.max(Date.now(), this.last + this.gapMs));
   }
 
@@ -57,6 +61,12 @@ export class FiguresPush {
     this.timerAt = Infinity;
     if (this.running) return;
     this.running = true;
+    // Rows that just finished are in the queues at once, but in the minute sums only when
+    // the stats recorder next writes them (within a second): a run that a poke asked for
+    // is followed by one more a gap later, so that windows and charts catch up with the
+    // queue counts instead of waiting for the idle push.
+    const followUp = this.poked;
+    this.poked = false;
     const started = Date.now();
     try {
       const figures = await this.compute();
@@ -72,7 +82,8 @@ export class FiguresPush {
     } finally {
       this.running = false;
       this.last = Date.now();
-      this.arm(this.last + Math.max(this.idleMs, this.gapMs));
+      // A poke while this run computed found it running and was dropped: it counts as one too.
+      this.arm(this.last + (followUp || this.poked ? this.gapMs : Math.max(this.idleMs, this.gapMs)));
     }
   }
 }
