@@ -11,6 +11,7 @@ import type { AuthOutcome, HttpLimits, InboundApi, IssuedTokenSet, ReceiveOutcom
 import type { JwksCache } from '../transport/jwks';
 import { type DecodedJwt, type JwtAlgorithm, checkClaims, decodeJwt, verifyWithJwk } from '../transport/jwt';
 import type { LinkIdentity } from './link-identity';
+import type { StatsRecorder } from './metrics';
 import type { StoreSecrets } from './secrets';
 import { ownIssuer, TokenIssuer } from './tokens';
 
@@ -32,6 +33,8 @@ export interface InboundPeer {
   id: string;
   name: string;
   store: Store;
+  /** Where the monitor counts this peer's correlation replies, which are applied on arrival. */
+  stats?: StatsRecorder;
   /** Our instance name as this peer sees it (set on the store the peer uses). */
   instanceName: string;
   /** The inbound API user: HTTP basic, and client credentials at our token endpoint. */
@@ -305,6 +308,12 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
       }
     }
     for (const endpoint of touched) endpoint.notify();
+    // A correlation reply is applied as it is stored (no inbound flow takes it): processed at once.
+    const replies = envelope.messages.filter((m, i) => m.kind === 'correlation' && statuses[i] === 'accepted');
+    if (replies.length > 0) {
+      const now = this.now();
+      peer.stats?.rows('inbound', replies.map((m) => ({ remoteSystem: key ?? peer.id, processEvent: m.processEvent, since: now })));
+    }
     return { status: 200, results: envelope.messages.map((m, i) => ({ id: m.id, status: statuses[i] })), instanceId: peer.store.instanceId };
   }
 }

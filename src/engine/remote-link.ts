@@ -497,6 +497,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       id: s.id,
       name: s.name,
       store: this.store,
+      stats: this.rt.statsOf(this.store),
       instanceName: storeConfig.instanceName,
       tokenLifetimeSec: s.tokenLifetimeSec,
       ratePerSec: s.ratePerSec,
