@@ -90,6 +90,8 @@ export class MonitorApi {
   private guard(res: ServerResponse, work: () => Promise<void>): void {
     work().catch((err: unknown) => {
       if (err instanceof BadRequest) reply(res, 400, { error: err.message });
+      // A remote system whose states are not read yet (its store is opening): try again.
+      else if (err instanceof Error && err.name === 'StateNotLoadedError') reply(res, 503, { error: err.message });
       // The reason only: a stack trace or request details could carry a secret.
       else reply(res, 500, { error: err instanceof Error ? err.message : String(err) });
     });

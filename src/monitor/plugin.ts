@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Direction } from '../core/stats';
 import type { RemoteSystemNode } from '../nodes/rps-remote-system';
+import { MODULE } from '../nodes/common';
 import type { NodeAPI, RequestHandler } from '../nodes/red';
 import { runtimeOf } from '../nodes/runtime';
 import { type Handler, MonitorApi, type MonitorHost } from './api';
@@ -18,11 +19,10 @@ import { type Figures, storeId } from './figures';
 import { PrometheusFigures } from './prometheus';
 import { FiguresPush } from './push';
 
-export const MODULE = '@node-red-rps/remote-process-sync';
 export const TOPIC = 'rps-monitor/figures';
 export const ROOT = '/rps-monitor';
 
-/** settings.js: `rpsMonitor: { metricsToken, pushIntervalMs }`. */
+/** settings.js: `rpsMonitor: { metricsToken }`. */
 interface MonitorSettings {
   /** A bearer token that may read /rps-monitor/metrics without a Node-RED login (for Prometheus). */
   metricsToken?: string;
@@ -39,9 +39,9 @@ export function monitorHost(RED: NodeAPI, prometheus: PrometheusFigures, changed
   return {
     context: () => monitorContext(RED),
     remote(id) {
-      const node = RED.nodes.getNode(id) as (RemoteSystemNode & { pause?: unknown; resume?: unknown }) | null;
-      if (!node || node.type !== 'rps-remote-system' || typeof node.pause !== 'function' || typeof node.resume !== 'function') return undefined;
-      return node as RemoteSystemNode & { pause(): Promise<unknown>; resume(): Promise<unknown> };
+      const node = RED.nodes.getNode(id) as RemoteSystemNode | null;
+      // A remote system that could not start (no store, say) has no states to act on.
+      return node && node.type === 'rps-remote-system' && typeof node.pause === 'function' ? node : undefined;
     },
     requeued(direction: Direction, remoteSystem) {
       if (direction === 'outbound') rt.notifyOutbound(remoteSystem);
