@@ -122,6 +122,23 @@
         var latestPushed = null;
         var filter = { store: '', remoteSystem: '', processEvent: '' };
         var selected = {};
+        /** Payloads read on demand (pushed figures carry none), by row key. */
+        var payloads = {};
+
+        /** A row's payload from the API (read permission), into `pre`, and kept for the redraws. */
+        function loadPayload(r, key, pre) {
+            payloads[key] = '';
+            pre.textContent = t('view.loading');
+            var q = '?store=' + encodeURIComponent(r.store) + '&direction=' + encodeURIComponent(r.direction) + '&id=' + encodeURIComponent(r.id);
+            options.request('GET', 'rps-monitor/payload' + q).then(function (answer) {
+                payloads[key] = answer.payload;
+                pre.textContent = answer.payload;
+            }, function (err) {
+                delete payloads[key];
+                pre.textContent = t('view.load-failed', { error: err.message });
+            });
+        }
+
         /** The error rows whose payload the user opened (kept open across redraws). */
         var openPayloads = {};
         var charts = [];
@@ -231,12 +248,8 @@
                 onchange: function () {
                     filter[key] = s.value;
                     selected = {};
-                    if (filtered()) {
-                        load();
-                    } else {
-                        figures = latestPushed || figures;
-                        load();
-                    }
+                    // Asked now, filtered or not: pushed figures have no payloads and fewer error rows.
+                    load();
                 }
             }, [el('option', { value: '', text: t('view.all', { what: label }) })].concat(choices.map(function (c) {
                 return el('option', { value: c.value, text: c.label, selected: c.value === filter[key] });
@@ -444,6 +457,15 @@
             if (rows.length === 0) {
                 return el('div', { 'data-section': 'errors' }, [head, el('p', { className: 'rps-monitor-empty', text: t('view.no-errors') })]);
             }
+            // Only the payloads of rows still listed are kept.
+            var kept = {};
+            rows.forEach(function (r) {
+                var k = r.store + '/' + r.direction + '/' + r.id;
+                if (payloads[k] !== undefined) {
+                    kept[k] = payloads[k];
+                }
+            });
+            payloads = kept;
             var heads = options.compact ? ['', t('view.record'), ''] : ['', t('view.time'), t('view.remote-system'), t('view.process-event'), t('view.record'), t('view.error'), t('view.attempts'), ''];
             return el('div', { 'data-section': 'errors' }, [head, el('table', { className: 'rps-monitor-table' }, [
                 el('thead', {}, [el('tr', {}, heads.map(function (h) { return el('th', { text: h }); }))]),
@@ -451,7 +473,20 @@
                     var key = r.store + '/' + r.direction + '/' + r.id;
                     var box = el('input', { type: 'checkbox', checked: !!selected[key], disabled: !options.canWrite, onchange: function () { selected[key] = box.checked; render(); } });
                     var where = r.remoteName + ' (' + t('view.' + r.direction) + ')';
-                    var payload = el('details', { open: !!openPayloads[key], ontoggle: function () { openPayloads[key] = payload.open; } }, [el('summary', { text: t('view.payload') }), el('pre', { text: r.payload })]);
+                    // Kept by row: figures fetched with payloads and pushed ones without draw the same.
+                    if (r.payload !== undefined) {
+                        payloads[key] = r.payload;
+                    }
+                    var pre = el('pre', { text: payloads[key] || '' });
+                    var payload = el('details', {
+                        open: !!openPayloads[key],
+                        ontoggle: function () {
+                            openPayloads[key] = payload.open;
+                            if (payload.open && payloads[key] === undefined) {
+                                loadPayload(r, key, pre);
+                            }
+                        }
+                    }, [el('summary', { text: t('view.payload') }), pre]);
                     var error = [r.error, payload];
                     var actions = el('td', { className: 'rps-monitor-actions' }, [
                         button(t('view.retry'), function () { rowAction('retry', [r]); }, { 'data-action': 'retry' }),

@@ -131,7 +131,8 @@ export class Inbox extends EventEmitter<InboxEvents> {
     const out = this.inFlight.get(outcome.id);
     // Counted once, by the outcome that finished the attempt that is out; processing time
     // on the receiver: from the message's arrival to its completion.
-    if (result === 'finished' && out?.attempt === outcome.attempt) {
+    // ('replied': finished, and a correlation reply was queued with it.)
+    if (result !== 'stale' && out?.attempt === outcome.attempt) {
       const row = { remoteSystem: this.o.remoteSystem, processEvent: this.o.processEvent };
       this.o.stats?.rows('inbound', [outcome.status === 'processed' ? { ...row, since: out.receivedAt } : row]);
     }

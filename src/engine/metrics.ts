@@ -59,7 +59,7 @@ export class StatsRecorder extends EventEmitter<StatsRecorderEvents> {
     const now = this.now();
     const groups = new Map<string, { remoteSystem: string; processEvent: string; processedMs: number[]; errors: number }>();
     for (const r of rows) {
-      const key = JSON.stringify([r.remoteSystem, r.processEvent]);
+      const key = `${r.remoteSystem}\u0000${r.processEvent}`;
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { remoteSystem: r.remoteSystem, processEvent: r.processEvent, processedMs: [], errors: 0 }));
       if (r.since === undefined) g.errors += 1;

@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffPolicy, timerDelay } from '../core/backoff';
 import { PROTOCOL, recordKey, type Sender } from '../core/protocol';
 import type { OutboundReason } from '../core/reasons';
-import type { OutboundRow, Store } from '../store/store';
+import type { ErrorKind, OutboundRow, Store } from '../store/store';
 import type { DeliveryResult, ProbeResult } from '../transport/client';
 
 /**
@@ -74,7 +74,8 @@ export interface OutboxEvents {
   state: [state: RemoteState, error: string | undefined];
   /** Rows the remote accepted (or had already), now `processed`. */
   delivered: [rows: OutboundRow[]];
-  failed: [rows: OutboundRow[], error: string];
+  /** Rows set to `error`, why, and the kind of failure (refused: the row's own; connection, auth: the remote's, taken back by the probe). */
+  failed: [rows: OutboundRow[], error: string, kind: ErrorKind];
   /** Rows taken back from `error` after the remote came back. */
   requeued: [count: number];
   /** A fault of the store itself (disk full, file removed...). Delivery is tried again later. */
@@ -389,7 +390,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           else if (r.status === 'rejected') {
             const error = r.error ?? reason('rejected');
             await store.outbound.fail([{ id: row.id, error, kind: 'refused' }], now);
-            this.emit('failed', [row], error);
+            this.emit('failed', [row], error, 'refused');
           } else done.push(row);
         }
         await store.outbound.markProcessed(done.map((r) => r.id), now);
@@ -426,7 +427,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           // Our credentials are not accepted: every message would fail the same way. The rows
           // go to error, and come back by themselves when the probe is let in again.
           await store.outbound.fail(rows.map((r) => ({ id: r.id, error: result.error, kind: 'auth' })), now);
-          this.emit('failed', rows, result.error);
+          this.emit('failed', rows, result.error, 'auth');
           this.recover = true;
           this.failures = this.o.maxTries;
           this.setState('error', result.error);
@@ -434,7 +435,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         }
         if (rows.length === 1) {
           await store.outbound.fail([{ id: rows[0].id, error: result.error, kind: 'refused' }], now);
-          this.emit('failed', rows, result.error);
+          this.emit('failed', rows, result.error, 'refused');
           return;
         }
         await this.isolate(rows);
@@ -458,7 +459,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (spent.length > 0) {
       this.recover = true;
       this.armProbe();
-      this.emit('failed', spent, error);
+      this.emit('failed', spent, error, 'connection');
     }
   }
 
@@ -490,7 +491,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         if (send.length === 1) {
           failedRecords.add(recordKey(send[0].recordTable, send[0].recordId));
           await this.o.store.outbound.fail([{ id: send[0].id, error: result.error, kind: 'refused' }], now);
-          this.emit('failed', send, result.error);
+          this.emit('failed', send, result.error, 'refused');
         } else {
           queue.unshift(send.slice(0, send.length >> 1), send.slice(send.length >> 1));
         }

@@ -76,8 +76,11 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
       probeIntervalMs: o.probeIntervalMs,
     });
     this.outbox.on('state', (state, error) => this.emit('state', state, error === undefined ? undefined : this.describe(error)));
-    this.outbox.on('failed', (rows, error) => {
-      o.stats?.rows('outbound', rows);
+    this.outbox.on('failed', (rows, error, kind) => {
+      // Counted as errors: rows refused for their own sake. Rows failed for the remote's
+      // (connection, credentials) come back by themselves when it does, and may fail
+      // again at every outage: the remote's state tells those, and the rows in error.
+      if (kind === 'refused') o.stats?.rows('outbound', rows);
       this.emit('failed', rows.length, this.describe(error));
     });
     // Processing time on the sender: from the row's queueing (the capture) to processed.

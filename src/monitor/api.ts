@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Direction } from '../core/stats';
 import type { QueueFilter } from '../store/store';
-import { type Figures, gatherFigures, type MonitorContext, type MonitorFilter, storeId } from './figures';
+import { maskedPayload } from '../core/mask';
+import { type Figures, type GatherOptions, gatherFigures, type MonitorContext, type MonitorFilter, storeId } from './figures';
 
 /** What an action needs of a deployed remote system (rps-remote-system's node methods). */
 export interface ActionRemote {
@@ -83,8 +84,8 @@ function rowActionOf(body: unknown, text: MonitorHost['text']): RowAction {
 export class MonitorApi {
   constructor(private readonly host: MonitorHost) {}
 
-  figures(filter: MonitorFilter): Promise<Figures> {
-    return gatherFigures(this.host.context(), filter);
+  figures(filter: MonitorFilter, options?: GatherOptions): Promise<Figures> {
+    return gatherFigures(this.host.context(), filter, options);
   }
 
   private guard(res: ServerResponse, work: () => Promise<void>): void {
@@ -103,9 +104,28 @@ export class MonitorApi {
 
   readonly getMetrics: Handler = (_req, res) => {
     this.guard(res, async () => {
-      const { type, text } = await this.host.prometheus(await this.figures({}));
+      // Prometheus shows no rows: only the sums are read.
+      const { type, text } = await this.host.prometheus(await this.figures({}, { errorRows: 0 }));
       res.writeHead(200, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
       res.end(text);
+    });
+  };
+
+  /** One queue row's payload, masked (`?store=&direction=&id=`): what pushed figures leave out. */
+  readonly getPayload: Handler = (req, res) => {
+    this.guard(res, async () => {
+      const q = req.query ?? {};
+      const direction = q.direction;
+      const id = Number(q.id);
+      if ((direction !== 'outbound' && direction !== 'inbound') || !Number.isSafeInteger(id) || id <= 0) throw new BadRequest(this.host.text('api.bad-row'));
+      const store = this.host.context().stores.find((s) => storeId(s.key) === q.store);
+      if (!store) throw new BadRequest(this.host.text('api.unknown-store'));
+      const row = direction === 'outbound' ? await store.store.outbound.get(id) : await store.store.inbound.get(id);
+      if (!row) {
+        reply(res, 404, { error: this.host.text('api.unknown-row') });
+        return;
+      }
+      reply(res, 200, { payload: maskedPayload(row.payload) });
     });
   };
 

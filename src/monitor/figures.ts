@@ -87,8 +87,8 @@ export interface ErrorView {
   record: string;
   error: string;
   attempts: number;
-  /** The message with secret-named fields masked (core/mask). */
-  payload: string;
+  /** The message with secret-named fields masked (core/mask); left out of pushed figures (GET rps-monitor/payload has it). */
+  payload?: string;
   /** The node that handles it, when one is deployed. */
   handler?: string;
 }
@@ -96,7 +96,8 @@ export interface ErrorView {
 export interface Figures {
   at: number;
   filter: MonitorFilter;
-  stores: { id: string; label: string; kind: string }[];
+  /** The open stores; `available` false (with the reason) for one that could not answer now: its figures are left out. */
+  stores: { id: string; label: string; kind: string; available: boolean; error?: string }[];
   remotes: (Omit<MonitorRemote, 'storeKey' | 'linkKey'> & { store: string })[];
   processEvents: string[];
   queues: QueueView[];
@@ -129,7 +130,17 @@ function windowOf(s: StatsSums): WindowFigures {
 /** Rows shown in the error list at most (the counts say how many there are in all). */
 export const ERROR_ROWS = 100;
 
-export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter): Promise<Figures> {
+/** What to read besides the sums: the rows in error, and their payloads. */
+export interface GatherOptions {
+  /** Rows in error per queue and store (default ERROR_ROWS; 0: none, e.g. for Prometheus). */
+  errorRows?: number;
+  /** With each error row's payload (default true). Pushed figures go without: see plugin.ts. */
+  payloads?: boolean;
+}
+
+export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter, options: GatherOptions = {}): Promise<Figures> {
+  const errorRows = options.errorRows ?? ERROR_ROWS;
+  const payloadOf = (text: string): string | undefined => (options.payloads === false ? undefined : maskedPayload(text));
   const now = ctx.now;
   const stores = ctx.stores.filter((s) => filter.store === undefined || storeId(s.key) === filter.store);
   const remote = filter.remoteSystem === undefined ? undefined : ctx.remotes.find((r) => r.id === filter.remoteSystem);
@@ -152,7 +163,10 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
   let errorTotal = 0;
   const events = new Set<string>();
 
-  await Promise.all(
+  // A store that cannot answer (a PostgreSQL server away) is left out and said to be
+  // away; the others are shown. Each store's figures are added only once all of its
+  // queries answered.
+  const settled = await Promise.allSettled(
     stores.map(async (s) => {
       const id = storeId(s.key);
       const [figures, totals, hour, day, outErrors, inErrors] = await Promise.all([
@@ -160,8 +174,8 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
         s.store.metrics.totals(statsFilter, dayStart),
         s.store.metrics.series(statsFilter, hourStart, MINUTE_MS),
         s.store.metrics.series(statsFilter, dayStart, HOUR_MS),
-        s.store.metrics.outboundErrors(statsFilter, ERROR_ROWS),
-        s.store.metrics.inboundErrors(statsFilter, ERROR_ROWS),
+        errorRows > 0 ? s.store.metrics.outboundErrors(statsFilter, errorRows) : [],
+        errorRows > 0 ? s.store.metrics.inboundErrors(statsFilter, errorRows) : [],
       ]);
       for (const q of figures) {
         const r = nameOf(s.key, q.remoteSystem);
@@ -206,7 +220,7 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
           record: `${row.recordTable}/${row.recordId}`,
           error: row.lastError ?? '',
           attempts: row.attempts,
-          payload: maskedPayload(row.payload),
+          payload: payloadOf(row.payload),
           ...handler(ctx, 'outbound', r.id, row.processEvent),
         });
       }
@@ -223,12 +237,16 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
           record: `${row.sourceTable}/${row.sourceId}`,
           error: row.lastError ?? '',
           attempts: row.attempts,
-          payload: maskedPayload(row.payload),
+          payload: payloadOf(row.payload),
           ...handler(ctx, 'inbound', r.id, row.processEvent),
         });
       }
     }),
   );
+  const away = new Map<string, string>();
+  settled.forEach((r, i) => {
+    if (r.status === 'rejected') away.set(stores[i].key, r.reason instanceof Error ? r.reason.message : String(r.reason));
+  });
 
   const windows = Object.fromEntries(
     DIRECTIONS.map((d) => [d, { minute: countsOf(sums.minute[d]), hour: countsOf(sums.hour[d]), day: windowOf(sums.day[d]) }]),
@@ -246,7 +264,7 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
   return {
     at: now,
     filter,
-    stores: ctx.stores.map((s) => ({ id: storeId(s.key), label: s.label, kind: s.kind })),
+    stores: ctx.stores.map((s) => ({ id: storeId(s.key), label: s.label, kind: s.kind, available: !away.has(s.key), ...(away.has(s.key) ? { error: away.get(s.key) } : {}) })),
     remotes: ctx.remotes
       .filter((r) => shownStores.has(r.storeKey) && (filter.remoteSystem === undefined || r.id === filter.remoteSystem))
       .map(({ storeKey, linkKey, ...r }) => ({ ...r, store: storeId(storeKey) })),
@@ -256,7 +274,7 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter):
     windows,
     series: { hour: sorted(hourPoints), day: sorted(dayPoints) },
     histogram: { outbound: sums.day.outbound.buckets, inbound: sums.day.inbound.buckets },
-    errors: { total: errorTotal, rows: errors.slice(0, ERROR_ROWS) },
+    errors: { total: errorTotal, rows: errors.slice(0, errorRows) },
   };
 }
 

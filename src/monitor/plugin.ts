@@ -6,7 +6,7 @@
  * resources/rps-monitor-view.js.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Direction } from '../core/stats';
 import type { RemoteSystemNode } from '../nodes/rps-remote-system';
@@ -15,12 +15,14 @@ import type { NodeAPI, RequestHandler } from '../nodes/red';
 import { runtimeOf } from '../nodes/runtime';
 import { type Handler, MonitorApi, type MonitorHost } from './api';
 import { monitorContext } from './context';
-import { type Figures, storeId } from './figures';
+import { type Figures, gatherFigures, storeId } from './figures';
 import { PrometheusFigures } from './prometheus';
 import { FiguresPush } from './push';
 
 export const TOPIC = 'rps-monitor/figures';
 export const ROOT = '/rps-monitor';
+/** Error rows in pushed figures: the newest; the view asks the API for more with a filter. */
+const PUSHED_ERROR_ROWS = 50;
 
 /** settings.js: `rpsMonitor: { metricsToken }`. */
 interface MonitorSettings {
@@ -71,17 +73,28 @@ const PACKAGE_DIR = join(__dirname, '..', '..', '..');
 const PAGE_FILE = join(PACKAGE_DIR, 'resources', 'rps-monitor-page.html');
 const CATALOG_DIR = join(PACKAGE_DIR, 'nodes', 'locales');
 
-/** The view's words in the language the browser asks for first that we have, else en-US. */
-function catalog(acceptLanguage: string | undefined): unknown {
-  const asked = (acceptLanguage ?? '').split(',').map((l) => l.split(';')[0].trim()).filter((l) => /^[A-Za-z-]{2,20}$/.test(l));
-  for (const lang of [...asked, 'en-US']) {
+/** The view's words by language, read once (the route that serves them needs no login). */
+function catalogs(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const lang of readdirSync(CATALOG_DIR)) {
     try {
-      return (JSON.parse(readFileSync(join(CATALOG_DIR, lang, 'rps-monitor.json'), 'utf8')) as Record<string, unknown>)['rps-monitor'];
+      const texts = (JSON.parse(readFileSync(join(CATALOG_DIR, lang, 'rps-monitor.json'), 'utf8')) as Record<string, unknown>)['rps-monitor'];
+      out.set(lang.toLowerCase(), JSON.stringify(texts ?? {}));
     } catch {
-      // Not translated into this one: try the next.
+      // Not translated into this one.
     }
   }
-  return {};
+  return out;
+}
+
+/** The catalog of the first of (at most five) languages the browser asks for that we have, else en-US's. */
+function catalogFor(all: Map<string, string>, acceptLanguage: string | undefined): string {
+  const asked = (acceptLanguage ?? '').split(',', 5).map((l) => l.split(';')[0].trim().toLowerCase());
+  for (const lang of [...asked, 'en-us']) {
+    const found = all.get(lang);
+    if (found !== undefined) return found;
+  }
+  return '{}';
 }
 
 export default function (RED: NodeAPI): void {
@@ -95,14 +108,24 @@ export default function (RED: NodeAPI): void {
   let push: FiguresPush | undefined;
   const host = monitorHost(RED, prometheus, () => push?.poke());
   const api = new MonitorApi(host);
-  const remoteName = (key: string): string => host.context().remotes.find((r) => r.linkKey === key || r.id === key)?.id ?? key;
+  // The node ids of link keys, for the Prometheus counters' labels: read again at each
+  // push (not at each finished row, which would walk every deployed node).
+  let nodeIds = new Map<string, string>();
+  const nodeIdOf = (key: string): string => nodeIds.get(key) ?? key;
   push = new FiguresPush(
-    () => api.figures({}),
+    async () => {
+      const ctx = host.context();
+      nodeIds = new Map(ctx.remotes.flatMap((r) => [[r.linkKey, r.id], [r.id, r.id]]));
+      // Pushed to every editor that is connected (Node-RED's comms check no permission of
+      // ours): sums, states and the error rows' texts, as node statuses carry, but no
+      // payloads (GET rps-monitor/payload, with read permission, has them).
+      return gatherFigures(ctx, {}, { errorRows: PUSHED_ERROR_ROWS, payloads: false });
+    },
     (figures) => RED.comms?.publish(TOPIC, figures, true),
     (err) => RED.log.warn(host.text('log.push-failed', { error: err.message })),
   );
   rt.finished.on('rows', (key, rows) => {
-    prometheus.observe(storeId(key), remoteName(rows.remoteSystem), rows);
+    prometheus.observe(storeId(key), nodeIdOf(rows.remoteSystem), rows);
     push?.poke();
   });
   push.start();
@@ -110,12 +133,14 @@ export default function (RED: NodeAPI): void {
   const read = auth.needsPermission('rps-monitor.read');
   const write = auth.needsPermission('rps-monitor.write');
   const h = (handler: Handler): RequestHandler => (req, res) => handler(req, res);
+  const texts = catalogs();
   app.get(`${ROOT}/messages`, (req, res) => {
-    const text = JSON.stringify(catalog(req.headers['accept-language']));
+    const text = catalogFor(texts, req.headers['accept-language']);
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   });
   app.get(`${ROOT}/figures`, read, h(api.getFigures));
+  app.get(`${ROOT}/payload`, read, h(api.getPayload));
   app.get(`${ROOT}/metrics`, metricsGuard(RED, read), h(api.getMetrics));
   app.post(`${ROOT}/retry`, write, h(api.retry));
   app.post(`${ROOT}/skip`, write, h(api.skip));

@@ -35,6 +35,7 @@ export class PrometheusFigures {
     labelNames: ['store', 'remote_system', 'name', 'direction', 'state'],
     registers: [this.registry],
   });
+  private readonly storeUp = new Gauge({ name: 'rps_store_up', help: 'Whether the store answered the figures at this scrape (1) or not (0)', labelNames: ['store', 'kind'], registers: [this.registry] });
   private readonly paused = new Gauge({ name: 'rps_remote_system_paused', help: 'Whether a remote system is paused by an operator (1) or not (0)', labelNames: ['store', 'remote_system', 'name'], registers: [this.registry] });
 
   /** Counts rows that finished in this process; `remoteSystem` as the monitor names it (a node id where one is deployed). */
@@ -47,7 +48,8 @@ export class PrometheusFigures {
 
   /** The exposition text, with the gauges set from `figures` (unfiltered). */
   async text(figures: Figures): Promise<string> {
-    for (const g of [this.depth, this.oldest, this.lastProcessed, this.remoteState, this.paused]) g.reset();
+    for (const g of [this.depth, this.oldest, this.lastProcessed, this.remoteState, this.paused, this.storeUp]) g.reset();
+    for (const st of figures.stores) this.storeUp.set({ store: st.id, kind: st.kind }, st.available ? 1 : 0);
     for (const q of figures.queues) {
       const labels = { store: q.store, direction: q.direction, remote_system: q.remoteSystem, process_event: q.processEvent };
       for (const [status, n] of Object.entries(q.counts)) this.depth.set({ ...labels, status }, n);

@@ -385,7 +385,8 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
     // Pushed figures redraw the view: a reader scrolled down to the errors, with a payload open, stays there.
     const firstRow = sidebar.locator('[data-section="errors"] tr[data-row]').first();
     await firstRow.locator('summary').click();
-    await firstRow.locator('pre').waitFor({ state: 'visible' });
+    // Pushed figures carry no payloads: the view reads this one from the API (read permission).
+    await firstRow.locator('pre', { hasText: '"processEvent"' }).waitFor({ state: 'visible' });
     const scrolled = await sidebar.evaluate((e: { scrollTop: number }) => e.scrollTop);
     assert.ok(scrolled > 0, 'the sidebar is scrolled down to the errors');
     const updated = sidebar.locator('p.rps-monitor-note', { hasText: 'Figures of' });

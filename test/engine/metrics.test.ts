@@ -5,13 +5,16 @@
  * Real SQLite store.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bucketOf, MINUTE_MS, minuteOf } from '../../src/core/stats';
+import type { InboundDelivery } from '../../src/engine/inbox';
 import { StatsRecorder } from '../../src/engine/metrics';
 import { SqliteStore } from '../../src/store/sqlite';
+import { draft, received } from '../store/contract/support';
+import { testInbox } from './support';
 
 function tempStore(): SqliteStore {
   return new SqliteStore(join(mkdtempSync(join(tmpdir(), 'rps-metrics-')), 'store.sqlite'));
@@ -98,5 +101,38 @@ describe('engine/metrics: StatsRecorder', () => {
     const totals = await store.metrics.totals({}, 0);
     assert.equal(totals.reduce((n, t) => n + t.processed, 0), 2, 'the first write’s count came with the second');
     assert.equal(totals.reduce((n, t) => n + t.errors, 0), 1);
+  });
+});
+
+describe('engine/metrics: rows the inbound dispatcher finishes', () => {
+  it('counts a message whose completion also queued a correlation reply (finish answers "replied") as processed', async () => {
+    const store = tempStore();
+    const stats = new StatsRecorder(store, 60_000);
+    const emitted: InboundDelivery[] = [];
+    const delivered = new EventEmitter();
+    const inbox = testInbox(store, {
+      stats,
+      emit: (d) => {
+        emitted.push(d);
+        delivered.emit('row');
+      },
+    });
+    try {
+      await store.inbound.accept('A', [received('case', 'r1', 1, { operation: 'insert' })], Date.now());
+      const first = once(delivered, 'row');
+      inbox.start();
+      await first;
+      const d = emitted[0];
+      const reply = draft('inc', 'L1', { kind: 'correlation', target: { table: 'case', id: 'r1' } });
+      const result = await inbox.finish({ id: d.row.id, attempt: d.attempt, status: 'processed', local: { table: 'inc', id: 'L1' }, reply });
+      assert.equal(result, 'replied');
+      await stats.flush();
+      const [t] = await store.metrics.totals({ direction: 'inbound' }, 0);
+      assert.equal(t?.processed, 1);
+    } finally {
+      await inbox.stop();
+      await stats.stop();
+      await store.close();
+    }
   });
 });

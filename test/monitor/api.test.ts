@@ -36,6 +36,7 @@ function serve(api: MonitorApi): Server {
   const routes: [string, RegExp, Handler][] = [
     ['GET', /^\/rps-monitor\/figures$/, api.getFigures],
     ['GET', /^\/rps-monitor\/metrics$/, api.getMetrics],
+    ['GET', /^\/rps-monitor\/payload$/, api.getPayload],
     ['POST', /^\/rps-monitor\/retry$/, api.retry],
     ['POST', /^\/rps-monitor\/skip$/, api.skip],
     ['POST', /^\/rps-monitor\/remote\/([^/]+)\/(?:validate)$/, api.validate],
@@ -72,6 +73,8 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
     const now = minuteOf(Date.now()) + 30_000;
     const key = `${kind}:test`;
     const actions: string[] = [];
+    /** More open stores, for the test of one that cannot answer. */
+    let extra: OpenStoreInfo[] = [];
     let errorOut: number;
     let errorIn: number;
 
@@ -137,7 +140,7 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
       });
       const host: MonitorHost = {
         context: () => ({
-          stores: [info],
+          stores: [info, ...extra],
           remotes,
           now,
           handlerOf: (direction, remoteSystem) => (direction === 'outbound' && remoteSystem === 'rs-b' ? 'send-node-1' : undefined),
@@ -164,7 +167,7 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
       assert.equal(status, 200);
       const f = body as Figures;
       assert.equal(f.at, now);
-      assert.deepEqual(f.stores, [{ id: storeId(key), label: `${kind} test store`, kind: store.kind }]);
+      assert.deepEqual(f.stores, [{ id: storeId(key), label: `${kind} test store`, kind: store.kind, available: true }]);
       assert.deepEqual(
         f.remotes.map((r) => [r.id, r.name, r.outbound, r.inbound, r.paused, r.outboundError ?? null]),
         [
@@ -223,8 +226,15 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
       assert.equal(second.remoteName, 'Desk B');
       assert.equal(second.processEvent, 'PE');
       assert.equal(second.handler, 'send-node-1');
-      assert.ok(second.payload.includes('"n": 3'), second.payload);
-      assert.ok(!second.payload.includes('hunter2'), 'the password field is masked');
+      const payload = second.payload ?? '';
+      assert.ok(payload.includes('"n": 3'), payload);
+      assert.ok(!payload.includes('hunter2'), 'the password field is masked');
+      // The same payload by itself (what the view reads when pushed figures leave payloads out).
+      const one = await get(`/rps-monitor/payload?store=${storeId(key)}&direction=outbound&id=${errorOut}`);
+      assert.deepEqual(one, { status: 200, type: one.type, body: { payload } });
+      assert.equal((await get(`/rps-monitor/payload?store=${storeId(key)}&direction=inbound&id=999999`)).status, 404);
+      assert.equal((await get(`/rps-monitor/payload?store=${storeId(key)}&direction=sideways&id=1`)).status, 400);
+      assert.equal((await get(`/rps-monitor/payload?store=nope&direction=outbound&id=1`)).status, 400);
     });
 
     it('filters by remote system, process event and store', async () => {
@@ -279,6 +289,28 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
       assert.equal(histogram.metrics[0].buckets?.['5'], '2');
       assert.equal(histogram.metrics[0].buckets?.['+Inf'], '2');
       assert.match(text, /^rps_processing_seconds_count\{[^}]*remote_system="rs-b"[^}]*\} 2$/m);
+    });
+
+    it('leaves out a store that cannot answer, says so, and shows the others', async () => {
+      const away = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'rps-monitor-away-')), 'store.sqlite'));
+      await away.close();
+      extra = [{ key: 'sqlite:away', label: 'away', kind: 'sqlite', store: away, stats: new StatsRecorder(away) }];
+      try {
+        const answer = await get('/rps-monitor/figures');
+        assert.equal(answer.status, 200);
+        const f = answer.body as Figures;
+        const gone = f.stores.find((x) => x.id === storeId('sqlite:away'));
+        assert.equal(gone?.available, false);
+        assert.equal(typeof gone?.error, 'string');
+        assert.equal(f.stores.find((x) => x.id === storeId(key))?.available, true);
+        assert.deepEqual(f.depth.outbound.ready, 4, 'the store that answers is shown as before');
+        const metrics = await get('/rps-monitor/metrics');
+        assert.equal(metrics.status, 200);
+        assert.match(metrics.body as string, new RegExp(`^rps_store_up\\{store="${storeId('sqlite:away')}",kind="sqlite"\\} 0$`, 'm'));
+        assert.match(metrics.body as string, new RegExp(`^rps_store_up\\{store="${storeId(key)}",kind="${store.kind}"\\} 1$`, 'm'));
+      } finally {
+        extra = [];
+      }
     });
 
     it('retries and skips selected rows, and every error row of a filter; the store has them so', async () => {
