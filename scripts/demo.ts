@@ -37,6 +37,8 @@ Remote Process Sync demo is running.
 
   Help desk A (incidents):  editor ${A}/   API ${A}/incidents
   Help desk B (cases):      editor ${B}/   API ${B}/cases
+  Monitor (queues, errors, charts; also the editor's "process sync" sidebar tab):
+                            ${A}/rps-monitor/   ${B}/rps-monitor/
 
 Create an incident on A, then read it from B as a case (field names and values are mapped):
 
