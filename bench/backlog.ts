@@ -30,6 +30,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, NodeRedInstance } from '../tools/nodered';
 import { latencies, ourReceiver, ourSender } from './e2e';
+import { positiveIntFromEnv } from './env';
 
 const STORE_FILE = 'rps-store.sqlite';
 const POLL_MS = 500;
@@ -42,13 +43,6 @@ const say = (text: string): void => {
   if (verbose) console.error(`[backlog ${new Date().toISOString().slice(11, 19)}] ${text}`);
 };
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}: expected a positive integer, got "${raw}"`);
-  return n;
-}
 
 const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
 const secs = (ms: number): number => Math.round(ms / 100) / 10;
@@ -149,9 +143,9 @@ export async function benchBacklog(): Promise<Record<string, unknown>> {
   ];
   // A profile is written at exit, which SIGKILL skips.
   const end = (i: NodeRedInstance): Promise<void> => (profileDir ? i.stop() : i.kill());
-  const total = positiveInt('RPS_BENCH_BACKLOG', 1_000_000);
-  const records = positiveInt('RPS_BENCH_BACKLOG_RECORDS', Math.max(1, Math.floor(total / 10)));
-  const chunk = Math.min(total, positiveInt('RPS_BENCH_BACKLOG_CHUNK', total));
+  const total = positiveIntFromEnv('RPS_BENCH_BACKLOG', 1_000_000);
+  const records = positiveIntFromEnv('RPS_BENCH_BACKLOG_RECORDS', Math.max(1, Math.floor(total / 10)));
+  const chunk = Math.min(total, positiveIntFromEnv('RPS_BENCH_BACKLOG_CHUNK', total));
   const bPort = await freePort();
   const bUrl = `http://127.0.0.1:${bPort}`;
   const out: Record<string, unknown> = { bench: 'backlog', store: 'sqlite', changes: total, records, chunk, ...(profileDir ? { restartWith: 'SIGTERM (profiling)' } : {}) };

@@ -25,18 +25,13 @@ import { A_TO_B, B_TO_A } from '../tools/flows';
 import { NodeRedInstance } from '../tools/nodered';
 import { DELTA_NODE, deltaSenderFlow, RecordsSource } from '../tools/records-source';
 import { latencies, ourReceiver } from './e2e';
+import { positiveIntFromEnv } from './env';
 
 const SAMPLE_MS = 250;
 const DEADLINE_MS = 30 * 60_000;
 
 const verbose = Boolean(process.env.RPS_BENCH_VERBOSE);
 
-function sizeFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}: expected a positive integer, got "${raw}"`);
-  return n;
-}
 
 /** VmRSS of a process in MB, or undefined when it cannot be read. */
 function rssMB(pid: number): number | undefined {
@@ -65,9 +60,9 @@ function watermarkReached(a: NodeRedInstance, updated: number, id: number): bool
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 export async function benchDeltaLoad(): Promise<Record<string, unknown>> {
-  const total = sizeFromEnv('RPS_BENCH_DELTA_RECORDS', 200_000);
-  const pageSize = sizeFromEnv('RPS_BENCH_DELTA_PAGE', 100);
-  const inFlight = sizeFromEnv('RPS_BENCH_DELTA_IN_FLIGHT', 1);
+  const total = positiveIntFromEnv('RPS_BENCH_DELTA_RECORDS', 200_000);
+  const pageSize = positiveIntFromEnv('RPS_BENCH_DELTA_PAGE', 100);
+  const inFlight = positiveIntFromEnv('RPS_BENCH_DELTA_IN_FLIGHT', 1);
   const source = new RecordsSource();
   await source.start();
   source.create(total, { spacingMs: 10 });

@@ -27,17 +27,14 @@ import { PostgresStore } from '../src/store/postgres';
 import { SqliteStore } from '../src/store/sqlite';
 import { pgQuery, TEST_PG_URL } from '../tools/pg';
 import { fillMonitorRows, MONITOR_REMOTES } from './monitor-fill';
+import { positiveIntFromEnv } from './env';
 
 const RUNS = 7;
 
 type Result = Record<string, unknown>;
 
 function rowCount(): number {
-  const raw = process.env.RPS_BENCH_MONITOR_ROWS;
-  if (raw === undefined || raw === '') return 1_000_000;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`RPS_BENCH_MONITOR_ROWS: expected a positive integer, got "${raw}"`);
-  return n;
+  return positiveIntFromEnv('RPS_BENCH_MONITOR_ROWS', 1_000_000);
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;

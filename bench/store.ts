@@ -23,6 +23,7 @@ import type { Fields, MessageDraft } from '../src/core/protocol';
 import { PostgresStore } from '../src/store/postgres';
 import { SqliteStore } from '../src/store/sqlite';
 import type { EnqueueItem, Store } from '../src/store/store';
+import { positiveIntFromEnv } from './env';
 
 const RECORDS = 10_000;
 /** The sender's default batch size (rps-remote-system), for enqueues and claims alike. */
@@ -35,11 +36,7 @@ const FIELD_NAMES = Array.from({ length: 10 }, (_, f) => `f${f}`);
 type Result = Record<string, unknown>;
 
 function messageCount(): number {
-  const raw = process.env.RPS_BENCH_STORE_N;
-  if (raw === undefined || raw === '') return 100_000;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`RPS_BENCH_STORE_N: expected a positive integer, got "${raw}"`);
-  return n;
+  return positiveIntFromEnv('RPS_BENCH_STORE_N', 100_000);
 }
 
 /**
