@@ -154,6 +154,12 @@ async function showsFigures(view: Locator, figures: Figures): Promise<void> {
 }
 
 /** What the test uses of a scrolling element (the project compiles without the DOM's types). */
+/** The parts of the sidebar's element this test reads in the page. */
+interface PartsBox {
+  getBoundingClientRect(): { left: number; right: number };
+  querySelectorAll(selector: string): Iterable<{ getAttribute(name: string): string | null; getBoundingClientRect(): { left: number; right: number } }>;
+}
+
 interface ScrollBox {
   scrollTop: number;
   getBoundingClientRect(): { top: number };
@@ -373,12 +379,18 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
       await screenshot(page, artifacts, `sidebar-admin-${name}`);
     }
     // Nothing needs a sideways scroll in the narrow sidebar: every button and chart is within it.
-    const box = await sidebar.boundingBox();
-    for (const part of await sidebar.locator('button[data-action], [data-chart] canvas').all()) {
-      const b = await part.boundingBox();
-      const what = (await part.getAttribute('data-action')) ?? 'chart';
-      assert.ok(box && b && b.x >= box.x && b.x + b.width <= box.x + box.width, `${what} within the sidebar: ${JSON.stringify(b)} in ${JSON.stringify(box)}`);
-    }
+    // Read in one go in the page: a pushed update may draw the view anew between two reads from here.
+    const outside = await sidebar.evaluate((e: PartsBox) => {
+      const box = e.getBoundingClientRect();
+      const parts = [...e.querySelectorAll('button[data-action], [data-chart] canvas')];
+      const out = parts
+        .map((p) => ({ what: p.getAttribute('data-action') ?? 'chart', r: p.getBoundingClientRect() }))
+        .filter(({ r }) => r.left < box.left || r.right > box.right)
+        .map(({ what, r }) => `${what}: ${r.left}–${r.right} in ${box.left}–${box.right}`);
+      return { parts: parts.length, out };
+    });
+    assert.ok(outside.parts > 0, 'the sidebar has buttons and charts');
+    assert.deepEqual(outside.out, [], 'every button and chart within the sidebar');
     const overflow = await sidebar.evaluate((e: { scrollWidth: number; clientWidth: number }) => e.scrollWidth - e.clientWidth);
     assert.equal(overflow, 0, 'the sidebar scrolls sideways');
 
