@@ -59,6 +59,8 @@ export class OpeningStore implements Store {
   readonly peers = this.forwarding('peers');
   readonly watermarks = this.forwarding('watermarks');
   readonly metrics = this.forwarding('metrics');
+  readonly attachmentsOut = this.forwarding('attachmentsOut');
+  readonly inboundFiles = this.forwarding('inboundFiles');
 
   constructor(
     readonly kind: Store['kind'],

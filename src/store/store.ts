@@ -1,11 +1,13 @@
 /**
  * The store: where every durable piece of state lives, one interface per concern
  * (outbound queue, inbound queue, error queue, correlations, values, refresh tokens,
- * retention, capture states, journal marks, field stamps, peers, watermarks, metrics). Each concern has a folder with its types and its SQLite and PostgreSQL
- * modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
+ * retention, capture states, journal marks, field stamps, peers, watermarks, metrics,
+ * attachments out, inbound files). Each concern has a folder with its types and its
+ * SQLite and PostgreSQL modules side by side; `sqlite/index.ts` and `postgres/index.ts` compose them. A new
  * concern is a new folder plus one line in `Store` (and one in each composition).
  * Times are epoch milliseconds, passed in by the caller so that tests control the clock.
  */
+import type { AttachmentsOut, InboundFiles } from './attachments/types';
 import type { CaptureStates } from './capture-states/types';
 import type { Correlations } from './correlations/types';
 import type { ErrorQueue } from './error-queue/types';
@@ -37,6 +39,8 @@ export type * from './peers/types';
 export { peerUrl } from './peers/types';
 export type * from './watermarks/types';
 export type * from './metrics/types';
+export type * from './attachments/types';
+export { INBOUND_FILE_STATUSES } from './attachments/types';
 
 /** The concerns of a store, by name: what a composition provides and OpeningStore forwards. */
 export interface StoreConcerns {
@@ -53,6 +57,8 @@ export interface StoreConcerns {
   peers: Peers;
   watermarks: Watermarks;
   metrics: Metrics;
+  attachmentsOut: AttachmentsOut;
+  inboundFiles: InboundFiles;
 }
 
 export type Concern = keyof StoreConcerns;

@@ -17,6 +17,7 @@
  * Times are bigint epoch milliseconds, as in SQLite; int8 values are read as numbers.
  */
 import { Pool, type PoolConfig, types } from 'pg';
+import { PostgresAttachmentsOut, PostgresInboundFiles } from '../attachments/postgres';
 import { PostgresCorrelations } from '../correlations/postgres';
 import { PostgresErrorQueue } from '../error-queue/postgres';
 import { PostgresInbound, releaseGoneSessions } from '../inbound/postgres';
@@ -83,6 +84,8 @@ export class PostgresStore implements Store {
   readonly peers: PostgresPeers;
   readonly watermarks: PostgresWatermarks;
   readonly metrics: PostgresMetrics;
+  readonly attachmentsOut: PostgresAttachmentsOut;
+  readonly inboundFiles: PostgresInboundFiles;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -102,6 +105,8 @@ export class PostgresStore implements Store {
     this.peers = new PostgresPeers(p);
     this.watermarks = new PostgresWatermarks(p);
     this.metrics = new PostgresMetrics(p);
+    this.attachmentsOut = new PostgresAttachmentsOut(p);
+    this.inboundFiles = new PostgresInboundFiles(p);
   }
 
   get instanceId(): string {

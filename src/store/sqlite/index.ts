@@ -2,6 +2,7 @@
  * The embedded SQLite store: one concern module per sub-object, all on one SqliteDb
  * (one file, owned by one Node-RED process). A new concern is one line here.
  */
+import { SqliteAttachmentsOut, SqliteInboundFiles } from '../attachments/sqlite';
 import { SqliteCaptureStates } from '../capture-states/sqlite';
 import { SqliteCorrelations } from '../correlations/sqlite';
 import { SqliteErrorQueue } from '../error-queue/sqlite';
@@ -35,6 +36,8 @@ export class SqliteStore implements Store {
   readonly peers: SqlitePeers;
   readonly watermarks: SqliteWatermarks;
   readonly metrics: SqliteMetrics;
+  readonly attachmentsOut: SqliteAttachmentsOut;
+  readonly inboundFiles: SqliteInboundFiles;
 
   constructor(readonly path: string) {
     this.s = new SqliteDb(path);
@@ -52,6 +55,8 @@ export class SqliteStore implements Store {
     this.peers = new SqlitePeers(this.s);
     this.watermarks = new SqliteWatermarks(this.s);
     this.metrics = new SqliteMetrics(this.s);
+    this.attachmentsOut = new SqliteAttachmentsOut(this.s);
+    this.inboundFiles = new SqliteInboundFiles(this.s);
     // One process owns an SQLite store: anything left "processing" belongs to a
     // process that died, so it goes back to ready (to be sent or emitted again).
     this.s.progress(() => {

@@ -15,6 +15,7 @@ import { fieldStampsContract } from './field-stamps';
 import { peersContract } from './peers';
 import { watermarksContract } from './watermarks';
 import { metricsContract } from './metrics';
+import { attachmentsContract } from './attachments';
 import type { StoreFactory } from './support';
 
 export { draft, received, type StoreFactory } from './support';
@@ -34,5 +35,6 @@ export function storeContract(name: string, factory: StoreFactory): void {
     peersContract(factory);
     watermarksContract(factory);
     metricsContract(factory);
+    attachmentsContract(factory);
   });
 }

@@ -8,7 +8,7 @@
  * so several processes starting at once apply each one once. The numbers follow
  * SQLite's; 3 (claim and purge indexes fit for several workers) is PostgreSQL's only,
  * and 4 (status checks) is SQLite's only: PostgreSQL had them from the start.
- * 5 (capture states), 6 (journal marks), 8 (peers), 9 (watermarks) and 10 (metrics) are in both.
+ * 5 (capture states), 6 (journal marks), 8 (peers), 9 (watermarks), 10 (metrics) and 11 (attachments) are in both.
  */
 import type { Migration } from '../../shared/migration';
 import { migration as m1 } from './001-queues';
@@ -20,5 +20,6 @@ import { migration as m7 } from './007-field-stamps';
 import { migration as m8 } from './008-peers';
 import { migration as m9 } from './009-watermarks';
 import { migration as m10 } from './010-metrics';
+import { migration as m11 } from './011-attachments';
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [m1, m2, m3, m5, m6, m7, m8, m9, m10];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [m1, m2, m3, m5, m6, m7, m8, m9, m10, m11];

@@ -13,5 +13,6 @@ import { migration as m7 } from './007-field-stamps';
 import { migration as m8 } from './008-peers';
 import { migration as m9 } from './009-watermarks';
 import { migration as m10 } from './010-metrics';
+import { migration as m11 } from './011-attachments';
 
-export const SQLITE_MIGRATIONS: readonly Migration[] = [m1, m2, m4, m5, m6, m7, m8, m9, m10];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [m1, m2, m4, m5, m6, m7, m8, m9, m10, m11];
