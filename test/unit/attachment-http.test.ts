@@ -9,10 +9,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import type { CompleteRequest, CompleteResult, PullRequest, PullResult } from '../../src/core/attachment-protocol';
 import { DEFAULT_LIMITS } from '../../src/core/protocol';
 import { type AttachmentApi, attachmentRoutes, type ContentRef, type ContentTarget } from '../../src/transport/attachment-http';
@@ -313,6 +314,41 @@ describe('attachment routes over HTTP, with a stand-in AttachmentApi behind them
       const gone = await client.pushAttachment({ transfer: 't1', file: 12, offset: 2 }, 8, Readable.from([Buffer.from('cdefghij')]));
       assert.deepEqual(gone, { kind: 'offset', received: 0 });
       assert.equal(file.received, 0);
+    });
+
+    it('keeps the bytes of a body that ends early, for the next push to resume from (the client hears a 400)', async () => {
+      const file = api.want('t1', 13, 100);
+      const { port } = server.address() as AddressInfo;
+      const socket = connect(port, '127.0.0.1');
+      const written = api.nextWritten();
+      socket.write(
+        `PUT /rps/v1/attachments/content?transfer=t1&file=13&offset=0 HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\nContent-Length: 100\r\n\r\n` + 'x'.repeat(40),
+      );
+      // Bytes still in Node's buffers when the connection ends are lost with it: end once the receiver has written them.
+      while (!existsSync(file.path) || statSync(file.path).size < 40) await setImmediate();
+      socket.end(); // half-closed: the body ends after 40 of 100 bytes, the answer can still come back
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      await once(socket, 'close');
+      assert.equal((await written).received, 40);
+      assert.equal(readFileSync(file.path, 'utf8'), 'x'.repeat(40));
+      const answer = Buffer.concat(chunks).toString();
+      // Node answers a body cut by the end of the connection itself (400 Bad Request) before our short-body can go.
+      assert.match(answer, /^HTTP\/1\.1 400 /);
+    });
+
+    it('drops an OAuth2 token refused for a push and reports it transient (the body is gone; the next push takes a fresh token)', async () => {
+      api.want('t1', 14, 4);
+      const rejected: string[] = [];
+      const oauth = new RemoteClient({ url, auth: { type: 'oauth2', tokens: { token: async () => 'expired-token', rejected: (t) => rejected.push(t) } }, timeoutMs: 5000 });
+      try {
+        const pushed = await oauth.pushAttachment({ transfer: 't1', file: 14, offset: 0 }, 4, Readable.from([Buffer.from('abcd')]));
+        assert.equal(pushed.kind, 'transient');
+        assert.equal((pushed as { status?: number }).status, 401);
+        assert.deepEqual(rejected, ['expired-token']);
+      } finally {
+        oauth.close();
+      }
     });
 
     it('reports a body that fails its length as transient, client side, without a complete file', async () => {
