@@ -6,6 +6,18 @@
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import http from 'node:http';
 import https from 'node:https';
+import { Transform, type Readable, pipeline } from 'node:stream';
+import {
+  ATTACHMENT_PATHS,
+  type CompleteRequest,
+  type CompleteResult,
+  completeResultsOf,
+  contentQuery,
+  type ContentAddress,
+  type PullRequest,
+  type PullResult,
+  pullResultsOf,
+} from '../core/attachment-protocol';
 import { retryAfterMs } from '../core/backoff';
 import { API_PREFIX, type Handshake, type MessageResult, PROTOCOL, RPS_CONTENT_TYPE, UNKNOWN_PROCESS_EVENT } from '../core/protocol';
 import type { OutboundReason } from '../core/reasons';
@@ -55,6 +67,18 @@ export type DeliveryResult =
   | { kind: 'transient'; error: string; status?: number; retryAfterMs?: number }
   /** 400, 401, 403, 413...: sending the same request again will not help. */
   | { kind: 'refused'; status: number; error: string };
+
+/** The outcome of an attachment call: the answer, or why there is none (as DeliveryResult sorts failures). */
+export type AttachmentCall<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'transient'; error: string; status?: number; retryAfterMs?: number }
+  /** `code`: the remote's reason code, when it gave one. */
+  | { kind: 'refused'; status: number; error: string; code?: string };
+
+/** A push that did not start where the receiver is: it has `received` bytes, push from there. */
+export type OffsetMismatch = { kind: 'offset'; received: number };
+
+type Failure = Exclude<DeliveryResult, { kind: 'delivered' }>;
 
 /** Statuses that say the request itself is at fault; every other failure is worth retrying. */
 const PERMANENT_STATUSES = new Set([400, 401, 403, 405, 406, 409, 410, 411, 413, 414, 415, 422]);
@@ -110,7 +134,6 @@ function connectionError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** A result list answering exactly the messages sent (`ids`, in any order). */
 /** A result list, with the receiver's instance id when it gives one. */
 function delivered(data: { results: MessageResult[]; instanceId?: unknown }): DeliveryResult {
   const id = data.instanceId;
@@ -137,20 +160,112 @@ function isResults(data: unknown, ids: readonly string[]): data is { results: Me
   );
 }
 
+/** The failure an answer other than the expected one is: refused when `permanent` or its status says so, else transient (with the remote's Retry-After). */
+function failureOf(res: AxiosResponse<unknown>, permanent = false): Failure {
+  if (permanent || PERMANENT_STATUSES.has(res.status)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
+  const header = res.headers['retry-after'];
+  const retryAfter = retryAfterMs(typeof header === 'string' ? header : undefined, Date.now());
+  const result: Failure = { kind: 'transient', error: reasonOf(res), status: res.status };
+  if (retryAfter !== undefined) result.retryAfterMs = retryAfter;
+  return result;
+}
+
+/** The reason code of an rps/1 refusal (every one carries one; a host's or a proxy's page does not). */
+function codeOf(res: AxiosResponse<unknown>): string | undefined {
+  const code = (res.data as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && code !== '' && code.length <= 100 ? code : undefined;
+}
+
 /**
- * Sends one request with our credentials (basic auth is axios' own, set on the instance).
- * A bearer token from OAuth2 that the server refuses (401) is dropped and the request made
- * once more with a fresh one: tokens may be revoked or expire early, and that must not
- * cost an attempt.
+ * An attachment route's answer other than the expected one. A 404 with a code is the
+ * remote's own "no such transfer / file" (it will not come to exist); one without a code
+ * is the route not being there (yet), as for messages.
+ */
+function attachmentFailure(res: AxiosResponse<unknown>): Failure & { code?: string } {
+  const code = codeOf(res);
+  const failure = failureOf(res, res.status === 404 && code !== undefined);
+  return failure.kind === 'refused' && code !== undefined ? { ...failure, code } : failure;
+}
+
+/** The answer `expected` with a body that `parse` accepts; any other answer sorted as a failure. */
+function attachmentAnswer<T>(res: AxiosResponse<unknown>, expected: number, parse: (data: unknown) => T | undefined): AttachmentCall<T> {
+  if (res.status !== expected) return attachmentFailure(res);
+  const value = parse(res.data);
+  if (value === undefined) return { kind: 'transient', error: `HTTP ${res.status} with an answer that is not an rps/1 result list`, status: res.status };
+  return { kind: 'ok', value };
+}
+
+/** The headers that carry our credentials for one request (basic auth is axios' own, set on the instance), and the OAuth2 token they hold. */
+async function credentials(auth: OutboundAuth): Promise<{ headers: Record<string, string>; token?: string }> {
+  if (auth.type === 'bearer') return { headers: { Authorization: `Bearer ${auth.token}` } };
+  if (auth.type !== 'oauth2') return { headers: {} };
+  const token = await auth.tokens.token();
+  return { headers: { Authorization: `Bearer ${token}` }, token };
+}
+
+/**
+ * Sends one request with our credentials. A bearer token from OAuth2 that the server
+ * refuses (401) is dropped and the request made once more with a fresh one: tokens may be
+ * revoked or expire early, and that must not cost an attempt.
  */
 export async function withAuth(auth: OutboundAuth, send: (headers: Record<string, string>) => Promise<AxiosResponse<unknown>>): Promise<AxiosResponse<unknown>> {
-  if (auth.type === 'bearer') return send({ Authorization: `Bearer ${auth.token}` });
-  if (auth.type !== 'oauth2') return send({});
-  const token = await auth.tokens.token();
-  const res = await send({ Authorization: `Bearer ${token}` });
-  if (res.status !== 401) return res;
-  auth.tokens.rejected(token);
-  return send({ Authorization: `Bearer ${await auth.tokens.token()}` });
+  const first = await credentials(auth);
+  const res = await send(first.headers);
+  if (res.status !== 401 || first.token === undefined || auth.type !== 'oauth2') return res;
+  auth.tokens.rejected(first.token);
+  return send((await credentials(auth)).headers);
+}
+
+/**
+ * Aborts when no byte has moved for `ms`: a push may take long on a slow link, but not
+ * stall. `touch` on every byte that moves.
+ */
+class IdleWatch {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  fired = false;
+
+  constructor(readonly ms: number) {
+    this.timer = setTimeout(() => {
+      this.fired = true;
+      this.controller.abort(new Error(`timeout: no byte moved for ${ms} ms`));
+    }, ms);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  touch(): void {
+    this.timer.refresh();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/**
+ * `body` as exactly `length` bytes: a body with more or fewer fails (the receiver counts
+ * on Content-Length). `moved` hears of every chunk; `sent` is true once all went out.
+ */
+function measuredBody(body: Readable, length: number, moved: () => void): { stream: Transform; sent: () => boolean } {
+  let count = 0;
+  let done = false;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      count += chunk.length;
+      moved();
+      if (count > length) callback(new Error(`the body has more than ${length} bytes`));
+      else callback(null, chunk);
+    },
+    flush(callback) {
+      done = count === length;
+      callback(done ? null : new Error(`the body ended after ${count} of ${length} bytes`));
+    },
+  });
+  pipeline(body, stream, () => undefined);
+  return { stream, sent: () => done };
 }
 
 export class RemoteClient {
@@ -211,12 +326,82 @@ export class RemoteClient {
       if (isResults(res.data, ids)) return delivered(res.data);
       return { kind: 'transient', error: `HTTP 200 with an answer that is not an rps/1 result list` };
     }
-    if (PERMANENT_STATUSES.has(res.status) || isUnknownEvent(res)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
-    const header = res.headers['retry-after'];
-    const retryAfter = retryAfterMs(typeof header === 'string' ? header : undefined, Date.now());
-    const result: DeliveryResult = { kind: 'transient', error: reasonOf(res), status: res.status };
-    if (retryAfter !== undefined) result.retryAfterMs = retryAfter;
-    return result;
+    return failureOf(res, isUnknownEvent(res));
+  }
+
+  /** Posts an rps/1 JSON body to an attachment route, bounded by the request timeout. */
+  private async postAttachments(path: string, body: unknown, signal?: AbortSignal): Promise<AxiosResponse<unknown> | Failure> {
+    try {
+      const bounded = this.signal(signal);
+      const text = JSON.stringify({ protocol: PROTOCOL, ...(body as object) });
+      return await this.request((headers) =>
+        this.http.post(path, text, { headers: { ...headers, 'Content-Type': `${RPS_CONTENT_TYPE}; charset=utf-8` }, signal: bounded }),
+      );
+    } catch (err) {
+      return { kind: 'transient', error: connectionError(err) };
+    }
+  }
+
+  /** Asks the origin for files (`POST /rps/v1/attachments/pull`): its per-file results, or why there are none. */
+  async pullAttachments(request: PullRequest, signal?: AbortSignal): Promise<AttachmentCall<PullResult[]>> {
+    const res = await this.postAttachments(ATTACHMENT_PATHS.pull, request, signal);
+    if ('kind' in res) return res;
+    const ids = request.files.map((f) => f.id);
+    return attachmentAnswer(res, 202, (data) => pullResultsOf(data, ids));
+  }
+
+  /** Tells the receiver a transfer's files are all pushed (`POST /rps/v1/attachments/complete`): its verdicts per file. */
+  async completeAttachments(request: CompleteRequest, signal?: AbortSignal): Promise<AttachmentCall<CompleteResult[]>> {
+    const res = await this.postAttachments(ATTACHMENT_PATHS.complete, request, signal);
+    if ('kind' in res) return res;
+    const ids = request.files.map((f) => f.id);
+    return attachmentAnswer(res, 200, (data) => completeResultsOf(data, ids));
+  }
+
+  /**
+   * Streams `length` bytes of `body` to the receiver (`PUT /rps/v1/attachments/content`),
+   * never holding them all. Bounded by an idle timeout (no byte moved for the timeout),
+   * not by a whole-request one, so a large file on a slow link is not cut. The call
+   * consumes `body`: it is destroyed when the call ends. A push is not repeated inside,
+   * not even for a fresh OAuth2 token (the body is gone): the caller pushes again.
+   */
+  async pushAttachment(ref: ContentAddress, length: number, body: Readable, signal?: AbortSignal): Promise<AttachmentCall<'written'> | OffsetMismatch> {
+    const idle = new IdleWatch(this.timeoutMs);
+    const measured = measuredBody(body, length, () => idle.touch());
+    let res: AxiosResponse<unknown>;
+    let token: string | undefined;
+    try {
+      const auth = await credentials(this.auth);
+      token = auth.token;
+      res = await this.http.put(`${ATTACHMENT_PATHS.content}?${contentQuery(ref)}`, measured.stream, {
+        headers: { ...auth.headers, 'Content-Type': 'application/octet-stream', 'Content-Length': String(length) },
+        // The idle watch bounds it (axios' timeout counts the whole time to the answer).
+        timeout: 0,
+        maxBodyLength: Infinity,
+        signal: signal ? AbortSignal.any([signal, idle.signal]) : idle.signal,
+      });
+    } catch (err) {
+      return { kind: 'transient', error: idle.fired ? `timeout: no byte moved for ${idle.ms} ms` : connectionError(err) };
+    } finally {
+      idle.stop();
+      measured.stream.destroy();
+    }
+    // Answered before the whole body went (a refusal): the connection carries a half-sent body, so it is not reused.
+    if (!measured.sent()) (res.request as { destroy?: () => void } | undefined)?.destroy?.();
+    return this.pushOutcome(res, token);
+  }
+
+  private pushOutcome(res: AxiosResponse<unknown>, token: string | undefined): AttachmentCall<'written'> | OffsetMismatch {
+    if (res.status === 204) return { kind: 'ok', value: 'written' };
+    if (res.status === 409 && codeOf(res) === 'offset') {
+      const received = (res.data as { received?: unknown }).received;
+      if (typeof received === 'number' && Number.isSafeInteger(received) && received >= 0) return { kind: 'offset', received };
+    }
+    if (res.status === 401 && token !== undefined && this.auth.type === 'oauth2') {
+      this.auth.tokens.rejected(token);
+      return { kind: 'transient', error: `${reasonOf(res)} (the token is dropped; the next push takes a fresh one)`, status: 401 };
+    }
+    return attachmentFailure(res);
   }
 
   /** The remote's handshake (`GET /rps/v1/handshake`), or where and why it could not be had. */

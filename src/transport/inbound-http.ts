@@ -69,13 +69,14 @@ export interface IssuedTokenSet {
   scope?: string;
 }
 
-class HttpError extends Error {
+/** A refusal with its status and code, answered as `{error, code}`. */
+export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
   }
 }
 
-function answer(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function answer(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
   res.writeHead(status, {
@@ -101,7 +102,7 @@ export type PlainHandler = (req: IncomingMessage, res: ServerResponse) => void;
 /** One of our routes: its path (e.g. `/rps/v1/messages`), its method and its handler. */
 export interface InboundRoute {
   path: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   handle: PlainHandler;
 }
 
@@ -174,7 +175,7 @@ function readBody(req: RequestWithBody, limit: number): Promise<unknown> {
  * reads our 413 (closing at once would hand it a broken pipe instead of the reason),
  * but only up to a bound: past it, the connection is cut.
  */
-function discard(req: IncomingMessage, limit: number): void {
+export function discard(req: IncomingMessage, limit: number): void {
   let dropped = 0;
   const bound = limit * 4 + 1024 * 1024;
   req.removeAllListeners('data');
@@ -255,17 +256,30 @@ function refusalHeaders(err: HttpError): Record<string, string> {
   return headers;
 }
 
-function refuse(api: { onRefused?(status: number, reason: string): void }, res: ServerResponse, err: HttpError): void {
+/** Who hears of refusals (logs, metrics). */
+export interface RefusalListener {
+  onRefused?(status: number, reason: string): void;
+}
+
+function refuse(api: RefusalListener, res: ServerResponse, err: HttpError): void {
   api.onRefused?.(err.status, err.message);
   answer(res, err.status, { error: err.message, code: err.code }, refusalHeaders(err));
 }
 
-function asHttpError(err: unknown): HttpError {
+export function asHttpError(err: unknown): HttpError {
   return err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error');
 }
 
+/** What lets a caller in: the part of InboundApi (and of the attachment routes' API) that admits a request. */
+export interface Gate<Peer, Route extends string> extends RefusalListener {
+  authenticate(authorization: string | undefined): Promise<AuthOutcome<Peer>>;
+  admit(peer: Peer, route: Route): Refusal | undefined;
+  throttled(address: string): Refusal | undefined;
+  failed(address: string): void;
+}
+
 /** The authenticated peer, admitted to `route`; throws the refusal otherwise. */
-async function admitted<Peer>(api: InboundApi<Peer>, req: IncomingMessage, route: 'messages' | 'handshake'): Promise<Peer> {
+export async function admitted<Peer, Route extends string>(api: Gate<Peer, Route>, req: IncomingMessage, route: Route): Promise<Peer> {
   const address = req.socket.remoteAddress ?? '';
   const throttled = api.throttled(address);
   if (throttled) throw new RefusedError(throttled);
@@ -279,42 +293,58 @@ async function admitted<Peer>(api: InboundApi<Peer>, req: IncomingMessage, route
   return auth.peer;
 }
 
-export function messagesHandler<Peer>(api: InboundApi<Peer>): (req: IncomingMessage, res: ServerResponse) => void {
+/**
+ * A plain handler running `serve`; whatever it throws is answered as a refusal (an
+ * HttpError as it is, anything else as a 500 without details). `onRefusal` runs first,
+ * with the request, for routes that must deal with a body they did not read.
+ */
+export function refusingHandler(
+  api: RefusalListener,
+  serve: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  onRefusal?: (req: IncomingMessage, res: ServerResponse) => void,
+): PlainHandler {
   return (req, res) => {
-    void (async () => {
-      try {
-        const peer = await admitted(api, req, 'messages');
-        if (!isJson(req)) throw new HttpError(415, 'content-type', 'Content-Type must be application/json');
-        const limits = api.limits(peer);
-        const body = await readBody(req, limits.maxBodyBytes);
-        const checked = validateEnvelope(body, limits.protocol);
-        if (!checked.ok) throw new HttpError(400, 'invalid', checked.error);
-        const outcome = await api.receive(peer, checked.value);
-        if (outcome.status === 200) {
-          answer(res, 200, { results: outcome.results, instanceId: outcome.instanceId });
-        } else {
-          const headers: Record<string, string> = outcome.status === 503 ? { 'Retry-After': '5' } : {};
-          api.onRefused?.(outcome.status, outcome.error);
-          answer(res, outcome.status, { error: outcome.error, code: outcome.code }, headers);
-        }
-      } catch (err) {
-        refuse(api, res, asHttpError(err));
-      }
-    })();
+    void serve(req, res).catch((err: unknown) => {
+      onRefusal?.(req, res);
+      refuse(api, res, asHttpError(err));
+    });
   };
 }
 
-export function handshakeHandler<Peer>(api: InboundApi<Peer>): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    void (async () => {
-      try {
-        const peer = await admitted(api, req, 'handshake');
-        answer(res, 200, api.handshake(peer));
-      } catch (err) {
-        refuse(api, res, asHttpError(err));
-      }
-    })();
-  };
+/** A JSON body (any `application/…+json` type, 415 otherwise) of at most `limit` bytes, parsed. */
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  if (!isJson(req)) return Promise.reject(new HttpError(415, 'content-type', 'Content-Type must be application/json'));
+  return readBody(req, limit);
+}
+
+/**
+ * Answers a receiver's or an engine's "not now / not this" (a 503 asks to come back in 5
+ * seconds); `details` go into the body next to the reason.
+ */
+export function answerFailure(api: RefusalListener, res: ServerResponse, failure: { status: number; error: string; code: string }, details: Record<string, unknown> = {}): void {
+  const headers: Record<string, string> = failure.status === 503 ? { 'Retry-After': '5' } : {};
+  api.onRefused?.(failure.status, failure.error);
+  answer(res, failure.status, { error: failure.error, code: failure.code, ...details }, headers);
+}
+
+export function messagesHandler<Peer>(api: InboundApi<Peer>): PlainHandler {
+  return refusingHandler(api, async (req, res) => {
+    const peer = await admitted(api, req, 'messages');
+    const limits = api.limits(peer);
+    const body = await readJsonBody(req, limits.maxBodyBytes);
+    const checked = validateEnvelope(body, limits.protocol);
+    if (!checked.ok) throw new HttpError(400, 'invalid', checked.error);
+    const outcome = await api.receive(peer, checked.value);
+    if (outcome.status === 200) answer(res, 200, { results: outcome.results, instanceId: outcome.instanceId });
+    else answerFailure(api, res, outcome);
+  });
+}
+
+export function handshakeHandler<Peer>(api: InboundApi<Peer>): PlainHandler {
+  return refusingHandler(api, async (req, res) => {
+    const peer = await admitted(api, req, 'handshake');
+    answer(res, 200, api.handshake(peer));
+  });
 }
 
 /** Token requests are a few parameters; nothing bigger is read. */
