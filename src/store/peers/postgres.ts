@@ -54,9 +54,24 @@ const MOVE_INBOUND = sql('peer_move_inbound', `
   UPDATE rps_inbound i SET remote_system = $2::text
   WHERE i.remote_system = $1::text AND NOT EXISTS (SELECT 1 FROM rps_inbound x WHERE x.remote_system = $2::text AND x.message_id = i.message_id)`);
 
-const DROP = ['rps_correlation', 'rps_outbound', 'rps_inbound', 'rps_sequence', 'rps_journal_mark'].map((table) =>
-  sql(`peer_drop_${table.slice(4)}`, `DELETE FROM ${table} WHERE remote_system = $1::text`),
-);
+// Attachments: an UPDATE keeps an inbound file's id, which names its staged bytes (<staging>/in/<id>).
+const MOVE_ATTACHMENTS_OUT = sql('peer_move_attachments_out', `
+  UPDATE rps_attachment_out a SET remote_system = $2::text
+  WHERE a.remote_system = $1::text AND NOT EXISTS (
+    SELECT 1 FROM rps_attachment_out x WHERE x.remote_system = $2::text AND x.record_table = a.record_table
+      AND x.record_id = a.record_id AND x.attachment_id = a.attachment_id)`);
+
+const MOVE_INBOUND_FILES = sql('peer_move_inbound_files', `
+  UPDATE rps_inbound_file f SET remote_system = $2::text
+  WHERE f.remote_system = $1::text AND NOT EXISTS (
+    SELECT 1 FROM rps_inbound_file x WHERE x.remote_system = $2::text AND x.message_id = f.message_id
+      AND x.hash = f.hash AND x.file_name = f.file_name)`);
+
+const dropFrom = (table: string) => sql(`peer_drop_${table.slice(4)}`, `DELETE FROM ${table} WHERE remote_system = $1::text`);
+
+/** What clashed with a row under `to` (counted as dropped), then what was merged into `to` already. */
+const DROP_CLASHED = ['rps_correlation', 'rps_outbound', 'rps_inbound', 'rps_attachment_out', 'rps_inbound_file'].map(dropFrom);
+const DROP_MERGED = ['rps_sequence', 'rps_journal_mark'].map(dropFrom);
 
 export class PostgresPeers implements Peers {
   constructor(private readonly p: PgContext) {}
@@ -82,11 +97,11 @@ export class PostgresPeers implements Peers {
       await query(c, MOVE_MARKS, [from, to]);
       const outbound = (await query(c, MOVE_OUTBOUND, [from, to])).rowCount;
       const inbound = (await query(c, MOVE_INBOUND, [from, to])).rowCount;
+      await query(c, MOVE_ATTACHMENTS_OUT, [from, to]);
+      await query(c, MOVE_INBOUND_FILES, [from, to]);
       let dropped = 0;
-      for (const [n, drop] of DROP.entries()) {
-        const removed = (await query(c, drop, [from])).rowCount;
-        if (n < 3) dropped += removed;
-      }
+      for (const drop of DROP_CLASHED) dropped += (await query(c, drop, [from])).rowCount;
+      for (const drop of DROP_MERGED) await query(c, drop, [from]);
       return { correlations, outbound, inbound, dropped };
     });
   }

@@ -41,11 +41,24 @@ function prepare(db: Db) {
     inbound: moved(`
       UPDATE rps_inbound SET remote_system = @to
       WHERE remote_system = @from AND NOT EXISTS (SELECT 1 FROM rps_inbound i WHERE i.remote_system = @to AND i.message_id = rps_inbound.message_id)`),
+    // Attachments: an UPDATE keeps an inbound file's id, which names its staged bytes (<staging>/in/<id>).
+    attachmentsOut: moved(`
+      UPDATE rps_attachment_out SET remote_system = @to
+      WHERE remote_system = @from AND NOT EXISTS (
+        SELECT 1 FROM rps_attachment_out a WHERE a.remote_system = @to AND a.record_table = rps_attachment_out.record_table
+          AND a.record_id = rps_attachment_out.record_id AND a.attachment_id = rps_attachment_out.attachment_id)`),
+    inboundFiles: moved(`
+      UPDATE rps_inbound_file SET remote_system = @to
+      WHERE remote_system = @from AND NOT EXISTS (
+        SELECT 1 FROM rps_inbound_file f WHERE f.remote_system = @to AND f.message_id = rps_inbound_file.message_id
+          AND f.hash = rps_inbound_file.hash AND f.file_name = rps_inbound_file.file_name)`),
     dropCorrelations: dropped('DELETE FROM rps_correlation WHERE remote_system = @from'),
     dropSequences: dropped('DELETE FROM rps_sequence WHERE remote_system = @from'),
     dropMarks: dropped('DELETE FROM rps_journal_mark WHERE remote_system = @from'),
     dropOutbound: dropped('DELETE FROM rps_outbound WHERE remote_system = @from'),
     dropInbound: dropped('DELETE FROM rps_inbound WHERE remote_system = @from'),
+    dropAttachmentsOut: dropped('DELETE FROM rps_attachment_out WHERE remote_system = @from'),
+    dropInboundFiles: dropped('DELETE FROM rps_inbound_file WHERE remote_system = @from'),
   };
 }
 
@@ -79,8 +92,15 @@ export class SqlitePeers implements Peers {
       s.marks.run(k);
       const outbound = s.outbound.run(k).changes;
       const inbound = s.inbound.run(k).changes;
+      s.attachmentsOut.run(k);
+      s.inboundFiles.run(k);
       const f = { from };
-      const dropped = s.dropCorrelations.run(f).changes + s.dropOutbound.run(f).changes + s.dropInbound.run(f).changes;
+      const dropped =
+        s.dropCorrelations.run(f).changes +
+        s.dropOutbound.run(f).changes +
+        s.dropInbound.run(f).changes +
+        s.dropAttachmentsOut.run(f).changes +
+        s.dropInboundFiles.run(f).changes;
       s.dropSequences.run(f);
       s.dropMarks.run(f);
       return { correlations, outbound, inbound, dropped };

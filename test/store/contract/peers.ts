@@ -1,10 +1,21 @@
 /** The peers contract: what a remote system is, and rows adopted by its new link key. */
 import assert from 'node:assert/strict';
 import type { JournalEntry } from '../../../src/core/protocol';
-import type { Store } from '../../../src/store/store';
+import type { NewInboundFile, SentAttachment, Store } from '../../../src/store/store';
 import { draft, eachStore, received, type StoreFactory, T0 } from './support';
 
 const entry = (id: string): JournalEntry => ({ field: 'comments', id, value: id, author: 'ada', createdAt: '2026-12-07T10:00:00.000Z' });
+
+/** An attachment of incident 1 registered for `remoteSystem`. */
+const sentTo = (remoteSystem: string, attachmentId: string, hash: string): SentAttachment => ({
+  remoteSystem, table: 'incident', recordId: '1', attachmentId, hash, fileName: `${attachmentId}.txt`, contentType: 'text/plain', size: 5, status: 'sent', updatedAt: T0,
+});
+
+/** A file of message `messageId` wanted under `remoteSystem`; `key` tells apart rows that are the same file. */
+const fileFrom = (remoteSystem: string, messageId: string, key: string): NewInboundFile => ({
+  remoteSystem, processEvent: 'PE', messageId, source: { instanceId: 'there', table: 'incident', id: '1' }, target: { table: 'case', id: '1' },
+  key, hash: 'a'.repeat(64), fileName: 'f.pdf', contentType: 'application/pdf', size: 10,
+});
 
 export function peersContract(factory: StoreFactory): void {
   describe('peers', () => {
@@ -108,6 +119,28 @@ export function peersContract(factory: StoreFactory): void {
       assert.deepEqual([...(await store.journalMarks.known('P', ['a', 'b']))].sort(), ['a', 'b']);
       const rows = (await store.inbound.list({ remoteSystem: 'P', limit: 10 })).filter((r) => r.sourceId === 'x');
       assert.deepEqual(rows.map((r) => r.sequence).sort(), [1, 2], 'the duplicate message is kept once');
+    });
+
+    it('adopts attachments sent and files wanted; on a clash, the row under the new key wins', async () => {
+      await store.attachmentsOut.record([sentTo('old', 'a', 'h-moved'), sentTo('old', 'b', 'h-lost'), sentTo('P', 'b', 'h-kept')]);
+      const [moving, losing] = await store.inboundFiles.want([fileFrom('old', 'm1', 'moved'), fileFrom('old', 'm2', 'lost')], T0);
+      const [kept] = await store.inboundFiles.want([fileFrom('P', 'm2', 'kept')], T0);
+      // A file in a pull request stays in it: the push and the completion find it by transfer and id.
+      await store.inboundFiles.claimToRequest(['old'], T0, 1, 'T1', T0 + 1000);
+
+      const counts = await store.peers.adopt('old', 'P', T0);
+      assert.equal(counts.dropped, 2, 'the attachment and the file that clashed');
+      const attachments = await store.attachmentsOut.ofRecord('P', 'incident', '1');
+      assert.deepEqual(attachments.map((r) => [r.attachmentId, r.hash]), [['a', 'h-moved'], ['b', 'h-kept']]);
+      // The moved file keeps its id (its staged bytes are named by it); the same file under the new key stays as it was.
+      assert.deepEqual(await store.inboundFiles.inTransfer('T1', moving.id), { ...moving, remoteSystem: 'P', status: 'requested', attempts: 1, nextAt: T0 + 1000, transfer: 'T1' });
+      assert.equal(await store.inboundFiles.get(losing.id), undefined);
+      assert.deepEqual(await store.inboundFiles.get(kept.id), kept);
+      assert.deepEqual((await store.inboundFiles.want([fileFrom('P', 'm1', 'again')], T0)).map((f) => f.id), [moving.id], 'wanted already under the new key');
+      // Nothing is left under the old key.
+      assert.deepEqual(await store.attachmentsOut.ofRecord('old', 'incident', '1'), []);
+      assert.deepEqual(Object.values(await store.inboundFiles.counts('old')), [0, 0, 0, 0, 0, 0, 0]);
+      assert.deepEqual(await store.peers.adopt('old', 'P', T0), { correlations: 0, outbound: 0, inbound: 0, dropped: 0 }, 'again: nothing to move');
     });
   });
 }
