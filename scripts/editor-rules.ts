@@ -16,6 +16,10 @@ import { applyMigrations, MIGRATIONS } from '../src/core/config-migrations';
 import { compileMappings, errorMessage, MappingError, parseFixed } from '../src/core/mapping';
 import {
   ACTIVATIONS,
+  ATTACHMENT_CONTENTS,
+  ATTACHMENT_MODES,
+  ATTACHMENT_NUMBERS,
+  ATTACHMENT_STRATEGIES,
   AUTH_TYPES,
   checkRemoteUrl,
   DELTA_INITIAL_LOADS,
@@ -51,6 +55,10 @@ export const EDITOR_CONSTANTS = {
   INBOUND_NUMBERS,
   QUEUE_RETRY_NUMBERS,
   STATS_NUMBERS,
+  ATTACHMENT_MODES,
+  ATTACHMENT_STRATEGIES,
+  ATTACHMENT_CONTENTS,
+  ATTACHMENT_NUMBERS,
   DELTA_SOURCES,
   DELTA_SCHEDULES,
   DELTA_INITIAL_LOADS,

@@ -1205,6 +1205,144 @@ export default {
 .rps-figures td:first-child { text-align: left; }
 </style>`;
 
+const ATTACHMENTS_INFO = `Attachments
+
+Each record is a folder of files under the folder in the tab's environment variable RPS_FILES (Edit the tab: Environment variables): record r1's files are in RPS_FILES/r1. Import this same flow on both Node-REDs, each with its own folder, and the files of a record follow it both ways.
+
+- Send: POST /rps-example/records/<id>/sync says that record <id> changed. Its folder goes with the change (attachments, send mode): only the files that are new or changed since the last sync to the remote (all of them on the record's first sync), and the names of the files removed from the folder. The files travel by the attachment protocol, verified by SHA-256, after the record.
+- Receive: inbound → correlate gives the local record (the twin, or a new one with the sender's id); attachments (receive mode) asks for the files the record lacks and passes the message to complete inbound. Each file then comes out of its second output with its content; "store or remove" writes it into the record's folder (or removes it) and complete inbound ends it. A file that cannot be written goes to the Catch node, is marked as error and tried again.
+
+This example hands the content as a Buffer, which suits files of a few megabytes. For large files set "Content as" to a file path and move the file with your own node: nothing then holds the file in memory.`;
+
+export function attachmentsExample(): FlowNode[] {
+  const id = ids('attachments');
+  const z = id('tab');
+  const folder = "$env('RPS_FILES') & '/' & ";
+  return [
+    {
+      id: z,
+      type: 'tab',
+      label: 'Attachments',
+      info: `${ATTACHMENTS_INFO}\n\n${templateSteps('send to remote')}`,
+      env: [{ name: 'RPS_FILES', value: '/tmp/rps-files', type: 'str' }],
+    },
+    remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
+    { id: id('pe'), type: 'rps-process-event', name: 'Record files', description: 'A record and its folder of files', domain: '' },
+    { id: id('comment'), type: 'comment', z, name: 'A folder of files per record, synced both ways', info: ATTACHMENTS_INFO, x: 250, y: 40, wires: [] },
+    { id: id('http-in'), type: 'http in', z, name: 'record changed', url: '/rps-example/records/:id/sync', method: 'post', upload: false, swaggerDoc: '', x: 150, y: 120, wires: [[id('record')]] },
+    {
+      id: id('record'),
+      type: 'change',
+      z,
+      name: 'record and its folder',
+      rules: [
+        { t: 'set', p: 'payload', pt: 'msg', to: '{ "id": req.params.id }', tot: 'jsonata' },
+        { t: 'set', p: 'operation', pt: 'msg', to: 'update', tot: 'str' },
+        { t: 'set', p: 'attachments', pt: 'msg', to: `${folder}req.params.id`, tot: 'jsonata' },
+      ],
+      x: 370,
+      y: 120,
+      wires: [[id('capture')]],
+    },
+    captureNode({ id: id('capture'), z, table: 'record', includedFields: ['id'], delete: false, fieldTimes: false, x: 560, y: 120, wires: [[id('correlate-out')]] }),
+    { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 720, y: 120, wires: [[id('files-out')], [id('files-out')]] },
+    {
+      id: id('files-out'),
+      type: 'rps-attachment-sync',
+      z,
+      name: 'its files',
+      mode: 'send',
+      remoteSystem: id('rs'),
+      processEvent: '',
+      property: 'attachments',
+      strategy: 'deltas',
+      removals: true,
+      maxSizeMb: '50',
+      extensions: '',
+      keyDays: '7',
+      localId: 'payload.id',
+      localIdType: 'msg',
+      localTable: '',
+      existing: '',
+      content: 'buffer',
+      outputs: 1,
+      x: 890,
+      y: 120,
+      wires: [[id('send')]],
+    },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1060, y: 120, wires: [[id('answer')]] },
+    { id: id('answer'), type: 'http response', z, name: '', statusCode: '202', headers: {}, x: 1230, y: 120, wires: [] },
+    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '4', timeout: '60', gapWait: '30', x: 130, y: 260, wires: [[id('correlate-in')]] },
+    { id: id('correlate-in'), type: 'rps-correlate', z, name: '', x: 290, y: 260, wires: [[id('local')], [id('local')], [id('done')]] },
+    {
+      id: id('local'),
+      type: 'change',
+      z,
+      name: 'the local record',
+      rules: [{ t: 'set', p: 'payload', pt: 'msg', to: '{ "id": rps.correlation ? rps.correlation.localId : rps.source.id }', tot: 'jsonata' }],
+      x: 470,
+      y: 260,
+      wires: [[id('files-in')]],
+    },
+    {
+      id: id('files-in'),
+      type: 'rps-attachment-sync',
+      z,
+      name: 'its files',
+      mode: 'receive',
+      remoteSystem: id('rs'),
+      processEvent: id('pe'),
+      property: 'attachments',
+      strategy: 'deltas',
+      removals: false,
+      maxSizeMb: '0',
+      extensions: '',
+      keyDays: '7',
+      localId: 'payload.id',
+      localIdType: 'msg',
+      localTable: 'record',
+      existing: '',
+      content: 'buffer',
+      outputs: 2,
+      x: 660,
+      y: 260,
+      wires: [[id('done')], [id('where')]],
+    },
+    {
+      id: id('where'),
+      type: 'change',
+      z,
+      name: 'into the record folder',
+      rules: [{ t: 'set', p: 'filename', pt: 'msg', to: `${folder}rps.localId & '/' & filename`, tot: 'jsonata' }],
+      x: 690,
+      y: 340,
+      wires: [[id('action')]],
+    },
+    {
+      id: id('action'),
+      type: 'switch',
+      z,
+      name: 'store or remove',
+      property: 'rps.action',
+      propertyType: 'msg',
+      rules: [
+        { t: 'eq', v: 'store', vt: 'str' },
+        { t: 'eq', v: 'remove', vt: 'str' },
+      ],
+      checkall: 'false',
+      repair: false,
+      outputs: 2,
+      x: 900,
+      y: 340,
+      wires: [[id('write')], [id('remove')]],
+    },
+    { id: id('write'), type: 'file', z, name: 'write the file', filename: 'filename', filenameType: 'msg', appendNewline: false, createDir: true, overwriteFile: 'true', encoding: 'none', x: 1090, y: 320, wires: [[id('done')]] },
+    { id: id('remove'), type: 'file', z, name: 'remove the file', filename: 'filename', filenameType: 'msg', appendNewline: false, createDir: false, overwriteFile: 'delete', encoding: 'none', x: 1090, y: 360, wires: [[id('done')]] },
+    { id: id('catch'), type: 'catch', z, name: 'a file not written', scope: [id('write'), id('remove')], uncaught: false, x: 1090, y: 420, wires: [[id('done')]] },
+    { id: id('done'), type: 'rps-complete', z, name: '', localTable: 'record', localId: 'payload.id', localIdType: 'msg', x: 1290, y: 260, wires: [[]] },
+  ];
+}
+
 export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'Outbound Flow Template - Basic.json': outboundTemplate,
   'Inbound Flow Template - Basic.json': inboundTemplate,
@@ -1217,6 +1355,7 @@ export const EXAMPLES: Record<string, () => FlowNode[]> = {
   'Delta load with watermark.json': deltaLoadRest,
   'Delta load from a SQL table.json': deltaLoadSql,
   'Monitoring with Dashboard 2.0.json': monitoringDashboard,
+  'Attachments.json': attachmentsExample,
 };
 
 export function exampleText(flows: FlowNode[]): string {

@@ -28,6 +28,11 @@ export interface AttachmentClaims {
   recordId: string;
   /** The attachment's id on the sending side (the flow's, or its storage key). */
   attachmentId: string;
+  /**
+   * The SHA-256 of the content the key was made for: staged content is kept by its hash,
+   * so a key names exactly those bytes, even after the record's attachment has changed.
+   */
+  hash: string;
   /** Epoch ms after which the key opens no more. */
   expiresAt: number;
 }
@@ -56,7 +61,7 @@ export function attachmentKey(secret: Buffer, remoteSystem: string, claims: Atta
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', secret, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad(remoteSystem));
-  const body = JSON.stringify([claims.table, claims.recordId, claims.attachmentId, claims.expiresAt]);
+  const body = JSON.stringify([claims.table, claims.recordId, claims.attachmentId, claims.hash, claims.expiresAt]);
   const ciphertext = Buffer.concat([cipher.update(body, 'utf8'), cipher.final()]);
   return `${KEY_PREFIX}${Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url')}`;
 }
@@ -84,8 +89,8 @@ export function openAttachmentKey(secret: Buffer, remoteSystem: string, key: str
   }
   // Authenticated, so ours; a shape from another version of the format is not a key of this one.
   const parsed = JSON.parse(body) as unknown;
-  if (!Array.isArray(parsed) || parsed.length !== 4 || typeof parsed[3] !== 'number') return { ok: false, reason: 'malformed' };
-  const claims: AttachmentClaims = { table: parsed[0], recordId: parsed[1], attachmentId: parsed[2], expiresAt: parsed[3] };
+  if (!Array.isArray(parsed) || parsed.length !== 5 || typeof parsed[4] !== 'number') return { ok: false, reason: 'malformed' };
+  const claims: AttachmentClaims = { table: parsed[0], recordId: parsed[1], attachmentId: parsed[2], hash: parsed[3], expiresAt: parsed[4] };
   if (!(now <= claims.expiresAt)) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
 }
@@ -131,10 +136,15 @@ export interface AttachmentLimits {
   extensions: readonly string[];
 }
 
-export type LimitRefusal = 'too-large' | 'extension';
+/** `name`: empty, or longer than a message may carry (MAX_SENT_NAME_CHARS). */
+export type LimitRefusal = 'too-large' | 'extension' | 'name';
+
+/** The longest file name a message carries (the protocol's longest id). */
+export const MAX_SENT_NAME_CHARS = 256;
 
 /** Why an attachment is kept back (recorded and reported, never sent), or undefined when it may go. */
 export function limitRefusal(meta: Pick<AttachmentMeta, 'fileName' | 'size'>, limits: AttachmentLimits): LimitRefusal | undefined {
+  if (meta.fileName.length === 0 || meta.fileName.length > MAX_SENT_NAME_CHARS) return 'name';
   if (limits.maxBytes > 0 && meta.size > limits.maxBytes) return 'too-large';
   if (limits.extensions.length > 0) {
     const dot = meta.fileName.lastIndexOf('.');
@@ -161,18 +171,28 @@ export interface AttachmentPlan<A extends LocalAttachment> {
   removed: string[];
 }
 
+/** What a remote was last given of one attachment: a renamed file counts as changed, as the receiver compares names too. */
+export interface SentVersion {
+  hash: string;
+  fileName: string;
+}
+
 /**
  * Which attachments of a record a message carries: `current` are the record's now, `sent`
- * what the remote was last given (attachment id → hash). A record's first sync sends all
+ * what the remote was last given (by attachment id). A record's first sync sends all
  * of them whatever the strategy (RPS's rule), since the remote has none.
  */
 export function planAttachments<A extends LocalAttachment>(
   strategy: AttachmentStrategy,
   current: readonly A[],
-  sent: ReadonlyMap<string, string>,
+  sent: ReadonlyMap<string, SentVersion>,
   removals: boolean,
 ): AttachmentPlan<A> {
-  const send = strategy === 'all' || sent.size === 0 ? [...current] : current.filter((a) => sent.get(a.id) !== a.hash);
+  const changed = (a: A): boolean => {
+    const last = sent.get(a.id);
+    return last === undefined || last.hash !== a.hash || last.fileName !== a.fileName;
+  };
+  const send = strategy === 'all' || sent.size === 0 ? [...current] : current.filter(changed);
   const ids = new Set(current.map((a) => a.id));
   const removed = removals ? [...sent.keys()].filter((id) => !ids.has(id)) : [];
   return { send, removed };

@@ -1,7 +1,7 @@
 /**
  * Building protocol messages from what the flow holds. Pure: ids and clocks come in.
  */
-import type { AttachmentMeta, Fields, JournalEntry, MessageDraft, Operation, RecordRef } from './protocol';
+import type { AttachmentMeta, Fields, JournalEntry, MessageDraft, Operation, RecordRef, RemovedAttachment } from './protocol';
 
 export interface ChangeInput {
   id: string;
@@ -20,6 +20,7 @@ export interface ChangeInput {
   displayValues?: Record<string, string>;
   journal?: readonly JournalEntry[];
   attachments?: readonly AttachmentMeta[];
+  removedAttachments?: readonly RemovedAttachment[];
 }
 
 export function changeDraft(c: ChangeInput): MessageDraft {
@@ -36,6 +37,7 @@ export function changeDraft(c: ChangeInput): MessageDraft {
     journal: c.journal ? [...c.journal] : [],
     attachments: c.attachments ? [...c.attachments] : [],
   };
+  if (c.removedAttachments && c.removedAttachments.length > 0) draft.removedAttachments = [...c.removedAttachments];
   if (c.domain) draft.domain = c.domain;
   if (c.target) draft.target = { table: c.target.table, id: c.target.id };
   if (c.changedBy) draft.changedBy = c.changedBy;

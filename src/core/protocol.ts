@@ -68,6 +68,14 @@ export interface Message {
   displayValues?: Record<string, string>;
   journal: JournalEntry[];
   attachments: AttachmentMeta[];
+  /** Attachments the record no longer has, that an earlier message gave the receiver (sent only when the sender syncs removals). */
+  removedAttachments?: RemovedAttachment[];
+}
+
+/** An attachment removed from the record, named as the receiver compares them: by hash and file name. */
+export interface RemovedAttachment {
+  hash: string;
+  fileName: string;
 }
 
 /** A message before the store has given it its stream and per-record sequence number. */
@@ -224,6 +232,11 @@ function attachmentMeta(v: unknown, path: string, limits: ProtocolLimits): Attac
   };
 }
 
+function removedAttachment(v: unknown, path: string, limits: ProtocolLimits): RemovedAttachment {
+  if (!isObject(v)) return fail(path, 'must be an object');
+  return { hash: str(v, 'hash', path, limits.maxIdLength) as string, fileName: str(v, 'fileName', path, limits.maxIdLength) as string };
+}
+
 function fieldsObject(v: unknown, path: string, limits: ProtocolLimits): Fields {
   if (!isObject(v)) return fail(path, 'must be an object');
   return checkValue(v, path, 1, limits) as Fields;
@@ -296,6 +309,11 @@ function validateMessageAt(v: unknown, path: string, limits: ProtocolLimits): Me
     if (!Array.isArray(v.attachments)) fail(`${path}.attachments`, 'must be an array');
     if (v.attachments.length > limits.maxFields) fail(`${path}.attachments`, `more than ${limits.maxFields} entries`);
     message.attachments = v.attachments.map((a, i) => attachmentMeta(a, `${path}.attachments[${i}]`, limits));
+  }
+  if (v.removedAttachments !== undefined) {
+    if (!Array.isArray(v.removedAttachments)) fail(`${path}.removedAttachments`, 'must be an array');
+    if (v.removedAttachments.length > limits.maxFields) fail(`${path}.removedAttachments`, `more than ${limits.maxFields} entries`);
+    message.removedAttachments = v.removedAttachments.map((r, i) => removedAttachment(r, `${path}.removedAttachments[${i}]`, limits));
   }
   return message;
 }

@@ -91,6 +91,17 @@ export const STATS_NUMBERS = rules({
 });
 
 /** Where rps-delta-load reads records: a REST API it calls, or the flow (page requests on its second output). */
+/** rps-attachment-sync: its modes, what it sends, how it hands a file's content to the flow. */
+export const ATTACHMENT_MODES = Object.freeze(['send', 'receive'] as const);
+export const ATTACHMENT_STRATEGIES = Object.freeze(['deltas', 'all'] as const);
+export const ATTACHMENT_CONTENTS = Object.freeze(['path', 'stream', 'buffer'] as const);
+
+/** Largest file in MB (0: any size), and how long a synthetic key opens, in days. */
+export const ATTACHMENT_NUMBERS = rules({
+  maxSizeMb: { value: 0, min: 0 },
+  keyDays: { value: 7, min: 0.01 },
+});
+
 export const DELTA_SOURCES = Object.freeze(['rest', 'flow'] as const);
 /** When rps-delta-load runs: every interval after the last run ends, on a cron schedule, or on an input message. */
 export const DELTA_SCHEDULES = Object.freeze(['interval', 'cron', 'input'] as const);

@@ -109,6 +109,11 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     return this.o.backoff;
   }
 
+  /** The client that calls this remote for attachment transfers (same tokens, agents and TLS as the sender). */
+  get attachmentClient(): RemoteClient {
+    return this.client;
+  }
+
   /** A client for a delta load's REST source that authenticates as we do to this remote (same tokens, same TLS). */
   sourceClient(): SourceClient {
     return new SourceClient({ auth: this.o.auth, tls: this.o.tls, timeoutMs: this.o.timeoutMs });

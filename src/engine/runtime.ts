@@ -5,17 +5,21 @@
  * the id this process writes into the rows it claims. What happens is reported as codes
  * with parameters (the node layer words them in the user's language).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { API_PREFIX, DEFAULT_LIMITS } from '../core/protocol';
 import { handshakeHandler, type InboundRoute, inboundRouter, messagesHandler, type RouteMatching, tokenHandler } from '../transport/inbound-http';
+import { AttachmentService } from './attachments';
+import { AttachmentStaging } from './attachment-staging';
 import { Cleaner } from './cleaner';
 import { CorrelationLookup } from './correlation-lookup';
 import { LoadMarks } from './delta-load';
 import { type FinishedRows, StatsRecorder } from './metrics';
 import type { LinkKey } from './link-identity';
-import { Receiver } from './receiver';
+import { type InboundPeer, Receiver } from './receiver';
+import { type AttachmentApi, attachmentRoutes } from '../transport/attachment-http';
 import type { RemoteSystem } from './remote';
 import { type SealKeys, StoreSecrets } from './secrets';
 import { openStore, type RetentionPolicy, type Store, type StoreLocation, storeKey, storeLabel, StoreUnavailableError } from './stores';
@@ -44,6 +48,18 @@ export interface RuntimeOptions {
   sealKeys: () => Promise<SealKeys>;
   authFailuresPerSec: number;
   report: (event: RuntimeEvent) => void;
+  /**
+   * Where the attachments of stores that are not a file wait (PostgreSQL): a folder per
+   * store under it. A SQLite store keeps them in a folder beside its file. Default: the
+   * working directory.
+   */
+  attachmentRoot?: string;
+}
+
+/** Where a store's attachment content waits: beside a SQLite file, or a folder per PostgreSQL store under `root`. */
+export function stagingFolder(location: StoreLocation, root: string): string {
+  if (location.kind === 'sqlite') return `${location.path}-attachments`;
+  return join(root, 'rps-attachments', createHash('sha256').update(storeKey(location)).digest('hex').slice(0, 16));
 }
 
 /** Serves the rps/1 API: answers a request on one of its routes (returns true) or leaves it (false). */
@@ -57,6 +73,7 @@ interface OpenStore {
   cleaner: Cleaner;
   lookup: CorrelationLookup;
   stats: StatsRecorder;
+  attachments: AttachmentService;
   config: StoreConfig;
 }
 
@@ -96,9 +113,11 @@ export class EngineRuntime {
   /** Where send, capture and the flow report the delta-load records they ended. */
   readonly loads = new LoadMarks();
   protected readonly report: (event: RuntimeEvent) => void;
+  private readonly attachmentRoot: string;
 
   constructor(options: RuntimeOptions) {
     this.report = options.report;
+    this.attachmentRoot = options.attachmentRoot ?? process.cwd();
     this.secrets = new StoreSecrets(options.sealKeys, {
       unreadable: (store, name) => this.storeEvent('secret-unreadable', this.labelOf(store) ?? '(closed)', { name }),
     });
@@ -153,7 +172,19 @@ export class EngineRuntime {
     stats.on('fault', (err) => {
       if (!(err instanceof StoreUnavailableError)) this.storeEvent('stats-failed', label, { error: err.message });
     });
-    this.stores.set(key, { store, refs: 1, cleaner, lookup: new CorrelationLookup(store.correlations, undefined, (id) => this.keyFor(id)), stats, config });
+    const attachments = new AttachmentService({
+      store,
+      staging: new AttachmentStaging(stagingFolder(config.location, this.attachmentRoot)),
+      secrets: this.secrets,
+      keyFor: (id) => this.keyFor(id),
+      remotes: () => this.remotes,
+      inboundHeld: (id) => this.inboundHeld(id),
+    });
+    attachments.on('fault', (err) => {
+      if (!(err instanceof StoreUnavailableError)) this.storeEvent('attachments-failed', label, { error: err.message });
+    });
+    attachments.start();
+    this.stores.set(key, { store, refs: 1, cleaner, lookup: new CorrelationLookup(store.correlations, undefined, (id) => this.keyFor(id)), stats, attachments, config });
     this.sealSecrets(store, label);
     return store;
   }
@@ -193,6 +224,12 @@ export class EngineRuntime {
   /** The stores open now, in the order they were opened. */
   openStores(): OpenStoreInfo[] {
     return [...this.stores].map(([key, open]) => ({ key, label: storeLabel(open.config.location), kind: open.store.kind, store: open.store, stats: open.stats }));
+  }
+
+  /** The attachment sync of an open store (both ends of the protocol). */
+  attachmentsOf(store: Store): AttachmentService | undefined {
+    for (const open of this.stores.values()) if (open.store === store) return open.attachments;
+    return undefined;
   }
 
   /** The correlation lookups of an open store, shared by every node that uses it (so they go in batches). */
@@ -256,6 +293,7 @@ export class EngineRuntime {
       if (open.refs === 0) {
         this.stores.delete(key);
         await open.cleaner.stop();
+        await open.attachments.stop();
         await open.stats.stop();
         await store.close();
       }
@@ -263,12 +301,37 @@ export class EngineRuntime {
     }
   }
 
-  /** The rps/1 API of the receiver (messages, handshake, token), matched as `options` say. */
+  /**
+   * The attachment endpoints, as the receiver authenticates and admits callers; each
+   * request goes to the attachment sync of the store the caller's remote system uses.
+   */
+  private attachmentApi(): AttachmentApi<InboundPeer> {
+    const r = this.receiver;
+    const of = (peer: InboundPeer): AttachmentService | undefined => this.attachmentsOf(peer.store);
+    const closed = { status: 503, code: 'store-unavailable', error: "this remote system's store is not open" } as const;
+    return {
+      authenticate: (authorization) => r.authenticate(authorization),
+      admit: (peer) => r.admit(peer, 'messages'),
+      limits: (peer) => r.limits(peer),
+      throttled: (address) => r.throttled(address),
+      failed: (address) => r.failed(address),
+      onRefused: (status, reason) => r.onRefused?.(status, reason),
+      pull: async (peer, request) => (await of(peer)?.pull(peer.id, request)) ?? closed,
+      contentTarget: async (peer, ref) => (await of(peer)?.contentTarget(peer.id, ref)) ?? { ok: false, ...closed },
+      contentWritten: async (peer, ref, received) => {
+        await of(peer)?.contentWritten(peer.id, ref, received);
+      },
+      complete: async (peer, request) => (await of(peer)?.complete(peer.id, request)) ?? closed,
+    };
+  }
+
+  /** The rps/1 API of the receiver (messages, handshake, token, attachments), matched as `options` say. */
   apiHandler(options: RouteMatching): ApiHandler {
     const routes: InboundRoute[] = [
       { path: `${API_PREFIX}/messages`, method: 'POST', handle: messagesHandler(this.receiver) },
       { path: `${API_PREFIX}/handshake`, method: 'GET', handle: handshakeHandler(this.receiver) },
       { path: `${API_PREFIX}/token`, method: 'POST', handle: tokenHandler(this.receiver) },
+      ...attachmentRoutes(this.attachmentApi()),
     ];
     return inboundRouter(routes, options);
   }

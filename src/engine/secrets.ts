@@ -21,9 +21,11 @@ import type { TokenPersistence } from '../transport/oauth';
 
 /** The key that signs the access tokens we issue. */
 export const SIGNING_KEY = 'token-signing-key';
+/** The key that seals the synthetic keys of the attachments we send (engine/attachments.ts). */
+export const ATTACHMENT_KEY_SECRET = 'attachment-key-secret';
 const OAUTH_TOKEN = 'oauth-token:';
 /** Every value whose name starts with one of these is a secret. */
-const SECRET_NAMES = [OAUTH_TOKEN, SIGNING_KEY] as const;
+const SECRET_NAMES = [OAUTH_TOKEN, SIGNING_KEY, ATTACHMENT_KEY_SECRET] as const;
 
 /** Where the OAuth2 token we hold for calling a remote system is kept. */
 export function oauthTokenName(remoteSystem: string): string {

@@ -20,6 +20,13 @@ export function errorOf(msg: NodeMessage): string | undefined {
   return String(e);
 }
 
+/** A record id as a flow gives it: a non-empty string, or a finite number as text. */
+export function idText(v: unknown): string | undefined {
+  if (typeof v === 'string' && v !== '') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return undefined;
+}
+
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -3,7 +3,7 @@
  * flow. The outbound shape is made by rps-capture; the inbound shape by rps-inbound.
  * `msg.payload` always holds the record's fields.
  */
-import type { AttachmentMeta, JournalEntry, Operation, RecordRef, SourceRef } from '../core/protocol';
+import type { AttachmentMeta, JournalEntry, Operation, RecordRef, RemovedAttachment, SourceRef } from '../core/protocol';
 import type { LoadMark } from '../engine/delta-load';
 import type { NodeMessage } from './red';
 
@@ -28,6 +28,9 @@ export interface OutboundContext {
   journal?: JournalEntry[];
   /** Only journal entries changed: nothing is sent to a remote that has them all. */
   journalOnly?: boolean;
+  /** Set by rps-attachment-sync: the metadata of the attachments this message carries, and those the remote must remove. */
+  attachments?: AttachmentMeta[];
+  removedAttachments?: RemovedAttachment[];
   /** Set by rps-correlate: the twin on the remote, or null when there is none yet. */
   correlation?: OutboundCorrelation | null;
   /** Set by the flow before rps-correlate, which acts on it and removes it (see LinkStateRequest). */
@@ -69,6 +72,7 @@ export interface InboundContext {
   displayValues?: Record<string, string>;
   journal: JournalEntry[];
   attachments: AttachmentMeta[];
+  removedAttachments?: RemovedAttachment[];
   /** Set by rps-correlate: the local twin, or null when there is none yet. */
   correlation?: InboundCorrelation | null;
   /** Set by the flow before rps-correlate, which acts on it and removes it (see LinkStateRequest). */
@@ -77,6 +81,24 @@ export interface InboundContext {
   /** The local record's id once known (from the correlation, or set by the flow). */
   localId?: string;
   localTable?: string;
+}
+
+/** A file (or a removal) that rps-attachment-sync hands to an inbound flow; rps-complete ends it. */
+export interface AttachmentContext {
+  direction: 'attachment';
+  /** `store`: the file is to be kept on the local record; `remove`: the record no longer has it on the remote. */
+  action: 'store' | 'remove';
+  /** The rps-attachment-sync node that emitted it; rps-complete reports back to it. */
+  attachmentNode: string;
+  /** The file's row (absent for a removal, which needs no ending). */
+  fileId?: number;
+  attempt?: number;
+  remoteSystem: string;
+  processEvent: string;
+  source: SourceRef;
+  target: RecordRef;
+  localTable: string;
+  localId: string;
 }
 
 export type RpsContext = OutboundContext | InboundContext;
@@ -104,6 +126,12 @@ export function inboundContext(msg: NodeMessage): InboundContext | undefined {
   if (!rps || rps.direction !== 'inbound') return undefined;
   if (typeof rps.inboundNode !== 'string' || typeof rps.queueId !== 'number' || typeof rps.remoteSystem !== 'string') return undefined;
   return rps as unknown as InboundContext;
+}
+
+export function attachmentContext(msg: NodeMessage): AttachmentContext | undefined {
+  const rps = rpsOf(msg);
+  if (!rps || rps.direction !== 'attachment' || typeof rps.attachmentNode !== 'string') return undefined;
+  return rps as unknown as AttachmentContext;
 }
 
 export function outboundContext(msg: NodeMessage): OutboundContext | undefined {

@@ -7,8 +7,9 @@
  * of an inactive link (rps-correlate's third output) is `processed` and links nothing.
  */
 import { completionOutcome } from '../engine/complete';
-import { common, errorOf, errorText, ThrottledStatus } from './common';
-import { inboundContext } from './context';
+import { common, errorOf, errorText, idText, ThrottledStatus } from './common';
+import { attachmentContext, inboundContext } from './context';
+import { finishAttachment } from './rps-attachment-sync';
 import type { Node, NodeAPI, NodeDef } from './red';
 import type { InboundNode } from './rps-inbound';
 import { remoteSystemOf } from './rps-remote-system';
@@ -17,12 +18,6 @@ interface CompleteDef extends NodeDef {
   localTable?: string;
   localId?: string;
   localIdType?: string;
-}
-
-function idText(v: unknown): string | undefined {
-  if (typeof v === 'string' && v !== '') return v;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return undefined;
 }
 
 export default function (RED: NodeAPI): void {
@@ -38,6 +33,18 @@ export default function (RED: NodeAPI): void {
     node.on('input', (msg, send, done) => {
       void (async () => {
         try {
+          const file = attachmentContext(msg);
+          if (file) {
+            // A file from rps-attachment-sync: ended on the node that emitted it.
+            const result = await finishAttachment(RED, msg, file);
+            if (result === 'stale') node.warn(RED._('rps-complete.warnings.stale-file', { id: file.fileId }));
+            else if (errorOf(msg) === undefined) processed += 1;
+            else failed += 1;
+            status.set(() => ({ fill: failed > 0 ? 'yellow' : 'green', shape: 'dot', text: RED._('rps-complete.status.counts', { processed, failed }) }));
+            send(msg);
+            done();
+            return;
+          }
           const ctx = inboundContext(msg);
           if (!ctx) throw new Error(common(RED, 'errors.no-context'));
           const inbound = RED.nodes.getNode(ctx.inboundNode) as InboundNode | null;

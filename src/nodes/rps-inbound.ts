@@ -52,6 +52,7 @@ function messageOf(nodeId: string, remoteSystem: string, d: InboundDelivery): No
   if (m.target) rps.target = m.target;
   if (m.changedBy) rps.changedBy = m.changedBy;
   if (m.displayValues) rps.displayValues = m.displayValues;
+  if (m.removedAttachments) rps.removedAttachments = m.removedAttachments;
   return { payload: m.fields, topic: m.processEvent, rps };
 }
 

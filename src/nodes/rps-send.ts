@@ -129,6 +129,8 @@ export default function (RED: NodeAPI): void {
             changedFields: ctx.changedFields,
             displayValues: ctx.displayValues,
             journal: ctx.journal,
+            attachments: ctx.attachments,
+            removedAttachments: ctx.removedAttachments,
           });
           // What the remote would refuse never enters the queue: it could not be delivered, ever.
           const checked = validateMessage({ ...draft, stream: 'check', sequence: 1 });

@@ -13,7 +13,7 @@ import type { AttachmentMeta } from '../../src/core/protocol';
 
 describe('core/attachments', () => {
   const secret = newAttachmentSecret();
-  const claims = { table: 'incident', recordId: 'INC1', attachmentId: 'att-7', expiresAt: 2_000 };
+  const claims = { table: 'incident', recordId: 'INC1', attachmentId: 'att-7', hash: 'ab'.repeat(32), expiresAt: 2_000 };
 
   describe('synthetic keys', () => {
     it('open, for the remote system they were made for and before they expire, to the claims they were made with', () => {
@@ -78,6 +78,8 @@ describe('core/attachments', () => {
     const limits = { maxBytes: 1000, extensions: ['pdf', 'png'] };
     assert.equal(limitRefusal({ fileName: 'a.PDF', size: 1000 }, limits), undefined);
     assert.equal(limitRefusal({ fileName: 'a.pdf', size: 1001 }, limits), 'too-large');
+    assert.equal(limitRefusal({ fileName: `${'x'.repeat(10_000)}.pdf`, size: 1 }, limits), 'name', 'a name no message can carry');
+    assert.equal(limitRefusal({ fileName: '', size: 1 }, { maxBytes: 0, extensions: [] }), 'name');
     assert.equal(limitRefusal({ fileName: 'a.exe', size: 1 }, limits), 'extension');
     assert.equal(limitRefusal({ fileName: 'pdf', size: 1 }, limits), 'extension', 'no extension');
     assert.equal(limitRefusal({ fileName: '.png', size: 1 }, limits), 'extension', 'a dot file has no extension');
@@ -88,16 +90,18 @@ describe('core/attachments', () => {
     const a = { id: 'a', hash: 'h1', fileName: 'a.txt' };
     const b = { id: 'b', hash: 'h2', fileName: 'b.txt' };
     const b2 = { ...b, hash: 'h2-changed' };
-    const none = new Map<string, string>();
+    const none = new Map<string, { hash: string; fileName: string }>();
     assert.deepEqual(planAttachments('deltas', [a, b], none, true), { send: [a, b], removed: [] }, "a record's first sync sends all");
     const sent = new Map([
-      ['a', 'h1'],
-      ['b', 'h2'],
-      ['gone', 'h9'],
+      ['a', { hash: 'h1', fileName: 'a.txt' }],
+      ['b', { hash: 'h2', fileName: 'b.txt' }],
+      ['gone', { hash: 'h9', fileName: 'gone.txt' }],
     ]);
     assert.deepEqual(planAttachments('deltas', [a, b], sent, false), { send: [], removed: [] }, 'nothing changed: nothing sent');
     assert.deepEqual(planAttachments('deltas', [a, b2], sent, true), { send: [b2], removed: ['gone'] });
     assert.deepEqual(planAttachments('all', [a, b2], sent, false), { send: [a, b2], removed: [] });
+    const renamed = { ...a, fileName: 'a-renamed.txt' };
+    assert.deepEqual(planAttachments('deltas', [renamed, b], sent, false), { send: [renamed], removed: [] }, 'a renamed file is sent again');
   });
 
   it('asks for the attachments whose hash and stored name the target record does not have, each once', () => {

@@ -12,7 +12,7 @@ import { migrateConfig } from '../../src/core/config-migrations';
 import { compileMappings, type MappingRow } from '../../src/core/mapping';
 import {
   checkRemoteUrl,
-  DELTA_LOAD_NUMBERS,
+  ATTACHMENT_NUMBERS, DELTA_LOAD_NUMBERS,
   INBOUND_NUMBERS,
   numberAccepted,
   type NumberRule,
@@ -35,6 +35,7 @@ const NUMBER_TABLES: readonly [type: string, table: keyof typeof EDITOR_CONSTANT
   ['rps-inbound', 'INBOUND_NUMBERS', INBOUND_NUMBERS],
   ['rps-queue-retry', 'QUEUE_RETRY_NUMBERS', QUEUE_RETRY_NUMBERS],
   ['rps-delta-load', 'DELTA_LOAD_NUMBERS', DELTA_LOAD_NUMBERS],
+  ['rps-attachment-sync', 'ATTACHMENT_NUMBERS', ATTACHMENT_NUMBERS],
 ];
 
 interface EditorRules {

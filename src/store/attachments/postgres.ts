@@ -132,7 +132,8 @@ const FILE_FAILED = sql('inbound_file_failed', `
 
 const FILE_HELD = sql('inbound_file_held', `
   SELECT DISTINCT hash, file_name FROM rps_inbound_file
-  WHERE target_table = $1::text AND target_id = $2::text AND status IN ('wanted', 'requested', 'staged', 'processing', 'stored')
+  WHERE target_table = $1::text AND target_id = $2::text AND ($3::text IS NULL OR remote_system = $3::text)
+    AND status IN ('wanted', 'requested', 'staged', 'processing', 'stored')
   ORDER BY hash, file_name`);
 
 const FILE_RELEASE = sql('inbound_file_release', "UPDATE rps_inbound_file SET status = 'staged', next_at = $1::bigint, updated_at = $1::bigint WHERE status = 'processing'");
@@ -210,8 +211,8 @@ export class PostgresInboundFiles implements InboundFiles {
     return done.rowCount === 1;
   }
 
-  async held(targetTable: string, targetId: string): Promise<{ hash: string; fileName: string }[]> {
-    return (await rows<{ hash: string; file_name: string }>(this.p.pool, FILE_HELD, [targetTable, targetId])).map((r) => ({ hash: r.hash, fileName: r.file_name }));
+  async held(targetTable: string, targetId: string, remoteSystem?: string): Promise<{ hash: string; fileName: string }[]> {
+    return (await rows<{ hash: string; file_name: string }>(this.p.pool, FILE_HELD, [targetTable, targetId, remoteSystem ?? null])).map((r) => ({ hash: r.hash, fileName: r.file_name }));
   }
 
   /**

@@ -124,9 +124,10 @@ function fileStatements(db: Db) {
       WHERE id = ? AND status = 'processing'`),
     failed: db.prepare<[string, number, number]>(
       "UPDATE rps_inbound_file SET status = 'error', last_error = ?, updated_at = ? WHERE id = ? AND status = 'processing'"),
-    held: db.prepare<[string, string], { hash: string; file_name: string }>(`
+    held: db.prepare<[{ table: string; id: string; remote: string | null }], { hash: string; file_name: string }>(`
       SELECT DISTINCT hash, file_name FROM rps_inbound_file
-      WHERE target_table = ? AND target_id = ? AND status IN ('wanted', 'requested', 'staged', 'processing', 'stored')
+      WHERE target_table = @table AND target_id = @id AND (@remote IS NULL OR remote_system = @remote)
+        AND status IN ('wanted', 'requested', 'staged', 'processing', 'stored')
       ORDER BY hash, file_name`),
     release: db.prepare<[number, number]>("UPDATE rps_inbound_file SET status = 'staged', next_at = ?, updated_at = ? WHERE status = 'processing'"),
     retry: db.prepare<[number, number, string]>(`
@@ -204,8 +205,8 @@ export class SqliteInboundFiles implements InboundFiles {
     });
   }
 
-  async held(targetTable: string, targetId: string): Promise<{ hash: string; fileName: string }[]> {
-    return this.sql.held.all(targetTable, targetId).map((r) => ({ hash: r.hash, fileName: r.file_name }));
+  async held(targetTable: string, targetId: string, remoteSystem?: string): Promise<{ hash: string; fileName: string }[]> {
+    return this.sql.held.all({ table: targetTable, id: targetId, remote: remoteSystem ?? null }).map((r) => ({ hash: r.hash, fileName: r.file_name }));
   }
 
   async releaseProcessing(now: number): Promise<number> {

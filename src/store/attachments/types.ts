@@ -121,7 +121,7 @@ export interface InboundFiles {
    */
   finish(id: number, outcome: FileOutcome, now: number): Promise<boolean>;
   /** What a local record holds: (hash, fileName) of its 'stored', 'staged' and 'processing' rows and of rows waiting ('wanted', 'requested'). */
-  held(targetTable: string, targetId: string): Promise<{ hash: string; fileName: string }[]>;
+  held(targetTable: string, targetId: string, remoteSystem?: string): Promise<{ hash: string; fileName: string }[]>;
   /** Rows in 'processing' (handed to a flow before a restart) → 'staged' now; returns how many. */
   releaseProcessing(now: number): Promise<number>;
   /** Operator retry: 'error' rows → 'wanted' (received 0, attempts 0, nextAt now). Returns how many. */

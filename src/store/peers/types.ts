@@ -19,8 +19,9 @@ export interface Peers {
    * already under `to` is dropped as the duplicate it is), and our own outbound counters,
    * each with the stream it counted in (named after `from`, see outbound/types.ts), so
    * that a record's next message follows on in the stream the remote knows (a record
-   * with a counter under `to` already keeps that one). Nothing else is lost; running it
-   * again moves nothing.
+   * with a counter under `to` already keeps that one), attachments registered as sent and
+   * inbound files (one already under `to` wins; an inbound file keeps its id, which names
+   * its staged bytes). Nothing else is lost; running it again moves nothing.
    */
   adopt(from: string, to: string, now: number): Promise<AdoptCounts>;
 }

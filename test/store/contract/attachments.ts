@@ -292,6 +292,8 @@ export function attachmentsContract(factory: StoreFactory): void {
         expected.sort((x, y) => x.hash.localeCompare(y.hash)),
       );
       assert.deepEqual(await files.held('case', 'none'), []);
+      assert.deepEqual(await files.held('case', '1', 'no-such-remote'), [], 'only what came from that remote, when one is named');
+      assert.equal((await files.held('case', '1', 'R')).length, held.length);
       await files.want([newFile('9', { remoteSystem: 'S' })], T0);
       assert.deepEqual(await files.counts('R'), { wanted: 3, requested: 1, staged: 1, processing: 1, stored: 1, error: 1, refused: 1 });
       assert.deepEqual(await files.counts(), { wanted: 4, requested: 1, staged: 1, processing: 1, stored: 1, error: 1, refused: 1 });

@@ -1,0 +1,1 @@
+module.exports = require('../dist/src/nodes/rps-attachment-sync').default;
