@@ -13,8 +13,8 @@ import type { FlowNode } from './nodered';
 export const FS_SETTINGS = `{ functionGlobalContext: { fs: require('fs'), path: require('path') } }`;
 
 /** A: `POST /change {operation, record, attachments}` → capture → correlate → map → attachments (send) → send. */
-export function originFlow(remoteUrl: string, options: { removals?: boolean; maxSizeMb?: number } = {}): FlowNode[] {
-  return senderFlow({ remoteUrl, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A }).flatMap((node): FlowNode[] => {
+export function originFlow(remoteUrl: string, options: { removals?: boolean; maxSizeMb?: number; extra?: FlowNode[] } = {}): FlowNode[] {
+  const flow = senderFlow({ remoteUrl, remoteName: 'B', outbound: A_TO_B, inbound: B_TO_A }).flatMap((node): FlowNode[] => {
     if (node.id === 'unpack') {
       const rules = node.rules as object[];
       return [{ ...node, rules: [{ t: 'set', p: 'attachments', pt: 'msg', to: 'payload.attachments', tot: 'msg' }, ...rules] }];
@@ -44,6 +44,7 @@ export function originFlow(remoteUrl: string, options: { removals?: boolean; max
     if (node.id === 'catch') return [{ ...node, scope: [...(node.scope as string[]), 'att'] }];
     return [node];
   });
+  return [...flow, ...(options.extra ?? [])];
 }
 
 /** B: inbound → correlate → map → records API → attachments (receive) → complete; files to `<folder>/<local id>/`. */

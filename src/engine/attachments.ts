@@ -172,7 +172,7 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     this.started = true;
     this.o.store
       .opened(true)
-      .then(() => this.o.store.inboundFiles.releaseProcessing(this.now()))
+      .then(() => this.o.store.inboundFiles.releaseAtStart(this.now()))
       .then(() => this.kick())
       .catch((err: unknown) => this.fault(err));
     this.cleanTimer = setInterval(() => void this.clean().catch((err: unknown) => this.fault(err)), CLEAN_EVERY_MS);
@@ -408,7 +408,15 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
 
   async contentWritten(remoteSystem: string, ref: ContentRef, received: number): Promise<void> {
     const row = await this.requested(remoteSystem, ref.transfer, ref.file);
-    if (row) await this.o.store.inboundFiles.setReceived(row.id, ref.transfer, received, this.now());
+    if (!row) return;
+    await this.o.store.inboundFiles.setReceived(row.id, ref.transfer, received, this.now());
+    // The push broke off (the origin stopped, or the connection): no completion will come
+    // for it, so the file is asked for again after a backoff rather than at its deadline,
+    // from the bytes that arrived.
+    if (received < ref.offset + ref.length) {
+      await this.failPull({ ...row, received }, 'retry', `the push of this file broke off after ${received} of ${row.size} bytes`);
+      this.kick();
+    }
   }
 
   /** The origin says a transfer is complete: each file is verified, and staged or asked for again. */
@@ -556,6 +564,12 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         const now = this.now();
         const rows = await this.o.store.inboundFiles.claimToRequest([link], now, PULL_BATCH, transfer, now + (this.o.pullDeadlineMs ?? DEFAULT_PULL_DEADLINE_MS));
         if (rows.length === 0) break;
+        // What is on disk is where the push resumes: a crash may have come before the count was
+        // written. Whatever those bytes are, the whole file is verified by its SHA-256 at the end.
+        for (const row of rows) {
+          const onDisk = await this.o.staging.inSize(row.id);
+          if (onDisk !== row.received && onDisk <= row.size && (await this.o.store.inboundFiles.setReceived(row.id, transfer, onDisk, now))) row.received = onDisk;
+        }
         const call = await remote.attachmentClient.pullAttachments({ transfer, files: rows.map((r) => ({ id: r.id, key: r.key, offset: r.received })) }, this.abort.signal);
         if (call.kind === 'ok') {
           for (const result of call.value) {

@@ -6,42 +6,16 @@
  * by the attachment protocol (pull request, push, completion), outside the messages.
  */
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FS_SETTINGS, originFlow, receiverWithFiles, writeRandomFile } from '../../tools/attachment-flows';
+import { writeRandomFile } from '../../tools/attachment-flows';
 import { B_TO_A } from '../../tools/flows';
-import { freePort, NodeRedInstance } from '../../tools/nodered';
-import { postChange, queueCounts, untilStores } from '../harness/pair';
-import { RecordsServer } from '../harness/records';
-
-function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-/** The rows of a table in an instance's store. */
-function rows<T>(instance: NodeRedInstance, sql: string): T[] {
-  const db = new Database(join(instance.userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(sql).all() as T[];
-  } finally {
-    db.close();
-  }
-}
-
-/** The files of a folder with their SHA-256, by name. */
-function folderHashes(dir: string): Record<string, string> {
-  if (!existsSync(dir)) return {};
-  return Object.fromEntries(readdirSync(dir).map((name) => [name, sha256(join(dir, name))]));
-}
+import { AttachmentPair, folderHashes, storeRows as rows } from '../harness/attachment-pair';
 
 describe('attachment sync (real Node-RED processes)', function () {
   this.timeout(300_000);
-  let a: NodeRedInstance | undefined;
-  let b: NodeRedInstance | undefined;
-  let records: RecordsServer | undefined;
+  let pair: AttachmentPair | undefined;
   let root: string;
 
   beforeEach(() => {
@@ -49,41 +23,18 @@ describe('attachment sync (real Node-RED processes)', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') {
-      for (const i of [a, b]) if (i) console.log(`--- ${i.name} log ---\n${i.log.slice(-40).join('\n')}`);
-    }
-    await Promise.all([a?.kill(), b?.kill()]);
-    await records?.stop();
+    await pair?.stopAfter(this.currentTest);
+    pair = undefined;
     rmSync(root, { recursive: true, force: true });
   });
 
-  async function start(origin: Parameters<typeof originFlow>[1] = {}): Promise<{ a: NodeRedInstance; b: NodeRedInstance; onB: RecordsServer; filesOnB: string }> {
-    records = new RecordsServer();
-    await records.start();
-    const [portA, portB] = [await freePort(), await freePort()];
-    [a, b] = await Promise.all([
-      NodeRedInstance.start({ name: 'A', port: portA, settingsCode: FS_SETTINGS }),
-      NodeRedInstance.start({ name: 'B', port: portB, settingsCode: FS_SETTINGS }),
-    ]);
-    const filesOnB = join(root, 'B');
-    await a.deploy(originFlow(b.url, origin));
-    await b.deploy(receiverWithFiles(a.url, records.url, filesOnB));
-    return { a, b, onB: records, filesOnB };
-  }
-
-  /** Settled: no message waits on either side, and no file of B is still on its way. */
-  async function settled(what: string, x: NodeRedInstance, y: NodeRedInstance): Promise<void> {
-    await untilStores(
-      what,
-      () =>
-        [x, y].every((i) => ['rps_outbound', 'rps_inbound'].every((t) => { const c = queueCounts(i, t as 'rps_outbound'); return !c.ready && !c.processing; })) &&
-        rows<{ n: number }>(y, "SELECT count(*) AS n FROM rps_inbound_file WHERE status IN ('wanted', 'requested', 'staged', 'processing')")[0].n === 0,
-      120_000,
-    );
+  async function start(origin: Parameters<typeof AttachmentPair.start>[1] = {}): Promise<AttachmentPair> {
+    pair = await AttachmentPair.start(root, origin);
+    return pair;
   }
 
   it('files of mixed sizes follow their records; nothing changed sends nothing; a changed file is sent again and a removed one removed', async () => {
-    const { a, b, onB, filesOnB } = await start();
+    const p = await start();
     const sizes = [0, 1, 1000, 10_000, 100_000, 1_000_000, 3_000_000];
     const ids = ['r1', 'r2', 'r3'];
     const expected = new Map<string, Record<string, string>>();
@@ -92,61 +43,61 @@ describe('attachment sync (real Node-RED processes)', function () {
       mkdirSync(dir, { recursive: true });
       for (const [i, size] of sizes.entries()) await writeRandomFile(join(dir, `file ${i} é.bin`), size);
       writeFileSync(join(dir, 'notes.txt'), `notes of ${id}\n`);
-      expected.set(id, folderHashes(dir));
+      expected.set(id, await folderHashes(dir));
     }
-    for (const id of ids) assert.equal(await postChange(a, 'insert', { id, name: id, n: 1 }, {}, ), 200);
-    // postChange sends no attachments: the record's folder goes with the next change.
-    for (const id of ids) {
-      const res = await fetch(`${a.url}/change`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ operation: 'update', record: { id, name: id, n: 2 }, attachments: join(root, 'A', id) }) });
-      assert.equal(res.status, 200, await res.text());
-    }
-    await settled('the records and their files', a, b);
-    const localOf = (id: string): string => onB.bySource.get(`item/${id}`) as string;
-    for (const id of ids) assert.deepEqual(folderHashes(join(filesOnB, localOf(id))), expected.get(id), `B's record of ${id} has every file of A's, byte for byte`);
-    const fileRows = (): number => rows<{ n: number }>(b, 'SELECT count(*) AS n FROM rps_inbound_file')[0].n;
+    // The records first, without files; their folders go with the next change.
+    for (const id of ids) assert.equal((await p.change('insert', { id, name: id, n: 1 })).status, 200);
+    for (const id of ids) assert.equal((await p.change('update', { id, name: id, n: 2 }, join(root, 'A', id))).status, 200);
+    await p.settled('the records and their files');
+    for (const id of ids) assert.deepEqual(await folderHashes(join(p.filesOnB, p.localOf(id))), expected.get(id), `B's record of ${id} has every file of A's, byte for byte`);
+    const fileRows = (): number => rows<{ n: number }>(p.b, 'SELECT count(*) AS n FROM rps_inbound_file')[0].n;
     const before = fileRows();
     assert.equal(before, ids.length * (sizes.length + 1), 'one transfer per file');
 
     // The same folders again: nothing changed, nothing is sent.
-    for (const id of ids) {
-      const res = await fetch(`${a.url}/change`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ operation: 'update', record: { id, name: id, n: 3 }, attachments: join(root, 'A', id) }) });
-      assert.equal(res.status, 200);
-    }
-    await settled('the unchanged files', a, b);
+    for (const id of ids) assert.equal((await p.change('update', { id, name: id, n: 3 }, join(root, 'A', id))).status, 200);
+    await p.settled('the unchanged files');
     assert.equal(fileRows(), before, 'a second sync with nothing changed transfers nothing');
 
     // r1: one file changed, one removed.
     const r1 = join(root, 'A', 'r1');
     writeFileSync(join(r1, 'notes.txt'), 'notes of r1, changed\n');
     rmSync(join(r1, 'file 3 é.bin'));
-    const res = await fetch(`${a.url}/change`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ operation: 'update', record: { id: 'r1', name: 'r1', n: 4 }, attachments: r1 }) });
-    assert.equal(res.status, 200);
-    await untilStores('the removal on B', () => !existsSync(join(filesOnB, localOf('r1'), 'file 3 é.bin')), 60_000);
-    await settled('the changed file', a, b);
+    assert.equal((await p.change('update', { id: 'r1', name: 'r1', n: 4 }, r1)).status, 200);
+    await p.settled('the changed file');
     assert.equal(fileRows(), before + 1, 'only the changed file is sent again');
-    assert.deepEqual(folderHashes(join(filesOnB, localOf('r1'))), folderHashes(r1), 'B has the changed file and not the removed one');
+    assert.deepEqual(await folderHashes(join(p.filesOnB, p.localOf('r1'))), await folderHashes(r1), 'B has the changed file and not the removed one');
   });
 
   it('refuses tampered and foreign keys, and unauthenticated or malformed pull requests', async () => {
-    const { a, b } = await start();
+    // A second remote system on A, C, whose inbound user may call A but was given no key.
+    const C_TO_A = { user: 'c-calls-a', password: 'secret-ca-0003' };
+    const p = await start({
+      extra: [{ id: 'rs-c', type: 'rps-remote-system', name: 'C', url: 'http://127.0.0.1:9', authType: 'none', credentials: { inboundUser: C_TO_A.user, inboundPassword: C_TO_A.password } }],
+    });
     const dir = join(root, 'A', 'k1');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'secret.txt'), 'for B only\n');
-    const res = await fetch(`${a.url}/change`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ operation: 'insert', record: { id: 'k1', name: 'k1', n: 1 }, attachments: dir }) });
-    assert.equal(res.status, 200);
-    await settled('the file', a, b);
-    const [{ key }] = rows<{ key: string }>(b, 'SELECT file_key AS key FROM rps_inbound_file');
+    assert.equal((await p.change('insert', { id: 'k1', name: 'k1', n: 1 }, dir)).status, 200);
+    await p.settled('the file');
+    const [{ key }] = rows<{ key: string }>(p.b, 'SELECT file_key AS key FROM rps_inbound_file');
     const pull = (credentials: { user: string; password: string } | undefined, body: unknown): Promise<Response> =>
-      fetch(`${a.url}/rps/v1/attachments/pull`, {
+      fetch(`${p.a.url}/rps/v1/attachments/pull`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/rps+json', ...(credentials ? { Authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}` } : {}) },
         body: JSON.stringify(body),
       });
+    const results = async (res: Response): Promise<[number, string, string | undefined][]> => {
+      assert.equal(res.status, 202);
+      return ((await res.json()) as { results: { id: number; status: string; code?: string }[] }).results.map((r) => [r.id, r.status, r.code]);
+    };
     const tampered = key.slice(0, -6) + (key.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA');
-    const answer = await pull(B_TO_A, { protocol: 'rps/1', transfer: 'probe-1', files: [{ id: 999_001, key: tampered, offset: 0 }, { id: 999_002, key: 'rps-ak:1:not-a-key', offset: 0 }] });
-    assert.equal(answer.status, 202);
-    const { results } = (await answer.json()) as { results: { id: number; status: string; code?: string }[] };
-    assert.deepEqual(results.map((r) => [r.id, r.status, r.code]), [[999_001, 'refused', 'forged'], [999_002, 'refused', 'malformed']]);
+    assert.deepEqual(await results(await pull(B_TO_A, { protocol: 'rps/1', transfer: 'probe-1', files: [{ id: 999_001, key: tampered, offset: 0 }, { id: 999_002, key: 'rps-ak:1:not-a-key', offset: 0 }] })), [
+      [999_001, 'refused', 'forged'],
+      [999_002, 'refused', 'malformed'],
+    ]);
+    // B's valid key, handed back by another remote system: it opens for B's link only.
+    assert.deepEqual(await results(await pull(C_TO_A, { protocol: 'rps/1', transfer: 'probe-2', files: [{ id: 999_003, key, offset: 0 }] })), [[999_003, 'refused', 'forged']]);
     assert.equal((await pull(undefined, { protocol: 'rps/1', transfer: 't', files: [] })).status, 401);
     assert.equal((await pull({ user: B_TO_A.user, password: 'wrong' }, { protocol: 'rps/1', transfer: 't', files: [] })).status, 401);
     const malformed = await pull(B_TO_A, { protocol: 'rps/1', files: 'all of them' });
@@ -155,7 +106,7 @@ describe('attachment sync (real Node-RED processes)', function () {
   });
 
   it('makes names safe or refuses them with a reason: ../../etc/passwd, a NUL, CON, a 10,000-character name', async () => {
-    const { a, b, onB, filesOnB } = await start();
+    const p = await start();
     const src = join(root, 'A-src');
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'content.txt'), 'same bytes\n');
@@ -166,17 +117,16 @@ describe('attachment sync (real Node-RED processes)', function () {
       { path: join(src, 'content.txt'), fileName: `${'x'.repeat(10_000)}.txt`, id: 'long' },
       { path: join(src, 'content.txt'), fileName: 'plain.txt', id: 'plain' },
     ];
-    const res = await fetch(`${a.url}/change`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ operation: 'insert', record: { id: 'n1', name: 'n1', n: 1 }, attachments: entries }) });
-    assert.equal(res.status, 200, await res.text());
-    await settled('the files', a, b);
-    const local = onB.bySource.get('item/n1') as string;
-    assert.deepEqual(Object.keys(folderHashes(join(filesOnB, local))).sort(), ['_.._etc_passwd', '_CON', 'plain.txt'].sort(), 'unsafe names stored under safe ones, inside the record folder');
+    const res = await p.change('insert', { id: 'n1', name: 'n1', n: 1 }, entries);
+    assert.equal(res.status, 200, res.text);
+    await p.settled('the files');
+    assert.deepEqual(Object.keys(await folderHashes(join(p.filesOnB, p.localOf('n1')))), ['_.._etc_passwd', '_CON', 'plain.txt'], 'unsafe names stored under safe ones, inside the record folder');
     assert.ok(!existsSync(join(root, 'etc')), 'nothing left the folder');
-    const refused = rows<{ file_name: string; status: string; last_error: string }>(b, "SELECT file_name, status, last_error FROM rps_inbound_file WHERE status = 'refused'");
+    const refused = rows<{ status: string; last_error: string }>(p.b, "SELECT status, last_error FROM rps_inbound_file WHERE status = 'refused'");
     assert.equal(refused.length, 1);
     assert.match(refused[0].last_error, /control character/);
-    const onA = rows<{ status: string; reason: string }>(a, "SELECT status, reason FROM rps_attachment_out WHERE status = 'refused'");
+    const onA = rows<{ reason: string }>(p.a, "SELECT reason FROM rps_attachment_out WHERE status = 'refused'");
     assert.deepEqual(onA.map((r) => r.reason), ['name'], 'the 10,000-character name is refused at the origin, with a reason');
-    assert.ok(a.log.some((line) => /not sent: its name is empty or longer than 256/.test(line)), 'and reported');
+    assert.ok(p.a.log.some((line) => /not sent: its name is empty or longer than 256/.test(line)), 'and reported');
   });
 });

@@ -136,7 +136,10 @@ const FILE_HELD = sql('inbound_file_held', `
     AND status IN ('wanted', 'requested', 'staged', 'processing', 'stored')
   ORDER BY hash, file_name`);
 
-const FILE_RELEASE = sql('inbound_file_release', "UPDATE rps_inbound_file SET status = 'staged', next_at = $1::bigint, updated_at = $1::bigint WHERE status = 'processing'");
+// Requested rows keep their status (their pushes died with the process) and are due at once.
+const FILE_RELEASE = sql('inbound_file_release', `
+  UPDATE rps_inbound_file SET status = CASE status WHEN 'processing' THEN 'staged' ELSE status END, next_at = $1::bigint, updated_at = $1::bigint
+  WHERE status IN ('processing', 'requested')`);
 
 const FILE_RETRY = sql('inbound_file_retry', `
   UPDATE rps_inbound_file SET status = 'wanted', received = 0, attempts = 0, next_at = $2::bigint, transfer = NULL, updated_at = $2::bigint
@@ -219,7 +222,7 @@ export class PostgresInboundFiles implements InboundFiles {
    * Every 'processing' row, whichever process claimed it: call it only when no other
    * process hands files to a flow (e.g. at a start where this process is the only one).
    */
-  async releaseProcessing(now: number): Promise<number> {
+  async releaseAtStart(now: number): Promise<number> {
     return (await query(this.p.pool, FILE_RELEASE, [now])).rowCount;
   }
 

@@ -129,7 +129,10 @@ function fileStatements(db: Db) {
       WHERE target_table = @table AND target_id = @id AND (@remote IS NULL OR remote_system = @remote)
         AND status IN ('wanted', 'requested', 'staged', 'processing', 'stored')
       ORDER BY hash, file_name`),
-    release: db.prepare<[number, number]>("UPDATE rps_inbound_file SET status = 'staged', next_at = ?, updated_at = ? WHERE status = 'processing'"),
+    // Requested rows keep their status (their pushes died with the process) and are due at once.
+    release: db.prepare<[number, number]>(`
+      UPDATE rps_inbound_file SET status = CASE status WHEN 'processing' THEN 'staged' ELSE status END, next_at = ?, updated_at = ?
+      WHERE status IN ('processing', 'requested')`),
     retry: db.prepare<[number, number, string]>(`
       UPDATE rps_inbound_file SET status = 'wanted', received = 0, attempts = 0, next_at = ?, transfer = NULL, updated_at = ?
       WHERE status = 'error' AND id IN (SELECT value FROM json_each(?))`),
@@ -193,7 +196,7 @@ export class SqliteInboundFiles implements InboundFiles {
 
   async claimStaged(remoteSystems: readonly string[], processEvent: string, now: number, limit: number): Promise<InboundFile[]> {
     if (remoteSystems.length === 0) return [];
-    // Processing rows are taken back at open (releaseProcessing): a lost claim hands the file to the flow again.
+    // Processing rows are taken back at open (releaseAtStart): a lost claim hands the file to the flow again.
     return byId(this.s.progress(() => this.sql.claimStaged.all({ remotes: JSON.stringify(remoteSystems), processEvent, now, limit })));
   }
 
@@ -209,7 +212,7 @@ export class SqliteInboundFiles implements InboundFiles {
     return this.sql.held.all({ table: targetTable, id: targetId, remote: remoteSystem ?? null }).map((r) => ({ hash: r.hash, fileName: r.file_name }));
   }
 
-  async releaseProcessing(now: number): Promise<number> {
+  async releaseAtStart(now: number): Promise<number> {
     return this.s.progress(() => this.sql.release.run(now, now).changes);
   }
 

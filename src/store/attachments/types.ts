@@ -122,8 +122,12 @@ export interface InboundFiles {
   finish(id: number, outcome: FileOutcome, now: number): Promise<boolean>;
   /** What a local record holds: (hash, fileName) of its 'stored', 'staged' and 'processing' rows and of rows waiting ('wanted', 'requested'). */
   held(targetTable: string, targetId: string, remoteSystem?: string): Promise<{ hash: string; fileName: string }[]>;
-  /** Rows in 'processing' (handed to a flow before a restart) → 'staged' now; returns how many. */
-  releaseProcessing(now: number): Promise<number>;
+  /**
+   * At a start, what a previous process had in hand: 'processing' rows (handed to a flow)
+   * → 'staged', and 'requested' rows (whose pushes ended with it) due now, so they are
+   * asked for again at once, from the bytes received. Returns how many.
+   */
+  releaseAtStart(now: number): Promise<number>;
   /** Operator retry: 'error' rows → 'wanted' (received 0, attempts 0, nextAt now). Returns how many. */
   retry(ids: readonly number[], now: number): Promise<number>;
   /** Counts by status (monitor). */

@@ -246,13 +246,18 @@ export function attachmentsContract(factory: StoreFactory): void {
       assert.equal(await files.finish(g.id + 1000, { ok: true }, T0), false);
     });
 
-    it('releases the files left with a flow, to be handed again', async () => {
+    it('releases the files left with a flow, to be handed again, and asks again at once for those left in a pull request', async () => {
       const files = store.inboundFiles;
       const [f, g, h] = await stage([newFile('1'), newFile('2'), newFile('3')]);
       await files.claimStaged(['R'], 'PE', T0, 2);
+      const [asked] = await files.want([newFile('4')], T0);
+      await files.claimToRequest(undefined, T0, 10, 'old', T0 + 100_000);
+      await files.setReceived(asked.id, 'old', 77, T0);
       store = await factory.reopen(store);
-      assert.equal(await store.inboundFiles.releaseProcessing(T0 + 10), 2);
-      assert.equal(await store.inboundFiles.releaseProcessing(T0 + 11), 0);
+      assert.equal(await store.inboundFiles.releaseAtStart(T0 + 10), 3);
+      const again = await store.inboundFiles.claimToRequest(undefined, T0 + 10, 10, 'new', T0 + 200);
+      assert.deepEqual(again.map((r) => [r.id, r.received, r.transfer]), [[asked.id, 77, 'new']], 'due at once, from the bytes received');
+      assert.equal(await store.inboundFiles.releaseAtStart(T0 + 11), 1, 'only the row requested again since');
       const released = await store.inboundFiles.get(f.id);
       assert.deepEqual([released?.status, released?.nextAt], ['staged', T0 + 10]);
       assert.deepEqual(ids(await store.inboundFiles.claimStaged(['R'], 'PE', T0 + 10, 10)), [f.id, g.id, h.id]);

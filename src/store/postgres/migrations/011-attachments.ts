@@ -63,7 +63,7 @@ export const migration: Migration = {
       CREATE INDEX rps_inbound_file_staged ON rps_inbound_file (process_event, id) WHERE status = 'staged';
       -- claimStaged's "an older file of this record is not finished" probe, and held.
       CREATE INDEX rps_inbound_file_record ON rps_inbound_file (target_table, target_id, id);
-      -- releaseProcessing, purgeFiles and counts: by status, the oldest updated first.
+      -- releaseAtStart, purgeFiles and counts: by status, the oldest updated first.
       CREATE INDEX rps_inbound_file_age ON rps_inbound_file (status, updated_at);
     `,
 };
