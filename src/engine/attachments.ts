@@ -243,13 +243,13 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
       }
     }
     const link = await this.o.keyFor(req.remoteSystem);
-    // Files that came from this remote are not sent back to it (no echo).
-    const fromThere = new Set((await this.o.store.inboundFiles.held(req.table, req.recordId, link)).map((h) => `${h.hash}\u0000${h.fileName}`));
-    const own = staged.filter((f) => !fromThere.has(`${f.hash}\u0000${f.fileName}`));
+    // What the remote has of this record: what we sent it, and what came from it (registered
+    // as it was stored, see finishFile), so that nothing it gave us goes back (no echo) and
+    // a file it gave us that is gone from the record is announced as removed.
     const registered = await this.o.store.attachmentsOut.ofRecord(link, req.table, req.recordId);
     const sent = new Map<string, SentVersion>();
     for (const r of registered) if (r.status === 'sent') sent.set(r.attachmentId, { hash: r.hash, fileName: r.fileName });
-    const plan = planAttachments(req.strategy, own, sent, req.removals);
+    const plan = planAttachments(req.strategy, staged, sent, req.removals);
     const now = this.now();
     const secret = await this.keySecret();
     const expiresAt = now + req.keyLifetimeMs;
@@ -509,12 +509,39 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
       this.inFlow.delete(id);
       endpoint.inFlow -= 1;
     }
+    if (ok && outcome.ok) await this.registerReceived(row);
     if (ok && final) {
       await this.o.staging.removeIn(id);
       this.emit('file', outcome.ok ? { id, status: 'stored' } : { id, status: 'error', error: outcome.error });
     }
     this.kick();
     return ok;
+  }
+
+  /**
+   * A stored file is one the remote it came from has: registered as sent to it, under its
+   * file name (the attachment id of a record whose files are a folder), so that syncing the
+   * record back sends it only once it changes, and announces it once it is removed.
+   */
+  private async registerReceived(row: InboundFile): Promise<void> {
+    const { target } = row;
+    await this.o.store.attachmentsOut.record([
+      { remoteSystem: row.remoteSystem, table: target.table, recordId: target.id, attachmentId: row.fileName, hash: row.hash, fileName: row.fileName, contentType: row.contentType, size: row.size, status: 'sent', updatedAt: this.now() },
+    ]);
+  }
+
+  /**
+   * The remote (config node id) removed these files from its twin of a local record: it
+   * no longer has them, so they are not announced back to it as removed (the flow removes
+   * them here).
+   */
+  async removedThere(remoteSystem: string, table: string, id: string, removed: readonly { hash: string; fileName: string }[]): Promise<void> {
+    if (removed.length === 0) return;
+    const link = await this.o.keyFor(remoteSystem);
+    const names = new Set(removed.map((r) => r.fileName));
+    const now = this.now();
+    const rows = (await this.o.store.attachmentsOut.ofRecord(link, table, id)).filter((r) => r.status === 'sent' && names.has(r.fileName));
+    if (rows.length > 0) await this.o.store.attachmentsOut.record(rows.map((r) => ({ ...r, status: 'removed' as const, updatedAt: now })));
   }
 
   // ---- rounds ----------------------------------------------------------------------------

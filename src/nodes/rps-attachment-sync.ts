@@ -252,9 +252,13 @@ export default function (RED: NodeAPI): void {
               if (!safe.ok && rows[i]) await service().refuse(rows[i].id, t(`errors.name-${safe.reason}`));
             }
           }
-          for (const removed of ctx.removedAttachments ?? []) {
-            const safe = safeFileName(removed.fileName);
-            if (!safe.ok) continue;
+          const removedNames = (ctx.removedAttachments ?? []).flatMap((r) => {
+            const safe = safeFileName(r.fileName);
+            return safe.ok ? [{ hash: r.hash, fileName: safe.name }] : [];
+          });
+          await service().removedThere(ctx.remoteSystem, target.table, target.id, removedNames);
+          for (const removed of removedNames) {
+            const safe = { name: removed.fileName };
             removals.push({
               payload: null,
               filename: safe.name,

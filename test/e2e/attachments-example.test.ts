@@ -191,8 +191,11 @@ describe('"Attachments" example (real Node-RED processes, both ways)', function 
     // The record's message may still travel (A's outbound, B's inbound): no file is announced or received.
     const files = (f: Record<string, number>): number[] => [f.rps_attachment_out, f.rps_inbound_file];
     assert.deepEqual({ a: files(after.a), b: files(after.b) }, { a: files(before.a), b: files(before.b) }, 'no file announced or received');
-    const announced = rows<{ file_name: string; status: string }>(a, "SELECT file_name, status FROM rps_attachment_out WHERE status <> 'sent'");
-    assert.deepEqual(announced, [], 'A announced no removal');
+    // The message of this sync (A's last change message) carries no file and announces no removal.
+    const [last] = rows<{ payload: string }>(a, "SELECT payload FROM rps_outbound WHERE kind = 'change' ORDER BY id DESC LIMIT 1");
+    const message = JSON.parse(last.payload) as { attachments?: unknown[]; removedAttachments?: unknown[] };
+    assert.ok(Array.isArray(message.attachments), 'the stored payload is the message as sent');
+    assert.deepEqual([message.attachments ?? [], message.removedAttachments ?? []], [[], []], 'A announced no file and no removal');
     assert.deepEqual(folderHashes(r1A()), beforeA, "A's folder is unchanged");
     assert.deepEqual(folderHashes(r1B()), onB, "B's folder is unchanged");
   });

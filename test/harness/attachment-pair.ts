@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FS_SETTINGS, originFlow, receiverWithFiles } from '../../tools/attachment-flows';
 import { freePort, NodeRedInstance } from '../../tools/nodered';
+import { FaultProxy } from './fault-proxy';
 import { queueCounts, untilStores } from './pair';
 import { RecordsServer } from './records';
 
@@ -76,9 +77,12 @@ export class AttachmentPair {
     readonly records: RecordsServer,
     /** Where B's flow writes each record's files. */
     readonly filesOnB: string,
+    /** Between A and B (A's pushes go through it) when started with a link speed. */
+    readonly proxy?: FaultProxy,
   ) {}
 
-  static async start(root: string, origin: Parameters<typeof originFlow>[1] = {}): Promise<AttachmentPair> {
+  /** `linkBytesPerSec`: A reaches B through a proxy that passes request bodies no faster (its pushes take time to interrupt). */
+  static async start(root: string, origin: Parameters<typeof originFlow>[1] = {}, linkBytesPerSec?: number): Promise<AttachmentPair> {
     const records = new RecordsServer();
     await records.start();
     const [portA, portB] = [await freePort(), await freePort()];
@@ -87,9 +91,11 @@ export class AttachmentPair {
       NodeRedInstance.start({ name: 'B', port: portB, settingsCode: FS_SETTINGS }),
     ]);
     const filesOnB = join(root, 'B');
-    await a.deploy(originFlow(b.url, origin));
+    const proxy = linkBytesPerSec === undefined ? undefined : await FaultProxy.start(b.url);
+    if (proxy) proxy.bodyBytesPerSec = linkBytesPerSec;
+    await a.deploy(originFlow(proxy?.url ?? b.url, origin));
     await b.deploy(receiverWithFiles(a.url, records.url, filesOnB));
-    return new AttachmentPair(a, b, records, filesOnB);
+    return new AttachmentPair(a, b, records, filesOnB, proxy);
   }
 
   /** Posts a change of A's record with its attachments (a folder path or a list of entries); resolves with the HTTP status and text. */
@@ -118,6 +124,7 @@ export class AttachmentPair {
   async stopAfter(test: Mocha.Test | undefined): Promise<void> {
     if (test?.state === 'failed') for (const i of [this.a, this.b]) console.log(`--- ${i.name} log ---\n${i.log.slice(-40).join('\n')}`);
     await Promise.all([this.a.kill(), this.b.kill()]);
+    await this.proxy?.stop();
     await this.records.stop();
   }
 }

@@ -13,7 +13,7 @@
  * Bodies stream through in both directions; nothing is held beyond a socket's buffers.
  */
 import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { closeServer, listenOnLoopback } from '../../tools/http';
 
 export type Fault =
@@ -58,6 +58,8 @@ export class FaultProxy {
   /** Requests the target did not answer (down, or died mid-request): the sender's connection is cut. */
   targetFailures = 0;
   url = '';
+  /** When set, request bodies go on to the receiver at most this fast (a slow link for large uploads). */
+  bodyBytesPerSec: number | undefined;
   private readonly agent = new Agent({ keepAlive: true });
   private server: Server | undefined;
 
@@ -149,12 +151,29 @@ export class FaultProxy {
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEnd(answer.headers));
       pipeline(answer, res, cutBy(true));
     });
-    pipeline(req, upstream, cutBy(false));
+    if (this.bodyBytesPerSec) pipeline(req, new Throttle(this.bodyBytesPerSec), upstream, cutBy(false));
+    else pipeline(req, upstream, cutBy(false));
   }
 
   private fail(res: ServerResponse): void {
     if (res.destroyed) return;
     res.writeHead(500, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(INJECTED_ANSWER) });
     res.end(INJECTED_ANSWER);
+  }
+}
+
+/** Passes bytes on no faster than `bytesPerSec`: each chunk waits until the bytes before it were due. */
+class Throttle extends Transform {
+  private sent = 0;
+  private readonly started = Date.now();
+
+  constructor(private readonly bytesPerSec: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.sent += chunk.length;
+    const due = this.started + (this.sent / this.bytesPerSec) * 1000;
+    setTimeout(() => callback(null, chunk), Math.max(0, due - Date.now())).unref();
   }
 }
