@@ -309,14 +309,17 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         results.push({ id: file.id, status: 'refused', code: opened.reason, error: KEY_REFUSALS[opened.reason] });
         continue;
       }
-      const size = await this.o.staging.outSize(opened.claims.hash);
+      // The key names an attachment registered for this remote (its content is kept by hash).
+      const { claims } = opened;
+      const registered = await this.o.store.attachmentsOut.find(link, claims.table, claims.recordId, claims.attachmentId);
+      const size = registered && registered.status !== 'refused' ? await this.o.staging.outSize(claims.hash) : undefined;
       if (size === undefined) {
         results.push({ id: file.id, status: 'refused', code: 'gone', error: 'the attachment is no longer kept here' });
         continue;
       }
       results.push({ id: file.id, status: 'accepted' });
       // An offset past the end (not ours to have) starts the file again.
-      accepted.push({ id: file.id, hash: opened.claims.hash, size, offset: file.offset <= size ? file.offset : 0 });
+      accepted.push({ id: file.id, hash: claims.hash, size, offset: file.offset <= size ? file.offset : 0 });
     }
     if (accepted.length > 0 && !this.pushes.has(request.transfer)) {
       this.pushQueue.push({ remote, transfer: request.transfer, files: accepted });
@@ -591,6 +594,11 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         const now = this.now();
         const rows = await this.o.store.inboundFiles.claimToRequest([link], now, PULL_BATCH, transfer, now + (this.o.pullDeadlineMs ?? DEFAULT_PULL_DEADLINE_MS));
         if (rows.length === 0) break;
+        // Asked for too often without the file arriving (an origin that accepts and never pushes): in error.
+        const overdue = rows.filter((r) => r.attempts > this.maxTries);
+        for (const row of overdue) await this.failPull(row, 'retry', `asked for ${row.attempts - 1} times without the file arriving`);
+        rows.splice(0, rows.length, ...rows.filter((r) => r.attempts <= this.maxTries));
+        if (rows.length === 0) continue;
         // What is on disk is where the push resumes: a crash may have come before the count was
         // written. Whatever those bytes are, the whole file is verified by its SHA-256 at the end.
         for (const row of rows) {

@@ -56,6 +56,16 @@ export interface RuntimeOptions {
   attachmentRoot?: string;
 }
 
+/** `work`'s answer, or `unavailable` when the store cannot be reached (the caller tries again later: 503). */
+async function unlessUnavailable<T>(work: () => Promise<T>, unavailable: T): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) return unavailable;
+    throw err;
+  }
+}
+
 /** Where a store's attachment content waits: beside a SQLite file, or a folder per PostgreSQL store under `root`. */
 export function stagingFolder(location: StoreLocation, root: string): string {
   if (location.kind === 'sqlite') return `${location.path}-attachments`;
@@ -316,12 +326,11 @@ export class EngineRuntime {
       throttled: (address) => r.throttled(address),
       failed: (address) => r.failed(address),
       onRefused: (status, reason) => r.onRefused?.(status, reason),
-      pull: async (peer, request) => (await of(peer)?.pull(peer.id, request)) ?? closed,
-      contentTarget: async (peer, ref) => (await of(peer)?.contentTarget(peer.id, ref)) ?? { ok: false, ...closed },
-      contentWritten: async (peer, ref, received) => {
-        await of(peer)?.contentWritten(peer.id, ref, received);
-      },
-      complete: async (peer, request) => (await of(peer)?.complete(peer.id, request)) ?? closed,
+      pull: (peer, request) => unlessUnavailable(async () => (await of(peer)?.pull(peer.id, request)) ?? closed, closed),
+      contentTarget: (peer, ref) => unlessUnavailable(async () => (await of(peer)?.contentTarget(peer.id, ref)) ?? { ok: false, ...closed }, { ok: false, ...closed }),
+      // Not counted while the store is away: the next pull resumes from what is on disk.
+      contentWritten: (peer, ref, received) => unlessUnavailable(async () => of(peer)?.contentWritten(peer.id, ref, received), undefined),
+      complete: (peer, request) => unlessUnavailable(async () => (await of(peer)?.complete(peer.id, request)) ?? closed, closed),
     };
   }
 

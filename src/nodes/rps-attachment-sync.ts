@@ -20,6 +20,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type AttachmentStrategy, attachmentsToFetch, safeFileName } from '../core/attachments';
+import { MAX_KEY_LENGTH } from '../core/attachment-protocol';
 import { ATTACHMENT_NUMBERS, ruledNumber } from '../core/settings';
 import type { AttachmentService, InboundFile, NewInboundFile, OutgoingFile } from '../engine/attachments';
 import { common, errorOf, errorText, idText, ThrottledStatus } from './common';
@@ -246,10 +247,12 @@ export default function (RED: NodeAPI): void {
             });
             const rows = await service().want(wanted);
             counts.wanted += rows.length;
-            // Names that cannot be stored are refused with their reason, and never asked for.
+            // Names that cannot be stored, and keys no pull request can carry, are refused with their reason and never asked for.
             for (const [i, a] of fetch.entries()) {
               const safe = safeFileName(a.fileName);
-              if (!safe.ok && rows[i]) await service().refuse(rows[i].id, t(`errors.name-${safe.reason}`));
+              if (!rows[i]) continue;
+              if (!safe.ok) await service().refuse(rows[i].id, t(`errors.name-${safe.reason}`));
+              else if (a.key.length > MAX_KEY_LENGTH) await service().refuse(rows[i].id, t('errors.key-too-long', { max: MAX_KEY_LENGTH }));
             }
           }
           const removedNames = (ctx.removedAttachments ?? []).flatMap((r) => {

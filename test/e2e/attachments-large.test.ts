@@ -14,8 +14,7 @@ import { untilStores } from '../harness/pair';
 import { AttachmentPair, folderHashes, RssSampler, storeRows } from '../harness/attachment-pair';
 
 const MB = 1024 * 1024;
-/** The large file's size (RPS_TEST_ATT_BIG_MB, default 200): smaller to compare memory with. */
-const BIG = Number(process.env.RPS_TEST_ATT_BIG_MB ?? 200) * MB;
+const BIG = 200 * MB;
 
 describe('a 200 MB attachment through kills (real Node-RED processes)', function () {
   this.timeout(600_000);

@@ -1,0 +1,134 @@
+/**
+ * The attachment service of one store, as the origin: what a flow's files become
+ * (staged once, registered, the metadata a message carries, deltas, limits), and how a
+ * pull request's keys are judged: a key opens for the remote system it was made for,
+ * until it expires, and only for an attachment that is registered. A real SQLite store
+ * and staging folder; the clock is the test's. The remote systems are stand-ins with
+ * no reachable URL: pushes are not what these tests look at.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { AttachmentStaging } from '../../src/engine/attachment-staging';
+import { AttachmentService, type OutgoingFile, type PrepareRequest } from '../../src/engine/attachments';
+import type { RemoteSystem } from '../../src/engine/remote';
+import { StoreSecrets } from '../../src/engine/secrets';
+import { SqliteStore } from '../../src/store/sqlite';
+
+const DAY = 24 * 60 * 60 * 1000;
+const T0 = Date.UTC(2026, 11, 7);
+
+/** A remote system as the pull check sees it: a URL to push to (nothing listens there), active, not paused. */
+function standInRemote(): RemoteSystem {
+  return { url: 'http://127.0.0.1:9', paused: false, state: 'active' } as unknown as RemoteSystem;
+}
+
+describe('engine/attachments: the origin (keys, limits, deltas)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let service: AttachmentService;
+  let now = T0;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rps-att-engine-'));
+    store = new SqliteStore(join(dir, 'store.sqlite'));
+    now = T0;
+    const remotes = new Map([
+      ['rs-b', standInRemote()],
+      ['rs-c', standInRemote()],
+    ]);
+    service = new AttachmentService({
+      store,
+      staging: new AttachmentStaging(join(dir, 'staging')),
+      secrets: StoreSecrets.clear(),
+      // Each remote system is its own link here.
+      keyFor: async (id) => `link-of-${id}`,
+      remotes: () => remotes,
+      inboundHeld: () => false,
+      now: () => now,
+    });
+    // Pushes to the stand-ins fail: said as faults, which these tests do not look at.
+    service.on('fault', () => undefined);
+  });
+
+  afterEach(async () => {
+    await service.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const request = (files: OutgoingFile[], o: Partial<PrepareRequest> = {}): PrepareRequest => ({
+    remoteSystem: 'rs-b',
+    table: 'incident',
+    recordId: 'INC1',
+    files,
+    strategy: 'deltas',
+    removals: true,
+    limits: { maxBytes: 0, extensions: [] },
+    keyLifetimeMs: 7 * DAY,
+    ...o,
+  });
+  const file = (name: string, content: OutgoingFile['content']): OutgoingFile => ({ id: name, fileName: name, contentType: 'text/plain', content });
+
+  it('stages each file once by its hash and returns its metadata with a key; a second sync with nothing changed carries nothing', async () => {
+    const path = join(dir, 'on-disk.txt');
+    writeFileSync(path, 'same bytes');
+    const first = await service.prepare(request([file('a.txt', Buffer.from('same bytes')), file('b.txt', path), file('c.txt', Readable.from([Buffer.from('other')]))]));
+    assert.deepEqual(
+      first.attachments.map((a) => [a.fileName, a.size, a.hash.length]),
+      [
+        ['a.txt', 10, 64],
+        ['b.txt', 10, 64],
+        ['c.txt', 5, 64],
+      ],
+    );
+    assert.equal(first.attachments[0].hash, first.attachments[1].hash, 'the same bytes have the same hash');
+    assert.ok(first.attachments.every((a) => a.key.startsWith('rps-ak:1:')));
+    assert.equal(readdirSync(join(dir, 'staging', 'out')).length, 2, 'content is kept once per hash');
+    const second = await service.prepare(request([file('a.txt', Buffer.from('same bytes')), file('b.txt', path), file('c.txt', Buffer.from('other'))]));
+    assert.deepEqual([second.attachments, second.removed], [[], []]);
+    const third = await service.prepare(request([file('a.txt', Buffer.from('changed')), file('b.txt', path)]));
+    assert.deepEqual(third.attachments.map((a) => a.fileName), ['a.txt']);
+    assert.deepEqual(third.removed.map((r) => r.fileName), ['c.txt'], 'the file the record no longer has is announced once');
+    assert.deepEqual((await service.prepare(request([file('a.txt', Buffer.from('changed')), file('b.txt', path)]))).removed, []);
+  });
+
+  it('keeps back files over the size limit, with another extension, or with a name no message can carry: recorded, never staged', async () => {
+    const big = Readable.from([Buffer.alloc(600), Buffer.alloc(600)]);
+    const prepared = await service.prepare(
+      request([file('big.pdf', big), file('script.exe', Buffer.from('x')), file(`${'n'.repeat(300)}.pdf`, Buffer.from('x')), file('ok.pdf', Buffer.from('fine'))], {
+        limits: { maxBytes: 1000, extensions: ['pdf'] },
+      }),
+    );
+    assert.deepEqual(prepared.attachments.map((a) => a.fileName), ['ok.pdf']);
+    assert.deepEqual(prepared.refused.map((r) => r.reason), ['too-large', 'extension', 'name']);
+    assert.equal(readdirSync(join(dir, 'staging', 'out')).length, 1, 'only the file that may go is kept');
+    const rows = await store.attachmentsOut.ofRecord('link-of-rs-b', 'incident', 'INC1');
+    assert.deepEqual(rows.filter((r) => r.status === 'refused').map((r) => r.reason).sort(), ['extension', 'name', 'too-large']);
+  });
+
+  it('accepts a key for its own remote system before it expires; refuses it altered, from another remote system, after expiry, or for content no longer kept', async () => {
+    const [meta] = (await service.prepare(request([file('a.txt', Buffer.from('hello'))], { keyLifetimeMs: DAY }))).attachments;
+    const pull = async (remote: string, key: string): Promise<unknown[]> => {
+      const answer = await service.pull(remote, { transfer: `t-${Math.random()}`, files: [{ id: 1, key, offset: 0 }] });
+      assert.ok('results' in answer, JSON.stringify(answer));
+      return answer.results.map((r) => (r.status === 'accepted' ? r.status : r.code));
+    };
+    assert.deepEqual(await pull('rs-b', meta.key), ['accepted']);
+    const altered = meta.key.slice(0, -4) + (meta.key.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    assert.deepEqual(await pull('rs-b', altered), ['forged']);
+    assert.deepEqual(await pull('rs-c', meta.key), ['forged'], "another remote system's key");
+    now = T0 + DAY + 1;
+    assert.deepEqual(await pull('rs-b', meta.key), ['expired']);
+    now = T0;
+    await service.staging.removeOut(meta.hash);
+    assert.deepEqual(await pull('rs-b', meta.key), ['gone']);
+  });
+
+  it('refuses a pull from a remote system it cannot push to', async () => {
+    const answer = await service.pull('rs-unknown', { transfer: 't', files: [] });
+    assert.deepEqual('status' in answer && answer.status, 409);
+  });
+});
