@@ -37,7 +37,7 @@ import {
   type SentVersion,
 } from '../core/attachments';
 import type { CompleteFile, CompleteRequest, CompleteResult, PullRequest, PullResult } from '../core/attachment-protocol';
-import { backoffDelay, timerDelay } from '../core/backoff';
+import { type BackoffPolicy, backoffDelay, timerDelay } from '../core/backoff';
 import type { AttachmentMeta, RemovedAttachment } from '../core/protocol';
 import type { InboundFile, NewInboundFile, SentAttachment, Store } from '../store/store';
 import type { ApiFailure, ContentRef, ContentTarget } from '../transport/attachment-http';
@@ -55,6 +55,8 @@ const DEFAULT_PULL_DEADLINE_MS = 2 * 60 * 1000;
 const DEFAULT_POLL_MS = 2000;
 /** Files of one inbound-mode node in its flow at once. */
 const MAX_IN_FLOW = 4;
+/** A flow that holds a file longer than this without ending it gets it again later (a copy of a large file takes a while). */
+const DEFAULT_FLOW_TIMEOUT_MS = 10 * 60 * 1000;
 /** Pushes in progress at once, over all remotes. */
 const MAX_PUSHES = 2;
 /** How long ended inbound files are remembered (what a record holds is known by them), and staged content nothing names is kept. */
@@ -113,6 +115,10 @@ export interface AttachmentServiceOptions {
   maxTries?: number;
   pullDeadlineMs?: number;
   pollMs?: number;
+  /** How long a failed file waits before it is tried again (default: 5 s doubling to 10 min). */
+  retryBackoff?: BackoffPolicy;
+  /** How long a flow may take to end a file it was handed (complete) before it is handed again. */
+  flowTimeoutMs?: number;
   /** How long stored and refused inbound files are remembered. */
   keepMs?: number;
   now?: () => number;
@@ -130,6 +136,8 @@ interface Endpoint {
   processEvent: string;
   target: FileEndpoint;
   inFlow: number;
+  /** Removed (its node closed): its files still in a flow are handed again, elsewhere or later. */
+  closed: boolean;
 }
 
 interface AcceptedFile {
@@ -144,8 +152,8 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
   private readonly maxTries: number;
   private secret: Promise<Buffer> | undefined;
   private readonly endpoints = new Set<Endpoint>();
-  /** Files in a flow now, by row id: whose endpoint. */
-  private readonly inFlow = new Map<number, Endpoint>();
+  /** Files in a flow now, by row id: whose endpoint, and since when. */
+  private readonly inFlow = new Map<number, { endpoint: Endpoint; since: number }>();
   private readonly pushes = new Map<string, Promise<void>>();
   private readonly pushQueue: { remote: RemoteSystem; transfer: string; files: AcceptedFile[] }[] = [];
   private readonly abort = new AbortController();
@@ -468,7 +476,7 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         ? ({ status: 'refused' } as const)
         : row.attempts >= this.maxTries
           ? ({ status: 'error' } as const)
-          : ({ status: 'wanted', nextAt: now + backoffDelay(RETRY_BACKOFF, row.attempts), received: row.received } as const);
+          : ({ status: 'wanted', nextAt: now + backoffDelay(this.o.retryBackoff ?? RETRY_BACKOFF, row.attempts), received: row.received } as const);
     await this.o.store.inboundFiles.failPull(row.id, to, error, now);
     if (to.status !== 'wanted') {
       await this.o.staging.removeIn(row.id);
@@ -484,12 +492,14 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
   }
 
   addEndpoint(remoteSystem: string, processEvent: string, target: FileEndpoint): () => void {
-    const endpoint: Endpoint = { remoteSystem, processEvent, target, inFlow: 0 };
+    const endpoint: Endpoint = { remoteSystem, processEvent, target, inFlow: 0, closed: false };
     this.endpoints.add(endpoint);
     this.kick();
     return () => {
       this.endpoints.delete(endpoint);
-      for (const [id, e] of this.inFlow) if (e === endpoint) this.inFlow.delete(id);
+      // Its files in a flow now may never be ended (a redeploy replaced the flow): the next round hands them again.
+      endpoint.closed = true;
+      this.kick();
     };
   }
 
@@ -498,19 +508,19 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
    * backoff, until maxTries). False when it was ended already.
    */
   async finishFile(id: number, outcome: FileOutcome): Promise<boolean> {
-    const endpoint = this.inFlow.get(id);
+    const inFlow = this.inFlow.get(id);
     const row = await this.o.store.inboundFiles.get(id);
     if (!row) return false;
     const now = this.now();
     const final = outcome.ok || row.attempts + 1 >= this.maxTries;
     const ok = await this.o.store.inboundFiles.finish(
       id,
-      outcome.ok ? { ok: true } : final ? { ok: false, error: outcome.error } : { ok: false, error: outcome.error, retryAt: now + backoffDelay(RETRY_BACKOFF, row.attempts) },
+      outcome.ok ? { ok: true } : final ? { ok: false, error: outcome.error } : { ok: false, error: outcome.error, retryAt: now + backoffDelay(this.o.retryBackoff ?? RETRY_BACKOFF, row.attempts) },
       now,
     );
-    if (endpoint && this.inFlow.get(id) === endpoint) {
+    if (inFlow && this.inFlow.get(id) === inFlow) {
       this.inFlow.delete(id);
-      endpoint.inFlow -= 1;
+      inFlow.endpoint.inFlow -= 1;
     }
     if (ok && outcome.ok) await this.registerReceived(row);
     if (ok && final) {
@@ -575,8 +585,22 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
 
   private async round(): Promise<void> {
     await this.o.store.opened();
+    await this.expireInFlow();
     await this.askOrigins();
     await this.handToFlows();
+  }
+
+  /**
+   * Files a flow did not end within the flow timeout, or whose node closed before it did,
+   * end as failed: they are handed again after a backoff (counted as a try).
+   */
+  private async expireInFlow(): Promise<void> {
+    const now = this.now();
+    const timeout = this.o.flowTimeoutMs ?? DEFAULT_FLOW_TIMEOUT_MS;
+    for (const [id, { endpoint, since }] of [...this.inFlow]) {
+      if (endpoint.closed) await this.finishFile(id, { ok: false, error: 'its flow was stopped (a redeploy) before it ended this file' });
+      else if (now - since > timeout) await this.finishFile(id, { ok: false, error: `the flow did not end this file within ${Math.round(timeout / 1000)} s` });
+    }
   }
 
   /** Pull requests: per origin, the files wanted and those whose push is overdue. */
@@ -631,7 +655,7 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
       for (const row of rows) {
         if (!this.endpoints.has(endpoint)) break;
         endpoint.inFlow += 1;
-        this.inFlow.set(row.id, endpoint);
+        this.inFlow.set(row.id, { endpoint, since: this.now() });
         endpoint.target.emit(row, await this.o.staging.inPath(row.id));
       }
     }

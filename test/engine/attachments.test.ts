@@ -132,3 +132,108 @@ describe('engine/attachments: the origin (keys, limits, deltas)', () => {
     assert.deepEqual('status' in answer && answer.status, 409);
   });
 });
+
+describe('engine/attachments: the receiver (handing files to the flow)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let service: AttachmentService;
+
+  /** Files as the flow gets them, in order, with a way to wait for the next. */
+  class Flow {
+    readonly got: { id: number; fileName: string; attempts: number }[] = [];
+    private waiting: (() => void) | undefined;
+
+    emit(file: { id: number; fileName: string; attempts: number }): void {
+      this.got.push({ id: file.id, fileName: file.fileName, attempts: file.attempts });
+      this.waiting?.();
+    }
+
+    async next(count: number): Promise<void> {
+      while (this.got.length < count) await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rps-att-engine-in-'));
+    store = new SqliteStore(join(dir, 'store.sqlite'));
+  });
+
+  afterEach(async () => {
+    await service.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function start(flowTimeoutMs = 60_000): void {
+    service = new AttachmentService({
+      store,
+      staging: new AttachmentStaging(join(dir, 'staging')),
+      secrets: StoreSecrets.clear(),
+      keyFor: async (id) => id,
+      remotes: () => new Map(),
+      inboundHeld: () => false,
+      flowTimeoutMs,
+      pollMs: 10,
+      retryBackoff: { baseMs: 10, maxMs: 20 },
+    });
+    service.on('fault', (err) => assert.fail(err));
+    service.start();
+  }
+
+  /** Files received and verified for local records: rows staged, bytes in staging. */
+  async function staged(files: { record: string; name: string }[]): Promise<number[]> {
+    const now = Date.now();
+    const rows = await store.inboundFiles.want(
+      files.map((f, i) => ({
+        remoteSystem: 'rs',
+        processEvent: 'pe',
+        messageId: `m${i}`,
+        source: { instanceId: 'A', table: 'item', id: f.record },
+        target: { table: 'record', id: f.record },
+        key: 'k',
+        hash: 'ab'.repeat(32),
+        fileName: f.name,
+        contentType: 'text/plain',
+        size: 1,
+      })),
+      now,
+    );
+    await store.inboundFiles.claimToRequest(undefined, now, 100, 't', now + 60_000);
+    for (const row of rows) assert.ok(await store.inboundFiles.markStaged(row.id, 't', now));
+    return rows.map((r) => r.id);
+  }
+
+  it("hands a record's files in order, one at a time, and registers what was stored as the remote's", async () => {
+    const [a1, a2, b1] = await staged([
+      { record: 'r1', name: 'one.txt' },
+      { record: 'r1', name: 'two.txt' },
+      { record: 'r2', name: 'other.txt' },
+    ]);
+    start();
+    const flow = new Flow();
+    service.addEndpoint('rs', 'pe', { emit: (file) => flow.emit(file) });
+    await flow.next(2);
+    assert.deepEqual(flow.got.map((f) => f.id).sort(), [a1, b1].sort(), "r1's second file waits for its first");
+    assert.ok(await service.finishFile(a1, { ok: true }));
+    await flow.next(3);
+    assert.equal(flow.got[2].id, a2);
+    const registered = await store.attachmentsOut.ofRecord('rs', 'record', 'r1');
+    assert.deepEqual(registered.map((r) => [r.attachmentId, r.status]), [['one.txt', 'sent']], 'the stored file is one the remote has: not sent back');
+    assert.equal(await service.finishFile(a1, { ok: true }), false, 'ended once');
+  });
+
+  it('hands a file again when its flow does not end it in time, or when its node closes', async () => {
+    const [id] = await staged([{ record: 'r1', name: 'slow.txt' }]);
+    start(30);
+    const flow = new Flow();
+    const remove = service.addEndpoint('rs', 'pe', { emit: (file) => flow.emit(file) });
+    await flow.next(2);
+    assert.deepEqual(flow.got.map((f) => [f.id, f.attempts]), [[id, 0], [id, 1]], 'handed again after the flow timeout, as a retry');
+    assert.match((await store.inboundFiles.get(id))?.lastError ?? '', /did not end this file/);
+    remove();
+    const after = new Flow();
+    service.addEndpoint('rs', 'pe', { emit: (file) => after.emit(file) });
+    await after.next(1);
+    assert.equal(after.got[0].id, id, 'the node that replaced it gets the file');
+  });
+});
