@@ -1,8 +1,8 @@
 /**
  * The monitor's view, shared by the editor's sidebar tab (nodes/rps-monitor.html) and the
  * full page (rps-monitor-page.html): filters, remote systems with their actions, queue
- * depth, throughput and success charts (uPlot), processing times, and the rows in error
- * with retry / skip / show node. It draws the figures it is given (pushed over RED.comms
+ * depth, throughput and success charts (uPlot), processing times, the rows in error
+ * with retry / skip / show node, and the attachment files received with retry. It draws the figures it is given (pushed over RED.comms
  * or fetched from the admin API); it never polls.
  *
  *   var view = RpsMonitorView.create(element, {
@@ -105,6 +105,20 @@
 
     function percent(rate) {
         return rate === null || rate === undefined ? '–' : (rate * 100).toFixed(rate >= 0.999 || rate < 0.01 ? 0 : 1) + ' %';
+    }
+
+    function bytes(n) {
+        if (n < 1024) {
+            return n + ' B';
+        }
+        var units = ['KB', 'MB', 'GB', 'TB'];
+        var v = n / 1024;
+        var i = 0;
+        while (v >= 1024 && i < units.length - 1) {
+            v /= 1024;
+            i++;
+        }
+        return (v < 10 ? v.toFixed(1) : Math.round(v)) + ' ' + units[i];
     }
 
     function time(at) {
@@ -519,6 +533,89 @@
             ])]);
         }
 
+        /** Retry attachment files in error: their ids are per store, so one request per store. */
+        function fileRetry(rows) {
+            var byStore = {};
+            rows.forEach(function (r) {
+                (byStore[r.store] = byStore[r.store] || []).push(r.id);
+            });
+            act(Object.keys(byStore).map(function (store) {
+                return { path: 'rps-monitor/files/retry', body: { store: store, ids: byStore[store] } };
+            }), function (a) {
+                return t('view.files-retry-done', { count: a.count });
+            });
+        }
+
+        /** Attachment files received, per remote system: waiting (any step before the flow stored them), in error, refused, stored. */
+        function filesSection(f) {
+            var files = f.files;
+            if (!files) {
+                return null;
+            }
+            var parts = [el('h3', { text: t('view.files') })];
+            // A remote system without files is counted (all 0): the table is left out until some file came.
+            var none = files.counts.every(function (c) {
+                return Object.keys(c.counts).every(function (st) { return c.counts[st] === 0; });
+            });
+            if (none && files.errors.total === 0) {
+                parts.push(el('p', { className: 'rps-monitor-empty', text: t('view.no-files') }));
+                return el('div', { 'data-section': 'files' }, parts);
+            }
+            var columns = [
+                { key: 'waiting', label: t('view.files-waiting'), of: function (c) { return c.wanted + c.requested + c.staged + c.processing; } },
+                { key: 'error', label: t('view.files-error'), of: function (c) { return c.error; } },
+                { key: 'refused', label: t('view.files-refused'), of: function (c) { return c.refused; } },
+                { key: 'stored', label: t('view.files-stored'), of: function (c) { return c.stored; } }
+            ];
+            parts.push(el('table', { className: 'rps-monitor-table' }, [
+                el('thead', {}, [el('tr', {}, [el('th', { text: t('view.remote-system') })].concat(columns.map(function (c) {
+                    return el('th', { className: 'rps-monitor-number', text: c.label });
+                })))]),
+                el('tbody', {}, files.counts.map(function (c) {
+                    return el('tr', { 'data-files-remote': c.store + '/' + c.remoteSystem }, [el('td', { text: c.remoteName })].concat(columns.map(function (col) {
+                        return el('td', { className: 'rps-monitor-number', 'data-status': col.key, text: String(col.of(c.counts)) });
+                    })));
+                }))
+            ]));
+            var rows = files.errors.rows;
+            parts.push(el('div', { className: 'rps-monitor-errors-head' }, [
+                el('h4', { text: t('view.file-errors', { shown: rows.length, total: files.errors.total }) }),
+                button(t('view.files-retry-shown'), function () { fileRetry(rows); }, { 'data-action': 'retry-files', disabled: busy || !options.canWrite || rows.length === 0 })
+            ]));
+            if (rows.length === 0) {
+                return el('div', { 'data-section': 'files' }, parts);
+            }
+            var heads = options.compact ? [t('view.file'), ''] : [t('view.time'), t('view.remote-system'), t('view.file'), t('view.record'), t('view.error'), t('view.attempts'), ''];
+            parts.push(el('table', { className: 'rps-monitor-table' }, [
+                el('thead', {}, [el('tr', {}, heads.map(function (h) { return el('th', { text: h }); }))]),
+                el('tbody', {}, rows.map(function (r) {
+                    var name = r.fileName + ' (' + bytes(r.size) + ')';
+                    var retry = el('td', { className: 'rps-monitor-actions' }, [button(t('view.retry'), function () { fileRetry([r]); }, { 'data-action': 'retry-file' })]);
+                    var key = r.store + '/' + r.id;
+                    if (options.compact) {
+                        return el('tr', { 'data-file': key }, [
+                            el('td', {}, [
+                                el('strong', { text: name }),
+                                el('div', { className: 'rps-monitor-note', text: [time(r.at), r.remoteName, r.target, t('view.attempts') + ' ' + r.attempts].join(' · ') }),
+                                el('div', { className: 'rps-monitor-error-text', text: r.error })
+                            ]),
+                            retry
+                        ]);
+                    }
+                    return el('tr', { 'data-file': key }, [
+                        el('td', { text: time(r.at) }),
+                        el('td', { text: r.remoteName }),
+                        el('td', { text: name }),
+                        el('td', { text: r.target }),
+                        el('td', { className: 'rps-monitor-error-text', text: r.error }),
+                        el('td', { className: 'rps-monitor-number', text: String(r.attempts) }),
+                        retry
+                    ]);
+                }))
+            ]));
+            return el('div', { 'data-section': 'files' }, parts);
+        }
+
         /** Selected rows by (store, direction): ids name rows of one queue. */
         function groups(rows) {
             var by = {};
@@ -565,6 +662,10 @@
             root.appendChild(el('h3', { text: t('view.queues') }));
             root.appendChild(queuesTable(f));
             root.appendChild(errorsSection(f));
+            var filesPart = filesSection(f);
+            if (filesPart) {
+                root.appendChild(filesPart);
+            }
             root.appendChild(el('p', { className: 'rps-monitor-note', text: t('view.updated', { time: time(f.at) }) }));
         }
 

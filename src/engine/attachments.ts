@@ -61,6 +61,8 @@ const DEFAULT_FLOW_TIMEOUT_MS = 10 * 60 * 1000;
 const MAX_PUSHES = 2;
 /** How long ended inbound files are remembered (what a record holds is known by them), and staged content nothing names is kept. */
 const DEFAULT_KEEP_MS = 7 * 24 * 60 * 60 * 1000;
+/** How long inbound files in error are remembered (and retryable from the monitor). */
+const ERROR_KEEP_MS = 30 * 24 * 60 * 60 * 1000;
 /** Content staged to send may be named by no row for this long: prepare() stages a file before it records it. */
 const UNNAMED_CONTENT_MS = 24 * 60 * 60 * 1000;
 const CLEAN_EVERY_MS = 60 * 60 * 1000;
@@ -193,7 +195,10 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
    */
   async clean(): Promise<void> {
     const now = this.now();
-    for (const id of await this.o.store.inboundFiles.purgeFiles(now - (this.o.keepMs ?? DEFAULT_KEEP_MS), 1000)) await this.o.staging.removeIn(id);
+    const keepMs = this.o.keepMs ?? DEFAULT_KEEP_MS;
+    // Files in error stay longer than the others: the monitor shows them for an operator to retry.
+    for (const id of await this.o.store.inboundFiles.purgeFiles(now - keepMs, now - Math.max(keepMs, ERROR_KEEP_MS), 1000)) await this.o.staging.removeIn(id);
+    await this.o.store.attachmentsOut.purge(now - keepMs, 1000);
     const candidates = await this.o.staging.outHashes(now - UNNAMED_CONTENT_MS);
     for (let i = 0; i < candidates.length; i += 500) {
       const batch = candidates.slice(i, i + 500);

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Direction } from '../core/stats';
-import type { QueueFilter } from '../store/store';
+import type { QueueFilter, Store } from '../store/store';
 import { maskedPayload } from '../core/mask';
 import { type Figures, type GatherOptions, gatherFigures, type MonitorContext, type MonitorFilter, storeId } from './figures';
 
@@ -22,6 +22,8 @@ export interface MonitorHost {
   remote(id: string): ActionRemote | undefined;
   /** Rows of a remote system (node id; all when undefined) went back to ready: wake its sender or dispatchers. */
   requeued(direction: Direction, remoteSystem: string | undefined): void;
+  /** Attachment files of `store` are wanted again: its attachment service should ask for them now, not at its next poll. */
+  filesRequeued?(store: Store): void;
   /** The Prometheus text and its content type. */
   prometheus(figures: Figures): Promise<{ type: string; text: string }>;
   /** An action changed rows or states: the figures pushed to editors should follow soon. */
@@ -57,6 +59,12 @@ export function filterOf(source: Record<string, unknown> | undefined, text: Moni
   return { ...(store ? { store } : {}), ...(remoteSystem ? { remoteSystem } : {}), ...(processEvent ? { processEvent } : {}) };
 }
 
+/** A list of 1 to 10000 row ids (positive integers). */
+function idsOf(v: unknown, text: MonitorHost['text']): number[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > 10_000 || !v.every((i) => Number.isSafeInteger(i) && (i as number) > 0)) throw new BadRequest(text('api.bad-ids'));
+  return v as number[];
+}
+
 /** What a retry or skip acts on: selected rows of one queue of one store, or every error row of a filter. */
 interface RowAction {
   directions: Direction[];
@@ -71,14 +79,23 @@ function rowActionOf(body: unknown, text: MonitorHost['text']): RowAction {
   const direction = b.direction;
   if (direction !== undefined && direction !== 'outbound' && direction !== 'inbound') throw new BadRequest(text('api.bad-direction'));
   if (b.ids !== undefined) {
-    const ids = b.ids;
-    if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000 || !ids.every((i) => Number.isSafeInteger(i) && (i as number) > 0)) throw new BadRequest(text('api.bad-ids'));
+    const ids = idsOf(b.ids, text);
     // Row ids are per store and per queue: selected rows must name both.
     if (direction === undefined || filter.store === undefined) throw new BadRequest(text('api.ids-need-queue'));
-    return { directions: [direction], filter, ids: ids as number[] };
+    return { directions: [direction], filter, ids };
   }
   if (b.all !== true) throw new BadRequest(text('api.no-rows'));
   return { directions: direction === undefined ? ['outbound', 'inbound'] : [direction], filter };
+}
+
+/** Which files a file retry acts on: inbound-file row ids of one store. */
+function fileActionOf(body: unknown, text: MonitorHost['text']): { store: string; ids: number[] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest(text('api.bad-body'));
+  const b = body as Record<string, unknown>;
+  const store = optionalText(b.store, text('api.bad-filter', { name: 'store' }));
+  // File ids are per store: a retry names it.
+  if (store === undefined) throw new BadRequest(text('api.files-need-store'));
+  return { store, ids: idsOf(b.ids, text) };
 }
 
 export class MonitorApi {
@@ -137,6 +154,19 @@ export class MonitorApi {
   /** Error rows (and selected ready rows) to skipped. */
   readonly skip: Handler = (req, res) => {
     this.guard(res, async () => reply(res, 200, { count: await this.act(rowActionOf(req.body, this.host.text), 'skip') }));
+  };
+
+  /** Attachment files in error back to wanted, from their first byte: the attachment service asks for them again at once. */
+  readonly retryFiles: Handler = (req, res) => {
+    this.guard(res, async () => {
+      const action = fileActionOf(req.body, this.host.text);
+      const open = this.host.context().stores.find((s) => storeId(s.key) === action.store);
+      if (!open) throw new BadRequest(this.host.text('api.unknown-store'));
+      const count = await open.store.inboundFiles.retry(action.ids, Date.now());
+      if (count > 0) this.host.filesRequeued?.(open.store);
+      this.host.changed();
+      reply(res, 200, { count });
+    });
   };
 
   private async act(action: RowAction, kind: 'retry' | 'skip'): Promise<number> {

@@ -10,6 +10,7 @@ import { addSums, averageMs, type Direction, emptySums, HOUR_MS, MINUTE_MS, minu
 import type { OpenStoreInfo } from '../engine/runtime';
 import type { QueueStatus, StatsFilter, StatusCounts } from '../store/store';
 import { emptyCounts } from '../store/store';
+import { addFiles, emptyFiles, type FileRemote, type FilesFigures, storeFiles } from './files';
 
 /** A deployed remote system as the monitor shows it (from its node, see plugin.ts). */
 export interface MonitorRemote {
@@ -110,6 +111,8 @@ export interface Figures {
   /** The processing-time histogram of the last 24 hours, by direction (bounds in core/stats). */
   histogram: Record<Direction, number[]>;
   errors: { total: number; rows: ErrorView[] };
+  /** Attachment files received (inbound files) per remote system, and the newest in error (at most the error rows). */
+  files: FilesFigures;
 }
 
 /** A short, stable id for a store (its key holds a path or a connection string). */
@@ -162,6 +165,12 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter, 
   const errors: ErrorView[] = [];
   let errorTotal = 0;
   const events = new Set<string>();
+  const files = emptyFiles();
+  /** The remote systems whose files a store's figures count: the one filtered on, or the store's deployed ones. */
+  const fileRemotes = (storeKey: string): FileRemote[] =>
+    keys
+      ? [{ id: filter.remoteSystem as string, name: remote?.name || (filter.remoteSystem as string), keys, deployed: remote?.storeKey === storeKey }]
+      : ctx.remotes.filter((r) => r.storeKey === storeKey).map((r) => ({ id: r.id, name: r.name || r.id, keys: [...new Set([r.linkKey, r.id])], deployed: true }));
 
   // A store that cannot answer (a PostgreSQL server away) is left out and said to be
   // away; the others are shown. Each store's figures are added only once all of its
@@ -169,14 +178,16 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter, 
   const settled = await Promise.allSettled(
     stores.map(async (s) => {
       const id = storeId(s.key);
-      const [figures, totals, hour, day, outErrors, inErrors] = await Promise.all([
+      const [figures, totals, hour, day, outErrors, inErrors, storeFileFigures] = await Promise.all([
         s.store.metrics.queues(statsFilter),
         s.store.metrics.totals(statsFilter, dayStart),
         s.store.metrics.series(statsFilter, hourStart, MINUTE_MS),
         s.store.metrics.series(statsFilter, dayStart, HOUR_MS),
         errorRows > 0 ? s.store.metrics.outboundErrors(statsFilter, errorRows) : [],
         errorRows > 0 ? s.store.metrics.inboundErrors(statsFilter, errorRows) : [],
+        storeFiles(s.store.inboundFiles, id, fileRemotes(s.key), keys === undefined, errorRows, (key) => nameOf(s.key, key)),
       ]);
+      addFiles(files, storeFileFigures, errorRows);
       for (const q of figures) {
         const r = nameOf(s.key, q.remoteSystem);
         events.add(q.processEvent);
@@ -261,6 +272,7 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter, 
   const shownStores = new Set(stores.map((s) => s.key));
   queues.sort((a, b) => a.remoteName.localeCompare(b.remoteName) || a.processEvent.localeCompare(b.processEvent) || a.direction.localeCompare(b.direction));
   errors.sort((a, b) => b.at - a.at);
+  files.counts.sort((a, b) => a.remoteName.localeCompare(b.remoteName) || a.store.localeCompare(b.store));
   return {
     at: now,
     filter,
@@ -275,6 +287,7 @@ export async function gatherFigures(ctx: MonitorContext, filter: MonitorFilter, 
     series: { hour: sorted(hourPoints), day: sorted(dayPoints) },
     histogram: { outbound: sums.day.outbound.buckets, inbound: sums.day.inbound.buckets },
     errors: { total: errorTotal, rows: errors.slice(0, errorRows) },
+    files,
   };
 }
 

@@ -49,6 +49,9 @@ export function monitorHost(RED: NodeAPI, prometheus: PrometheusFigures, changed
       if (direction === 'outbound') rt.notifyOutbound(remoteSystem);
       else rt.notifyInbound(remoteSystem);
     },
+    filesRequeued(store) {
+      rt.attachmentsOf(store)?.kick();
+    },
     async prometheus(figures: Figures) {
       return { type: prometheus.contentType, text: await prometheus.text(figures) };
     },
@@ -144,6 +147,7 @@ export default function (RED: NodeAPI): void {
   app.get(`${ROOT}/metrics`, metricsGuard(RED, read), h(api.getMetrics));
   app.post(`${ROOT}/retry`, write, h(api.retry));
   app.post(`${ROOT}/skip`, write, h(api.skip));
+  app.post(`${ROOT}/files/retry`, write, h(api.retryFiles));
   app.post(`${ROOT}/remote/:id/validate`, write, h(api.validate));
   app.post(`${ROOT}/remote/:id/pause`, write, h(api.pause));
   app.post(`${ROOT}/remote/:id/resume`, write, h(api.resume));

@@ -1,11 +1,11 @@
 /**
  * The monitor's figures in Prometheus's text format (prom-client). Queue depth, the
- * oldest waiting row, the last processed time and the remote systems' states are gauges
- * read from the stores at each scrape (the same Figures as the page). Rows processed and
- * failed, and their processing times, are counted in this process as rows finish
- * (engine/metrics), as Prometheus expects of counters and histograms: they start at 0
- * with the process, and with a shared PostgreSQL store each Node-RED process exports its
- * own (sum them in queries).
+ * oldest waiting row, the last processed time, the remote systems' states and the
+ * attachment files by status are gauges read from the stores at each scrape (the same
+ * Figures as the page). Rows processed and failed, and their processing times, are
+ * counted in this process as rows finish (engine/metrics), as Prometheus expects of
+ * counters and histograms: they start at 0 with the process, and with a shared
+ * PostgreSQL store each Node-RED process exports its own (sum them in queries).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TIME_BOUNDS_MS } from '../core/stats';
@@ -36,6 +36,12 @@ export class PrometheusFigures {
     registers: [this.registry],
   });
   private readonly storeUp = new Gauge({ name: 'rps_store_up', help: 'Whether the store answered the figures at this scrape (1) or not (0)', labelNames: ['store', 'kind'], registers: [this.registry] });
+  private readonly files = new Gauge({
+    name: 'rps_attachment_files',
+    help: 'Attachment files received from a remote system, by status (wanted, requested, staged, processing, stored, error, refused)',
+    labelNames: ['store', 'remote_system', 'status'],
+    registers: [this.registry],
+  });
   private readonly paused = new Gauge({ name: 'rps_remote_system_paused', help: 'Whether a remote system is paused by an operator (1) or not (0)', labelNames: ['store', 'remote_system', 'name'], registers: [this.registry] });
 
   /** Counts rows that finished in this process; `remoteSystem` as the monitor names it (a node id where one is deployed). */
@@ -48,13 +54,16 @@ export class PrometheusFigures {
 
   /** The exposition text, with the gauges set from `figures` (unfiltered). */
   async text(figures: Figures): Promise<string> {
-    for (const g of [this.depth, this.oldest, this.lastProcessed, this.remoteState, this.paused, this.storeUp]) g.reset();
+    for (const g of [this.depth, this.oldest, this.lastProcessed, this.remoteState, this.paused, this.storeUp, this.files]) g.reset();
     for (const st of figures.stores) this.storeUp.set({ store: st.id, kind: st.kind }, st.available ? 1 : 0);
     for (const q of figures.queues) {
       const labels = { store: q.store, direction: q.direction, remote_system: q.remoteSystem, process_event: q.processEvent };
       for (const [status, n] of Object.entries(q.counts)) this.depth.set({ ...labels, status }, n);
       this.oldest.set(labels, q.oldestWaitingAgeMs === null ? 0 : q.oldestWaitingAgeMs / 1000);
       if (q.lastProcessedAt !== null) this.lastProcessed.set(labels, q.lastProcessedAt / 1000);
+    }
+    for (const f of figures.files.counts) {
+      for (const [status, n] of Object.entries(f.counts)) this.files.set({ store: f.store, remote_system: f.remoteSystem, status }, n);
     }
     for (const r of figures.remotes) {
       for (const direction of ['outbound', 'inbound'] as const) {

@@ -369,6 +369,9 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
     const errorText = await sidebar.locator('[data-section="errors"] tr[data-row]').first().textContent();
     assert.match(errorText ?? '', /unknown process event/);
     await chartsDrawn(sidebar);
+    // A received no attachment file: the section says so.
+    assert.equal(await sidebar.locator('[data-section="files"] h3').textContent(), 'Attachment files');
+    assert.equal(await sidebar.locator('[data-section="files"] .rps-monitor-empty').textContent(), 'No attachment file was received.');
     await screenshot(page, artifacts, 'sidebar-admin');
     // Scrolled by the sidebar (which stays) to a part of the view (which pushed figures draw anew at any time).
     for (const [part, name] of [['[data-chart="hour"]', 'charts'], ['[data-section="queues"]', 'queues'], ['[data-section="errors"]', 'errors']]) {
@@ -572,6 +575,7 @@ describe('the process sync monitor: sidebar and page on two real Node-RED, with 
       assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
       assert.match(text, new RegExp(`rps_queue_rows\\{[^}]*direction="outbound",remote_system="rs",process_event="${PROCESS_EVENT}",status="processed"\\} 9`));
       assert.match(text, /rps_remote_system_paused\{[^}]*remote_system="rs"[^}]*\} 0/);
+      assert.match(text, /^rps_attachment_files\{[^}]*remote_system="rs",status="error"\} 0$/m);
     }
   });
 });

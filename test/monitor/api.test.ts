@@ -1,12 +1,14 @@
 /**
  * The monitor's admin API and Prometheus text against real stores (SQLite and
  * PostgreSQL) with known rows and minute stats: every figure the page shows, the
- * filters, retry and skip changing the queue (checked in the store), bad requests
- * refused with a reason, and the Prometheus answer read back by a real parser.
+ * filters, retry and skip changing the queue (checked in the store), the attachment
+ * files received and their retry, bad requests refused with a reason, and the
+ * Prometheus answer read back by a real parser.
  * (Node-RED's permission checks in front of these handlers are tested in the browser
  * tests, against a real Node-RED with adminAuth.)
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -21,7 +23,7 @@ import { type Figures, type MonitorRemote, storeId } from '../../src/monitor/fig
 import { PrometheusFigures } from '../../src/monitor/prometheus';
 import { PostgresStore } from '../../src/store/postgres';
 import { SqliteStore } from '../../src/store/sqlite';
-import type { Store } from '../../src/store/store';
+import type { InboundFile, NewInboundFile, Store } from '../../src/store/store';
 import { TEST_PG_URL, TestSchemas } from '../../tools/pg';
 import { draft, received } from '../store/contract/support';
 
@@ -39,6 +41,7 @@ function serve(api: MonitorApi): Server {
     ['GET', /^\/rps-monitor\/payload$/, api.getPayload],
     ['POST', /^\/rps-monitor\/retry$/, api.retry],
     ['POST', /^\/rps-monitor\/skip$/, api.skip],
+    ['POST', /^\/rps-monitor\/files\/retry$/, api.retryFiles],
     ['POST', /^\/rps-monitor\/remote\/([^/]+)\/(?:validate)$/, api.validate],
     ['POST', /^\/rps-monitor\/remote\/([^/]+)\/(?:pause)$/, api.pause],
     ['POST', /^\/rps-monitor\/remote\/([^/]+)\/(?:resume)$/, api.resume],
@@ -63,6 +66,22 @@ function serve(api: MonitorApi): Server {
   });
 }
 
+/** An attachment file received from `remoteSystem` (link key) for the local record case/`target`. */
+function inboundFile(remoteSystem: string, fileName: string, target: string): NewInboundFile {
+  return {
+    remoteSystem,
+    processEvent: 'PE',
+    messageId: `m-${fileName}`,
+    source: { instanceId: 'there', table: 'incident', id: target },
+    target: { table: 'case', id: target },
+    key: `key-${fileName}`,
+    hash: createHash('sha256').update(fileName).digest('hex'),
+    fileName,
+    contentType: 'application/pdf',
+    size: 2048 + fileName.length,
+  };
+}
+
 function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close: (s: Store) => Promise<void>): void {
   describe(`monitor API on ${kind}`, function () {
     this.timeout(30_000);
@@ -77,6 +96,8 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
     let extra: OpenStoreInfo[] = [];
     let errorOut: number;
     let errorIn: number;
+    /** Attachment files from B: one stored, one wanted, one refused, two in error; and one in error from an undeployed remote X. */
+    let file: Record<'stored' | 'wanted' | 'refused' | 'older' | 'newer' | 'elsewhere', InboundFile>;
 
     const remotes: MonitorRemote[] = [
       { id: 'rs-b', name: 'Desk B', storeKey: key, linkKey: 'B', outbound: 'active', inbound: 'active', paused: false },
@@ -119,6 +140,22 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
         now - 2 * MINUTE_MS,
       );
       errorIn = ins[1].id;
+      const files = store.inboundFiles;
+      const [stored, wanted, refused, older, newer, elsewhere] = await files.want(
+        [inboundFile('B', 'stored.pdf', 't1'), inboundFile('B', 'wanted.pdf', 't2'), inboundFile('B', 'refused.pdf', 't3'), inboundFile('B', 'older.pdf', 't4'), inboundFile('B', 'newer.pdf', 't5'), inboundFile('X', 'elsewhere.pdf', 't6')],
+        now - 5 * MINUTE_MS,
+      );
+      file = { stored, wanted, refused, older, newer, elsewhere };
+      await files.claimToRequest(undefined, now - 5 * MINUTE_MS, 1, 'tr', now);
+      await files.markStaged(stored.id, 'tr', now - 5 * MINUTE_MS);
+      await files.claimStaged(['B'], 'PE', now - 5 * MINUTE_MS, 1);
+      await files.finish(stored.id, { ok: true }, now - 4 * MINUTE_MS);
+      await files.claimToRequest(undefined, now - 4 * MINUTE_MS, 10, 'tr2', now);
+      await files.failPull(wanted.id, { status: 'wanted', nextAt: now + MINUTE_MS, received: 0 }, 'timeout', now - 4 * MINUTE_MS);
+      await files.failPull(refused.id, { status: 'refused' }, 'forged', now - 4 * MINUTE_MS);
+      await files.failPull(older.id, { status: 'error' }, 'mismatch', now - 3 * MINUTE_MS);
+      await files.failPull(newer.id, { status: 'error' }, 'too large', now - 2 * MINUTE_MS);
+      await files.failPull(elsewhere.id, { status: 'error' }, 'gone', now - MINUTE_MS);
       // Minute stats as the engine writes them: this minute, the last full one, and an hour ago.
       let clock = now;
       const recorder = new StatsRecorder(store, 60_000, () => clock);
@@ -147,6 +184,7 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
         }),
         remote: (id) => (remotes.some((r) => r.id === id) ? remote(id) : undefined),
         requeued: (direction, remoteSystem) => void actions.push(`requeued ${direction} ${remoteSystem ?? 'all'}`),
+        filesRequeued: (s) => void actions.push(`files requeued ${s === store ? 'in this store' : 'elsewhere'}`),
         prometheus: async (figures: Figures) => ({ type: prometheus.contentType, text: await prometheus.text(figures) }),
         changed: () => void actions.push('changed'),
         text: (k, params) => `${k}${params ? ` ${JSON.stringify(params)}` : ''}`,
@@ -311,6 +349,78 @@ function suite(kind: 'SQLite' | 'PostgreSQL', open: () => Promise<Store>, close:
       } finally {
         extra = [];
       }
+    });
+
+    it('shows the attachment files received per remote system by status, and the newest in error', async () => {
+      const f = (await get('/rps-monitor/figures')).body as Figures;
+      const none = { wanted: 0, requested: 0, staged: 0, processing: 0, stored: 0, error: 0, refused: 0 };
+      assert.deepEqual(
+        f.files.counts.map((c) => [c.store, c.remoteSystem, c.remoteName, c.counts]),
+        [
+          [storeId(key), 'rs-b', 'Desk B', { ...none, wanted: 1, stored: 1, refused: 1, error: 2 }],
+          [storeId(key), 'rs-c', 'Desk C', none],
+        ],
+        'the deployed remote systems of the store, by their node ids',
+      );
+      assert.equal(f.files.errors.total, 3, 'in error from any remote, deployed or not');
+      assert.deepEqual(f.files.errors.rows.map((r) => r.id), [file.elsewhere.id, file.newer.id, file.older.id], 'newest first');
+      assert.deepEqual(f.files.errors.rows[1], {
+        store: storeId(key),
+        id: file.newer.id,
+        at: now - 2 * MINUTE_MS,
+        remoteSystem: 'rs-b',
+        remoteName: 'Desk B',
+        fileName: 'newer.pdf',
+        size: file.newer.size,
+        target: 'case/t5',
+        error: 'too large',
+        attempts: 1,
+      });
+      assert.deepEqual([f.files.errors.rows[0].remoteSystem, f.files.errors.rows[0].remoteName], ['X', 'X']);
+      const b = (await get('/rps-monitor/figures?remoteSystem=rs-b')).body as Figures;
+      assert.deepEqual(b.files.counts.map((c) => c.remoteSystem), ['rs-b']);
+      assert.deepEqual([b.files.errors.total, b.files.errors.rows.map((r) => r.id)], [2, [file.newer.id, file.older.id]]);
+      const elsewhere = (await get(`/rps-monitor/figures?store=nothing`)).body as Figures;
+      assert.deepEqual(elsewhere.files, { counts: [], errors: { total: 0, rows: [] } });
+      // Prometheus: a gauge per remote system and status, read at the scrape.
+      const parsed = parsePrometheus((await get('/rps-monitor/metrics')).body as string) as Sample[];
+      const gauge = parsed.find((x) => x.name === 'rps_attachment_files');
+      assert.equal(gauge?.type, 'GAUGE');
+      const value = (remote: string, status: string): number | undefined => {
+        const m = gauge?.metrics.find((x) => x.labels?.remote_system === remote && x.labels?.status === status);
+        return m === undefined ? undefined : Number(m.value);
+      };
+      assert.deepEqual([value('rs-b', 'error'), value('rs-b', 'stored'), value('rs-b', 'wanted'), value('rs-b', 'requested'), value('rs-c', 'error')], [2, 1, 1, 0, 0]);
+    });
+
+    it('retries attachment files in error: back to wanted from the first byte, and the attachment service is woken', async () => {
+      actions.length = 0;
+      const answer = await post('/rps-monitor/files/retry', { store: storeId(key), ids: [file.older.id, file.refused.id, file.wanted.id] });
+      assert.deepEqual(answer, { status: 200, body: { count: 1 } }, 'only the file in error');
+      const again = await store.inboundFiles.get(file.older.id);
+      assert.deepEqual([again?.status, again?.attempts, again?.received], ['wanted', 0, 0]);
+      assert.equal((await store.inboundFiles.get(file.refused.id))?.status, 'refused');
+      assert.deepEqual(actions, ['files requeued in this store', 'changed']);
+      const f = (await get('/rps-monitor/figures')).body as Figures;
+      assert.deepEqual(f.files.errors.rows.map((r) => r.id), [file.elsewhere.id, file.newer.id]);
+      assert.equal(f.files.counts[0].counts.wanted, 2);
+      actions.length = 0;
+      assert.deepEqual(await post('/rps-monitor/files/retry', { store: storeId(key), ids: [file.older.id] }), { status: 200, body: { count: 0 } });
+      assert.deepEqual(actions, ['changed'], 'nothing wanted again: the service is not woken');
+    });
+
+    it('refuses a file retry it cannot act on with 400 and a reason, and changes nothing', async () => {
+      const before = await store.inboundFiles.counts();
+      const id = file.newer.id;
+      for (const body of [[], 'x', {}, { ids: [id] }, { store: storeId(key) }, { store: storeId(key), ids: [] }, { store: storeId(key), ids: [0] }, { store: storeId(key), ids: 'all' }, { store: storeId(key), ids: [1.5] }, { store: 7, ids: [id] }]) {
+        const answer = await post('/rps-monitor/files/retry', body);
+        assert.equal(answer.status, 400, JSON.stringify(body));
+        assert.equal(typeof answer.body.error, 'string');
+      }
+      const unknown = await post('/rps-monitor/files/retry', { store: 'no-such-store', ids: [id] });
+      assert.deepEqual(unknown, { status: 400, body: { error: 'api.unknown-store' } });
+      assert.equal((await post('/rps-monitor/files/retry', { ids: [id] })).body.error, 'api.files-need-store');
+      assert.deepEqual(await store.inboundFiles.counts(), before);
     });
 
     it('retries and skips selected rows, and every error row of a filter; the store has them so', async () => {

@@ -30,6 +30,17 @@ const OUT_FIND = sql('attachment_out_find', `
 
 const OUT_IN_USE = sql('attachment_out_in_use', "SELECT DISTINCT hash FROM rps_attachment_out WHERE status = 'sent' AND hash = ANY ($1::text[])");
 
+// Several cleaners may run at once: each deletes rows the others have not locked.
+const OUT_PURGE = sql('attachment_out_purge', `
+  DELETE FROM rps_attachment_out o
+  USING (
+    SELECT remote_system, record_table, record_id, attachment_id FROM rps_attachment_out
+    WHERE status IN ('removed', 'refused') AND updated_at < $1::bigint
+    LIMIT $2::integer
+    FOR UPDATE SKIP LOCKED) old
+  WHERE o.remote_system = old.remote_system AND o.record_table = old.record_table
+    AND o.record_id = old.record_id AND o.attachment_id = old.attachment_id`, { perCall: true });
+
 export class PostgresAttachmentsOut implements AttachmentsOut {
   constructor(private readonly p: PgContext) {}
 
@@ -50,6 +61,10 @@ export class PostgresAttachmentsOut implements AttachmentsOut {
   async hashesInUse(hashes: readonly string[]): Promise<Set<string>> {
     if (hashes.length === 0) return new Set();
     return new Set((await rows<{ hash: string }>(this.p.pool, OUT_IN_USE, [[...hashes]])).map((r) => r.hash));
+  }
+
+  async purge(before: number, limit: number): Promise<number> {
+    return (await query(this.p.pool, OUT_PURGE, [before, limit])).rowCount;
   }
 }
 
@@ -148,13 +163,18 @@ const FILE_RETRY = sql('inbound_file_retry', `
 const FILE_COUNTS = sql('inbound_file_counts', `
   SELECT status, count(*) AS n FROM rps_inbound_file WHERE $1::text IS NULL OR remote_system = $1::text GROUP BY status`);
 
-// Several cleaners may run at once: each deletes rows the others have not locked.
+const FILE_ERRORS = sql('inbound_file_errors', `
+  SELECT * FROM rps_inbound_file WHERE status = 'error' AND ($1::text IS NULL OR remote_system = $1::text)
+  ORDER BY updated_at DESC, id DESC LIMIT $2::integer`);
+
+// Several cleaners may run at once: each deletes rows the others have not locked. Errors
+// are kept longer than finished files: an operator may still retry them.
 const FILE_PURGE = sql('inbound_file_purge', `
   DELETE FROM rps_inbound_file f
   USING (
     SELECT id FROM rps_inbound_file
-    WHERE status IN ('stored', 'refused') AND updated_at < $1::bigint
-    LIMIT $2::integer
+    WHERE (status IN ('stored', 'refused') AND updated_at < $1::bigint) OR (status = 'error' AND updated_at < $2::bigint)
+    LIMIT $3::integer
     FOR UPDATE SKIP LOCKED) old
   WHERE f.id = old.id
   RETURNING f.id`, { perCall: true });
@@ -235,7 +255,11 @@ export class PostgresInboundFiles implements InboundFiles {
     return fileCounts(await rows<{ status: InboundFileStatus; n: number }>(this.p.pool, FILE_COUNTS, [remoteSystem ?? null]));
   }
 
-  async purgeFiles(before: number, limit: number): Promise<number[]> {
-    return (await rows<{ id: number }>(this.p.pool, FILE_PURGE, [before, limit])).map((r) => r.id).sort((a, b) => a - b);
+  async errors(remoteSystem: string | undefined, limit: number): Promise<InboundFile[]> {
+    return (await rows<FileRow>(this.p.pool, FILE_ERRORS, [remoteSystem ?? null, limit])).map(inboundFile);
+  }
+
+  async purgeFiles(before: number, errorsBefore: number, limit: number): Promise<number[]> {
+    return (await rows<{ id: number }>(this.p.pool, FILE_PURGE, [before, errorsBefore, limit])).map((r) => r.id).sort((a, b) => a - b);
   }
 }

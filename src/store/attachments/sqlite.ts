@@ -26,6 +26,10 @@ function outStatements(db: Db) {
       'SELECT * FROM rps_attachment_out WHERE remote_system = ? AND record_table = ? AND record_id = ? AND attachment_id = ?'),
     inUse: db.prepare<[string], { hash: string }>(
       "SELECT DISTINCT hash FROM rps_attachment_out WHERE status = 'sent' AND hash IN (SELECT value FROM json_each(?))"),
+    purge: db.prepare<[number, number]>(`
+      DELETE FROM rps_attachment_out WHERE (remote_system, record_table, record_id, attachment_id) IN (
+        SELECT remote_system, record_table, record_id, attachment_id FROM rps_attachment_out
+        WHERE status IN ('removed', 'refused') AND updated_at < ? LIMIT ?)`),
   };
 }
 
@@ -57,6 +61,11 @@ export class SqliteAttachmentsOut implements AttachmentsOut {
   async hashesInUse(hashes: readonly string[]): Promise<Set<string>> {
     if (hashes.length === 0) return new Set();
     return new Set(this.sql.inUse.all(JSON.stringify(hashes)).map((r) => r.hash));
+  }
+
+  async purge(before: number, limit: number): Promise<number> {
+    // Not durable: rows a power cut brings back are purged again at the next run.
+    return this.s.progress(() => this.sql.purge.run(before, limit).changes);
   }
 }
 
@@ -138,9 +147,16 @@ function fileStatements(db: Db) {
       WHERE status = 'error' AND id IN (SELECT value FROM json_each(?))`),
     counts: db.prepare<[{ remote: string | null }], { status: InboundFileStatus; n: number }>(
       'SELECT status, count(*) AS n FROM rps_inbound_file WHERE @remote IS NULL OR remote_system = @remote GROUP BY status'),
-    purge: db.prepare<[number, number], { id: number }>(`
+    errors: db.prepare<[{ remote: string | null; limit: number }], FileRow>(`
+      SELECT * FROM rps_inbound_file WHERE status = 'error' AND (@remote IS NULL OR remote_system = @remote)
+      ORDER BY updated_at DESC, id DESC LIMIT @limit`),
+    // Errors are kept longer than finished files: an operator may still retry them.
+    purge: db.prepare<[{ before: number; errorsBefore: number; limit: number }], { id: number }>(`
       DELETE FROM rps_inbound_file WHERE id IN (
-        SELECT id FROM rps_inbound_file WHERE status IN ('stored', 'refused') AND updated_at < ? LIMIT ?)
+        SELECT id FROM rps_inbound_file WHERE status IN ('stored', 'refused') AND updated_at < @before
+        UNION ALL
+        SELECT id FROM rps_inbound_file WHERE status = 'error' AND updated_at < @errorsBefore
+        LIMIT @limit)
       RETURNING id`),
   };
 }
@@ -225,9 +241,13 @@ export class SqliteInboundFiles implements InboundFiles {
     return fileCounts(this.sql.counts.all({ remote: remoteSystem ?? null }));
   }
 
-  async purgeFiles(before: number, limit: number): Promise<number[]> {
+  async errors(remoteSystem: string | undefined, limit: number): Promise<InboundFile[]> {
+    return this.sql.errors.all({ remote: remoteSystem ?? null, limit }).map(inboundFile);
+  }
+
+  async purgeFiles(before: number, errorsBefore: number, limit: number): Promise<number[]> {
     return this.s
-      .progress(() => this.sql.purge.all(before, limit))
+      .progress(() => this.sql.purge.all({ before, errorsBefore, limit }))
       .map((r) => r.id)
       .sort((a, b) => a - b);
   }

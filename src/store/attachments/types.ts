@@ -36,6 +36,11 @@ export interface AttachmentsOut {
   find(remoteSystem: string, table: string, recordId: string, attachmentId: string): Promise<SentAttachment | undefined>;
   /** Of `hashes`, those some row with status 'sent' still names (their staged content must stay). */
   hashesInUse(hashes: readonly string[]): Promise<Set<string>>;
+  /**
+   * Retention: deletes up to `limit` 'removed' and 'refused' rows last updated before `before`; returns how many.
+   * A 'sent' row stays whatever its age: a pull may still name it.
+   */
+  purge(before: number, limit: number): Promise<number>;
 }
 
 /** Receiver side. */
@@ -132,9 +137,12 @@ export interface InboundFiles {
   retry(ids: readonly number[], now: number): Promise<number>;
   /** Counts by status (monitor). */
   counts(remoteSystem?: string): Promise<Record<InboundFileStatus, number>>;
+  /** The rows in 'error' of `remoteSystem` (undefined: any), newest updated first, at most `limit` (monitor). */
+  errors(remoteSystem: string | undefined, limit: number): Promise<InboundFile[]>;
   /**
-   * Retention: deletes up to `limit` 'stored' and 'refused' rows last updated before `before`, returning their ids
+   * Retention: deletes up to `limit` 'stored' and 'refused' rows last updated before `before`, and 'error' rows
+   * last updated before `errorsBefore` (kept longer: an operator may still retry them), returning their ids
    * (the caller removes their staged files).
    */
-  purgeFiles(before: number, limit: number): Promise<number[]>;
+  purgeFiles(before: number, errorsBefore: number, limit: number): Promise<number[]>;
 }

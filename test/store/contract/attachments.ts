@@ -81,6 +81,24 @@ export function attachmentsContract(factory: StoreFactory): void {
       assert.deepEqual([...(await out.hashesInUse(['h2', 'h3']))], []);
       assert.deepEqual([...(await out.hashesInUse([]))], []);
     });
+
+    it('purges removed and refused rows last updated before a time, in batches, and keeps sent rows whatever their age', async () => {
+      const out = store.attachmentsOut;
+      await out.record([
+        sent('a', { status: 'removed', updatedAt: T0 + 10 }),
+        sent('b', { status: 'refused', reason: 'type', updatedAt: T0 + 10 }),
+        sent('c', { status: 'removed', updatedAt: T0 + 10, remoteSystem: 'S' }),
+        sent('d', { status: 'sent', updatedAt: T0 }),
+        sent('e', { status: 'removed', updatedAt: T0 + 30 }),
+      ]);
+      assert.equal(await out.purge(T0 + 20, 2), 2);
+      assert.equal(await out.purge(T0 + 20, 2), 1);
+      assert.equal(await out.purge(T0 + 20, 2), 0);
+      assert.deepEqual((await out.ofRecord('R', 'incident', '1')).map((r) => r.attachmentId), ['d', 'e']);
+      assert.deepEqual(await out.ofRecord('S', 'incident', '1'), []);
+      assert.equal(await out.purge(T0 + 31, 10), 1);
+      assert.deepEqual((await out.ofRecord('R', 'incident', '1')).map((r) => r.attachmentId), ['d']);
+    });
   });
 
   describe('inbound files', () => {
@@ -305,6 +323,25 @@ export function attachmentsContract(factory: StoreFactory): void {
       assert.deepEqual(await files.counts('none'), { wanted: 0, requested: 0, staged: 0, processing: 0, stored: 0, error: 0, refused: 0 });
     });
 
+    it('lists the files in error, newest updated first, per remote or all, up to a limit', async () => {
+      const files = store.inboundFiles;
+      const [a, b, c, d, w] = await files.want([newFile('1'), newFile('2'), newFile('3', { remoteSystem: 'S' }), newFile('4'), newFile('5')], T0);
+      await files.claimToRequest(undefined, T0, 4, 't', T0 + 100);
+      await files.failPull(a.id, { status: 'error' }, 'mismatch', T0 + 5);
+      await files.failPull(b.id, { status: 'error' }, 'too large', T0 + 9);
+      await files.failPull(c.id, { status: 'error' }, 'gone', T0 + 7);
+      await files.failPull(d.id, { status: 'refused' }, 'forged', T0 + 10);
+      assert.deepEqual(await files.errors('none', 10), []);
+      const all = await files.errors(undefined, 10);
+      assert.deepEqual(ids(all), [b.id, c.id, a.id], 'not refused, not waiting');
+      assert.deepEqual([all[0].status, all[0].lastError, all[0].updatedAt, all[0].attempts, all[0].fileName], ['error', 'too large', T0 + 9, 1, b.fileName]);
+      assert.deepEqual(ids(await files.errors('R', 10)), [b.id, a.id]);
+      assert.deepEqual(ids(await files.errors(undefined, 2)), [b.id, c.id]);
+      await files.retry([b.id], T0 + 20);
+      assert.deepEqual(ids(await files.errors('R', 10)), [a.id], 'retried: wanted again');
+      assert.ok(await files.get(w.id));
+    });
+
     it('purges stored and refused files last updated before a time, in batches, returning their ids', async () => {
       const files = store.inboundFiles;
       const [s1, s2, s3] = await stage([newFile('1'), newFile('2'), newFile('3')]);
@@ -316,13 +353,16 @@ export function attachmentsContract(factory: StoreFactory): void {
       await files.claimToRequest(undefined, T0, 2, 't', T0 + 100);
       await files.failPull(r1.id, { status: 'refused' }, 'gone', T0 + 5);
       await files.failPull(e1.id, { status: 'error' }, 'x', T0 + 5);
-      const first = await files.purgeFiles(T0 + 20, 2);
+      // Errors have their own, earlier cut-off: e1 (updated at T0 + 5) is not before T0 + 5.
+      const first = await files.purgeFiles(T0 + 20, T0 + 5, 2);
       assert.equal(first.length, 2);
-      const second = await files.purgeFiles(T0 + 20, 2);
+      const second = await files.purgeFiles(T0 + 20, T0 + 5, 2);
       assert.deepEqual([...first, ...second].sort((x, y) => x - y), [s1.id, s2.id, r1.id].sort((x, y) => x - y));
-      assert.deepEqual(await files.purgeFiles(T0 + 20, 2), []);
+      assert.deepEqual(await files.purgeFiles(T0 + 20, T0 + 5, 2), []);
       for (const id of [s1.id, s2.id, r1.id]) assert.equal(await files.get(id), undefined);
       for (const f of [s3, e1, w1]) assert.ok(await files.get(f.id), 'kept');
+      assert.deepEqual(await files.purgeFiles(T0 + 20, T0 + 6, 10), [e1.id], 'an error updated before its cut-off');
+      for (const f of [s3, w1]) assert.ok(await files.get(f.id), 'kept');
       // A purged file is not wanted again as the same row: its id is never given again.
       const [next] = await files.want([newFile('7')], T0 + 40);
       assert.ok(next.id > w1.id);
