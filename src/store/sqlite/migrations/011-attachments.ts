@@ -23,6 +23,8 @@ export const migration: Migration = {
       ) WITHOUT ROWID;
       -- hashesInUse: is a staged content still named by a 'sent' row.
       CREATE INDEX rps_attachment_out_sent ON rps_attachment_out (hash) WHERE status = 'sent';
+      -- purge: the rows that no longer name content to send, oldest first.
+      CREATE INDEX rps_attachment_out_gone ON rps_attachment_out (updated_at) WHERE status IN ('removed', 'refused');
 
       -- Receiver side (InboundFiles): one row per file a local record lacks. AUTOINCREMENT:
       -- the staged bytes are in <staging>/in/<id>, so an id is never given again after its
