@@ -169,6 +169,11 @@ export class AttachmentStaging {
     }
   }
 
+  /** Flushes inbound file `id` to the disk (before its row says it is verified). */
+  async syncIn(id: number): Promise<void> {
+    await syncFile(await this.inPath(id));
+  }
+
   async removeIn(id: number): Promise<void> {
     await rm(await this.inPath(id), { force: true });
   }

@@ -31,6 +31,7 @@ import {
   type LimitRefusal,
   limitRefusal,
   MAX_SENT_NAME_CHARS,
+  safeFileName,
   newAttachmentSecret,
   openAttachmentKey,
   planAttachments,
@@ -45,18 +46,23 @@ import { type AttachmentContent, AttachmentStaging, ContentTooLargeError } from 
 import type { RemoteSystem } from './remote';
 import { ATTACHMENT_KEY_SECRET, type StoreSecrets } from './secrets';
 
-export type { InboundFile, NewInboundFile };
+export type { InboundFile, NewInboundFile, SentAttachment };
 
 /** Files asked for in one pull request. */
 const PULL_BATCH = 20;
 /** How long a pull request may take to complete before its files are asked for again (a push resumes where it stopped). */
-const DEFAULT_PULL_DEADLINE_MS = 2 * 60 * 1000;
+const DEFAULT_PULL_DEADLINE_MS = 5 * 60 * 1000;
 /** How often waiting files are looked for when nothing told us of them (retries, other processes). */
 const DEFAULT_POLL_MS = 2000;
 /** Files of one inbound-mode node in its flow at once. */
 const MAX_IN_FLOW = 4;
 /** A flow that holds a file longer than this without ending it gets it again later (a copy of a large file takes a while). */
 const DEFAULT_FLOW_TIMEOUT_MS = 10 * 60 * 1000;
+/** How often one transfer waits for a receiver that answers "later" (429/503), and for how long at most each time. */
+const MAX_LATER_WAITS = 20;
+const MAX_LATER_WAIT_MS = 30_000;
+/** Transfers accepted and waiting to be pushed; past it, pull requests are answered 503. */
+const MAX_QUEUED_PUSHES = 100;
 /** Pushes in progress at once, over all remotes. */
 const MAX_PUSHES = 2;
 /** How long ended inbound files are remembered (what a record holds is known by them), and staged content nothing names is kept. */
@@ -93,6 +99,8 @@ export interface Prepared {
   removed: RemovedAttachment[];
   /** Kept back by the limits: recorded, reported, never sent. */
   refused: { fileName: string; reason: LimitRefusal }[];
+  /** What to record with recordSent once the message is queued. */
+  toRecord: SentAttachment[];
 }
 
 /** An inbound-mode node: where staged files of its (remote system, process event) go. */
@@ -296,8 +304,20 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         return row({ id: (file?.id ?? r.fileName).slice(0, MAX_SENT_NAME_CHARS), hash: '', fileName: r.fileName.slice(0, MAX_SENT_NAME_CHARS), contentType: file?.contentType ?? '', size: 0 }, 'refused', r.reason);
       }),
     ];
+    // Refusals are recorded now; what the message carries only once it is queued (recordSent).
+    const refusedRows = rows.filter((r) => r.status === 'refused');
+    if (refusedRows.length > 0) await this.o.store.attachmentsOut.record(refusedRows);
+    return { attachments, removed: removedRows.map((r) => ({ hash: r.hash, fileName: r.fileName })), refused, toRecord: rows.filter((r) => r.status !== 'refused') };
+  }
+
+  /**
+   * The message that carries these attachments (and removals) is queued: from now on the
+   * remote has them. Recorded after the queueing, so a message that is never queued (a
+   * crash before send, a refusal) leaves them to be sent with the next one; a crash
+   * between the two sends them once more, which the receiver recognises.
+   */
+  async recordSent(rows: readonly SentAttachment[]): Promise<void> {
     if (rows.length > 0) await this.o.store.attachmentsOut.record(rows);
-    return { attachments, removed: removedRows.map((r) => ({ hash: r.hash, fileName: r.fileName })), refused };
   }
 
   /**
@@ -322,10 +342,11 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         results.push({ id: file.id, status: 'refused', code: opened.reason, error: KEY_REFUSALS[opened.reason] });
         continue;
       }
-      // The key names an attachment registered for this remote (its content is kept by hash).
+      // Only prepare() makes keys, for content it staged: the key's claims are the proof, and
+      // the content is found by its hash (recorded as sent only once its message is queued,
+      // which a receiver may outrun).
       const { claims } = opened;
-      const registered = await this.o.store.attachmentsOut.find(link, claims.table, claims.recordId, claims.attachmentId);
-      const size = registered && registered.status !== 'refused' ? await this.o.staging.outSize(claims.hash) : undefined;
+      const size = await this.o.staging.outSize(claims.hash);
       if (size === undefined) {
         results.push({ id: file.id, status: 'refused', code: 'gone', error: 'the attachment is no longer kept here' });
         continue;
@@ -334,7 +355,10 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
       // An offset past the end (not ours to have) starts the file again.
       accepted.push({ id: file.id, hash: claims.hash, size, offset: file.offset <= size ? file.offset : 0 });
     }
-    if (accepted.length > 0 && !this.pushes.has(request.transfer)) {
+    if (accepted.length > 0 && this.pushQueue.length >= MAX_QUEUED_PUSHES) {
+      return { status: 503, code: 'busy', error: `${MAX_QUEUED_PUSHES} transfers are waiting to be pushed: ask again later` };
+    }
+    if (accepted.length > 0 && !this.pushes.has(request.transfer) && !this.pushQueue.some((job) => job.transfer === request.transfer)) {
       this.pushQueue.push({ remote, transfer: request.transfer, files: accepted });
       // After the answer: the receiver must know the transfer before its first push arrives.
       setImmediate(() => this.nextPush());
@@ -358,40 +382,68 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
 
   /**
    * Pushes the accepted files of one pull request in order, each from the offset the
-   * receiver has, then signals completion. A push that fails ends the transfer: the
-   * receiver asks again once its deadline passes, and the next push resumes.
+   * receiver has, then signals completion. A receiver that says "later" (429 or 503 with
+   * Retry-After: its rate limit counts our pushes too) is waited for, a few times; a push
+   * that fails otherwise ends the transfer, and the completion names the files not sent
+   * as `interrupted`, so that the receiver asks for them again soon (not at its deadline).
    */
   private async push(remote: RemoteSystem, transfer: string, files: readonly AcceptedFile[]): Promise<void> {
     const client = remote.attachmentClient;
-    const sent: CompleteFile[] = [];
+    const done: CompleteFile[] = [];
+    let waits = 0;
+    /** Waits out a "later" answer: false when it has waited too often, or is stopping. */
+    const later = async (result: { kind: string; retryAfterMs?: number }): Promise<boolean> => {
+      if (result.kind !== 'transient' || result.retryAfterMs === undefined || waits >= MAX_LATER_WAITS || this.stopped) return false;
+      waits += 1;
+      await abortableDelay(Math.min(result.retryAfterMs, MAX_LATER_WAIT_MS), this.abort.signal);
+      return !this.stopped;
+    };
+    let failure: string | undefined;
     for (const file of files) {
+      if (failure !== undefined) {
+        done.push({ id: file.id, status: 'refused', code: 'interrupted', error: failure });
+        continue;
+      }
       let offset = file.offset;
       let pushed = false;
       // A 409 tells where the receiver is: one more push from there.
-      for (let attempt = 0; attempt < 2 && !pushed; attempt++) {
+      for (let attempt = 0; attempt < 2 && !pushed && failure === undefined; ) {
         const length = file.size - offset;
         const body = length > 0 ? createReadStream(this.o.staging.outPath(file.hash), { start: offset }) : Readable.from([]);
         const result = await client.pushAttachment({ transfer, file: file.id, offset }, length, body, this.abort.signal);
         body.destroy();
         if (result.kind === 'ok') pushed = true;
-        else if (result.kind === 'offset') offset = result.received;
-        else {
-          if (!this.stopped) this.emit('fault', new Error(`pushing an attachment to ${remote.url} failed: ${result.error}`));
-          return;
-        }
+        else if (result.kind === 'offset') {
+          offset = result.received;
+          attempt += 1;
+        } else if (!(await later(result))) failure = `pushing it to ${remote.url} failed: ${result.error}`;
       }
-      if (pushed) sent.push({ id: file.id, status: 'sent' });
+      if (pushed) done.push({ id: file.id, status: 'sent' });
+      else done.push({ id: file.id, status: 'refused', code: 'interrupted', error: failure ?? 'the receiver kept answering with another offset' });
     }
-    const done = await client.completeAttachments({ transfer, files: sent }, this.abort.signal);
-    if (done.kind !== 'ok' && !this.stopped) this.emit('fault', new Error(`signalling attachments complete to ${remote.url} failed: ${done.error}`));
+    if (failure !== undefined && !this.stopped) this.emit('fault', new Error(failure));
+    for (;;) {
+      const answer = await client.completeAttachments({ transfer, files: done }, this.abort.signal);
+      if (answer.kind === 'ok' || !(await later(answer))) {
+        if (answer.kind !== 'ok' && !this.stopped) this.emit('fault', new Error(`signalling attachments complete to ${remote.url} failed: ${answer.error}`));
+        return;
+      }
+    }
   }
 
   // ---- the receiver ----------------------------------------------------------------------
 
-  /** Records the files a target record lacks; asking for them starts at once. */
-  async want(files: readonly NewInboundFile[]): Promise<InboundFile[]> {
+  /**
+   * Records the files a target record lacks; asking for them starts once those that
+   * cannot be taken (`refusal`: why, e.g. a name that cannot be stored) are refused.
+   */
+  async want(files: readonly (NewInboundFile & { refusal?: string })[]): Promise<InboundFile[]> {
     if (files.length === 0) return [];
-    const rows = await this.o.store.inboundFiles.want(files, this.now());
+    const rows = await this.o.store.inboundFiles.want(
+      files.map(({ refusal: _refusal, ...file }) => file),
+      this.now(),
+    );
+    for (const [i, file] of files.entries()) if (file.refusal !== undefined && rows[i]) await this.refuse(rows[i].id, file.refusal);
     this.kick();
     return rows;
   }
@@ -411,6 +463,19 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     const link = await this.o.keyFor(remoteSystem);
     const sent = (await this.o.store.attachmentsOut.ofRecord(link, table, id)).filter((r) => r.status === 'sent');
     return [...(await this.o.store.inboundFiles.held(table, id)), ...sent.map((r) => ({ hash: r.hash, fileName: r.fileName }))];
+  }
+
+  /**
+   * Of the removals a message from `remoteSystem` announces for a local record, those of
+   * files that remote had of it: given to us by it, or sent to it by us (same name and
+   * hash). A remote cannot remove what it never had.
+   */
+  async removalsFrom(remoteSystem: string, table: string, id: string, removed: readonly { hash: string; fileName: string }[]): Promise<{ hash: string; fileName: string }[]> {
+    if (removed.length === 0) return [];
+    const link = await this.o.keyFor(remoteSystem);
+    const sent = (await this.o.store.attachmentsOut.ofRecord(link, table, id)).filter((r) => r.status === 'sent');
+    const had = new Set([...(await this.o.store.inboundFiles.held(table, id, link)), ...sent].map((h) => `${h.hash}\u0000${h.fileName}`));
+    return removed.filter((r) => had.has(`${r.hash}\u0000${r.fileName}`));
   }
 
   /** Where a push for one of our requested files goes, decided before any byte is read. */
@@ -445,7 +510,9 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         continue;
       }
       if (file.status === 'refused') {
-        await this.failPull(row, 'refused', `${file.code}: ${file.error}`);
+        // Interrupted: the origin could not push it now; asked for again after a backoff, from what arrived.
+        if (file.code === 'interrupted') await this.failPull({ ...row, received: await this.o.staging.inSize(row.id) }, 'retry', `the origin's push was interrupted: ${file.error}`);
+        else await this.failPull(row, 'refused', `${file.code}: ${file.error}`);
         results.push({ id: file.id, status: 'refused' });
         continue;
       }
@@ -459,6 +526,8 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     const files = this.o.store.inboundFiles;
     const verdict = await this.o.staging.verifyIn(row.id, row.size, row.hash);
     if (verdict === 'verified') {
+      // On disk before the row says so: a power cut must not leave a staged row with lost bytes.
+      await this.o.staging.syncIn(row.id);
       if (await files.markStaged(row.id, transfer, this.now())) this.emit('file', { id: row.id, status: 'staged' });
       return 'verified';
     }
@@ -654,17 +723,41 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     for (const endpoint of [...this.endpoints]) {
       if (this.stopped) return;
       const room = MAX_IN_FLOW - endpoint.inFlow;
-      if (room <= 0 || this.o.inboundHeld(endpoint.remoteSystem)) continue;
+      if (endpoint.closed || room <= 0 || this.o.inboundHeld(endpoint.remoteSystem)) continue;
       const link = await this.o.keyFor(endpoint.remoteSystem);
       const rows = await this.o.store.inboundFiles.claimStaged([link], endpoint.processEvent, this.now(), room);
       for (const row of rows) {
-        if (!this.endpoints.has(endpoint)) break;
         endpoint.inFlow += 1;
+        // Claimed for a node that closed meanwhile: not emitted, and released by the next round (expireInFlow).
         this.inFlow.set(row.id, { endpoint, since: this.now() });
+        if (endpoint.closed) continue;
+        // A name that cannot be stored never reaches a flow (refused if an earlier crash left it wanted).
+        const safe = safeFileName(row.fileName);
+        if (!safe.ok || safe.name !== row.fileName) {
+          this.inFlow.delete(row.id);
+          endpoint.inFlow -= 1;
+          await this.o.store.inboundFiles.finish(row.id, { ok: false, error: `the file name cannot be stored: ${safe.ok ? 'not a safe name' : safe.reason}` }, this.now());
+          await this.o.staging.removeIn(row.id);
+          continue;
+        }
         endpoint.target.emit(row, await this.o.staging.inPath(row.id));
       }
     }
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (a stop does not wait out a Retry-After). */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** How long a failed file waits before it is tried again: 5 s doubling to 10 min. */

@@ -4,6 +4,7 @@
  * `msg.payload` always holds the record's fields.
  */
 import type { AttachmentMeta, JournalEntry, Operation, RecordRef, RemovedAttachment, SourceRef } from '../core/protocol';
+import type { SentAttachment } from '../engine/attachments';
 import type { LoadMark } from '../engine/delta-load';
 import type { NodeMessage } from './red';
 
@@ -31,6 +32,8 @@ export interface OutboundContext {
   /** Set by rps-attachment-sync: the metadata of the attachments this message carries, and those the remote must remove. */
   attachments?: AttachmentMeta[];
   removedAttachments?: RemovedAttachment[];
+  /** Set by rps-attachment-sync: what rps-send records as sent once the message is queued. */
+  attachmentsToRecord?: SentAttachment[];
   /** Set by rps-correlate: the twin on the remote, or null when there is none yet. */
   correlation?: OutboundCorrelation | null;
   /** Set by the flow before rps-correlate, which acts on it and removes it (see LinkStateRequest). */

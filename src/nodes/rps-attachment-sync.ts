@@ -185,6 +185,7 @@ export default function (RED: NodeAPI): void {
               keyLifetimeMs,
             });
             ctx.attachments = [...(ctx.attachments ?? []), ...prepared.attachments];
+            ctx.attachmentsToRecord = [...(ctx.attachmentsToRecord ?? []), ...prepared.toRecord];
             if (prepared.removed.length > 0) ctx.removedAttachments = [...(ctx.removedAttachments ?? []), ...prepared.removed];
             // Files to send or remove make a message worth sending, whatever its journal.
             if (prepared.attachments.length > 0 || prepared.removed.length > 0) ctx.journalOnly = false;
@@ -229,9 +230,10 @@ export default function (RED: NodeAPI): void {
           if (incoming.length > 0) {
             const byFlow = existing === '' ? undefined : heldByFlow(RED.util.getMessageProperty(msg, existing));
             const have = byFlow ?? (await service().held(ctx.remoteSystem, target.table, target.id));
-            const fetch = attachmentsToFetch(incoming, have);
-            const wanted: NewInboundFile[] = fetch.map((a) => {
+            // Names that cannot be stored, and keys no pull request can carry, are refused with their reason and never asked for.
+            const wanted: (NewInboundFile & { refusal?: string })[] = attachmentsToFetch(incoming, have).map((a) => {
               const safe = safeFileName(a.fileName);
+              const refusal = !safe.ok ? t(`errors.name-${safe.reason}`) : a.key.length > MAX_KEY_LENGTH ? t('errors.key-too-long', { max: MAX_KEY_LENGTH }) : undefined;
               return {
                 remoteSystem: rt.keyOf(ctx.remoteSystem),
                 processEvent: ctx.processEvent,
@@ -243,22 +245,17 @@ export default function (RED: NodeAPI): void {
                 fileName: safe.ok ? safe.name : a.fileName.slice(0, 255),
                 contentType: a.contentType,
                 size: a.size,
+                ...(refusal === undefined ? {} : { refusal }),
               };
             });
-            const rows = await service().want(wanted);
-            counts.wanted += rows.length;
-            // Names that cannot be stored, and keys no pull request can carry, are refused with their reason and never asked for.
-            for (const [i, a] of fetch.entries()) {
-              const safe = safeFileName(a.fileName);
-              if (!rows[i]) continue;
-              if (!safe.ok) await service().refuse(rows[i].id, t(`errors.name-${safe.reason}`));
-              else if (a.key.length > MAX_KEY_LENGTH) await service().refuse(rows[i].id, t('errors.key-too-long', { max: MAX_KEY_LENGTH }));
-            }
+            counts.wanted += (await service().want(wanted)).length;
           }
-          const removedNames = (ctx.removedAttachments ?? []).flatMap((r) => {
+          // Only files that remote had of this record are removed (it cannot remove what it never had).
+          const announced = (ctx.removedAttachments ?? []).flatMap((r) => {
             const safe = safeFileName(r.fileName);
-            return safe.ok ? [{ hash: r.hash, fileName: safe.name }] : [];
+            return safe.ok ? [{ hash: r.hash.toLowerCase(), fileName: safe.name }] : [];
           });
+          const removedNames = localId === undefined ? [] : await service().removalsFrom(ctx.remoteSystem, target.table, target.id, announced);
           await service().removedThere(ctx.remoteSystem, target.table, target.id, removedNames);
           for (const removed of removedNames) {
             const safe = { name: removed.fileName };
@@ -281,8 +278,16 @@ export default function (RED: NodeAPI): void {
     });
 
     /** One staged file as a message: its content as the node's setting says, and the local record. */
+    const content = async (file: InboundFile, path: string): Promise<NodeMessage['payload']> => {
+      if (contentAs === 'buffer') return readFile(path);
+      if (contentAs === 'path') return path;
+      // A stream nobody listens to for errors would take Node-RED down when it fails.
+      const stream = createReadStream(path);
+      stream.once('error', (err) => fileFailed(file.id, err));
+      return stream;
+    };
     const fileMessage = async (file: InboundFile, path: string): Promise<NodeMessage> => ({
-      payload: contentAs === 'buffer' ? await readFile(path) : contentAs === 'stream' ? createReadStream(path) : path,
+      payload: await content(file, path),
       filename: file.fileName,
       topic: file.processEvent,
       attachment: { fileName: file.fileName, contentType: file.contentType, size: file.size, hash: file.hash },
@@ -302,6 +307,11 @@ export default function (RED: NodeAPI): void {
     });
     let removeEndpoint: (() => void) | undefined;
     const s = rt.attachmentsOf(remote.store);
+    /** Unreadable staged content: the file is ended as failed, and handed again later. */
+    const fileFailed = (id: number, err: unknown): void => {
+      node.error(errorText(err));
+      s?.finishFile(id, { ok: false, error: errorText(err) }).catch((e: unknown) => node.error(errorText(e)));
+    };
     if (s) {
       removeEndpoint = s.addEndpoint(remote.id, eventName, {
         emit: (file, path) => {
@@ -311,11 +321,7 @@ export default function (RED: NodeAPI): void {
               showCounts();
               node.send([null, m]);
             })
-            .catch((err: unknown) => {
-              // Unreadable staged content: the file is ended as failed, and tried again.
-              node.error(errorText(err));
-              void s.finishFile(file.id, { ok: false, error: errorText(err) });
-            });
+            .catch((err: unknown) => fileFailed(file.id, err));
         },
       });
       node.finishFile = (id, outcome) => s.finishFile(id, outcome);

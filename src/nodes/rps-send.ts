@@ -155,6 +155,14 @@ export default function (RED: NodeAPI): void {
               return;
             }
             ctx.queued = { remoteSystem: remote.id, queueId: q.id, messageId: q.messageId, sequence: q.sequence };
+            // The attachments this message carries count as sent from now on (a failure here only sends them again next time).
+            const sentFiles = ctx.attachmentsToRecord;
+            delete ctx.attachmentsToRecord;
+            if (sentFiles && sentFiles.length > 0) {
+              rt.attachmentsOf(store)
+                ?.recordSent(sentFiles)
+                .catch((err: unknown) => node.warn(RED._('rps-send.warnings.attachments-not-recorded', { error: errorText(err) })));
+            }
             queued += 1;
             status.set(() => show(link.state, link.lastError));
             send(msg);

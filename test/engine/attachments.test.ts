@@ -71,11 +71,17 @@ describe('engine/attachments: the origin (keys, limits, deltas)', () => {
     ...o,
   });
   const file = (name: string, content: OutgoingFile['content']): OutgoingFile => ({ id: name, fileName: name, contentType: 'text/plain', content });
+  /** A sync whose message is queued: what it carries is recorded as sent (rps-send does so). */
+  const sync = async (req: PrepareRequest): Promise<Awaited<ReturnType<AttachmentService['prepare']>>> => {
+    const prepared = await service.prepare(req);
+    await service.recordSent(prepared.toRecord);
+    return prepared;
+  };
 
   it('stages each file once by its hash and returns its metadata with a key; a second sync with nothing changed carries nothing', async () => {
     const path = join(dir, 'on-disk.txt');
     writeFileSync(path, 'same bytes');
-    const first = await service.prepare(request([file('a.txt', Buffer.from('same bytes')), file('b.txt', path), file('c.txt', Readable.from([Buffer.from('other')]))]));
+    const first = await sync(request([file('a.txt', Buffer.from('same bytes')), file('b.txt', path), file('c.txt', Readable.from([Buffer.from('other')]))]));
     assert.deepEqual(
       first.attachments.map((a) => [a.fileName, a.size, a.hash.length]),
       [
@@ -87,12 +93,21 @@ describe('engine/attachments: the origin (keys, limits, deltas)', () => {
     assert.equal(first.attachments[0].hash, first.attachments[1].hash, 'the same bytes have the same hash');
     assert.ok(first.attachments.every((a) => a.key.startsWith('rps-ak:1:')));
     assert.equal(readdirSync(join(dir, 'staging', 'out')).length, 2, 'content is kept once per hash');
-    const second = await service.prepare(request([file('a.txt', Buffer.from('same bytes')), file('b.txt', path), file('c.txt', Buffer.from('other'))]));
+    const second = await sync(request([file('a.txt', Buffer.from('same bytes')), file('b.txt', path), file('c.txt', Buffer.from('other'))]));
     assert.deepEqual([second.attachments, second.removed], [[], []]);
-    const third = await service.prepare(request([file('a.txt', Buffer.from('changed')), file('b.txt', path)]));
+    const third = await sync(request([file('a.txt', Buffer.from('changed')), file('b.txt', path)]));
     assert.deepEqual(third.attachments.map((a) => a.fileName), ['a.txt']);
     assert.deepEqual(third.removed.map((r) => r.fileName), ['c.txt'], 'the file the record no longer has is announced once');
-    assert.deepEqual((await service.prepare(request([file('a.txt', Buffer.from('changed')), file('b.txt', path)]))).removed, []);
+    assert.deepEqual((await sync(request([file('a.txt', Buffer.from('changed')), file('b.txt', path)]))).removed, []);
+  });
+
+  it('counts files as sent only once their message is queued: a message never queued leaves them to the next sync', async () => {
+    const lost = await service.prepare(request([file('a.txt', Buffer.from('hello'))]));
+    assert.equal(lost.attachments.length, 1);
+    // rps-send never queued it (a crash, a refusal): nothing was recorded, so the next sync carries the file again.
+    const again = await sync(request([file('a.txt', Buffer.from('hello'))]));
+    assert.deepEqual(again.attachments.map((a) => a.fileName), ['a.txt']);
+    assert.deepEqual((await sync(request([file('a.txt', Buffer.from('hello'))]))).attachments, []);
   });
 
   it('keeps back files over the size limit, with another extension, or with a name no message can carry: recorded, never staged', async () => {
@@ -110,7 +125,7 @@ describe('engine/attachments: the origin (keys, limits, deltas)', () => {
   });
 
   it('accepts a key for its own remote system before it expires; refuses it altered, from another remote system, after expiry, or for content no longer kept', async () => {
-    const [meta] = (await service.prepare(request([file('a.txt', Buffer.from('hello'))], { keyLifetimeMs: DAY }))).attachments;
+    const [meta] = (await sync(request([file('a.txt', Buffer.from('hello'))], { keyLifetimeMs: DAY }))).attachments;
     const pull = async (remote: string, key: string): Promise<unknown[]> => {
       const answer = await service.pull(remote, { transfer: `t-${Math.random()}`, files: [{ id: 1, key, offset: 0 }] });
       assert.ok('results' in answer, JSON.stringify(answer));

@@ -1,8 +1,9 @@
 /**
- * Attachment sync (issue 16): what each side keeps of the files that travel beside the
- * messages. The origin registers, per remote system, which attachments of a record it
- * announced (AttachmentsOut): a pull request is honoured only for a file registered so,
- * and staged content stays while some 'sent' row names its hash. The receiver keeps one
+ * Attachment sync: what each side keeps of the files that travel beside the messages. The
+ * origin registers, per remote system, which attachments of a record the remote has
+ * (AttachmentsOut: sent in a queued message, or received from it), which decides what the
+ * next message carries and which removals it announces; staged content stays while some
+ * 'sent' row names its hash. The receiver keeps one
  * row per file it lacks (InboundFiles), from 'wanted' through a pull request and the
  * pushed bytes to 'staged', handed to the flow, and 'stored' (or a final 'error' /
  * 'refused'). Staged bytes live in `<staging>/in/<row id>`: row ids are never reused.
@@ -32,7 +33,7 @@ export interface AttachmentsOut {
   record(rows: readonly SentAttachment[]): Promise<void>;
   /** The record's registered attachments for that remote system (any status), by attachmentId order. */
   ofRecord(remoteSystem: string, table: string, recordId: string): Promise<SentAttachment[]>;
-  /** One registered attachment (a pull request names it by its key's claims). */
+  /** One registered attachment. */
   find(remoteSystem: string, table: string, recordId: string, attachmentId: string): Promise<SentAttachment | undefined>;
   /** Of `hashes`, those some row with status 'sent' still names (their staged content must stay). */
   hashesInUse(hashes: readonly string[]): Promise<Set<string>>;
