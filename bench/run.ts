@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: every benchmark in bench/, one JSON line each. Not part of the tests.
- * RPS_BENCH=auth,store,e2e,backlog,delta,monitor picks some (default: all, in that order). Each
+ * RPS_BENCH=auth,store,e2e,backlog,delta,monitor,attachments picks some (default: all, in that order). Each
  * benchmark reads its own size variables: see its file.
  */
+import { benchAttachments } from './attachments';
 import { benchAuth } from './auth';
 import { benchBacklog } from './backlog';
 import { benchDeltaLoad } from './delta-load';
@@ -17,6 +18,7 @@ const BENCHES: Record<string, () => Promise<Record<string, unknown>[]>> = {
   backlog: async () => [await benchBacklog()],
   delta: async () => [await benchDeltaLoad()],
   monitor: benchMonitor,
+  attachments: benchAttachments,
 };
 
 async function main(): Promise<void> {
