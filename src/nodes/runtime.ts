@@ -62,6 +62,8 @@ export class RpsRuntime extends EngineRuntime {
       sealKeys: sealKeysOf(RED),
       authFailuresPerSec: Number(RED.settings.rpsRemoteSystemAuthFailureRate ?? DEFAULT_AUTH_FAILURE_RATE),
       report: (event) => logEvent(RED, event),
+      // Attachments of PostgreSQL stores wait here (a folder several processes sharing the store must share).
+      attachmentRoot: typeof RED.settings.rpsAttachmentDir === 'string' && RED.settings.rpsAttachmentDir !== '' ? RED.settings.rpsAttachmentDir : (RED.settings.userDir ?? process.cwd()),
     });
     this.refusals = new RefusalLog(RED);
     this.receiver.onRefused = (status) => this.refusals.count(status);
