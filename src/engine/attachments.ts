@@ -61,6 +61,10 @@ const DEFAULT_FLOW_TIMEOUT_MS = 10 * 60 * 1000;
 /** How often one transfer waits for a receiver that answers "later" (429/503), and for how long at most each time. */
 const MAX_LATER_WAITS = 20;
 const MAX_LATER_WAIT_MS = 30_000;
+/** Tries of a file when no remote system of its link is deployed (its own: RemoteSystem.maxTries). */
+const DEFAULT_MAX_TRIES = 5;
+/** Pull requests for one file before it stays in error, whatever failed (a bound on an origin that accepts and never pushes). */
+const MAX_REQUESTS = 50;
 /** Transfers accepted and waiting to be pushed; past it, pull requests are answered 503. */
 const MAX_QUEUED_PUSHES = 100;
 /** Pushes in progress at once, over all remotes. */
@@ -177,7 +181,7 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
   constructor(private readonly o: AttachmentServiceOptions) {
     super();
     this.now = o.now ?? Date.now;
-    this.maxTries = o.maxTries ?? 5;
+    this.maxTries = o.maxTries ?? DEFAULT_MAX_TRIES;
   }
 
   get staging(): AttachmentStaging {
@@ -495,7 +499,7 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     // for it, so the file is asked for again after a backoff rather than at its deadline,
     // from the bytes that arrived.
     if (received < ref.offset + ref.length) {
-      await this.failPull({ ...row, received }, 'retry', `the push of this file broke off after ${received} of ${row.size} bytes`);
+      await this.failPull({ ...row, received }, 'again', `the push of this file broke off after ${received} of ${row.size} bytes`);
       this.kick();
     }
   }
@@ -511,7 +515,7 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
       }
       if (file.status === 'refused') {
         // Interrupted: the origin could not push it now; asked for again after a backoff, from what arrived.
-        if (file.code === 'interrupted') await this.failPull({ ...row, received: await this.o.staging.inSize(row.id) }, 'retry', `the origin's push was interrupted: ${file.error}`);
+        if (file.code === 'interrupted') await this.failPull({ ...row, received: await this.o.staging.inSize(row.id) }, 'again', `the origin's push was interrupted: ${file.error}`);
         else await this.failPull(row, 'refused', `${file.code}: ${file.error}`);
         results.push({ id: file.id, status: 'refused' });
         continue;
@@ -542,15 +546,41 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     return 'mismatch';
   }
 
-  /** A pull of `row` failed: asked for again after a backoff (until maxTries), or refused for good. */
-  private async failPull(row: InboundFile, how: 'retry' | 'refused', error: string): Promise<void> {
+  /**
+   * The retry policy of the remote system a file comes from (its link key): its backoff and
+   * tries, as its messages have; the service's own when set (tests), or the defaults when
+   * no remote system of that link is deployed.
+   */
+  private async policyOf(link: string): Promise<{ backoff: BackoffPolicy; maxTries: number }> {
+    let remote: RemoteSystem | undefined;
+    for (const [id, r] of this.o.remotes()) {
+      if ((await this.o.keyFor(id)) === link) {
+        remote = r;
+        break;
+      }
+    }
+    return {
+      backoff: this.o.retryBackoff ?? remote?.backoff ?? RETRY_BACKOFF,
+      maxTries: this.o.maxTries ?? remote?.maxTries ?? this.maxTries,
+    };
+  }
+
+  /**
+   * A pull of `row` failed. `retry`: its content was wrong, asked for again after a backoff
+   * until the remote system's tries are used up (then `error`); `again`: the origin could
+   * not be reached or its push broke off, which says nothing of the file: asked for again
+   * after a backoff, however often (as messages wait for a remote that is down);
+   * `refused`: for good.
+   */
+  private async failPull(row: InboundFile, how: 'retry' | 'again' | 'refused', error: string): Promise<void> {
     const now = this.now();
+    const policy = await this.policyOf(row.remoteSystem);
     const to =
       how === 'refused'
         ? ({ status: 'refused' } as const)
-        : row.attempts >= this.maxTries
+        : how === 'retry' && row.attempts >= policy.maxTries
           ? ({ status: 'error' } as const)
-          : ({ status: 'wanted', nextAt: now + backoffDelay(this.o.retryBackoff ?? RETRY_BACKOFF, row.attempts), received: row.received } as const);
+          : ({ status: 'wanted', nextAt: now + backoffDelay(policy.backoff, Math.min(row.attempts, 20)), received: row.received } as const);
     await this.o.store.inboundFiles.failPull(row.id, to, error, now);
     if (to.status !== 'wanted') {
       await this.o.staging.removeIn(row.id);
@@ -586,10 +616,11 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     const row = await this.o.store.inboundFiles.get(id);
     if (!row) return false;
     const now = this.now();
-    const final = outcome.ok || row.attempts + 1 >= this.maxTries;
+    const policy = await this.policyOf(row.remoteSystem);
+    const final = outcome.ok || row.attempts + 1 >= policy.maxTries;
     const ok = await this.o.store.inboundFiles.finish(
       id,
-      outcome.ok ? { ok: true } : final ? { ok: false, error: outcome.error } : { ok: false, error: outcome.error, retryAt: now + backoffDelay(this.o.retryBackoff ?? RETRY_BACKOFF, row.attempts) },
+      outcome.ok ? { ok: true } : final ? { ok: false, error: outcome.error } : { ok: false, error: outcome.error, retryAt: now + backoffDelay(policy.backoff, row.attempts + 1) },
       now,
     );
     if (inFlow && this.inFlow.get(id) === inFlow) {
@@ -693,9 +724,9 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         const rows = await this.o.store.inboundFiles.claimToRequest([link], now, PULL_BATCH, transfer, now + (this.o.pullDeadlineMs ?? DEFAULT_PULL_DEADLINE_MS));
         if (rows.length === 0) break;
         // Asked for too often without the file arriving (an origin that accepts and never pushes): in error.
-        const overdue = rows.filter((r) => r.attempts > this.maxTries);
-        for (const row of overdue) await this.failPull(row, 'retry', `asked for ${row.attempts - 1} times without the file arriving`);
-        rows.splice(0, rows.length, ...rows.filter((r) => r.attempts <= this.maxTries));
+        const overdue = rows.filter((r) => r.attempts > MAX_REQUESTS);
+        for (const row of overdue) await this.o.store.inboundFiles.failPull(row.id, { status: 'error' }, `asked for ${row.attempts - 1} times without the file arriving`, now);
+        rows.splice(0, rows.length, ...rows.filter((r) => r.attempts <= MAX_REQUESTS));
         if (rows.length === 0) continue;
         // What is on disk is where the push resumes: a crash may have come before the count was
         // written. Whatever those bytes are, the whole file is verified by its SHA-256 at the end.
@@ -712,7 +743,7 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
           continue;
         }
         // The origin could not be asked: these wait for a retry; the others of this origin for the next round.
-        for (const row of rows) await this.failPull(row, 'retry', `asking ${remote.url} for it failed: ${call.error}`);
+        for (const row of rows) await this.failPull(row, 'again', `asking ${remote.url} for it failed: ${call.error}`);
         break;
       }
     }

@@ -109,6 +109,11 @@ export class RemoteSystem extends EventEmitter<RemoteSystemEvents> {
     return this.o.backoff;
   }
 
+  /** How many tries a row of this remote gets before it stays in error (attachment files count alike). */
+  get maxTries(): number {
+    return this.o.maxTries;
+  }
+
   /** The client that calls this remote for attachment transfers (same tokens, agents and TLS as the sender). */
   get attachmentClient(): RemoteClient {
     return this.client;
