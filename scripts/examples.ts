@@ -1207,9 +1207,9 @@ export default {
 
 const ATTACHMENTS_INFO = `Attachments
 
-Each record is a folder of files under the folder in the tab's environment variable RPS_FILES (Edit the tab: Environment variables): record r1's files are in RPS_FILES/r1. Import this same flow on both Node-REDs, each with its own folder, and the files of a record follow it both ways.
+Each record is a folder of files under the folder in the tab's environment variable RPS_FILES (Edit the tab: Environment variables): record r1's files are in \`RPS_FILES/r1\`. Import this same flow on both Node-REDs, each with its own folder, and the files of a record follow it both ways.
 
-- Send: POST /rps-example/records/<id>/sync says that record <id> changed. Its folder goes with the change (attachments, send mode): only the files that are new or changed since the last sync to the remote (all of them on the record's first sync), and the names of the files removed from the folder. The files travel by the attachment protocol, verified by SHA-256, after the record.
+- Send: \`POST /rps-example/records/:id/sync\` says that record :id changed. Its folder goes with the change (attachments, send mode): only the files that are new or changed since the last sync to the remote (all of them on the record's first sync), and the names of the files removed from the folder. The files travel by the attachment protocol, verified by SHA-256, after the record.
 - Receive: inbound → correlate gives the local record (the twin, or a new one with the sender's id); attachments (receive mode) asks for the files the record lacks and passes the message to complete inbound. Each file then comes out of its second output with its content; "store or remove" writes it into the record's folder (or removes it) and complete inbound ends it. A file that cannot be written goes to the Catch node, is marked as error and tried again.
 
 This example hands the content as a Buffer, which suits files of a few megabytes. For large files set "Content as" to a file path and move the file with your own node: nothing then holds the file in memory.`;
@@ -1229,7 +1229,7 @@ export function attachmentsExample(): FlowNode[] {
     remoteSystem(id('rs'), 'Remote instance', 'http://127.0.0.1:1881'),
     { id: id('pe'), type: 'rps-process-event', name: 'Record files', description: 'A record and its folder of files', domain: '' },
     { id: id('comment'), type: 'comment', z, name: 'A folder of files per record, synced both ways', info: ATTACHMENTS_INFO, x: 250, y: 40, wires: [] },
-    { id: id('http-in'), type: 'http in', z, name: 'record changed', url: '/rps-example/records/:id/sync', method: 'post', upload: false, swaggerDoc: '', x: 150, y: 120, wires: [[id('record')]] },
+    { id: id('http-in'), type: 'http in', z, name: 'record changed', url: '/rps-example/records/:id/sync', method: 'post', upload: false, swaggerDoc: '', x: 140, y: 120, wires: [[id('record')]] },
     {
       id: id('record'),
       type: 'change',
@@ -1240,12 +1240,12 @@ export function attachmentsExample(): FlowNode[] {
         { t: 'set', p: 'operation', pt: 'msg', to: 'update', tot: 'str' },
         { t: 'set', p: 'attachments', pt: 'msg', to: `${folder}req.params.id`, tot: 'jsonata' },
       ],
-      x: 370,
+      x: 360,
       y: 120,
       wires: [[id('capture')]],
     },
-    captureNode({ id: id('capture'), z, table: 'record', includedFields: ['id'], delete: false, fieldTimes: false, x: 560, y: 120, wires: [[id('correlate-out')]] }),
-    { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 720, y: 120, wires: [[id('files-out')], [id('files-out')]] },
+    captureNode({ id: id('capture'), z, table: 'record', includedFields: ['id'], delete: false, fieldTimes: false, x: 570, y: 120, wires: [[id('correlate-out')]] }),
+    { id: id('correlate-out'), type: 'rps-correlate', z, name: '', remoteSystem: id('rs'), x: 790, y: 120, wires: [[id('files-out')], [id('files-out')]] },
     {
       id: id('files-out'),
       type: 'rps-attachment-sync',
@@ -1266,21 +1266,21 @@ export function attachmentsExample(): FlowNode[] {
       existing: '',
       content: 'buffer',
       outputs: 1,
-      x: 890,
+      x: 1010,
       y: 120,
       wires: [[id('send')]],
     },
-    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1060, y: 120, wires: [[id('answer')]] },
-    { id: id('answer'), type: 'http response', z, name: '', statusCode: '202', headers: {}, x: 1230, y: 120, wires: [] },
-    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '4', timeout: '60', gapWait: '30', x: 130, y: 260, wires: [[id('correlate-in')]] },
-    { id: id('correlate-in'), type: 'rps-correlate', z, name: '', x: 290, y: 260, wires: [[id('local')], [id('local')], [id('done')]] },
+    { id: id('send'), type: 'rps-send', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), x: 1230, y: 120, wires: [[id('answer')]] },
+    { id: id('answer'), type: 'http response', z, name: '', statusCode: '202', headers: {}, x: 1460, y: 120, wires: [] },
+    { id: id('inbound'), type: 'rps-inbound', z, name: '', remoteSystem: id('rs'), processEvent: id('pe'), maxParallel: '4', timeout: '60', gapWait: '30', x: 190, y: 260, wires: [[id('correlate-in')]] },
+    { id: id('correlate-in'), type: 'rps-correlate', z, name: '', x: 420, y: 260, wires: [[id('local')], [id('local')], [id('done')]] },
     {
       id: id('local'),
       type: 'change',
       z,
       name: 'the local record',
       rules: [{ t: 'set', p: 'payload', pt: 'msg', to: '{ "id": rps.correlation ? rps.correlation.localId : rps.source.id }', tot: 'jsonata' }],
-      x: 470,
+      x: 600,
       y: 260,
       wires: [[id('files-in')]],
     },
@@ -1304,7 +1304,7 @@ export function attachmentsExample(): FlowNode[] {
       existing: '',
       content: 'buffer',
       outputs: 2,
-      x: 660,
+      x: 800,
       y: 260,
       wires: [[id('done')], [id('where')]],
     },
@@ -1314,7 +1314,7 @@ export function attachmentsExample(): FlowNode[] {
       z,
       name: 'into the record folder',
       rules: [{ t: 'set', p: 'filename', pt: 'msg', to: `${folder}rps.localId & '/' & filename`, tot: 'jsonata' }],
-      x: 690,
+      x: 1000,
       y: 340,
       wires: [[id('action')]],
     },
@@ -1332,14 +1332,14 @@ export function attachmentsExample(): FlowNode[] {
       checkall: 'false',
       repair: false,
       outputs: 2,
-      x: 900,
+      x: 1210,
       y: 340,
       wires: [[id('write')], [id('remove')]],
     },
-    { id: id('write'), type: 'file', z, name: 'write the file', filename: 'filename', filenameType: 'msg', appendNewline: false, createDir: true, overwriteFile: 'true', encoding: 'none', x: 1090, y: 320, wires: [[id('done')]] },
-    { id: id('remove'), type: 'file', z, name: 'remove the file', filename: 'filename', filenameType: 'msg', appendNewline: false, createDir: false, overwriteFile: 'delete', encoding: 'none', x: 1090, y: 360, wires: [[id('done')]] },
-    { id: id('catch'), type: 'catch', z, name: 'a file not written', scope: [id('write'), id('remove')], uncaught: false, x: 1090, y: 420, wires: [[id('done')]] },
-    { id: id('done'), type: 'rps-complete', z, name: '', localTable: 'record', localId: 'payload.id', localIdType: 'msg', x: 1290, y: 260, wires: [[]] },
+    { id: id('write'), type: 'file', z, name: 'write the file', filename: 'filename', filenameType: 'msg', appendNewline: false, createDir: true, overwriteFile: 'true', encoding: 'none', x: 1420, y: 320, wires: [[id('done')]] },
+    { id: id('remove'), type: 'file', z, name: 'remove the file', filename: 'filename', filenameType: 'msg', appendNewline: false, createDir: false, overwriteFile: 'delete', encoding: 'none', x: 1420, y: 380, wires: [[id('done')]] },
+    { id: id('catch'), type: 'catch', z, name: 'a file not written', scope: [id('write'), id('remove')], uncaught: false, x: 1420, y: 440, wires: [[id('done')]] },
+    { id: id('done'), type: 'rps-complete', z, name: '', localTable: 'record', localId: 'payload.id', localIdType: 'msg', x: 1660, y: 260, wires: [[]] },
   ];
 }
 
