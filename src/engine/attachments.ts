@@ -169,6 +169,8 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
   /** Files in a flow now, by row id: whose endpoint, and since when. */
   private readonly inFlow = new Map<number, { endpoint: Endpoint; since: number }>();
   private readonly pushes = new Map<string, Promise<void>>();
+  /** The receiver's pull requests answered and not completed yet: their file ids (in memory: a restart asks again anyway). */
+  private readonly transfers = new Map<string, { ids: number[]; at: number }>();
   private readonly pushQueue: { remote: RemoteSystem; transfer: string; files: AcceptedFile[] }[] = [];
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
@@ -500,13 +502,30 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
     // from the bytes that arrived.
     if (received < ref.offset + ref.length) {
       await this.failPull({ ...row, received }, 'again', `the push of this file broke off after ${received} of ${row.size} bytes`);
+      await this.transferBroken(ref.transfer, row.id);
       this.kick();
+    }
+  }
+
+  /**
+   * A push of `transfer` broke off: the origin stopped (or lost us), so the files after it
+   * in the same pull request will not come either. They are asked for again after a
+   * backoff rather than at the transfer's deadline.
+   */
+  private async transferBroken(transfer: string, broken: number): Promise<void> {
+    const ids = this.transfers.get(transfer)?.ids ?? [];
+    this.transfers.delete(transfer);
+    for (const id of ids) {
+      if (id === broken) continue;
+      const row = await this.o.store.inboundFiles.inTransfer(transfer, id);
+      if (row) await this.failPull({ ...row, received: await this.o.staging.inSize(id) }, 'again', 'the push of another file of its transfer broke off');
     }
   }
 
   /** The origin says a transfer is complete: each file is verified, and staged or asked for again. */
   async complete(remoteSystem: string, request: CompleteRequest): Promise<{ status: 200; results: CompleteResult[] } | ApiFailure> {
     const results: CompleteResult[] = [];
+    this.transfers.delete(request.transfer);
     for (const file of request.files) {
       const row = await this.requested(remoteSystem, request.transfer, file.id);
       if (!row) {
@@ -710,6 +729,9 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
 
   /** Pull requests: per origin, the files wanted and those whose push is overdue. */
   private async askOrigins(): Promise<void> {
+    // Transfers past their deadline are asked again under new ids: their file lists are forgotten.
+    const stale = this.now() - (this.o.pullDeadlineMs ?? DEFAULT_PULL_DEADLINE_MS);
+    for (const [transfer, { at }] of this.transfers) if (at < stale) this.transfers.delete(transfer);
     const byLink = new Map<string, RemoteSystem>();
     for (const [id, remote] of this.o.remotes()) {
       if (remote.url === '' || remote.paused || remote.state === 'disabled') continue;
@@ -736,6 +758,8 @@ export class AttachmentService extends EventEmitter<AttachmentEvents> {
         }
         const call = await remote.attachmentClient.pullAttachments({ transfer, files: rows.map((r) => ({ id: r.id, key: r.key, offset: r.received })) }, this.abort.signal);
         if (call.kind === 'ok') {
+          // Which files this transfer carries: if one push of it breaks off, the others are asked again soon.
+          this.transfers.set(transfer, { ids: call.value.filter((r) => r.status === 'accepted').map((r) => r.id), at: now });
           for (const result of call.value) {
             const row = rows.find((r) => r.id === result.id);
             if (row && result.status === 'refused') await this.failPull(row, 'refused', `${result.code}: ${result.error}`);
