@@ -29,7 +29,7 @@ import type { SentAttachment } from '../store/store';
 import type { ApiFailure } from '../transport/attachment-http';
 import type { AttachmentContext } from './attachment-context';
 import { type AttachmentContent, ContentTooLargeError } from './attachment-staging';
-import type { AttachmentServiceOptions } from './attachments';
+import type { AttachmentServiceOptions } from './attachment-context';
 import type { RemoteSystem } from './remote';
 import { ATTACHMENT_KEY_SECRET } from './secrets';
 

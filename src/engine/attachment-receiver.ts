@@ -18,7 +18,7 @@ import { type BackoffPolicy, backoffDelay } from '../core/backoff';
 import type { InboundFile, NewInboundFile } from '../store/store';
 import type { ApiFailure, ContentRef, ContentTarget } from '../transport/attachment-http';
 import type { AttachmentContext } from './attachment-context';
-import type { AttachmentServiceOptions } from './attachments';
+import type { AttachmentServiceOptions } from './attachment-context';
 import type { RemoteSystem } from './remote';
 
 /** Files asked for in one pull request. */

@@ -12,17 +12,16 @@
  */
 import { EventEmitter } from 'node:events';
 import type { CompleteRequest, CompleteResult, PullRequest, PullResult } from '../core/attachment-protocol';
-import { type BackoffPolicy, timerDelay } from '../core/backoff';
-import type { InboundFile, NewInboundFile, SentAttachment, Store } from '../store/store';
+import { timerDelay } from '../core/backoff';
+import type { InboundFile, NewInboundFile, SentAttachment } from '../store/store';
 import type { ApiFailure, ContentRef, ContentTarget } from '../transport/attachment-http';
-import type { AttachmentContext } from './attachment-context';
+import type { AttachmentContext, AttachmentEvents, AttachmentServiceOptions } from './attachment-context';
 import { AttachmentOrigin, type PrepareRequest, type Prepared } from './attachment-origin';
 import { AttachmentReceiver, type FileEndpoint, type FileOutcome } from './attachment-receiver';
 import type { AttachmentStaging } from './attachment-staging';
-import type { RemoteSystem } from './remote';
-import type { StoreSecrets } from './secrets';
 
 export type { InboundFile, NewInboundFile, SentAttachment };
+export type { AttachmentEvents, AttachmentServiceOptions } from './attachment-context';
 export type { OutgoingFile, PrepareRequest, Prepared } from './attachment-origin';
 export type { FileEndpoint, FileOutcome } from './attachment-receiver';
 
@@ -36,35 +35,6 @@ const ERROR_KEEP_MS = 30 * 24 * 60 * 60 * 1000;
 const UNNAMED_CONTENT_MS = 24 * 60 * 60 * 1000;
 const CLEAN_EVERY_MS = 60 * 60 * 1000;
 
-export interface AttachmentServiceOptions {
-  store: Store;
-  staging: AttachmentStaging;
-  secrets: StoreSecrets;
-  /** The link key of a remote system (config node id), once read from the store. */
-  keyFor(remoteSystem: string): Promise<string>;
-  /** The remote systems of this runtime that can call their remote (config node id → sender). */
-  remotes(): ReadonlyMap<string, RemoteSystem>;
-  /** Whether the inbound side of a remote system is held (paused). */
-  inboundHeld(remoteSystem: string): boolean;
-  /** Tries of a file (pulls, then flow attempts) before it stays in error. */
-  maxTries?: number;
-  pullDeadlineMs?: number;
-  pollMs?: number;
-  /** How long a failed file waits before it is tried again (default: 5 s doubling to 10 min). */
-  retryBackoff?: BackoffPolicy;
-  /** How long a flow may take to end a file it was handed (complete) before it is handed again. */
-  flowTimeoutMs?: number;
-  /** How long stored and refused inbound files are remembered. */
-  keepMs?: number;
-  now?: () => number;
-}
-
-export interface AttachmentEvents {
-  /** Something failed that nobody else is told of (a store outage, a remote that cannot be reached). */
-  fault: [error: Error];
-  /** A file was verified and staged, or refused / failed for good: the monitor and the node statuses listen. */
-  file: [file: { id: number; status: 'staged' | 'stored' | 'error' | 'refused'; error?: string }];
-}
 
 export class AttachmentService extends EventEmitter<AttachmentEvents> {
   private readonly now: () => number;
