@@ -264,6 +264,9 @@ describe('shipped examples in the editor (headless Chromium)', function () {
       for (const entry of [MODULE, ...file.replace(/\.json$/, '').split('/')]) {
         await library.locator(`.red-ui-treeList-label:has(> .red-ui-treeList-label-text:text-is("${entry}"))`).click();
       }
+      // Import is enabled once the editor has fetched and read the example: on a loaded machine
+      // (a CI run failed so) that took longer than the default 15 s for the largest example.
+      await page.locator('#red-ui-clipboard-dialog-ok:not([disabled])').waitFor({ state: 'visible', timeout: 60_000 });
       await page.locator('#red-ui-clipboard-dialog-ok').click();
       await page.locator(`#red-ui-workspace-tabs li.red-ui-tab[flowname="${String(tab.label)}"] a.red-ui-tab-label`).click();
       // The tab's info, in the Information sidebar, says what to fill in on the remote system.
