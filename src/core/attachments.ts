@@ -198,6 +198,11 @@ export function planAttachments<A extends LocalAttachment>(
   return { send, removed };
 }
 
+/** How a receiver tells files apart: content and (safe) name together. */
+export function fileIdentity(f: { hash: string; fileName: string }): string {
+  return `${f.hash}\u0000${f.fileName}`;
+}
+
 /**
  * Which attachments of a message a receiver asks for: those whose hash and (safe) file
  * name it does not have on the target record yet. The same content under another name
@@ -205,12 +210,12 @@ export function planAttachments<A extends LocalAttachment>(
  * same hash and name are asked for once.
  */
 export function attachmentsToFetch(incoming: readonly AttachmentMeta[], have: readonly { hash: string; fileName: string }[]): AttachmentMeta[] {
-  const held = new Set(have.map((h) => `${h.hash}\u0000${h.fileName}`));
+  const held = new Set(have.map(fileIdentity));
   const out: AttachmentMeta[] = [];
   for (const a of incoming) {
     // Compared as it would be stored: the name made safe (a refused name is fetched to be refused with its reason).
     const safe = safeFileName(a.fileName);
-    const k = `${a.hash}\u0000${safe.ok ? safe.name : a.fileName}`;
+    const k = fileIdentity({ hash: a.hash, fileName: safe.ok ? safe.name : a.fileName });
     if (held.has(k)) continue;
     held.add(k);
     out.push(a);

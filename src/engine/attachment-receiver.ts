@@ -12,7 +12,7 @@
  * Nothing here holds a file in memory: content moves from socket to disk as a stream.
  */
 import { randomUUID } from 'node:crypto';
-import { safeFileName } from '../core/attachments';
+import { fileIdentity, safeFileName } from '../core/attachments';
 import type { CompleteRequest, CompleteResult } from '../core/attachment-protocol';
 import { type BackoffPolicy, backoffDelay } from '../core/backoff';
 import type { InboundFile, NewInboundFile } from '../store/store';
@@ -102,8 +102,7 @@ export class AttachmentReceiver {
    */
   async held(remoteSystem: string, table: string, id: string): Promise<{ hash: string; fileName: string }[]> {
     const link = await this.o.keyFor(remoteSystem);
-    const sent = (await this.o.store.attachmentsOut.ofRecord(link, table, id)).filter((r) => r.status === 'sent');
-    return [...(await this.o.store.inboundFiles.held(table, id)), ...sent.map((r) => ({ hash: r.hash, fileName: r.fileName }))];
+    return [...(await this.o.store.inboundFiles.held(table, id)), ...(await this.sentTo(link, table, id))];
   }
 
   /**
@@ -114,9 +113,13 @@ export class AttachmentReceiver {
   async removalsFrom(remoteSystem: string, table: string, id: string, removed: readonly { hash: string; fileName: string }[]): Promise<{ hash: string; fileName: string }[]> {
     if (removed.length === 0) return [];
     const link = await this.o.keyFor(remoteSystem);
-    const sent = (await this.o.store.attachmentsOut.ofRecord(link, table, id)).filter((r) => r.status === 'sent');
-    const had = new Set([...(await this.o.store.inboundFiles.held(table, id, link)), ...sent].map((h) => `${h.hash}\u0000${h.fileName}`));
-    return removed.filter((r) => had.has(`${r.hash}\u0000${r.fileName}`));
+    const had = new Set([...(await this.o.store.inboundFiles.held(table, id, link)), ...(await this.sentTo(link, table, id))].map(fileIdentity));
+    return removed.filter((r) => had.has(fileIdentity(r)));
+  }
+
+  /** The files of a local record that remote (link key) has from us: sent to it, or received from it. */
+  private async sentTo(link: string, table: string, id: string): Promise<{ hash: string; fileName: string }[]> {
+    return (await this.o.store.attachmentsOut.ofRecord(link, table, id)).filter((r) => r.status === 'sent').map((r) => ({ hash: r.hash, fileName: r.fileName }));
   }
 
   /** Where a push for one of our requested files goes, decided before any byte is read. */

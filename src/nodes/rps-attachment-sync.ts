@@ -112,7 +112,10 @@ function heldByFlow(value: unknown): { hash: string; fileName: string }[] | unde
   if (!Array.isArray(value)) return undefined;
   return value
     .filter((v): v is { hash: string; fileName: string } => typeof v === 'object' && v !== null && typeof v.hash === 'string' && typeof v.fileName === 'string')
-    .map((v) => ({ hash: v.hash.toLowerCase(), fileName: safeFileName(v.fileName).ok ? (safeFileName(v.fileName) as { name: string }).name : v.fileName }));
+    .map((v) => {
+      const safe = safeFileName(v.fileName);
+      return { hash: v.hash.toLowerCase(), fileName: safe.ok ? safe.name : v.fileName };
+    });
 }
 
 export default function (RED: NodeAPI): void {

@@ -6,13 +6,13 @@
  * changed transfers nothing.
  */
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attachmentsExample } from '../../scripts/examples';
 import { type FlowNode, freePort, NodeRedInstance } from '../../tools/nodered';
+import { storeRows as rows } from '../harness/attachment-pair';
 import { queueCounts, untilStores } from '../harness/pair';
 
 interface Credentials {
@@ -47,16 +47,6 @@ function folderHashes(dir: string): Record<string, string> {
       .sort()
       .map((name) => [name, sha256(join(dir, name))]),
   );
-}
-
-/** The rows of a query on an instance's store (the example's remote system uses the default store). */
-function rows<T>(instance: NodeRedInstance, sql: string): T[] {
-  const db = new Database(join(instance.userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(sql).all() as T[];
-  } finally {
-    db.close();
-  }
 }
 
 const same = (x: Record<string, string>, y: Record<string, string>): boolean => JSON.stringify(x) === JSON.stringify(y);
