@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { type FlowNode, PROJECT_ROOT } from '../../tools/nodered';
-import { doneAndDeploy, useEditorForm } from './chromium';
+import { doneAndDeploy, openNodeForm, useEditorForm } from './chromium';
 
 const TAB = 'tab1';
 const TYPE = 'rps-attachment-sync';
@@ -62,7 +62,7 @@ describe('rps-attachment-sync editor form (headless Chromium)', function () {
   }
 
   async function openForm(p: Page, id: string): Promise<Locator> {
-    await p.locator(`#red-ui-workspace g.red-ui-flow-node-group[id="${id}"] rect.red-ui-flow-node`).dblclick();
+    await openNodeForm(p, id);
     const form = p.locator('form:has(#node-input-keyDays)');
     await form.locator('#node-input-mode').waitFor({ state: 'visible' });
     return form;

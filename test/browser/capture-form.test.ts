@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { type FlowNode, NodeRedInstance, PROJECT_ROOT } from '../../tools/nodered';
+import { openNodeForm } from './chromium';
 
 const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -103,7 +104,7 @@ describe('rps-capture editor form (headless Chromium)', function () {
   /** Opens a capture's form by double-clicking it on the workspace; resolves with the form. */
   async function openCapture(id: string): Promise<Locator> {
     const p = page!;
-    await p.locator(`#red-ui-workspace g.red-ui-flow-node-group#${id} rect.red-ui-flow-node`).dblclick();
+    await openNodeForm(p, id);
     const form = p.locator('form:has(#node-input-table)');
     await form.locator('#node-input-table').waitFor({ state: 'visible' });
     return form;

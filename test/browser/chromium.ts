@@ -57,6 +57,29 @@ export async function startWithChromium<T>(server: Promise<T>, keep: (server: T 
   if (launched.status === 'rejected') throw launched.reason;
 }
 
+/**
+ * Opens a node's edit form by double-clicking it on the workspace, and resolves once the
+ * edit tray has slid into its place. Node-RED draws the tray off screen and moves it in
+ * with a 0.25 s CSS transition that starts on a timer: on a loaded machine the tray can
+ * sit still off screen long enough for Playwright to call it stable, and a click then
+ * lands where the control was, not where it is (a CI run's checkbox "did not change its
+ * state" so). Every tray open is at `right: 0` once its move ends.
+ */
+export async function openNodeForm(page: Page, nodeId: string): Promise<void> {
+  await page.locator(`#red-ui-workspace g.red-ui-flow-node-group[id="${nodeId}"] rect.red-ui-flow-node`).dblclick();
+  await traysInPlace(page);
+}
+
+/**
+ * Resolves once every edit tray in the page has slid into its place: see openNodeForm. (A
+ * config node's tray replaces its user's, which slides out first: wait for the new form
+ * to be there, then for this.)
+ */
+export async function traysInPlace(page: Page): Promise<void> {
+  // A string, evaluated in the page: this project compiles without the DOM's types.
+  await page.waitForFunction(`[...document.querySelectorAll('.red-ui-tray')].every((t) => getComputedStyle(t).right === '0px') && document.querySelector('.red-ui-tray') !== null`);
+}
+
 /** Done on the open node form, then Deploy; resolves once Node-RED has taken the new flows. */
 export async function doneAndDeploy(page: Page): Promise<void> {
   await page.locator('#node-dialog-ok').click();

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Locator, Page } from 'playwright-core';
 import type { FlowNode } from '../../tools/nodered';
-import { doneAndDeploy, useEditorForm } from './chromium';
+import { doneAndDeploy, openNodeForm, useEditorForm } from './chromium';
 
 const TAB = 'tab1';
 
@@ -34,7 +34,7 @@ describe('rps-correlate editor form (headless Chromium)', function () {
   }
 
   async function openForm(p: Page, id: string): Promise<Locator> {
-    await p.locator(`#red-ui-workspace g.red-ui-flow-node-group#${id} rect.red-ui-flow-node`).dblclick();
+    await openNodeForm(p, id);
     const form = p.locator('form:has(#node-input-inactiveOutput)');
     await form.locator('#node-input-inactiveOutput').waitFor({ state: 'attached' });
     return form;

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { type FlowNode, PROJECT_ROOT } from '../../tools/nodered';
-import { artifactsDir, doneAndDeploy, screenshot, useEditorForm } from './chromium';
+import { artifactsDir, doneAndDeploy, openNodeForm, screenshot, useEditorForm } from './chromium';
 
 const TAB = 'tab1';
 
@@ -64,7 +64,7 @@ describe('rps-delta-load editor form (headless Chromium)', function () {
   const openEditor = (): Promise<Page> => form.openEditor();
 
   async function openForm(p: Page, id: string): Promise<Locator> {
-    await p.locator(`#red-ui-workspace g.red-ui-flow-node-group[id="${id}"] rect.red-ui-flow-node`).dblclick();
+    await openNodeForm(p, id);
     const form = p.locator('form:has(#node-input-updatedField)');
     await form.locator('#node-input-updatedField').waitFor({ state: 'visible' });
     return form;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { MappingRow } from '../../src/core/mapping';
 import { type FlowNode, NodeRedInstance, PROJECT_ROOT } from '../../tools/nodered';
-import { artifactsDir, launchChromium, requireChromium, screenshot } from './chromium';
+import { artifactsDir, launchChromium, openNodeForm, requireChromium, screenshot } from './chromium';
 
 const STRINGS = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-map.json'), 'utf8')) as Record<string, Record<string, Record<string, string>>>)['rps-map'];
 
@@ -75,7 +75,7 @@ describe('rps-map editor form (headless Chromium)', function () {
   /** Opens the map node's form by double-clicking it; resolves with its list of rows. */
   async function openForm(): Promise<Locator> {
     const p = page!;
-    await p.locator('#red-ui-workspace g.red-ui-flow-node-group#map rect.red-ui-flow-node').dblclick();
+    await openNodeForm(p, 'map');
     const list = p.locator('#node-input-mappings-container');
     await list.waitFor({ state: 'visible' });
     return list;

@@ -12,7 +12,7 @@ import type { Browser, Locator, Page, Response } from 'playwright-core';
 import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../../tools/flows';
 import { PROJECT_ROOT } from '../../tools/nodered';
 import { Pair } from '../harness/pair';
-import { artifactsDir, launchChromium, requireChromium, screenshot } from './chromium';
+import { artifactsDir, launchChromium, openNodeForm, requireChromium, screenshot, traysInPlace } from './chromium';
 
 /** The form's strings, as the editor shows them. */
 const STRINGS = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-remote-system.json'), 'utf8')) as Record<string, Record<string, Record<string, string>>>)['rps-remote-system'];
@@ -132,14 +132,14 @@ describe('rps-remote-system editor form (headless Chromium)', function () {
   async function openRemoteSystem(): Promise<Locator> {
     if (!page) await loadEditor();
     const p = page!;
-    const sendNode = p.locator('#red-ui-workspace g.red-ui-flow-node-group#snd');
-    await sendNode.locator('rect.red-ui-flow-node').dblclick();
+    await openNodeForm(p, 'snd');
     const select = p.locator('select#node-input-remoteSystem');
     await select.waitFor({ state: 'visible' });
     assert.equal(await select.inputValue(), 'rs', 'the send node uses the deployed remote system');
     await p.locator('#node-input-btn-remoteSystem-edit').click();
     const form = p.locator('form:has(#node-config-input-authType)');
-    await form.locator('#node-config-input-authType').waitFor({ state: 'visible' });
+    await form.locator('#node-config-input-authType').waitFor({ state: 'attached' });
+    await traysInPlace(p);
     return form;
   }
 
