@@ -10,6 +10,9 @@
  * per system and phase. Run with `npm run bench`; set RPS_BENCH_CHANGES /
  * RPS_BENCH_RECORDS to change the size (defaults 50,000 changes over 5,000 records).
  *
+ * Both sides run with the settings a user gets (no tuning: the receiver's default request
+ * rate, the inbound node's default parallelism), so the figures are what a user sees.
+ *
  * The throughput phase also reports CPU milliseconds per change (bench/cpu.ts): of the
  * whole machine, of each Node-RED process, and the rest (PostgreSQL's processes). All
  * of them share this machine's cores, so a system's throughput here is bounded by
@@ -84,7 +87,6 @@ function remoteSystem(url: string, name: string, out: typeof A_TO_B, inb: typeof
     name,
     url,
     authType: 'basic',
-    inboundRate: '0',
     ...(store ? { store } : {}),
     credentials: { user: out.user, password: out.password, inboundUser: inb.user, inboundPassword: inb.password },
   };
@@ -120,7 +122,7 @@ export function ourReceiver(aUrl: string, schema?: string): FlowNode[] {
     { id: 'pe', type: 'rps-process-event', name: 'Bench' },
     ...storeNodes(schema),
     remoteSystem(aUrl, 'A', B_TO_A, A_TO_B, schema && 'st'),
-    { id: 'inb', type: 'rps-inbound', z, remoteSystem: 'rs', processEvent: 'pe', maxParallel: '64', x: 100, y: 100, wires: [['cor']] },
+    { id: 'inb', type: 'rps-inbound', z, remoteSystem: 'rs', processEvent: 'pe', x: 100, y: 100, wires: [['cor']] },
     { id: 'cor', type: 'rps-correlate', z, x: 250, y: 100, wires: [['map'], ['map']] },
     { id: 'map', type: 'rps-map', z, mappings, keepUnmapped: false, x: 400, y: 100, wires: [['measure']] },
     { id: 'measure', type: 'function', z, func: MEASURE, outputs: 1, x: 550, y: 100, wires: [['done']] },

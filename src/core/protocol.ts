@@ -118,6 +118,12 @@ export interface Handshake {
   time?: string;
   /** Whether the receiver takes messages from the caller: `disabled` until it validated and activated us. */
   inboundState?: 'active' | 'disabled';
+  /**
+   * Requests a second the receiver takes from the caller (absent: no limit). A sender
+   * spaces its message posts to it, so that under load its batches grow instead of its
+   * requests, and it is not answered 429.
+   */
+  requestRate?: number;
 }
 
 /** Limits applied to every received envelope; a request over any of them is refused whole. */

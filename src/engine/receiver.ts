@@ -238,7 +238,7 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
         this.buckets.set(peer, bucket);
       }
       const waitMs = bucket.take(this.now());
-      if (waitMs > 0) return { status: 429, code: 'rate-limited', error: `more than ${peer.ratePerSec} requests per second`, retryAfterSec: Math.ceil(waitMs / 1000) };
+      if (waitMs > 0) return { status: 429, code: 'rate-limited', error: `more than ${peer.ratePerSec} requests per second`, retryAfterSec: Math.ceil(waitMs / 1000), retryAfterMs: waitMs };
     }
     return undefined;
   }
@@ -273,6 +273,7 @@ export class Receiver implements InboundApi<InboundPeer>, TokenApi<InboundPeer> 
       processEvents: [...events].sort(),
       time: new Date(this.now()).toISOString(),
       inboundState: peer.state === 'active' ? 'active' : 'disabled',
+      ...(peer.ratePerSec > 0 ? { requestRate: peer.ratePerSec } : {}),
     };
   }
 

@@ -42,7 +42,8 @@ export interface ClientOptions {
 }
 
 /** `instanceId`: who answered (the remote's handshake says it). */
-export type ProbeResult = { ok: true; instanceId?: string } | { ok: false; error: string };
+/** `requestRate`: the requests a second the remote takes from us (its handshake says; absent: no limit). */
+export type ProbeResult = { ok: true; instanceId?: string; requestRate?: number } | { ok: false; error: string };
 
 /** Where a handshake failed: what "Validate and activate" reports per line. */
 export type HandshakeStage = 'connection' | 'tls' | 'token' | 'auth' | 'protocol';
@@ -164,10 +165,20 @@ function isResults(data: unknown, ids: readonly string[]): data is { results: Me
 function failureOf(res: AxiosResponse<unknown>, permanent = false): Failure {
   if (permanent || PERMANENT_STATUSES.has(res.status)) return { kind: 'refused', status: res.status, error: reasonOf(res) };
   const header = res.headers['retry-after'];
-  const retryAfter = retryAfterMs(typeof header === 'string' ? header : undefined, Date.now());
+  const retryAfter = preciseWait(retryAfterMs(typeof header === 'string' ? header : undefined, Date.now()), res.data);
   const result: Failure = { kind: 'transient', error: reasonOf(res), status: res.status };
   if (retryAfter !== undefined) result.retryAfterMs = retryAfter;
   return result;
+}
+
+/**
+ * An rps/1 refusal's `retryAfterMs` (the wait to the millisecond), when it is no longer
+ * than the `Retry-After` header's whole seconds; else the header's wait.
+ */
+function preciseWait(headerMs: number | undefined, data: unknown): number | undefined {
+  const ms = (data as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
+  if (headerMs === undefined || typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > headerMs) return headerMs;
+  return Math.ceil(ms);
 }
 
 /** The reason code of an rps/1 refusal (every one carries one; a host's or a proxy's page does not). */
@@ -433,7 +444,11 @@ export class RemoteClient {
     const hs = await this.handshake(signal);
     if (!hs.ok) return { ok: false, error: hs.error };
     if (hs.handshake.inboundState === 'disabled') return { ok: false, error: 'the remote has not activated us yet (its inbound state is disabled)' };
-    return typeof hs.handshake.instanceId === 'string' && hs.handshake.instanceId !== '' ? { ok: true, instanceId: hs.handshake.instanceId } : { ok: true };
+    const result: ProbeResult = { ok: true };
+    if (typeof hs.handshake.instanceId === 'string' && hs.handshake.instanceId !== '') result.instanceId = hs.handshake.instanceId;
+    const rate = hs.handshake.requestRate;
+    if (typeof rate === 'number' && Number.isFinite(rate) && rate > 0) result.requestRate = rate;
+    return result;
   }
 
   close(): void {

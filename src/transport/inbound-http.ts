@@ -27,6 +27,12 @@ export interface Refusal {
   code: string;
   error: string;
   retryAfterSec?: number;
+  /**
+   * The same wait to the millisecond, in the body as `retryAfterMs`: `Retry-After` counts
+   * whole seconds, and a rate limit's wait is mostly a few milliseconds (a sender that
+   * waited the whole second would idle instead of sending a bigger batch).
+   */
+  retryAfterMs?: number;
 }
 
 export type AuthOutcome<Peer> = ({ ok: true; peer: Peer }) | ({ ok: false } & Refusal);
@@ -263,7 +269,8 @@ export interface RefusalListener {
 
 function refuse(api: RefusalListener, res: ServerResponse, err: HttpError): void {
   api.onRefused?.(err.status, err.message);
-  answer(res, err.status, { error: err.message, code: err.code }, refusalHeaders(err));
+  const wait = err instanceof RefusedError ? err.refusal.retryAfterMs : undefined;
+  answer(res, err.status, { error: err.message, code: err.code, ...(wait !== undefined ? { retryAfterMs: wait } : {}) }, refusalHeaders(err));
 }
 
 export function asHttpError(err: unknown): HttpError {

@@ -43,16 +43,18 @@ class ReceivingSide {
   readonly store = tempStore();
   readonly receiver: Receiver;
   requests = 0;
+  /** Message posts answered 429 by the receiver's own rate limit. */
+  limited = 0;
   /** Fault injection in front of the real handler: answer the next N message posts with this status. */
   refuseNext: { count: number; status: number; headers?: Record<string, string> } | undefined;
   server: Server | undefined;
   port = 0;
 
-  constructor(maxStringLength = DEFAULT_LIMITS.maxStringLength) {
+  constructor(maxStringLength = DEFAULT_LIMITS.maxStringLength, ratePerSec = 0) {
     this.receiver = new Receiver({
       limits: () => ({ ...DEFAULT_LIMITS, maxStringLength }),
     });
-    this.receiver.addPeer(testPeer(this.store, USER));
+    this.receiver.addPeer(testPeer(this.store, USER, { ratePerSec }));
     this.receiver.addEndpoint('peer-A', 'PE', { notify: () => undefined });
   }
 
@@ -68,6 +70,9 @@ class ReceivingSide {
         res.end('{"error":"injected"}');
         return;
       }
+      res.on('finish', () => {
+        if (res.statusCode === 429) this.limited += 1;
+      });
       messages(req, res);
     });
     this.server.listen(port, '127.0.0.1');
@@ -241,6 +246,25 @@ describe('engine: outbox → HTTP → receiver', function () {
     await once(outbox, 'delivered');
     assert.deepEqual(states, ['active', 'error', 'active'], 'started, then down, then back');
     assert.equal((await a.outbound.count('B')).processed, 1);
+  });
+
+  it('a remote that names its request rate is not answered 429: under a stream of new rows the posts are spaced to it and the batches grow', async () => {
+    b = new ReceivingSide(DEFAULT_LIMITS.maxStringLength, 20);
+    await b.listen();
+    ({ outbox, client } = outboxFor(a, b.port));
+    await outbox.start();
+    // 300 rows, 5 at a time as fast as they are stored: unspaced, the sender (no linger)
+    // would post about once per 5 rows, far past the 20 the receiver's bucket holds. (Until
+    // the start's probe answers, the sender knows no rate: the few posts of that round trip
+    // fit in the bucket.)
+    for (let i = 0; i < 60; i++) {
+      await a.outbound.enqueue(Array.from({ length: 5 }, (_, k) => ({ remoteSystem: 'B', message: draft('t', `r${i}-${k}`) })), Date.now());
+      outbox.queued(5);
+      await new Promise((r) => setImmediate(r));
+    }
+    await untilOutbox(a, outbox, (c) => c.processed === 300);
+    assert.equal(b.limited, 0, 'no post was answered 429');
+    assert.ok(b.requests < 30, `the batches grew: ${b.requests} posts for 300 rows`);
   });
 
   it('429 with Retry-After: the rows wait that long and spend no attempt', async () => {

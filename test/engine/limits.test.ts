@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { DEFAULT_LIMITS, PROTOCOL } from '../../src/core/protocol';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
+import { RemoteClient } from '../../src/transport/client';
 import { handshakeHandler, messagesHandler } from '../../src/transport/inbound-http';
 import { received } from '../store/contract';
 import { testPeer } from './support';
@@ -34,7 +35,7 @@ describe('receiver limits per remote system', () => {
   before(async () => {
     const messages = messagesHandler(receiver);
     const handshake = handshakeHandler(receiver);
-    server = createServer((req, res) => (req.url === '/handshake' ? handshake(req, res) : messages(req, res)));
+    server = createServer((req, res) => (req.url?.endsWith('/handshake') ? handshake(req, res) : messages(req, res)));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -67,6 +68,24 @@ describe('receiver limits per remote system', () => {
     assert.equal(((await limited.json()) as { code: string }).code, 'rate-limited');
     clock += 500;
     assert.equal((await post()).status, 200);
+  });
+
+  it('names its request rate in the handshake, and the wait of a 429 to the millisecond (Retry-After counts whole seconds)', async () => {
+    const client = new RemoteClient({ url: `${url}/rps/v1`, auth: { type: 'basic', ...USER }, timeoutMs: 5000 });
+    try {
+      const probe = await client.probe();
+      assert.deepEqual(probe, { ok: true, instanceId: store.instanceId, requestRate: 2 }, 'the sender learns the rate from the probe');
+      const message = received('t', 'x', 1);
+      const body = JSON.stringify({ protocol: PROTOCOL, sender: { instanceId: 'A', name: 'A' }, messages: [message] });
+      // The probe took one of the two tokens, this post the other; the next waits half a second.
+      assert.equal((await client.postMessages(body, [message.id])).kind, 'delivered');
+      const limited = await client.postMessages(body, [message.id]);
+      assert.equal(limited.kind, 'transient');
+      assert.equal(limited.kind === 'transient' && limited.status, 429);
+      assert.equal(limited.kind === 'transient' && limited.retryAfterMs, 500, 'the body\'s wait, not the header\'s second');
+    } finally {
+      client.close();
+    }
   });
 
   it('answers 413 past the remote system\'s size limit and stores nothing', async () => {
