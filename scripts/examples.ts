@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { REMOTE_SYSTEM_NUMBERS } from '../src/core/settings';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 type MappingRow = { target: string; type: 'field' | 'display' | 'fixed' | 'value' | 'jsonata'; value: string; valueType?: string; map?: string; onInsert?: boolean };
@@ -43,14 +44,8 @@ function remoteSystem(id: string, name: string, url: string): FlowNode {
     url,
     store: '',
     authType: 'basic',
-    batchSize: '200',
-    maxInFlight: '2',
-    linger: '5',
-    timeout: '30',
-    retryDelay: '1',
-    retryMaxDelay: '60',
-    maxTries: '3',
-    probeInterval: '30',
+    // The defaults, as a node dragged from the palette has them.
+    ...Object.fromEntries((['batchSize', 'maxInFlight', 'linger', 'timeout', 'retryDelay', 'retryMaxDelay', 'maxTries', 'probeInterval'] as const).map((k) => [k, String(REMOTE_SYSTEM_NUMBERS[k].value)])),
   };
 }
 

@@ -6,7 +6,7 @@
  * the user's language (`rps-remote-system.reasons.<code>`). Pure.
  */
 
-export const OUTBOUND_REASONS = Object.freeze(['stopped', 'rejected', 'unanswered', 'held', 'resent', 'no-endpoint'] as const);
+export const OUTBOUND_REASONS = Object.freeze(['stopped', 'rejected', 'unanswered', 'held', 'resent', 'no-endpoint', 'unrecorded'] as const);
 
 /**
  * stopped: the sender stopped while the row was on its way (it goes back as it was).
@@ -18,6 +18,8 @@ export const OUTBOUND_REASONS = Object.freeze(['stopped', 'rejected', 'unanswere
  *   code): nothing serves the rps/1 routes at its URL. A Node-RED with this package serves
  *   them only while one of its remote systems may call it (has an API user), and only
  *   under its httpNodeRoot.
+ * unrecorded: the store failed while the remote's answer was being recorded; once it
+ *   answers again the row is sent again (the remote answers `duplicate` if it had it).
  */
 export type OutboundReason = (typeof OUTBOUND_REASONS)[number];
 

@@ -126,6 +126,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    */
   private postGapMs = 0;
   private lastPostAt = -Infinity;
+  /**
+   * Rows whose answer could not be recorded (a store fault): they stay `processing`, and
+   * would wait out their lease (minutes) before being sent again. They are put back as
+   * soon as the store takes a write, so a store that returns is used at once.
+   */
+  private unrecorded: OutboundRow[] = [];
   /** Failed requests in a row. */
   private failures = 0;
   /** Rows went to `error` for the remote's sake (connection, auth): the probe should take them back. */
@@ -297,6 +303,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           }
           // While requests are failing, one at a time finds out whether the remote is back.
           if (this.failures > 0 && this.inFlight.size > 0) break;
+          if (this.unrecorded.length > 0) {
+            // A row whose lease ended is anyone's to claim again (another process's, on a
+            // shared PostgreSQL store): it is left to that.
+            const back = this.unrecorded.filter((r) => (r.lastAttemptAt ?? 0) + this.o.leaseMs > now);
+            await this.o.store.outbound.retry(back.map((r) => ({ id: r.id, error: reason('unrecorded'), nextAttemptAt: now, countTry: false })), now);
+            this.unrecorded = this.unrecorded.filter((r) => !back.includes(r) && (r.lastAttemptAt ?? 0) + this.o.leaseMs > now);
+          }
           const rows = await this.o.store.outbound.claim(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
           if (this.stopped) {
             // Stopped while claiming: hand the rows straight back.
@@ -362,15 +375,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       this.armProbe();
       return;
     }
-    this.recover = false;
     this.postGapMs = result.requestRate ? Math.min(MAX_POST_GAP_MS, 1000 / result.requestRate) : 0;
     if (result.instanceId !== undefined) await this.o.learn?.(result.instanceId);
-    try {
-      const now = this.now();
-      const ids = await this.o.store.outbound.requeue({ remoteSystem: this.o.remoteSystem, kinds: ['connection', 'auth'] }, false, now);
-      if (ids.length > 0) this.emit('requeued', ids.length);
-    } catch (err) {
-      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+    if (!(await this.takeBack())) {
       this.armProbe();
       return;
     }
@@ -378,6 +385,25 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.pausedUntil = 0;
     this.setState('active', undefined);
     this.notify();
+  }
+
+  /**
+   * The remote answers (a probe, or a delivered batch while rows wait in `error` for its
+   * sake): those rows go back to `ready` at once, due now, behind nothing. False when the
+   * store could not be written (the caller tries again later).
+   */
+  private async takeBack(): Promise<boolean> {
+    if (!this.recover) return true;
+    this.recover = false;
+    try {
+      const ids = await this.o.store.outbound.requeue({ remoteSystem: this.o.remoteSystem, kinds: ['connection', 'auth'] }, false, this.now());
+      if (ids.length > 0) this.emit('requeued', ids.length);
+      return true;
+    } catch (err) {
+      this.recover = true;
+      this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+      return false;
+    }
   }
 
   private async deliver(rows: OutboundRow[]): Promise<void> {
@@ -389,11 +415,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       );
       await this.record(rows, result);
     } catch (err) {
-      // Only a store fault lands here; the rows stay `processing` until their lease ends,
-      // and then they are claimed again: wake up for that.
+      // Only a store fault lands here; the rows stay `processing`: put back once the store
+      // takes a write again (pump tries before its next claim, after a short wait).
       this.emit('fault', err instanceof Error ? err : new Error(String(err)));
+      this.unrecorded.push(...rows);
       this.pausedUntil = this.now() + this.o.backoff.baseMs;
-      this.arm(this.now() + this.o.leaseMs);
+      this.arm(this.pausedUntil);
     }
   }
 
@@ -422,6 +449,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         this.pausedUntil = 0;
         this.setState('active', undefined);
         if (done.length > 0) this.emit('delivered', done);
+        // It answers: what went to `error` while it did not comes back now, not at the next probe.
+        if (this.recover && missing.length === 0) await this.takeBack();
         return;
       }
       case 'transient': {

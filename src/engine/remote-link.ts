@@ -170,6 +170,8 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
   /** Pauses and resumes one after the other, so that the store holds the last one asked for. */
   private pausing: Promise<unknown> = Promise.resolve();
   private saidUncallable = false;
+  /** When sending stopped because the remote did not answer (see logReachability). */
+  private downSince: number | undefined;
 
   constructor(
     private readonly rt: EngineRuntime,
@@ -227,6 +229,7 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
       this.remote.on('fault', (err) => this.emit('fault', err));
       this.remote.on('failed', (count, error) => this.notice('warn', 'failed', { count, error }));
       this.remote.on('requeued', (count) => this.notice('log', 'requeued', { count }));
+      this.remote.on('state', (state, error) => this.logReachability(state, error));
       this.rt.remotes.set(this.s.id, this.remote);
     }
     this.rt.identities.set(this.s.id, this.identity);
@@ -234,6 +237,21 @@ export class RemoteLink extends EventEmitter<RemoteLinkEvents> {
     this.rt.inboundHolds.set(this.s.id, this);
     if (this.peer) this.rt.receiver.addPeer(this.peer);
     void this.loadUntilDone();
+  }
+
+  /**
+   * Says in the log when sending stops because the remote (or its token endpoint) does not
+   * answer, and why, and when it answers again and after how long: the status alone is
+   * gone by the time someone reads the log.
+   */
+  private logReachability(state: RemoteState, error: string | undefined): void {
+    if (state === 'error' && this.downSince === undefined) {
+      this.downSince = Date.now();
+      this.notice('warn', 'unreachable', { error: error ?? '', seconds: this.s.probeIntervalMs / 1000 });
+    } else if (state === 'active' && this.downSince !== undefined) {
+      this.notice('log', 'reachable', { seconds: ((Date.now() - this.downSince) / 1000).toFixed(1) });
+      this.downSince = undefined;
+    }
   }
 
   /** Whether remotes may call us as this remote system (then the runtime serves the rps/1 routes). */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, type Message } from '../../src/core/protocol';
 import type { InboundDelivery, Inbox } from '../../src/engine/inbox';
-import { Outbox, type RemoteState } from '../../src/engine/outbox';
+import { type DeliveryClient, Outbox, type RemoteState } from '../../src/engine/outbox';
 import { Receiver } from '../../src/engine/receiver';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { StatusCounts } from '../../src/store/store';
@@ -309,6 +309,69 @@ describe('engine: outbox → HTTP → receiver', function () {
     );
     assert.equal(rows[0].attempts, 4, 'three failed attempts, then the one that went through');
     assert.ok((rows[0].processedAt ?? 0) <= (rows[1].processedAt ?? 0), 'in order');
+  });
+
+  it('a row set to error while other batches got through comes back at the next batch that gets through, not at the probe (503s injected in front of the real client)', async () => {
+    b = new ReceivingSide();
+    await b.listen();
+    const real = new RemoteClient({ url: `http://127.0.0.1:${b.port}`, auth: { type: 'basic', ...USER }, timeoutMs: 5000 });
+    client = real;
+    // Posts that carry record x fail (503) until x's row is in error; other records go through.
+    let failX = true;
+    const [x] = await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    const flaky: DeliveryClient = {
+      postMessages: (body, ids, signal) =>
+        failX && ids.includes(x.messageId) ? Promise.resolve({ kind: 'transient', error: 'HTTP 503 (injected)', status: 503 }) : real.postMessages(body, ids, signal),
+      probe: (signal) => real.probe(signal),
+    };
+    // An hour between probes: only a delivered batch can bring x back within the test.
+    outbox = testOutbox(a, flaky, { batchSize: 1, maxInFlight: 1, maxTries: 2, probeIntervalMs: 3_600_000 });
+    let others = 0;
+    const more = async (): Promise<void> => {
+      others += 1;
+      await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', `y${others}`) }], Date.now());
+      outbox?.queued(1);
+    };
+    outbox.on('failed', (rows) => {
+      if (!rows.some((r) => r.id === x.id)) return;
+      failX = false;
+      void more();
+    });
+    // Between x's two failed posts, another record's post goes through: the remote stays active.
+    outbox.on('delivered', () => {
+      if (failX && others < 20) void more();
+    });
+    const requeued = once(outbox, 'requeued');
+    await outbox.start();
+    await more();
+    await requeued;
+    const counts = await untilOutbox(a, outbox, (c) => c.processed === others + 1);
+    assert.equal(counts.error, 0);
+    assert.equal(outbox.state, 'active', 'the remote never went to error: a probe did not run');
+    const [row] = await a.outbound.list({ limit: 1 });
+    assert.equal(row.id, x.id);
+    assert.equal(row.status, 'processed');
+    assert.equal(row.attempts, 3, 'two failed posts, then the one after it came back');
+  });
+
+  it('a store fault while recording an answer: the rows are sent again once the store takes a write, not after their lease (fault injected into the store)', async () => {
+    b = new ReceivingSide();
+    await b.listen();
+    await a.outbound.enqueue([{ remoteSystem: 'B', message: draft('t', 'x') }], Date.now());
+    const markProcessed = a.outbound.markProcessed.bind(a.outbound);
+    a.outbound.markProcessed = async () => {
+      a.outbound.markProcessed = markProcessed;
+      throw new Error('disk I/O error (injected)');
+    };
+    ({ outbox, client } = outboxFor(a, b.port));
+    const faults: Error[] = [];
+    outbox.on('fault', (err) => faults.push(err));
+    await outbox.start();
+    // The lease is a minute (testOutbox): waiting it out would outlast this test.
+    await untilOutbox(a, outbox, (c) => c.processed === 1);
+    assert.equal(faults.length, 1);
+    assert.equal(b.requests, 2, 'sent again after the fault');
+    assert.equal((await b.store.inbound.count('peer-A')).ready, 1, 'the receiver holds it once');
   });
 
   it('a 200 that is not a result list for the messages sent counts as a failed attempt, not as delivered', async () => {

@@ -260,6 +260,8 @@ describe('rps-remote-system node', function () {
         snd.receive({ payload: { number: 'INC1' }, rps: outboundRps('incident', 'INC1') });
         await waitForCall(snd, 'status', (args) => isStatus(args, 'red', 'rps-send.status.remote-error'));
         await waitForCall(rps.node('rs'), 'warn', (args) => textOf(args[0]).startsWith('rps-remote-system.warnings.failed'));
+        // The log says that sending stopped (and why: the reason is a parameter of the text).
+        await waitForCall(rps.node('rs'), 'warn', (args) => textOf(args[0]) === 'rps-remote-system.warnings.unreachable');
         const failed = outboundRow(rps);
         assert.equal(failed.status, 'error');
         assert.equal(failed.error_kind, kind);
@@ -275,10 +277,12 @@ describe('rps-remote-system node', function () {
         // The remote is back: the next probe gets its handshake; the row goes back to ready and is delivered.
         const green = nextCall(snd, 'status', (args) => isStatus(args, 'green', 'rps-send.status.queued'));
         const taken = waitForCall(rps.node('rs'), 'log', (args) => textOf(args[0]) === 'rps-remote-system.warnings.requeued');
+        const back = waitForCall(rps.node('rs'), 'log', (args) => textOf(args[0]) === 'rps-remote-system.warnings.reachable');
         const delivered = new Promise<void>((resolve) => rs.remote?.outbox.once('delivered', () => resolve()));
         up = true;
         await guard(delivered, 'delivery once the remote is back');
         await taken;
+        await back;
         await green;
         const row = outboundRow(rps);
         assert.equal(row.status, 'processed');
