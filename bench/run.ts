@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark in bench/, one JSON line each. Not part of the tests.
- * RPS_BENCH=auth,store,e2e,backlog,delta,monitor,attachments picks some (default: all, in that order). Each
+ * RPS_BENCH=auth,store,e2e,backlog,delta,monitor,attachments,recover picks some (default: all, in that order). Each
  * benchmark reads its own size variables: see its file.
  */
 import { benchAttachments } from './attachments';
@@ -9,6 +9,7 @@ import { benchBacklog } from './backlog';
 import { benchDeltaLoad } from './delta-load';
 import { benchEndToEnd } from './e2e';
 import { benchMonitor } from './monitor';
+import { benchRecover } from './recover';
 import { benchStore } from './store';
 
 const BENCHES: Record<string, () => Promise<Record<string, unknown>[]>> = {
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Promise<Record<string, unknown>[]>> = {
   delta: async () => [await benchDeltaLoad()],
   monitor: benchMonitor,
   attachments: benchAttachments,
+  recover: benchRecover,
 };
 
 async function main(): Promise<void> {

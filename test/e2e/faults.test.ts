@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import type { FaultPlan } from '../harness/fault-proxy';
-import { Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
+import { Pair, plan, queueCounts, secondsToRecover, stream, untilStores } from '../harness/pair';
 import { assertRepeatsExplained, type RecordsServer } from '../harness/records';
 
 const RECORDS = 500;
@@ -84,13 +84,17 @@ describe('error queue and retry under faults (real Node-RED processes)', functio
     const note = (text: string): void => {
       events.push(`${at()}: ${text} (${records.applies.length} applied)`);
     };
+    /** When B was started again after each of its outages, and when it answered. */
+    const bBack: { what: string; launched: number; answering: number }[] = [];
     const restart = async (name: 'A' | 'B', how: 'kill' | 'stop', downMs = 0): Promise<void> => {
       const instance = name === 'A' ? p.a : p.b;
       if (how === 'kill') await instance.kill();
       else await instance.stop();
       note(`${name} ${how === 'kill' ? 'killed (SIGKILL)' : 'stopped'}`);
       if (downMs > 0) await sleep(downMs);
+      const launched = Date.now();
       await instance.launch();
+      if (name === 'B') bBack.push({ what: how === 'kill' ? 'after a kill' : `after ${downMs / 1000} s stopped`, launched, answering: Date.now() });
       note(`${name} running again`);
     };
     // B's faults come as B makes progress (applied changes); A's as A takes changes in.
@@ -153,9 +157,15 @@ describe('error queue and retry under faults (real Node-RED processes)', functio
       assert.ok(proxy.injected[kind] >= MIN_FAULTS, `at least ${MIN_FAULTS} message posts got fault ${kind}: ${proxy.summary()}`);
     }
 
+    // How soon A used B again each time B came back (reported, not asserted: a benchmark figure).
+    const recovered = bBack.map((b) => {
+      const s = secondsToRecover(p.b, b.launched, b.answering);
+      return `${b.what} ${s === undefined ? 'no change came' : `${s.toFixed(1)} s`}`;
+    });
     console.log(
       [
         `      ${TOTAL} changes over ${RECORDS} records in ${at()}; after the last fault B caught up in ${drainSeconds.toFixed(1)} s`,
+        `      time to recover (B serves again → first change from A stored on B): ${recovered.join(', ')}`,
         `      faults: B killed 3x, A killed 2x, B stopped 60 s; ${records.failures} writes failed on purpose, ${records.delayed} slowed by 5 s`,
         `      link A to B: ${proxy.summary()}`,
         `      repeated writes after crashes: ${records.repeats.length}; longest capture-to-apply delay: ${(records.longestDelayMs / 1000).toFixed(1)} s`,

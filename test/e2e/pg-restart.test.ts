@@ -108,6 +108,8 @@ describe('PostgreSQL server restarts under two Node-REDs (real processes, a priv
     const note = (text: string): void => {
       events.push(`${((Date.now() - started) / 1000).toFixed(1)} s: ${text} (${applied.applies.length} applied)`);
     };
+    /** Per outage: seconds from PostgreSQL serving again to B's next applied change (reported, not asserted). */
+    const recovered: Promise<string>[] = [];
     /** Takes the server down while the stream runs, waits until both Node-REDs have met the outage, brings it back. */
     const outage = async (how: string, bringDown: () => Promise<void>): Promise<void> => {
       const noticed = [a, b].map((i) => i.waitForLine(UNREACHABLE, 60_000));
@@ -122,6 +124,14 @@ describe('PostgreSQL server restarts under two Node-REDs (real processes, a priv
       note(`both Node-REDs found it unreachable; A refused ${refused - refusedBefore} change(s) meanwhile`);
       await pg.start();
       note('PostgreSQL running again');
+      const serving = Date.now();
+      const before = applied.applies.length;
+      recovered.push(
+        applied.waitFor(() => applied.applies.length > before, 120_000, 'a change applied after the restart').then(
+          () => `${((Date.now() - serving) / 1000).toFixed(1)} s`,
+          () => 'none within 120 s',
+        ),
+      );
       await Promise.all(back);
       note('both Node-REDs reached it again');
       assert.ok(a.running && b.running, `both Node-REDs still run after PostgreSQL was ${how}`);
@@ -212,6 +222,7 @@ describe('PostgreSQL server restarts under two Node-REDs (real processes, a priv
       [
         `      ${TOTAL} changes over ${RECORDS} records through 2 PostgreSQL outages in ${((Date.now() - started) / 1000).toFixed(1)} s`,
         `      repeated writes after the outages: ${applied.repeats.length}`,
+        `      time to recover (PostgreSQL serves again → next change applied on B): ${(await Promise.all(recovered)).join(', ')}`,
         ...events.map((e) => `        ${e}`),
       ].join('\n'),
     );

@@ -115,6 +115,22 @@ export function queueCounts(instance: NodeRedInstance, table: 'rps_outbound' | '
   }
 }
 
+/**
+ * Seconds from `answering` (the instance serves again after an outage) until the first
+ * change from its remote was stored in its inbound queue (at or after `launched`, when it
+ * was started again): how long the sender took to use it again. 0 when a change came
+ * before the start was even reported; undefined when none came.
+ */
+export function secondsToRecover(instance: NodeRedInstance, launched: number, answering: number): number | undefined {
+  const db = new Database(join(instance.userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare(`SELECT min(received_at) AS at FROM rps_inbound WHERE kind = 'change' AND received_at >= ?`).get(launched) as { at: number | null };
+    return row.at === null ? undefined : Math.max(0, row.at - answering) / 1000;
+  } finally {
+    db.close();
+  }
+}
+
 /** A plan of changes over `records` records, `perRecord` changes each (insert, then updates). */
 export interface PlannedChange {
   operation: 'insert' | 'update' | 'delete';
