@@ -144,7 +144,7 @@ function fileStatements(db: Db) {
       WHERE status IN ('processing', 'requested')`),
     retry: db.prepare<[number, number, string]>(`
       UPDATE rps_inbound_file SET status = 'wanted', received = 0, attempts = 0, next_at = ?, transfer = NULL, updated_at = ?
-      WHERE status = 'error' AND id IN (SELECT value FROM json_each(?))`),
+      WHERE +status = 'error' AND id IN (SELECT value FROM json_each(?))`),
     counts: db.prepare<[{ remote: string | null }], { status: InboundFileStatus; n: number }>(
       'SELECT status, count(*) AS n FROM rps_inbound_file WHERE @remote IS NULL OR remote_system = @remote GROUP BY status'),
     errors: db.prepare<[{ remote: string | null; limit: number }], FileRow>(`

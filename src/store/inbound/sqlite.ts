@@ -80,7 +80,9 @@ function statements(db: SqliteDb['db']) {
     // One statement for the whole claim. (RETURNING gives no order: the caller keeps the heads' order.)
     take: db.prepare<[{ now: number; owner: string; ids: string }], InboundRecord>(`
       UPDATE rps_inbound SET status = 'processing', attempts = attempts + 1, started_at = @now, locked_by = @owner
-      WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'ready'
+      -- +status: found by id, not by a walk over every ready row through a status-led index
+      -- (which grew with the backlog: 2.25 ms for 60 rows with 20,000 waiting, 1.2 ms so).
+      WHERE id IN (SELECT value FROM json_each(@ids)) AND +status = 'ready'
       RETURNING *`),
     stale: db.prepare<[number, string, number], InboundRecord>(`
       UPDATE rps_inbound SET status = 'skipped', processed_at = ?, last_error = ?
@@ -103,7 +105,7 @@ function statements(db: SqliteDb['db']) {
       RETURNING *`),
     reclaim: db.prepare<[{ ids: string; before: number }], { id: number }>(`
       UPDATE rps_inbound SET status = 'ready', locked_by = NULL
-      WHERE id IN (SELECT value FROM json_each(@ids)) AND status = 'processing' AND started_at < @before
+      WHERE id IN (SELECT value FROM json_each(@ids)) AND +status = 'processing' AND started_at < @before
       RETURNING id`),
     releaseAll: db.prepare(`UPDATE rps_inbound SET status = 'ready', locked_by = NULL WHERE status = 'processing'`),
     requeue: db.prepare<[Params], { id: number }>(`
