@@ -147,9 +147,17 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; error: string 
 
 type Obj = Record<string, unknown>;
 
-/** Sets a property as an own one, even one named "__proto__" (a plain assignment would change the prototype). */
+const PROTOTYPE_KEYS = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * Sets a property as an own one, even one named "__proto__" (a plain assignment would
+ * change the prototype) or one that Object.prototype has (which a frozen prototype would
+ * refuse to an assignment). Any other key is assigned: defineProperty for every field of
+ * every change was 5.9% of the sender's time in the e2e profile.
+ */
 export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  if (PROTOTYPE_KEYS.has(key)) Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }
 
 function isObject(x: unknown): x is Obj {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { OAuthServer } from '../harness/oauth-server';
 import { A_TO_B, B_TO_A, mutualOAuthRemote } from '../../tools/flows';
-import { assertExactlyOnceInOrder, Pair, plan, queueCounts, stream, untilStores } from '../harness/pair';
+import { assertExactlyOnceInOrder, Pair, plan, queueCounts, secondsToRecover, stream, untilStores } from '../harness/pair';
 
 const AUDIENCE = 'urn:rps:desk-b';
 const CLIENT = { clientId: 'desk-a', clientSecret: 'as-secret-4b1d7e' };
@@ -68,6 +68,33 @@ describe('OAuth2 between real Node-RED processes', function () {
     // Renewed at half their life: about one request a second while sending.
     assert.ok(counts.client_credentials >= Math.floor(seconds / 2), `tokens were renewed as they expired (${counts.client_credentials} in ${seconds} s)`);
     assert.deepEqual(queueCounts(a, 'rps_outbound'), { processed: 5000 }, 'no row in error: no token expiry cost a message');
+  });
+
+  it('the token endpoint away: sending stops and the log says why; once it answers again, sending goes on by itself and nothing is lost', async () => {
+    as = await OAuthServer.start({ accessTokenTtl: 2, clients: [CLIENT], audience: AUDIENCE });
+    pair = await Pair.start({ remoteA: outboundOAuth(as, 'oauth2-client'), remoteB: inboundJwt(as) });
+    const p = pair;
+    const server = as;
+    const rounds = plan(500, 10);
+    let back: { launched: number; answering: number } | undefined;
+    let stopped = '';
+    // Once B has applied some, the token endpoint goes away until A has stopped sending for want of a token (its tokens live 2 s).
+    const outage = (async () => {
+      await p.records.waitFor(() => p.records.applies.length >= 500, 120_000, '500 changes applied on B');
+      server.tokenEndpointDown = true;
+      const down = Date.now();
+      stopped = await p.a.waitForLine(/sending stopped, the remote does not answer/, 60_000);
+      server.tokenEndpointDown = false;
+      back = { launched: down, answering: Date.now() };
+    })();
+    await stream(p, rounds, 8);
+    await outage;
+    await p.records.waitFor(() => p.records.applies.length >= 5000, 180_000, '5,000 changes applied on B');
+    assertExactlyOnceInOrder(p.records, rounds);
+    assert.match(stopped, /token endpoint/, 'the log line says it is the token endpoint that does not answer');
+    assert.ok(p.a.log.some((l) => /the remote answers again after [\d.]+ s: sending goes on/.test(l)), 'A logs that sending goes on');
+    const recovered = back && secondsToRecover(p.b, back.answering, back.answering);
+    console.log(`      time to recover (token endpoint answers again → first change from A stored on B): ${recovered === undefined ? 'no change came after' : `${recovered.toFixed(1)} s`}`);
   });
 
   it('refresh-token grant: tokens rotate, and a restart (SIGKILL) uses the rotated one from the store, with no new grant', async () => {

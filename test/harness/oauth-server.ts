@@ -178,6 +178,8 @@ export class OAuthServer {
   readonly issuer: string;
   readonly tokenUrl: string;
   readonly jwksUrl: string;
+  /** While true, the token endpoint answers 503 (an outage of the authorization server behind its load balancer); the JWKS still answers. */
+  tokenEndpointDown = false;
 
   private readonly counts: TokenRequestCounts = { client_credentials: 0, refresh_token: 0, succeeded: 0, failed: 0 };
 
@@ -291,7 +293,15 @@ export class OAuthServer {
     // Koa logs unexpected errors to stderr unless told otherwise; tests assert on responses instead.
     (provider as unknown as { silent: boolean }).silent = true;
     const oauthServer = new OAuthServer(server, provider, options); // registers the counting middleware
-    handler = provider.callback(); // Koa composes the middleware stack here, so only now
+    const callback = provider.callback(); // Koa composes the middleware stack here, so only now
+    handler = (req, res) => {
+      if (oauthServer.tokenEndpointDown && req.method === 'POST' && req.url?.startsWith('/token')) {
+        res.writeHead(503, { 'Content-Type': 'application/json' });
+        res.end('{"error":"temporarily_unavailable"}');
+        return;
+      }
+      void callback(req, res);
+    };
     return oauthServer;
   }
 

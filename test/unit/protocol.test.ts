@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DEFAULT_LIMITS, validateEnvelope, validateMessage } from '../../src/core/protocol';
+import { DEFAULT_LIMITS, setOwn, validateEnvelope, validateMessage } from '../../src/core/protocol';
 
 function message(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -83,5 +83,18 @@ describe('core/protocol validation', () => {
     for (let i = 0; i < 100_000; i++) deep = { x: deep };
     const r = validateMessage(message({ fields: { deep } }));
     assert.equal(r.ok, false);
+  });
+});
+
+describe('setOwn', () => {
+  it('sets fields named like Object.prototype\'s properties as own fields, on a frozen prototype too, and leaves the prototype alone', () => {
+    const obj: Record<string, unknown> = {};
+    for (const key of ['__proto__', 'toString', 'constructor', 'hasOwnProperty', 'plain']) setOwn(obj, key, `v-${key}`);
+    assert.equal(Object.getPrototypeOf(obj), Object.prototype);
+    assert.deepEqual(Object.keys(obj), ['__proto__', 'toString', 'constructor', 'hasOwnProperty', 'plain']);
+    assert.equal(Object.getOwnPropertyDescriptor(obj, '__proto__')?.value, 'v-__proto__');
+    const child: Record<string, unknown> = Object.create(Object.freeze(Object.create(null, { toString: { value: 1, writable: false } })) as object);
+    setOwn(child, 'toString', 2);
+    assert.equal(Object.getOwnPropertyDescriptor(child, 'toString')?.value, 2);
   });
 });

@@ -116,9 +116,14 @@ export class SqliteOutbound implements OutboundQueue {
     this.sql = statements(s.db);
   }
 
-  /** Queues one message with its next per-record sequence, in the caller's transaction. */
-  insert(given: EnqueueItem, now: number): Enqueued {
-    const item = { ...given, remoteSystem: this.sql.redirect.get(given.remoteSystem)?.instance_id ?? given.remoteSystem };
+  /** The key a remote system's rows are queued under: its instance id once known, else its own. */
+  private keyOf(remoteSystem: string): string {
+    return this.sql.redirect.get(remoteSystem)?.instance_id ?? remoteSystem;
+  }
+
+  /** Queues one message with its next per-record sequence, in the caller's transaction (`key`: keyOf its remote system, when the caller has it). */
+  insert(given: EnqueueItem, now: number, key = this.keyOf(given.remoteSystem)): Enqueued {
+    const item = { ...given, remoteSystem: key };
     const { message } = item;
     const counter = this.sql.nextSequence.get(item.remoteSystem, message.source.table, message.source.id)!;
     const sequence = counter.last_sequence;
@@ -151,9 +156,16 @@ export class SqliteOutbound implements OutboundQueue {
       // Journal entries: marked for their remote in this transaction; only new marks are sent.
       const fresh = new Set(markNew(this.s.db, journalMarksOf(items), now).map((m) => markKey(m.remoteSystem, m.entryId)));
       const messages = journalsToSend(items, fresh);
+      // One lookup per remote system of the batch (mostly one), not one per message.
+      const keys = new Map<string, string>();
+      const keyOf = (remoteSystem: string): string => {
+        let key = keys.get(remoteSystem);
+        if (key === undefined) keys.set(remoteSystem, (key = this.keyOf(remoteSystem)));
+        return key;
+      };
       return items.map((item, i) => {
         const message = messages[i];
-        return message ? this.insert({ ...item, message }, now) : { id: 0, messageId: item.message.id, sequence: 0, skipped: true as const };
+        return message ? this.insert({ ...item, message }, now, keyOf(item.remoteSystem)) : { id: 0, messageId: item.message.id, sequence: 0, skipped: true as const };
       });
     });
   }
