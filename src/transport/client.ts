@@ -41,8 +41,7 @@ export interface ClientOptions {
   tls?: TlsOptions;
 }
 
-/** `instanceId`: who answered (the remote's handshake says it). */
-/** `requestRate`: the requests a second the remote takes from us (its handshake says; absent: no limit). */
+/** `instanceId`: who answered; `requestRate`: the requests a second it takes from us (absent: no limit). Its handshake says both. */
 export type ProbeResult = { ok: true; instanceId?: string; requestRate?: number } | { ok: false; error: string };
 
 /** Where a handshake failed: what "Validate and activate" reports per line. */
