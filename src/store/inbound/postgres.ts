@@ -18,7 +18,7 @@ import { byId, type Db, query, rows, sql, transaction } from '../postgres/db';
 import { FILTER, filterParams, LIST, listParams } from '../postgres/filter';
 import { SESSION_LOCK } from '../postgres/session';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type ConflictNote, type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
+import { type ConflictNote, type Done, doneOf, FINISH_COLUMNS, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, planAccept, processedMessage } from './types';
 
 /**
  * EXISTS: a row of one record (`of`: its remote system, stream, table and id) in one
@@ -143,7 +143,7 @@ const GAP_HELD = sql('inbound_gap_held', `
 // finishers) so that a late answer and a timeout cannot both finish one row; each with the
 // link of its source record, for the correlation plan.
 const LOCK = sql('inbound_lock', `
-  SELECT i.*, ${LINK_COLUMNS}
+  SELECT ${FINISH_COLUMNS}
   WHERE i.id = ANY ($1::bigint[])
   ORDER BY i.id
   FOR UPDATE OF i`);

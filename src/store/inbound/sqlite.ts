@@ -12,7 +12,7 @@ import type { SqliteOutbound } from '../outbound/sqlite';
 import type { SqliteDb } from '../sqlite/database';
 import { FILTER, filterParams, LIST, listParams, type Params } from '../sqlite/filter';
 import { countsOf, type ListFilter, type QueueFilter, type QueueStatus, type StatusCounts } from '../shared/queue';
-import { type ConflictNote, type Done, doneOf, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, LINK_COLUMNS, planAccept, processedMessage } from './types';
+import { type ConflictNote, type Done, doneOf, FINISH_COLUMNS, type FinishRecord, type InboundClaim, type InboundClaimOptions, type InboundQueue, type InboundRecord, inboundRow, type InboundRow, planAccept, processedMessage } from './types';
 
 type Head = InboundRecord & { applied: number };
 
@@ -92,7 +92,7 @@ function statements(db: SqliteDb['db']) {
     noteConflicts: db.prepare<[string, number]>('UPDATE rps_inbound SET conflicts = ? WHERE id = ?'),
     // The rows a batch of outcomes finishes, with the links of their source records, in one statement.
     rows: db.prepare<[string], FinishRecord>(`
-      SELECT i.*, ${LINK_COLUMNS}
+      SELECT ${FINISH_COLUMNS}
       WHERE i.id IN (SELECT value FROM json_each(?))`),
     processed: db.prepare<[{ now: number; ids: string }]>(`
       UPDATE rps_inbound SET status = 'processed', processed_at = @now, last_error = NULL, error_kind = NULL, locked_by = NULL
