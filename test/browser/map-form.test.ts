@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import type { MappingRow } from '../../src/core/mapping';
 import { type FlowNode, NodeRedInstance, PROJECT_ROOT } from '../../tools/nodered';
-import { artifactsDir, launchChromium, openNodeForm, requireChromium, screenshot } from './chromium';
+import { artifactsDir, launchChromium, openNodeForm, requireChromium, screenshot, traysInPlace } from './chromium';
 
 const STRINGS = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'nodes', 'locales', 'en-US', 'rps-map.json'), 'utf8')) as Record<string, Record<string, Record<string, string>>>)['rps-map'];
 
@@ -93,7 +93,13 @@ describe('rps-map editor form (headless Chromium)', function () {
   /** Picks `type` from a typedInput's menu (the typedInput inside `scope`). */
   async function chooseType(scope: Locator, type: string): Promise<void> {
     await scope.locator('.red-ui-typedInput-type-select').click();
-    await page!.locator(`.red-ui-typedInput-options a[value="${type}"]:visible`).click();
+    // Node-RED slides the menu down (jQuery, 100 ms): on a loaded machine a click during the
+    // slide was lost (the menu stayed open, the type unchanged). Click once it has stopped,
+    // and go on once the menu has closed, as a chosen type closes it.
+    await page!.waitForFunction(`$('.red-ui-typedInput-options:visible').length === 1 && !$('.red-ui-typedInput-options:visible').is(':animated')`);
+    const option = page!.locator(`.red-ui-typedInput-options a[value="${type}"]:visible`);
+    await option.click();
+    await option.waitFor({ state: 'hidden' });
   }
 
   /** The row's source typedInput (first line), its visible text input, and the label of its type. */
@@ -126,6 +132,9 @@ describe('rps-map editor form (headless Chromium)', function () {
     await screenshot(p, shots, 'expression-editor');
     await p.locator('.red-ui-tray').last().locator('#node-dialog-ok').click();
     await expressionEditor.waitFor({ state: 'detached' });
+    // The node's tray slides back in now: clicks must wait for it to be in place (a CI run's
+    // type choice on the next row was lost while it moved).
+    await traysInPlace(p);
     assert.equal(await source(expressionRow).input.inputValue(), EXPRESSION, 'the expression editor filled the row');
 
     // A value map with a default for unlisted values, only when creating the record.
