@@ -150,7 +150,8 @@ export function doneOf(r: Pick<InboundRecord, 'remote_system' | 'stream' | 'sour
 /**
  * A row to finish: what the finish plan, the cursor and the correlation plan read of it,
  * with the link of its source record (null columns: none). Not its payload or other
- * columns: reading every column of every row was a tenth of the receiver's finish time.
+ * columns: building 200 rows of every column took 1.7 ms, of fewer 0.17–0.7 ms (a
+ * microbenchmark of the profiling; end to end the difference was within the noise).
  */
 export interface FinishRecord extends Pick<InboundRecord, 'id' | 'status' | 'attempts' | 'remote_system' | 'stream' | 'source_table' | 'source_id' | 'sequence'> {
   link_local_table: string | null;
