@@ -17,9 +17,8 @@
  *   caught up).
  * Sampled every 250 ms: a benchmark, not a test.
  */
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { type FlowNode, NodeRedInstance } from '../tools/nodered';
+import { firstChangeReceivedSince } from '../tools/store-file';
 import { ourReceiver, ourSender } from './e2e';
 import { positiveIntFromEnv } from './env';
 
@@ -57,23 +56,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** When B first stored a change from A at or after `since` (its store file, read-only). */
-function firstStored(b: NodeRedInstance, since: number): number | undefined {
-  const db = new Database(join(b.userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
-  try {
-    const at = db.prepare(`SELECT min(received_at) FROM rps_inbound WHERE kind = 'change' AND received_at >= ?`).pluck().get(since);
-    return typeof at === 'number' ? at : undefined;
-  } finally {
-    db.close();
-  }
-}
-
 /** Samples B until a change arrives through its flow within CAUGHT_UP_MS of being made, after `since`. */
 async function recovery(b: NodeRedInstance, since: number, rate: number, outageMs: number): Promise<Record<string, number>> {
   const deadline = Date.now() + DEADLINE_MS;
   let first: number | undefined;
   for (;;) {
-    first ??= firstStored(b, since);
+    first ??= firstChangeReceivedSince(b.userDir, since);
     const caughtUp = await caughtUpAt(b, since);
     if (first !== undefined && caughtUp !== null) {
       const backlog = Math.round((rate * outageMs) / 1000);

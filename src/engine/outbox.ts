@@ -306,9 +306,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           if (this.unrecorded.length > 0) {
             // A row whose lease ended is anyone's to claim again (another process's, on a
             // shared PostgreSQL store): it is left to that.
-            const back = this.unrecorded.filter((r) => (r.lastAttemptAt ?? 0) + this.o.leaseMs > now);
+            const leased = (r: OutboundRow): boolean => (r.lastAttemptAt ?? 0) + this.o.leaseMs > now;
+            const back = this.unrecorded.filter(leased);
             await this.o.store.outbound.retry(back.map((r) => ({ id: r.id, error: reason('unrecorded'), nextAttemptAt: now, countTry: false })), now);
-            this.unrecorded = this.unrecorded.filter((r) => !back.includes(r) && (r.lastAttemptAt ?? 0) + this.o.leaseMs > now);
+            // Rows of answers that failed to record while this ran stay for the next round.
+            this.unrecorded = this.unrecorded.filter((r) => !back.includes(r) && leased(r));
           }
           const rows = await this.o.store.outbound.claim(this.o.remoteSystem, this.o.batchSize, now, this.o.owner, this.o.leaseMs);
           if (this.stopped) {

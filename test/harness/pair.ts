@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { FaultProxy, type FaultPlan } from './fault-proxy';
 import { A_TO_B, B_TO_A, receiverFlow, senderFlow, type SideOptions } from '../../tools/flows';
 import { freePort, NodeRedInstance } from '../../tools/nodered';
+import { firstChangeReceivedSince } from '../../tools/store-file';
 import assert from 'node:assert/strict';
 import { assertRepeatsExplained, RecordsServer } from './records';
 
@@ -122,13 +123,8 @@ export function queueCounts(instance: NodeRedInstance, table: 'rps_outbound' | '
  * before the start was even reported; undefined when none came.
  */
 export function secondsToRecover(instance: NodeRedInstance, launched: number, answering: number): number | undefined {
-  const db = new Database(join(instance.userDir, 'rps-store.sqlite'), { readonly: true, fileMustExist: true });
-  try {
-    const row = db.prepare(`SELECT min(received_at) AS at FROM rps_inbound WHERE kind = 'change' AND received_at >= ?`).get(launched) as { at: number | null };
-    return row.at === null ? undefined : Math.max(0, row.at - answering) / 1000;
-  } finally {
-    db.close();
-  }
+  const at = firstChangeReceivedSince(instance.userDir, launched);
+  return at === undefined ? undefined : Math.max(0, at - answering) / 1000;
 }
 
 /** A plan of changes over `records` records, `perRecord` changes each (insert, then updates). */
